@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,10 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f"it pickles {found.group(1)}" if found else "it holds more than tensors"
         raise ProvisioningError(
-            f"{path}: refused by torch.load(weights_only=True) ({first}); "
+            f"{path}: refused by torch.load(weights_only=True): {what}; "
             "re-save it as a plain state_dict of tensors"
         ) from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:

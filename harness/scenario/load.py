@@ -78,7 +78,8 @@ def _apply_override(tree: Any, dotted: str) -> tuple[Any, Any] | str:
         last = i == len(parts) - 1
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                return f"{'.'.join(parts[:i])} is a list of {len(node)}; {part!r} is not an index in it"
+                where = ".".join(map(str, parts[:i]))
+                return f"{where} is a list of {len(node)}; {part!r} is not an index in it"
             parts[i] = int(part)
         elif isinstance(node, dict):
             if part not in node and not last:
@@ -143,7 +144,7 @@ def load(path: Path, root: Path | None = None) -> Loaded:
             problems.append(p)
         config = None
     if problems or scenario is None or config is None:
-        raise ScenarioInvalid(sorted(problems, key=lambda p: (str(p.path), p.line, p.col)))
+        raise ScenarioInvalid(problems)
     line, _ = position(tree, ("name",))
     return Loaded(path, root, scenario, config, config_path, line)
 

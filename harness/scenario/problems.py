@@ -37,8 +37,8 @@ class ScenarioInvalid(ScenarioError):
     """One or more problems; str() lists them all."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = sorted(problems, key=lambda p: (str(p.path), p.line, p.col))
+        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def position(node: Any, loc: tuple[Any, ...]) -> tuple[int, int]:
