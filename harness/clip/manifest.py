@@ -123,3 +123,51 @@ def check_accel_sign(accel: np.ndarray, where: str) -> None:
             f"{where}: median accel z is {mean_z:+.2f} m/s^2 but the conventions say FRD (expect about "
             "-9.81); the data looks FLU/ENU: set conventions.body_frame to FLU or fix the reader"
         )
+
+
+def new_manifest(
+    name: str,
+    origin: tuple[float, float, float],
+    duration_s: float,
+    source: dict,
+    camera: dict | None = None,
+    licence: str = "as the source recording",
+) -> dict:
+    """The manifest skeleton every reader and the generator fill in (streams come from write_bundle)."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "origin": {
+            "lat_deg": float(origin[0]),
+            "lon_deg": float(origin[1]),
+            "alt_m": float(origin[2]),
+        },
+        "duration_s": float(duration_s),
+        "conventions": dict(CANONICAL),
+        "camera": camera,
+        "streams": {},
+        "corpus": {},
+        "licence": licence,
+        "provenance": source,
+    }
+
+
+def nadir_camera(width: int, height: int, hfov_deg: float) -> dict:
+    """Pinhole intrinsics for a nadir camera whose image top looks forward (body x)."""
+    f = (width / 2) / np.tan(np.radians(hfov_deg) / 2)
+    return {
+        "model": "pinhole",
+        "fx": f,
+        "fy": f,
+        "cx": width / 2,
+        "cy": height / 2,
+        "width": width,
+        "height": height,
+        "fov_deg": hfov_deg,
+        "mounting": {
+            "r_body_cam": [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]],
+            "lever_arm_m": [0.0, 0.0, 0.0],
+            "description": "nadir; image top looks forward along body x",
+        },
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -144,6 +145,5 @@ def _build(spec: SynthSpec, out: Path, progress: bool) -> None:
     imu_tab = np.column_stack([imu.t_s, imu.gyro_rad_s, imu.accel_m_s2])
     write_bundle(out, manifest, imu_tab, truth, plan.t_stamp_s)
     np.save(out / "ortho.npy", ortho.image)
-    (out / "ortho.json").write_text(
-        '{"n_max_m": %r, "e_min_m": %r, "gsd_m": %r}' % (ortho.n_max_m, ortho.e_min_m, ortho.gsd_m)
-    )
+    meta = {"n_max_m": float(ortho.n_max_m), "e_min_m": float(ortho.e_min_m), "gsd_m": ortho.gsd_m}
+    (out / "ortho.json").write_text(json.dumps(meta))
