@@ -98,7 +98,8 @@ def _load_table(folder: Path, entry: dict, salvage: bool) -> np.ndarray:
     rows = len(raw) // cols
     if rows < entry["samples"] or rows < shape[0]:
         msg = (
-            f"{path}: truncated at row {rows} of {entry['samples']} (byte {offset + rows * cols * 8}); "
+            f"{path}: truncated at row {rows} of {entry['samples']} "
+            f"(byte {offset + rows * cols * 8}); "
             "re-copy the bundle, or load with salvage=True to keep the complete rows"
         )
         if not salvage:
@@ -178,7 +179,8 @@ def read_bundle(
         have = video.frame_count()
         if have < len(t):
             msg = (
-                f"{path / entry['video']}: holds {have} frames but {entry['file']} stamps {len(t)}; "
+                f"{path / entry['video']}: holds {have} frames "
+                f"but {entry['file']} stamps {len(t)}; "
                 "the video is truncated: re-export it, or load with salvage=True to keep the first "
                 f"{have}"
             )
@@ -191,7 +193,8 @@ def read_bundle(
         for name, digest in manifest.get("files", {}).items():
             if not (path / name).exists() or file_digest(path / name) != digest:
                 raise ClipError(
-                    f"{path / name}: missing or not the file the manifest's digest names; re-copy the bundle"
+                    f"{path / name}: missing or not the file the manifest's digest "
+                    "names; re-copy the bundle"
                 )
     cam = manifest.get("camera")
     camera = (

@@ -1,4 +1,4 @@
-"""Tile corpora: geo-referenced map tiles with footprints in the clip's local frame, on disk and in memory.
+"""Tile corpora: geo-referenced map tiles with footprints in the local frame, on disk and in memory.
 
 On disk a corpus is a folder with `corpus.json` (kind, ids, centres, footprints, size, hash) and
 `tiles.npy` (T, S, S, 3) uint8, memory-mapped on load.
@@ -98,7 +98,8 @@ def read_corpus(folder: Path, verify: bool = False) -> TileCorpus:
     if doc.get("format_version") != CORPUS_FORMAT_VERSION or kind not in KINDS:
         raise ClipError(
             f"{path}: format_version {doc.get('format_version')!r} / kind {kind!r} not supported "
-            f"(want {CORPUS_FORMAT_VERSION} and one of {KINDS}); re-make the corpus with this harness"
+            f"(want {CORPUS_FORMAT_VERSION} and one of {KINDS}); re-make "
+            "the corpus with this harness"
         )
     if tiles.shape[0] != len(ids):
         raise ClipError(

@@ -78,15 +78,15 @@ def mercator_to_tile(z: int, mx, my):
 
 
 def tile_to_ne(z: int, tx, ty, origin: tuple[float, float, float]) -> np.ndarray:
-    """Fractional XYZ tile coordinates to local [north_m, east_m] on the origin's ellipsoid height."""
+    """Fractional XYZ tile coordinates to local [north_m, east_m] at the origin's height."""
     lat, lon = mercator_to_lonlat(*tile_pixel_to_mercator(z, tx, ty))
     ned = geodetic_to_ned(lat, lon, np.full(np.shape(lat), origin[2]), origin)
     return ned[..., :2]
 
 
 def ne_to_tile(z: int, ne: np.ndarray, origin: tuple[float, float, float]):
-    """Local [north_m, east_m] (on the ground plane, down = 0) to fractional XYZ tile coordinates."""
+    """Local [north_m, east_m] (ground plane, down = 0) to fractional XYZ tile coordinates."""
     ne = np.asarray(ne, dtype=np.float64)
-    ned = np.concatenate([ne, np.zeros(ne.shape[:-1] + (1,))], axis=-1)
+    ned = np.concatenate([ne, np.zeros((*ne.shape[:-1], 1))], axis=-1)
     lat, lon, _ = ned_to_geodetic(ned, origin)
     return mercator_to_tile(z, *lonlat_to_mercator(lat, lon))

@@ -1,4 +1,4 @@
-"""A bundle's summary for `harness clip inspect`: streams, rates, duration, gaps, conventions, hashes."""
+"""`harness clip inspect`: a bundle's streams, rates, duration, gaps, conventions and hashes."""
 
 from __future__ import annotations
 
@@ -47,11 +47,13 @@ class ClipSummary:
             gaps = "; ".join(f"{g[1]:.3f} s at {g[0]:.3f} s" for g in s.gaps[:5]) or "none"
             more = f" (+{len(s.gaps) - 5} more)" if len(s.gaps) > 5 else ""
             out.append(
-                f"stream    {s.name:7s} {s.samples:7d} samples  {rate:>11s}  {span}  gaps: {gaps}{more}"
+                f"stream    {s.name:7s} {s.samples:7d} samples  {rate:>11s}  "
+                f"{span}  gaps: {gaps}{more}"
             )
         for kind, entry in self.corpora.items():
             out.append(
-                f"corpus    {kind:10s} {entry.get('tiles', '?')} tiles  hash {entry.get('content_hash')}"
+                f"corpus    {kind:10s} {entry.get('tiles', '?')} tiles  "
+                f"hash {entry.get('content_hash')}"
             )
         if self.faults:
             out.append("faults    " + "; ".join(str(f) for f in self.faults))

@@ -64,8 +64,10 @@ def check_header(manifest: dict, where: str) -> dict:
     """Return the conventions block after checking format and every convention key."""
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise ClipError(
-            f"{where}: format {manifest.get('format')!r} version {manifest.get('format_version')!r} "
-            f"is not {FORMAT!r} version {FORMAT_VERSION}; re-make the bundle with `harness clip make` "
+            f"{where}: format {manifest.get('format')!r} "
+            f"version {manifest.get('format_version')!r} "
+            f"is not {FORMAT!r} version {FORMAT_VERSION}; re-make the bundle "
+            "with `harness clip make` "
             "or a reader"
         )
     conv = manifest.get("conventions")
@@ -114,13 +116,14 @@ def to_canonical_quat(q: np.ndarray, conv: dict) -> np.ndarray:
 
 
 def check_accel_sign(accel: np.ndarray, where: str) -> None:
-    """An FRD accelerometer reads about -g on z on average; +g means the body frame is mislabelled."""
+    """An FRD accelerometer reads about -g on z; +g means a mislabelled body frame."""
     if len(accel) < 50:
         return
     mean_z = float(np.median(accel[:, 2]))
     if mean_z > 4.0:
         raise ClipError(
-            f"{where}: median accel z is {mean_z:+.2f} m/s^2 but the conventions say FRD (expect about "
+            f"{where}: median accel z is {mean_z:+.2f} m/s^2 but the conventions "
+            "say FRD (expect about "
             "-9.81); the data looks FLU/ENU: set conventions.body_frame to FLU or fix the reader"
         )
 
@@ -133,7 +136,7 @@ def new_manifest(
     camera: dict | None = None,
     licence: str = "as the source recording",
 ) -> dict:
-    """The manifest skeleton every reader and the generator fill in (streams come from write_bundle)."""
+    """The manifest skeleton readers and the generator fill in (write_bundle adds streams)."""
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -55,7 +55,7 @@ class Truth:
 
 @dataclass(frozen=True)
 class Camera:
-    """Pinhole intrinsics in pixels; `r_body_cam` maps camera axes (x right, y down, z optical) to body FRD."""
+    """Pinhole intrinsics [px]; `r_body_cam` maps camera axes (x right, y down, z ahead) to FRD."""
 
     fx: float
     fy: float
@@ -112,7 +112,8 @@ class Clip:
         if kind not in self._corpora:
             have = ", ".join(self._corpora) or "none"
             raise ClipError(
-                f"{self.manifest.get('_path', 'clip')}: manifest 'corpus' has no {kind!r} tile corpus "
+                f"{self.manifest.get('_path', 'clip')}: manifest 'corpus' has no "
+                f"{kind!r} tile corpus "
                 f"(has: {have}); make the clip with the synth generator, or pass a tile folder "
                 "with harness.clip.xyz.read_xyz_folder"
             )

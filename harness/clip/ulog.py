@@ -26,7 +26,8 @@ GPS_TOPICS = ("vehicle_gps_position", "sensor_gps", "vehicle_global_position")
 
 def _open(path: Path) -> ULog:
     try:
-        head = Path(path).open("rb").read(16)
+        with Path(path).open("rb") as f:
+            head = f.read(16)
     except OSError as exc:
         raise ClipError(f"{path}: cannot read ({exc})") from None
     if head[:7] != MAGIC:
@@ -80,7 +81,8 @@ def import_ulog(path: Path, out: Path) -> Path:
     sc = _topic(ulog, "sensor_combined")
     if sc is None or len(sc.data["timestamp"]) < 2:
         raise ClipError(
-            f"{path}: topic sensor_combined is missing or empty; log it (SDLOG_PROFILE) to get an IMU"
+            f"{path}: topic sensor_combined is missing or empty; log it "
+            "(SDLOG_PROFILE) to get an IMU"
         )
     ts = sc.data["timestamp"].astype(np.float64)
     _monotonic(ts, path, "sensor_combined")

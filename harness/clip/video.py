@@ -98,7 +98,8 @@ class VideoFrames:
                 f"{self.path}: frame {i} cannot be decoded ({exc}); frames before it are readable"
             ) from None
         raise ClipError(
-            f"{self.path}: frame {i} is missing from the video (the manifest says {self.count} frames); "
+            f"{self.path}: frame {i} is missing from the video "
+            f"(the manifest says {self.count} frames); "
             "the video is truncated: re-make the bundle or cut the clip before this frame"
         )
 

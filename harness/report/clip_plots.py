@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from harness.clip.model import Clip  # noqa: E402
+from harness.clip.model import Clip
 
 
 def _background(ax, clip: Clip) -> None:

@@ -51,7 +51,7 @@ def _build(spec: SynthSpec, out: Path, progress: bool) -> None:
     p = resolve(spec)
     seed = spec.seed
     traj = make_trajectory(np.random.default_rng([seed, 1]), p.speed_m_s, p.altitude_agl_m)
-    t_truth = np.arange(int(round(p.duration_s * p.truth_rate_hz)) + 1) / p.truth_rate_hz
+    t_truth = np.arange(round(p.duration_s * p.truth_rate_hz) + 1) / p.truth_rate_hz
     kin = kinematics(traj, t_truth)
     track = kin.p_ned_m[:, :2]
     bbox = np.array([track.min(0), track.max(0)])

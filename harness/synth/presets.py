@@ -47,7 +47,7 @@ def resolve(spec: SynthSpec) -> SynthParams:
 
 
 def spec_hash(spec: SynthSpec) -> str:
-    """Hash of everything the output depends on: resolved params, seed, faults, generator version."""
+    """Hash of everything the output depends on: params, seed, faults, generator version."""
     doc = {
         "generator": GENERATOR_VERSION,
         "origin": ORIGIN,

@@ -1,4 +1,4 @@
-"""The synthetic Derkachi stand-in's spec: a preset, a seed, optional overrides and fault injections."""
+"""The synthetic Derkachi stand-in's spec: preset, seed, overrides and fault injections."""
 
 from __future__ import annotations
 

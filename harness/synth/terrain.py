@@ -34,7 +34,8 @@ _ROOFS = np.array([[150, 60, 50], [120, 120, 125], [110, 80, 60], [170, 170, 165
 
 @dataclass(frozen=True)
 class Ortho:
-    """A north-up image: pixel (row, col) centre is at north = n_max - (row + .5) * gsd, east = e_min + (col + .5) * gsd."""
+    """A north-up image; pixel (row, col) centre: north = n_max - (row + .5) * gsd,
+    east = e_min + (col + .5) * gsd."""
 
     image: np.ndarray  # (H, W, 3) uint8
     n_max_m: float
@@ -152,7 +153,7 @@ class _Layout:
 
     def draw_village(self, ortho: Ortho, rng: np.random.Generator) -> None:
         """Houses in garden plots along the main road: sharp, distinctive features."""
-        n0, e0 = self.village
+        n0, _e0 = self.village
         px = 1 / ortho.gsd_m
         for _ in range(260):
             n = n0 + rng.uniform(-350, 350)

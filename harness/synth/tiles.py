@@ -39,7 +39,7 @@ def xyz_tiles(
     origin: tuple[float, float, float],
     tile_px: int = 256,
 ) -> TileCorpus:
-    """EPSG:3857 tiles {zoom}/{x}/{y} covering bbox, resampled from the orthophoto by exact geodesy."""
+    """EPSG:3857 tiles {zoom}/{x}/{y} over bbox, resampled from the orthophoto by exact geodesy."""
     corners = np.array([[bbox_ne[i, 0], bbox_ne[j, 1]] for i in (0, 1) for j in (0, 1)])
     tx, ty = ne_to_tile(zoom, corners, origin)
     xs = range(int(np.floor(tx.min())), int(np.floor(tx.max())) + 1)

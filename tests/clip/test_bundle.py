@@ -135,7 +135,7 @@ def test_tar_bundle_and_corrupted_file(copy, tmp_path):
     with (copy / "imu.npy").open("r+b") as f:
         f.seek(-3, 2)
         f.write(b"\x01\x02\x03")
-    with pytest.raises(ClipError, match="imu.npy: missing or not the file"):
+    with pytest.raises(ClipError, match=r"imu\.npy: missing or not the file"):
         read_bundle(copy)
 
 

@@ -5,8 +5,23 @@ from harness.cli import main
 
 def test_make_inspect_plot(tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
-    spec.write_text("synth:\n  preset: derkachi-10s\n  seed: 3\n  overrides: {corpus: false, frame_px: 64}\n")
-    assert main(["clip", "make", str(spec), "--cache-dir", str(tmp_path / "c"), "-o", str(tmp_path / "b")]) == 0
+    spec.write_text(
+        "synth:\n  preset: derkachi-10s\n  seed: 3\n  overrides: {corpus: false, frame_px: 64}\n"
+    )
+    assert (
+        main(
+            [
+                "clip",
+                "make",
+                str(spec),
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "-o",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
     assert main(["clip", "inspect", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "stream    imu" in out and " Hz " in out and "world_frame=NED" in out

@@ -21,8 +21,8 @@ def test_geodesy_round_trip_is_sub_millimetre():
 
 
 def test_mercator_scale_at_50n_is_about_1_56():
-    x0, y0 = lonlat_to_mercator(50.11, 36.12)
-    x1, y1 = lonlat_to_mercator(50.11, 36.12 + 0.01)
+    x0, _y0 = lonlat_to_mercator(50.11, 36.12)
+    x1, _y1 = lonlat_to_mercator(50.11, 36.12 + 0.01)
     ground = geodetic_to_ned(50.11, 36.12 + 0.01, 290.0, ORIGIN)[1]
     assert abs((x1 - x0) / ground - 1.5605) < 0.005
 
@@ -53,3 +53,19 @@ def test_xyz_footprints_agree_with_local_grid_within_half_a_metre(short_bundle):
     b = grid.image(i)[inside].astype(float)
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.8
     assert np.allclose(tile_to_ne(z, x + 0.5, y + 0.5, ORIGIN), xyz.centres_ne_m[j], atol=0.05)
+
+
+def test_xyz_folder_reader_matches_the_generated_corpus(short_bundle, tmp_path):
+    from PIL import Image
+
+    from harness.clip.xyz import read_xyz_folder
+
+    xyz = read_bundle(short_bundle).corpus("xyz")
+    for i, tile_id in enumerate(xyz.ids):
+        path = tmp_path / f"{tile_id}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(xyz.image(i)).save(path)
+    got = read_xyz_folder(tmp_path, ORIGIN)
+    order = [got.ids.index(t) for t in xyz.ids]
+    assert np.abs(got.footprints_ne_m[order] - xyz.footprints_ne_m).max() < 1e-3
+    assert np.array_equal(got.image(order[0]), xyz.image(0))
