@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from harness.clip import ClipRef, Segment, load_clip
-from harness.clip.bundle import _load_table, read_bundle
+from harness.clip.bundle import read_table, read_bundle
 from harness.synth.make import make_synth
 from harness.synth.spec import SynthSpec
 
@@ -36,7 +36,7 @@ def main() -> None:
         entry = read_bundle(folder, verify=False).manifest["streams"]["imu"]
         reps, t = 200, time.perf_counter()
         for _ in range(reps):
-            _load_table(folder, entry, salvage=False)
+            read_table(folder, entry, salvage=False)
         rate = reps * entry["samples"] / (time.perf_counter() - t)
         t = time.perf_counter()
         for i in range(len(clip.frames)):

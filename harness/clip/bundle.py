@@ -75,7 +75,8 @@ def write_bundle(
     return manifest
 
 
-def _load_table(folder: Path, entry: dict, salvage: bool) -> np.ndarray:
+def read_table(folder: Path, entry: dict, salvage: bool) -> np.ndarray:
+    """A stream table (rows x manifest columns); a short file is an error naming the row."""
     path = folder / entry["file"]
     try:
         with path.open("rb") as f:
@@ -152,7 +153,7 @@ def read_bundle(
     streams = manifest.get("streams", {})
     imu = empty_imu()
     if streams.get("imu"):
-        tab = _load_table(path, streams["imu"], salvage)
+        tab = read_table(path, streams["imu"], salvage)
         _check_clock(tab[:, 0], path / streams["imu"]["file"])
         imu = ImuStream(
             tab[:, 0],
@@ -162,7 +163,7 @@ def read_bundle(
         mf.check_accel_sign(imu.accel_m_s2, str(path / streams["imu"]["file"]))
     truth = None
     if streams.get("truth"):
-        tab = _load_table(path, streams["truth"], salvage)
+        tab = read_table(path, streams["truth"], salvage)
         _check_clock(tab[:, 0], path / streams["truth"]["file"])
         truth = Truth(
             tab[:, 0],
@@ -173,7 +174,7 @@ def read_bundle(
     frames = Frames(np.zeros(0), None)
     if streams.get("frames"):
         entry = streams["frames"]
-        t = _load_table(path, entry, salvage)[:, 0]
+        t = read_table(path, entry, salvage)[:, 0]
         _check_clock(t, path / entry["file"])
         video = VideoFrames(path / entry["video"], len(t))
         have = video.frame_count()

@@ -85,8 +85,7 @@ class Frames:
         """Frame i as H x W x 3 uint8 RGB."""
         if not 0 <= i < len(self):
             raise IndexError(f"frame {i} is outside this clip's {len(self)} frames")
-        assert self._video is not None  # frames without video have no timestamps either
-        return self._video.read(self._first + i)
+        return self._video.read(self._first + i)  # a clip with frames always has a video
 
     def cut(self, t0: float, t1: float) -> Frames:
         lo, hi = np.searchsorted(self.t_s, [t0, t1], side="left")
