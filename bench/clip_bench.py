@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from harness.clip import ClipRef, Segment, load_clip
-from harness.clip.bundle import read_table, read_bundle
+from harness.clip.bundle import read_bundle, read_table
 from harness.synth.make import make_synth
 from harness.synth.spec import SynthSpec
 
