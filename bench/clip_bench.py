@@ -1,6 +1,6 @@
 """Benchmark: the default clip + corpora from nothing, a cached make, the IMU read rate.
 
-Run: PYTHONPATH=. python bench/clip_bench.py [--preset derkachi-60s]. Prints wall time, peak RSS.
+Run: PYTHONPATH=. python bench/clip_bench.py [--preset derkachi-60s] [--frame-px 480].
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from harness.synth.spec import SynthSpec
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="derkachi-60s")
+    parser.add_argument("--frame-px", type=int, help="override the frame size, e.g. 480")
     args = parser.parse_args()
     cache = Path(tempfile.mkdtemp(prefix="clip-bench-"))
-    spec = SynthSpec(preset=args.preset)
+    spec = SynthSpec(preset=args.preset, overrides={"frame_px": args.frame_px})
     try:
         t = time.perf_counter()
         folder = make_synth(spec, cache)

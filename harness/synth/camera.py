@@ -24,17 +24,23 @@ def sample_bilinear(ortho: Ortho, ne: np.ndarray) -> np.ndarray:
     """RGB at [north_m, east_m] points (..., 2) -> (..., 3) uint8; grey outside the map."""
     r, c = ortho.rc(ne)
     h, w = ortho.image.shape[:2]
-    inside = (r >= 0) & (c >= 0) & (r <= h - 1) & (c <= w - 1)
-    r, c = np.clip(r, 0, h - 1.001), np.clip(c, 0, w - 1.001)
+    inside = ((r >= 0) & (c >= 0) & (r <= h - 1) & (c <= w - 1)).ravel()
+    r = np.clip(r, 0, h - 1.001).astype(np.float32).ravel()
+    c = np.clip(c, 0, w - 1.001).astype(np.float32).ravel()
     r0, c0 = r.astype(np.int64), c.astype(np.int64)
-    fr, fc = (r - r0)[..., None].astype(np.float32), (c - c0)[..., None].astype(np.float32)
-    flat = ortho.image.reshape(-1, 3)
+    fr, fc = r - r0, c - c0
     i = r0 * w + c0
-    top = flat[i] * (1 - fc) + flat[i + 1] * fc
-    bottom = flat[i + w] * (1 - fc) + flat[i + w + 1] * fc
-    out = top * (1 - fr) + bottom * fr
+    packed = ortho.packed
+    corners = (packed[i], packed[i + 1], packed[i + w], packed[i + w + 1])
+    weights = ((1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc)
+    out = np.empty((len(i), 3), np.float32)
+    for k in range(3):
+        shift = np.uint32(8 * k)
+        out[:, k] = sum(
+            ((q >> shift) & np.uint32(255)) * wt for q, wt in zip(corners, weights, strict=True)
+        )
     out[~inside] = OUTSIDE_RGB
-    return (out + 0.5).astype(np.uint8)
+    return (out + 0.5).astype(np.uint8).reshape(*np.shape(ne)[:-1], 3)
 
 
 def pick_level(pyramid: list[Ortho], gsd_m: float) -> Ortho:

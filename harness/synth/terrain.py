@@ -8,6 +8,7 @@ and village make places tellable apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -47,6 +48,12 @@ class Ortho:
         return (self.n_max_m - ne[..., 0]) / self.gsd_m - 0.5, (
             ne[..., 1] - self.e_min_m
         ) / self.gsd_m - 0.5
+
+    @cached_property
+    def packed(self) -> np.ndarray:
+        """The image as one uint32 per pixel (R | G << 8 | B << 16), flat: one gather per corner."""
+        img = self.image.astype(np.uint32)
+        return (img[..., 0] | (img[..., 1] << 8) | (img[..., 2] << 16)).ravel()
 
     def halved(self) -> Ortho:
         """The next pyramid level: 2x2 box filter, twice the ground sample distance."""
