@@ -29,6 +29,18 @@ def test_srt_sample_parses():
     assert track.lat_deg[0] == pytest.approx(50.11) and track.alt_m[0] == pytest.approx(590.0)
 
 
+def test_older_dji_gps_field_format(tmp_path):
+    old = tmp_path / "old.SRT"
+    old.write_text(
+        "1\n00:00:00,000 --> 00:00:01,000\nHOME(36.1200,50.1100) 2017.08.05 14:11:51\n"
+        "GPS(36.1201,50.1102,19) BAROMETER:301.5\n\n"
+        "2\n00:00:01,000 --> 00:00:02,000\nHOME(36.1200,50.1100) 2017.08.05 14:11:52\n"
+        "GPS(36.1203,50.1104,19) BAROMETER:301.9\n"
+    )
+    track = parse_srt(old)
+    assert track.lat_deg.tolist() == [50.1102, 50.1104] and track.lon_deg[0] == 36.1201
+
+
 def test_dji_import_gives_a_position_truth_bundle(mp4, tmp_path):
     clip = read_bundle(import_dji(mp4, SRT, tmp_path / "b"))
     assert len(clip.frames) == 30 and clip.frames.read(29).shape == (64, 64, 3)
