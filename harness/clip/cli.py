@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import tarfile
 import time
@@ -11,7 +10,6 @@ from pathlib import Path
 
 from harness.errors import ClipError
 
-log = logging.getLogger(__name__)
 DEFAULT_CACHE = Path(".cache/harness")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from fractions import Fraction
@@ -13,7 +12,6 @@ import numpy as np
 
 from harness.errors import ClipError
 
-log = logging.getLogger(__name__)
 GOP = 10  # a keyframe every 10 frames: a random read decodes at most 10 frames
 
 
