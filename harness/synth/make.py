@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -37,12 +38,16 @@ def make_synth(spec: SynthSpec, cache_dir: Path, progress: bool = False) -> Path
     folder = bundle_dir(spec, cache_dir)
     if (folder / "manifest.json").exists():
         return folder
-    part = folder.with_name(folder.name + ".part")
+    # a private build folder per process: parallel workers may make the same spec at once
+    part = folder.with_name(f"{folder.name}.part-{os.getpid()}")
     shutil.rmtree(part, ignore_errors=True)
     part.mkdir(parents=True)
     started = time.perf_counter()
     _build(spec, part, progress)
-    part.rename(folder)
+    try:
+        part.rename(folder)
+    except OSError:  # another worker finished first: its bundle is the same bytes
+        shutil.rmtree(part, ignore_errors=True)
     log.info("made synth clip %s in %.1f s", folder, time.perf_counter() - started)
     return folder
 
