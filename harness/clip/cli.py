@@ -43,6 +43,9 @@ def register(groups) -> None:
     p = sub.add_parser("import-ulog", help="bundle (IMU + GPS truth) from a PX4 .ulg")
     p.add_argument("ulog", type=Path)
     p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
+    p.add_argument("--video", type=Path, help="the nadir camera's mp4, if any")
+    p.add_argument("--video-start-s", type=float, default=0.0, help="clip time of its first frame")
+    p.add_argument("--hfov-deg", type=float, default=60.0, help="its horizontal field of view")
     p.set_defaults(func=run_import_ulog)
 
 
@@ -117,5 +120,5 @@ def run_import_srt(args: argparse.Namespace) -> int:
 def run_import_ulog(args: argparse.Namespace) -> int:
     from harness.clip.ulog import import_ulog
 
-    print(import_ulog(args.ulog, args.out))
+    print(import_ulog(args.ulog, args.out, args.video, args.video_start_s, args.hfov_deg))
     return 0

@@ -103,3 +103,12 @@ def test_truncated_ulog_keeps_what_was_readable(tmp_path):
 def test_fixtures_carry_their_licences():
     assert "BSD" in (FIX / "px4" / "README.md").read_text() and (FIX / "px4" / "LICENSE").exists()
     assert "CC0" in (FIX / "dji" / "README.md").read_text()
+
+
+def test_ulog_with_a_video_gets_frames_at_the_given_start(mp4, tmp_path):
+    clip = read_bundle(import_ulog(ULG, tmp_path / "uv", video=mp4, video_start_s=1.0))
+    assert len(clip.frames) == 30 and clip.frames.t_s[0] == pytest.approx(1.0)
+    assert np.diff(clip.frames.t_s) == pytest.approx(np.full(29, 1 / 30), abs=1e-3)
+    assert clip.camera.width == 64
+    with pytest.raises(ClipError, match=r"DJI_0001.MP4: frames span \[6.000"):
+        import_ulog(ULG, tmp_path / "late", video=mp4, video_start_s=6.0)
