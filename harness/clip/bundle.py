@@ -68,6 +68,8 @@ def write_bundle(
         if len(data) > 1:
             entry["rate_hz"] = round(float((len(data) - 1) / (data[-1, 0] - data[0, 0])), 3)
         streams[name] = entry
+    if truth is None:
+        manifest["ground_truth"] = False  # legal: its verdicts are "unverified"
     manifest["files"] = {
         p.name: file_digest(p)
         for p in sorted(folder.iterdir())
