@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "harness.scenario.cli",
     "harness.gates.cli",
     "harness.clip.cli",
+    "harness.pipeline.vpr.train_cli",
 )
 
 

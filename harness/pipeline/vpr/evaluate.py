@@ -1,0 +1,100 @@
+"""Recall@N of a NetVLAD checkpoint on a geo-tagged set, and the seed's results table.
+
+A hit is a retrieved tile whose footprint contains the query's true position (`footprint`, the
+retrieval gate's default rule) or whose centre lies within `radius_m` of it (`radius`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness.gates.retrieval import inside
+from harness.pipeline.vpr.features import cached_conv_features, encoder_digest
+from harness.pipeline.vpr.netvlad import NetVladVgg16
+from harness.pipeline.vpr.trainset import GeoSet
+
+RECALL_AT = (1, 5, 10, 20)
+
+
+@dataclass(frozen=True)
+class Recall:
+    """One row of the table: a model on a set under one hit rule."""
+
+    model: str
+    dataset: str
+    rule: str
+    queries: int
+    recall: dict[int, float]
+    ms_per_image: float | None = None
+
+
+def corpus_images(corpus) -> np.ndarray:
+    return np.stack([corpus.image(i) for i in range(len(corpus))])
+
+
+@torch.no_grad()
+def head(model: NetVladVgg16, conv: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """Pool + PCA on encoder outputs: the same result as model.forward on the images."""
+    out = [
+        F.normalize(model.pca(model.pool(conv[i : i + batch])), dim=1)
+        for i in range(0, len(conv), batch)
+    ]
+    return torch.cat(out)
+
+
+def descriptors(
+    model: NetVladVgg16, images: np.ndarray, input_px: int, cache_dir: Path | None
+) -> torch.Tensor:
+    conv = cached_conv_features(
+        model.encoder, images, input_px, cache_dir, encoder_digest(model.encoder)
+    )
+    return head(model, conv)
+
+
+def hits(order: np.ndarray, geo: GeoSet, rule: str, radius_m: float, n: int) -> np.ndarray:
+    """(Q,) booleans: any of the first n retrieved tiles is a hit under the rule."""
+    if rule == "footprint":
+        feet = geo.corpus.footprints_ne_m
+        return np.array(
+            [
+                any(inside(geo.truth_ne_m[i], feet[j]) for j in order[i, :n])
+                for i in range(len(order))
+            ]
+        )
+    centres = geo.corpus.centres_ne_m[order[:, :n]]
+    return (np.linalg.norm(centres - geo.truth_ne_m[:, None], axis=2) <= radius_m).any(axis=1)
+
+
+def recall_table(
+    name: str,
+    q_desc: torch.Tensor,
+    t_desc: torch.Tensor,
+    geo: GeoSet,
+    radius_m: float,
+    ms_per_image: float | None = None,
+) -> list[Recall]:
+    """Rows for the footprint rule and the radius rule."""
+    order = torch.cdist(q_desc, t_desc).argsort(dim=1).numpy()
+    rows = []
+    for rule in ("footprint", "radius"):
+        label = rule if rule == "footprint" else f"<= {radius_m:g} m"
+        rec = {n: float(hits(order, geo, rule, radius_m, n).mean()) for n in RECALL_AT}
+        rows.append(Recall(name, geo.name, label, len(order), rec, ms_per_image))
+    return rows
+
+
+def format_table(rows: list[Recall]) -> str:
+    """Markdown like pytorch-NetVlad's results table: one row per model and rule."""
+    head_ = "| Model | Hit rule | Queries | " + " | ".join(f"R@{n}" for n in RECALL_AT)
+    head_ += " | ms/image |"
+    lines = [head_, "|" + "---|" * (4 + len(RECALL_AT))]
+    for r in rows:
+        ms = "" if r.ms_per_image is None else f"{r.ms_per_image:.0f}"
+        cells = " | ".join(f"{r.recall[n]:.2f}" for n in RECALL_AT)
+        lines.append(f"| {r.model} | {r.rule} | {r.queries} | {cells} | {ms} |")
+    return "\n".join(lines)

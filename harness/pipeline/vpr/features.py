@@ -1,0 +1,83 @@
+"""Conv5 feature maps of a fixed encoder, batched and cached on disk: training's fast path.
+
+Only the NetVLAD pool and the PCA are trained by default, so the encoder's conv5 maps of every
+image are computed once and reused by clustering, mining and every epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.pipeline.vpr.netvlad import NetVladVgg16, init_like_torchvision
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def random_model(width: int, clusters: int, descriptor_dim: int, seed: int) -> NetVladVgg16:
+    """The model with torchvision-style random encoder weights from `seed` (nothing pretrained)."""
+    torch.manual_seed(seed)
+    model = NetVladVgg16(width, clusters, descriptor_dim)
+    init_like_torchvision(model)
+    return model.eval()
+
+
+def to_input(images: np.ndarray, input_px: int) -> torch.Tensor:
+    """uint8 (N, H, W, 3) RGB -> ImageNet-normalised float (N, 3, input_px, input_px)."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    if x.shape[-1] != input_px or x.shape[-2] != input_px:
+        x = F.interpolate(x, size=(input_px, input_px), mode="bilinear", antialias=True)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+@torch.no_grad()
+def conv_features(
+    encoder: nn.Module, images: np.ndarray, input_px: int, batch: int = 16
+) -> torch.Tensor:
+    """Encoder output for each image, (N, D, h, w) float32."""
+    encoder.eval()
+    out = [encoder(to_input(images[i : i + batch], input_px)) for i in range(0, len(images), batch)]
+    return torch.cat(out)
+
+
+def encoder_digest(encoder: nn.Module) -> str:
+    h = hashlib.sha256()
+    for key, value in encoder.state_dict().items():
+        h.update(key.encode())
+        h.update(value.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def cached_conv_features(
+    encoder: nn.Module,
+    images: np.ndarray,
+    input_px: int,
+    cache_dir: Path | None,
+    encoder_id: str,
+) -> torch.Tensor:
+    """`conv_features`, stored under cache_dir by (encoder, images, size) digest (float16)."""
+    if cache_dir is None:
+        return conv_features(encoder, images, input_px)
+    h = hashlib.sha256(f"{encoder_id}:{input_px}:{images.shape}".encode())
+    h.update(np.ascontiguousarray(images).data)
+    path = Path(cache_dir) / "conv" / f"{h.hexdigest()[:24]}.npy"
+    if path.exists():
+        return torch.from_numpy(np.load(path).astype(np.float32))
+    feats = conv_features(encoder, images, input_px)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.npy")
+    np.save(tmp, feats.numpy().astype(np.float16))
+    tmp.rename(path)
+    log.info("cached conv features %s %s", tuple(feats.shape), path)
+    return feats

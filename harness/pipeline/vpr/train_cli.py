@@ -1,0 +1,138 @@
+"""`harness provision train|test`: NetVLAD retrieval weights for the stand-in, and their recall."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from harness.errors import HarnessError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path("models/netvlad")
+DEFAULT_CACHE = Path(".cache")
+
+
+def load_weights(path: Path):
+    """A checkpoint in the upstream layout, its width/clusters/dim read from the shapes."""
+    from harness.pipeline.vpr.netvlad import NetVladVgg16
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        clusters, dim = state["pool.centroids"].shape
+        out = state["pca.weight"].shape[0]
+        model = NetVladVgg16(dim // 8, clusters, out)
+        model.load_state_dict(state, strict=True)
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise HarnessError(
+            f"{path}: not a NetVLAD-VGG16 checkpoint in the upstream layout ({exc}); "
+            "make one with `harness provision train`"
+        ) from None
+    return model.eval()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from harness.pipeline.vpr.train import TrainConfig
+    from harness.pipeline.vpr.trainjob import TrainJob, train_checkpoint
+    from harness.report.train_plots import plot_history
+
+    torch.set_num_threads(max(1, args.threads))
+    job = TrainJob(
+        width=args.width,
+        input_px=args.input_px,
+        area_seeds=tuple(args.area_seeds),
+        queries_per_area=args.queries,
+        area_size_m=args.area_m,
+        train=replace(TrainConfig(), epochs=args.epochs),
+    )
+    result = train_checkpoint(job, args.out, args.cache_dir)
+    png = plot_history(
+        result.history.loss,
+        result.history.recall_at_1,
+        args.out / "train_curves.png",
+        f"NetVLAD pool training ({', '.join(result.provenance['data'])})",
+    )
+    print(f"checkpoint {result.checkpoint} sha256 {result.sha256}")
+    print(f"provenance {result.checkpoint.with_suffix('.provenance.md')}; curves {png}")
+    print(f"trained in {result.seconds:.0f} s")
+    return 0
+
+
+def run_test(args: argparse.Namespace) -> int:
+    from harness.pipeline.vpr.evaluate import (
+        corpus_images,
+        descriptors,
+        format_table,
+        recall_table,
+    )
+    from harness.pipeline.vpr.features import random_model
+    from harness.pipeline.vpr.trainset import clip_flight
+
+    torch.set_num_threads(max(1, args.threads))
+    if args.seed in args.train_seeds:
+        raise HarnessError(
+            f"--seed {args.seed} is a training area seed; pick a held-out seed for the test"
+        )
+    flights = {
+        a: clip_flight(args.preset, args.seed, args.cache_dir, alignment=a)
+        for a in ("none", "north-up")
+    }
+    tiles = corpus_images(flights["north-up"].corpus)
+    models = [("scaffold (random init)", random_model(args.width, 64, 4096, args.scaffold_seed))]
+    models += [(str(p), load_weights(p)) for p in args.weights]
+    rows = []
+    for name, model in models:
+        t_desc = descriptors(model, tiles, args.input_px, args.cache_dir)
+        for alignment, geo in flights.items():
+            started = time.perf_counter()
+            q_desc = descriptors(model, geo.queries, args.input_px, args.cache_dir)
+            ms = (time.perf_counter() - started) * 1000 / len(geo.queries)
+            rows += recall_table(
+                f"{name}, queries {alignment}", q_desc, t_desc, geo, args.radius_m, ms
+            )
+    print(f"held-out flight: {args.preset} seed {args.seed}; {len(tiles)} tiles")
+    table = format_table(rows)
+    print(table)
+    if args.table:
+        args.table.write_text(table + "\n")
+    return 0
+
+
+def register(groups) -> None:
+    provision = groups.group("provision", "checkpoints, engines and retrieval weights")
+    p = provision.add_parser(
+        "train",
+        help="train NetVLAD's pool and PCA-whitening on the stand-in (k-means init, triplets)",
+    )
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint folder")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="conv feature cache")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--area-seeds", type=int, nargs="+", default=[101, 102])
+    p.add_argument("--queries", type=int, default=200, help="rendered queries per area")
+    p.add_argument("--area-m", type=float, default=1600.0, help="side of each training area")
+    p.add_argument("--input-px", type=int, default=160)
+    p.add_argument("--width", type=int, default=64, help="VGG width (64 = the full model)")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=run_train)
+
+    t = provision.add_parser(
+        "test", help="recall@1/5/10/20 on a held-out stand-in flight, scaffold vs trained"
+    )
+    t.add_argument("--weights", type=Path, nargs="*", default=[], help="checkpoints to test")
+    t.add_argument("--preset", default="derkachi-60s")
+    t.add_argument("--seed", type=int, default=7, help="held-out flight seed")
+    t.add_argument("--train-seeds", type=int, nargs="*", default=[101, 102])
+    t.add_argument("--radius-m", type=float, default=75.0)
+    t.add_argument("--input-px", type=int, default=160)
+    t.add_argument("--width", type=int, default=64, help="the scaffold's VGG width")
+    t.add_argument("--scaffold-seed", type=int, default=1)
+    t.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    t.add_argument("--table", type=Path, help="also write the Markdown table here")
+    t.add_argument("--threads", type=int, default=2)
+    t.set_defaults(func=run_test)

@@ -1,0 +1,119 @@
+"""NetVLAD training on the stand-in: alignment, cluster init, whitening, a tiny resumable run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from harness.cli import build_parser
+from harness.errors import HarnessError
+from harness.pipeline.vpr import train as T
+from harness.pipeline.vpr.align import align_north_up
+from harness.pipeline.vpr.evaluate import Recall, format_table
+from harness.pipeline.vpr.netvlad import NetVladPool, NetVladVgg16, expected_layout
+from harness.pipeline.vpr.train_cli import load_weights
+from harness.pipeline.vpr.trainjob import TrainJob, train_checkpoint
+from harness.synth.camera import R_BODY_CAM, intrinsics, render_frames
+from harness.synth.flight import euler_to_q_wxyz
+from harness.synth.terrain import make_ortho
+from harness.synth.tiles import local_grid
+
+
+def test_north_up_alignment_turns_a_rotated_frame_into_its_tile() -> None:
+    ortho = make_ortho(3, (-400.0, 400.0), (-400.0, 400.0), 1.0)
+    pyramid = [ortho, ortho.halved()]
+    cam = intrinsics(96, 96, 60.0)
+    euler = np.array([[0.03, -0.02, np.radians(130.0)]])
+    q = euler_to_q_wxyz(euler)
+    frame = next(render_frames(pyramid, cam, np.array([[0.0, 0.0, -300.0]]), q))
+    tile = local_grid(pyramid, np.zeros((2, 2)), 200.0, 100.0, 64).image(0)
+    aligned = align_north_up(frame, cam, R_BODY_CAM, q[0], 300.0, 200.0, 64)
+    err = np.abs(aligned.astype(float) - tile).mean()
+    unaligned = np.abs(frame[16:80, 16:80].astype(float) - tile).mean()
+    assert err < 6.0, f"aligned frame differs from its tile by {err:.1f} grey levels on average"
+    assert unaligned > 2 * err
+
+
+def test_kmeans_init_gives_the_papers_assignment_conv() -> None:
+    x = torch.nn.functional.normalize(torch.randn(400, 16), dim=1)
+    centroids = T.kmeans(x, 4, 5, seed=0)
+    pool = NetVladPool(4, 16)
+    alpha = T.init_pool_from_centroids(pool, centroids, x)
+    w = pool.conv.weight[:, :, 0, 0]
+    assert torch.allclose(w, 2 * alpha * centroids, rtol=1e-5)
+    assert torch.allclose(pool.conv.bias, -alpha * (centroids**2).sum(1), rtol=1e-5)
+    assert torch.equal(pool.centroids.data, centroids)
+
+
+def test_pca_whitening_decorrelates_training_descriptors_up_to_their_rank() -> None:
+    model = NetVladVgg16(width=1, clusters=2, descriptor_dim=12)  # 16-d VLAD -> 12
+    vlad = torch.randn(10, 16) @ torch.randn(16, 16)
+    rank = T.fit_pca_whitening(model, vlad, eps=0.0)
+    assert rank == 9  # 10 centred samples span 9 directions
+    with torch.no_grad():
+        y = model.pca(vlad)[:, :rank].double()
+    cov = y.T @ y / (len(y) - 1)
+    assert torch.allclose(cov, torch.eye(rank, dtype=torch.float64), atol=1e-3)
+    assert torch.count_nonzero(model.pca.weight[rank:]) == 0
+
+
+def test_tiny_training_run_writes_a_strict_checkpoint_and_resumes(tmp_path) -> None:
+    job = TrainJob(
+        width=2,
+        clusters=4,
+        descriptor_dim=32,
+        input_px=48,
+        area_seeds=(11,),
+        queries_per_area=12,
+        area_size_m=500.0,
+        train=replace(T.TrainConfig(), epochs=1, kmeans_samples=500, negatives=3, batch=4),
+    )
+    first = train_checkpoint(job, tmp_path, tmp_path / "cache")
+    assert len(first.history.loss) == 1
+    model = load_weights(first.checkpoint)
+    state = model.state_dict()
+    assert {k: tuple(v.shape) for k, v in state.items()} == expected_layout(2, 4, 32)
+    page = first.checkpoint.with_suffix(".provenance.md").read_text()
+    assert first.sha256 in page and "random init" in page and "area seed 11" in page
+    again = train_checkpoint(job, tmp_path, tmp_path / "cache")  # resumes: nothing left to do
+    assert again.history.loss == first.history.loss
+    out = model(torch.rand(1, 3, 48, 48))["vlad_descriptor"]
+    assert out.shape == (1, 32) and torch.isfinite(out).all()
+
+
+def test_resume_continues_from_the_saved_epoch(tmp_path, caplog) -> None:
+    x = torch.randn(20, 8, 3, 3)
+    t = torch.randn(30, 8, 3, 3)
+    truth = np.random.default_rng(0).uniform(0, 500, (20, 2))
+    centres = np.random.default_rng(1).uniform(0, 500, (30, 2))
+    cfg = replace(T.TrainConfig(), epochs=2, negatives=3, pos_radius_m=150, neg_radius_m=150)
+    saved = {}
+    pool = NetVladPool(2, 8)
+    T.train_pool(pool, x, t, truth, centres, cfg, on_epoch=lambda e, h, o: saved.update(h=h, o=o))
+    longer = replace(cfg, epochs=3)
+    hist = T.train_pool(pool, x, t, truth, centres, longer, saved["h"], saved["o"])
+    assert len(hist.loss) == 3 and all(np.isfinite(hist.loss))
+
+
+def test_load_weights_names_the_file_and_the_fix(tmp_path) -> None:
+    bad = tmp_path / "bad.pt"
+    torch.save({"encoder.0.weight": torch.zeros(1)}, bad)
+    with pytest.raises(HarnessError, match=r"bad\.pt.*harness provision train"):
+        load_weights(bad)
+
+
+def test_results_table_has_the_seeds_columns() -> None:
+    rows = [Recall("trained", "flight", "footprint", 60, {1: 0.8, 5: 0.95, 10: 1.0, 20: 1.0})]
+    table = format_table(rows)
+    assert "| R@1 | R@5 | R@10 | R@20 |" in table
+    assert "| trained | footprint | 60 | 0.80 | 0.95 | 1.00 | 1.00 |" in table
+
+
+def test_cli_has_provision_train_and_test() -> None:
+    args = build_parser().parse_args(["provision", "train", "--epochs", "2"])
+    assert args.epochs == 2 and args.func.__name__ == "run_train"
+    args = build_parser().parse_args(["provision", "test", "--seed", "9"])
+    assert args.seed == 9 and args.func.__name__ == "run_test"
