@@ -23,6 +23,9 @@ from harness.runners import RUNNERS, Runner
 from harness.scenario.load import SCENARIO_SUFFIX, Loaded, load
 from harness.scenario.problems import ScenarioInvalid
 
+# Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin.
+pytest_plugins = ["harness.report.pytest_allure"]
+
 RUNNER_KEY = pytest.StashKey[Runner]()
 PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
 VERDICT_KEY = pytest.StashKey[Verdict]()
