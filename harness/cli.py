@@ -16,6 +16,8 @@ from harness.errors import HarnessError
 COMMAND_MODULES = (
     "harness.scenario.cli",
     "harness.gates.cli",
+    "harness.history.cli",
+    "harness.report.cli",
 )
 
 
