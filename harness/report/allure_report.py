@@ -85,7 +85,6 @@ def labels(item: Any, verdict: Verdict, runner: str, device: str | None, run_id:
     )
     allure.dynamic.label(LabelType.PARENT_SUITE, f"tier{scenario.tier}")
     allure.dynamic.label(LabelType.SUITE, folder)
-    allure.dynamic.label(LabelType.SUB_SUITE, scenario.name)
     allure.dynamic.feature(folder)
     allure.dynamic.story(f"tier{scenario.tier}")
     allure.dynamic.tag(f"gate:{verdict.gate}")
@@ -148,7 +147,8 @@ def _stage_step(stage: str, record: Record | None, pngs: list[Path]) -> None:
         for ev in events:
             if stage == "provisioning" and ev.get("type") == "check":
                 ok = "ok" if ev.get("ok") else "FAILED"
-                with _step(f"{ev.get('backbone')}: {ev.get('check')} {ok}: {ev.get('detail', '')}"):
+                title = f"{ev.get('backbone')}: {ev.get('check')} {ok}: {ev.get('detail', '')}"
+                with _step(title) if ev.get("ok") else _failing_step(title):
                     pass
         if events:
             _attach_json(events[:MAX_EVENTS], f"{stage} events ({len(events)})")
