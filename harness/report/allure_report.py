@@ -120,7 +120,11 @@ def report_run(item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **
         mine = [p for p in pngs if p.name.lower().startswith(prefixes)]
         pngs = [p for p in pngs if p not in mine]
         _stage_step(stage, record, mine)
-    _gates_step(verdict, pngs)
+    if pngs:  # figures no stage claims (by file-name prefix) still reach the report
+        with _step(f"figures: {len(pngs)} more"):
+            for png in pngs:
+                _attach_png(png, png.relative_to(out_dir).as_posix())
+    _gates_step(verdict)
     if record_path.is_file():
         allure.attach.file(
             str(record_path),
@@ -156,7 +160,7 @@ def _stage_step(stage: str, record: Record | None, pngs: list[Path]) -> None:
             _attach_png(png, png.stem)
 
 
-def _gates_step(verdict: Verdict, pngs: list[Path]) -> None:
+def _gates_step(verdict: Verdict) -> None:
     """One sub-step per ladder gate up to where the run stopped, that one marked failed."""
     with _step(f"gates: {verdict.gate} ({verdict.outcome})"):
         stop = verdict.rank if verdict.rank is not None else -1
@@ -172,8 +176,6 @@ def _gates_step(verdict: Verdict, pngs: list[Path]) -> None:
         )
         with stopped:
             _attach_json(verdict.as_dict(), "verdict")
-        for png in pngs:
-            _attach_png(png, png.stem)
 
 
 def write_side_files(results: Path, rows: list[Any], build_order: int, run_id: str) -> None:

@@ -34,6 +34,8 @@ class Figs:
         fig = Figure(figsize=(3, 2))
         fig.subplots().plot([0, 1], [1, 0])
         fig.savefig(ctx.out_dir / "provisioning_checks.png")
+        (ctx.out_dir / "extra").mkdir()
+        fig.savefig(ctx.out_dir / "extra" / "summary.png")  # claimed by no stage
         ctx.emit("provisioning", "check", backbone="fake", check="exists", ok=False,
                  detail="fake checkpoint absent")
         raise StageStop("fake checkpoint absent")
@@ -123,3 +125,4 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
     assert "gate:provisioning" in body and "Categories: gate: provisioning" in body
     assert "gates: provisioning (fail)" in body and "fake: exists FAILED" in body
     assert natural_width > 0  # the PNG really loaded
+    assert "figures: 1 more" in body  # a PNG no stage claims is attached too
