@@ -18,12 +18,18 @@ from harness.history.ledger import CLASS_KEYS, Row
 Move = Literal["forward", "backward", "same", "broken", "new", "missing", "not-comparable"]
 
 
-def rank(gate: str) -> int | None:
-    """Ladder position; no-data ranks below the ladder; broken runs have no rank."""
+def rank(gate: str, reason: str = "") -> float | None:
+    """Ladder position; broken runs have none.
+
+    `no-data` sits just below the gate that lacked evidence (its reason starts with that
+    gate's name): the run got past the gates before it but proved nothing at that one.
+    Without a named gate it ranks below the whole ladder.
+    """
     if gate in LADDER:
-        return LADDER.index(gate)
+        return float(LADDER.index(gate))
     if gate == NO_DATA:
-        return -1
+        lacking = reason.split(":", 1)[0].strip()
+        return LADDER.index(lacking) - 0.5 if lacking in LADDER else -1.0
     return None
 
 
@@ -97,7 +103,7 @@ def transition(before: Row | None, after: Row | None, flaky: dict[str, str]) -> 
         return Transition(name, before, after, "broken", f"{side} {row.gate}: {row.reason[:120]}")
     if why := why_not_comparable(before, after):
         return Transition(name, before, after, "not-comparable", why)
-    ra, rb = rank(before.gate), rank(after.gate)
+    ra, rb = rank(before.gate, before.reason), rank(after.gate, after.reason)
     move: Move = "same" if ra == rb else ("forward" if rb > ra else "backward")  # type: ignore[operator]
     deltas = metric_deltas(before, after)
     is_flaky = move != "same" and (name in flaky or before.identity == after.identity)

@@ -17,7 +17,8 @@ def plot_history(rows: list[Row], out: Path, metrics: int = 3, flaky: str | None
     fig = Figure(figsize=(8, 2.6 + 1.8 * len(names)))
     axes = fig.subplots(1 + len(names), 1, sharex=True, squeeze=False)[:, 0].tolist()
     x = list(range(len(rows)))
-    y = [rank(r.gate) if rank(r.gate) is not None else -2 for r in rows]
+    y = [rank(r.gate, r.reason) for r in rows]
+    y = [-2.0 if v is None else v for v in y]
     ax = axes[0]
     ax.step(x, y, where="mid", color="0.6")
     for xi, yi, r in zip(x, y, rows, strict=True):

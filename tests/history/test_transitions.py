@@ -38,6 +38,11 @@ def test_moves_on_the_ladder_with_metric_deltas() -> None:
     assert moves["a"].move == "forward" and moves["a"].deltas == {"recall": (0.6, 0.8)}
     assert moves["b"].move == "backward" and moves["b"].regressed
     assert moves["c"].move == "backward"  # no-data is a failure, never a pass
+    lacking = row("r3", "c", "no-data", reason="retrieval-quality: 3 queries < 30")
+    (t,) = compare([row("r1", "c", "vpr-contract")], [lacking])
+    assert t.move == "forward"  # it got past vpr-contract, then lacked evidence
+    (t,) = compare([row("r1", "c", "retrieval-quality")], [lacking])
+    assert t.move == "backward"
     assert moves["d"].move == "not-comparable" and "checkpoint_sha256 k1 != k2" in moves["d"].note
     assert (moves["new"].move, moves["gone"].move) == ("new", "missing")
 
