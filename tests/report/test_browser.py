@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness.errors import HarnessError
-from harness.report.build import build, find_allure, serve
+from harness.report.build import build, find_allure
 from tests.helpers import scenario_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,9 +100,24 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
     second = build(results, report, root=REPO)  # the next build carries the trend history
     assert second.history_carried and (report / "history" / "history-trend.json").is_file()
 
-    server = serve(report)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/#suites"
+    # `harness report open` serves it; its first line says where
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "report",
+            "open",
+            "--out",
+            str(report),
+            "--no-browser",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    line = server.stdout.readline()  # type: ignore[union-attr]
+    url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0) + "#suites"  # type: ignore[union-attr]
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     try:
         with sync_playwright() as pw:
@@ -119,8 +136,8 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
             natural_width = image.evaluate("img => img.naturalWidth")
             browser.close()
     finally:
-        server.shutdown()
-        server.server_close()
+        server.terminate()
+        server.wait(10)
     assert "skip" in body  # both scenarios are listed
     assert "gate:provisioning" in body and "Categories: gate: provisioning" in body
     assert "gates: provisioning (fail)" in body and "fake: exists FAILED" in body
