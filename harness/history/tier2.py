@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from harness.errors import LedgerError
+from harness.gates import BROKEN
 from harness.history.ledger import Ledger, Row
 from harness.history.transitions import Transition, compare
 
@@ -66,16 +67,14 @@ class CheckResult:
 
     @property
     def broken(self) -> list[Transition]:
-        return [t for t in self.transitions if t.move == "broken"]
+        """Scenarios the head run could not judge (infra-error, config-error)."""
+        return [t for t in self.transitions if t.after is not None and t.after.gate in BROKEN]
 
     @property
     def exit_code(self) -> int:
         if self.regressions:
             return REGRESSED
-        if any(
-            t.after is not None and t.after.gate in ("infra-error", "config-error")
-            for t in self.broken
-        ):
+        if self.broken:
             return NO_VERDICT
         return OK
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import LedgerError, RecordError
-from harness.history.ledger import DEFAULT_LEDGER, Ledger, row_from_run
+from harness.history.ledger import DEFAULT_LEDGER, Ledger, Row, row_from_run
 from harness.ratchet import decide
 from harness.record import read_record
 from harness.report import allure_report
+from harness.scenario.load import SCENARIO_SUFFIX
 
 log = logging.getLogger(__name__)
 ALLUREDIR_KEY = pytest.StashKey[Path | None]()
@@ -124,6 +125,33 @@ def _report(item: pytest.Item) -> None:
     )
     if not row.runner:
         row = dataclasses.replace(row, runner=runner)
+    try:
+        ledger.append(row)
+    except LedgerError as exc:
+        log.error("gate ledger: %s", exc)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """A scenario file that does not load still gets a ledger row: config-error."""
+    outcome = yield
+    report: pytest.CollectReport = outcome.get_result()
+    from harness.plugin import ScenarioFile
+
+    if not report.failed or not isinstance(collector, ScenarioFile):
+        return
+    ledger = ledger_for(collector.config)
+    if ledger is None:
+        return
+    row = Row(
+        run_id=os.environ.get("HARNESS_RUN_ID", ""),
+        scenario=collector.path.name.removesuffix(SCENARIO_SUFFIX),
+        gate="config-error",
+        outcome="error",
+        status="broken",
+        scenario_path=str(collector.path),
+        reason=str(report.longrepr).strip(),
+    )
     try:
         ledger.append(row)
     except LedgerError as exc:

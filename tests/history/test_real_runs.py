@@ -66,11 +66,15 @@ def test_regression_forward_move_and_infra_from_real_runs(
     )
     assert main(["gates", "check", "--baseline", "last green", *common]) == 2
     assert "**No verdict**" in md.read_text()
+    # run 5: the scenario file no longer loads: a config-error row, no verdict
+    _run(project, monkeypatch, "run-5", prov="format_version: 1\nname: prov\nexpect: [\n")
+    assert main(["gates", "check", "--baseline", "run-3", *common]) == 2
+    assert "| prov | provisioning | config-error | ⚠ broken |" in md.read_text()
     # the history: printed, and plotted as a PNG
     png = project.path / "prov.png"
     capsys.readouterr()
     assert main(["gates", "history", "prov", "--ledger", str(ledger), "--plot", str(png)]) == 0
     out = capsys.readouterr().out
-    assert out.count("\nrun-") == 4 and "-error " in out, out
+    assert out.count("\nrun-") == 5 and "-error " in out, out
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert main(["gates", "check", "--baseline", "cafe1234", *common]) == 2  # unknown baseline
