@@ -36,6 +36,7 @@ STAGES = (
     ("eskf", ("eskf", "trajectory", "nees", "nis", "filter")),
     ("latency", ("latency", "telemetry")),
 )
+ALWAYS_SHOWN = ("provisioning", "vpr", "eskf")
 MAX_EVENTS = 50  # per stage in the step's JSON attachment; the whole record is attached too
 
 
@@ -144,6 +145,9 @@ def report_run(item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **
 def _stage_step(stage: str, record: Record | None, pngs: list[Path]) -> None:
     events = list(record.select(stage)) if record else []
     if not events and not pngs:
+        if stage in ALWAYS_SHOWN:  # the reader sees where the chain stopped
+            with _step(f"{stage}: not reached"):
+                pass
         return
     counts = Counter(e.get("type", "?") for e in events)
     summary = ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "figures only"

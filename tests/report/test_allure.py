@@ -60,6 +60,7 @@ def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
     } <= labels
     names = step_names(miss["steps"])
     assert names[0].startswith("provisioning: ")
+    assert "vpr: not reached" in names and "eskf: not reached" in names
     assert any(n.startswith("gates: provisioning (fail)") for n in names)
     stop = next(s for s in miss["steps"][-1]["steps"] if s["name"].startswith("provisioning: fail"))
     assert stop["status"] == "failed"
