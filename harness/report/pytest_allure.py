@@ -140,6 +140,8 @@ def pytest_make_collect_report(collector: pytest.Collector):
 
     if not report.failed or not isinstance(collector, ScenarioFile):
         return
+    if collector.config.option.collectonly:  # a lint, not a run
+        return
     ledger = ledger_for(collector.config)
     if ledger is None:
         return
