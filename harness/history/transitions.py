@@ -66,19 +66,24 @@ class Transition:
         return self.move in ("forward", "backward")
 
 
-def flaky_scenarios(history: Iterable[Row]) -> dict[str, str]:
-    """Scenarios whose gate differs between runs of identical provenance -> why."""
+def flaky_groups(history: Iterable[Row]) -> dict[tuple, str]:
+    """(scenario, identity) whose gate differed between runs of that identity -> why."""
     groups: dict[tuple, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for row in history:
         if row.gate not in BROKEN:
             groups[(row.scenario, row.identity)][row.gate].add(row.run_id)
-    out: dict[str, str] = {}
-    for (scenario, _), gates in groups.items():
+    out: dict[tuple, str] = {}
+    for key, gates in groups.items():
         if len(gates) > 1:
             runs = sum(len(r) for r in gates.values())
             seen = ", ".join(sorted(gates, key=lambda g: rank(g) or 0))
-            out[scenario] = f"gates {seen} under identical provenance ({runs} runs)"
+            out[key] = f"gates {seen} under identical provenance ({runs} runs)"
     return out
+
+
+def flaky_scenarios(history: Iterable[Row]) -> dict[str, str]:
+    """Scenarios whose gate alternated under some identical provenance -> why."""
+    return {scenario: why for (scenario, _), why in flaky_groups(history).items()}
 
 
 def metric_deltas(a: Row, b: Row) -> dict[str, tuple[float, float]]:
@@ -90,7 +95,7 @@ def metric_deltas(a: Row, b: Row) -> dict[str, tuple[float, float]]:
     }
 
 
-def transition(before: Row | None, after: Row | None, flaky: dict[str, str]) -> Transition:
+def transition(before: Row | None, after: Row | None, flaky: dict[tuple, str]) -> Transition:
     """How one scenario moved from `before` (baseline) to `after` (head)."""
     name = (after or before).scenario  # type: ignore[union-attr]
     if before is None:
@@ -106,16 +111,18 @@ def transition(before: Row | None, after: Row | None, flaky: dict[str, str]) -> 
     ra, rb = rank(before.gate, before.reason), rank(after.gate, after.reason)
     move: Move = "same" if ra == rb else ("forward" if rb > ra else "backward")  # type: ignore[operator]
     deltas = metric_deltas(before, after)
-    is_flaky = move != "same" and (name in flaky or before.identity == after.identity)
-    note = ""
-    if is_flaky:
-        note = "flaky: " + flaky.get(name, "gate alternates under identical provenance")
+    # Flaky only where the alternation was seen under this very provenance (either side's).
+    why = flaky.get((name, after.identity)) or flaky.get((name, before.identity))
+    if before.identity == after.identity:
+        why = why or "gate alternates under identical provenance"
+    is_flaky = move != "same" and why is not None
+    note = f"flaky: {why}" if is_flaky else ""
     return Transition(name, before, after, move, note, is_flaky, deltas)
 
 
 def compare(base: list[Row], head: list[Row], history: Iterable[Row] = ()) -> list[Transition]:
     """Every scenario of either run, matched by name; `history` feeds flaky detection."""
-    flaky = flaky_scenarios([*history, *base, *head])
+    flaky = flaky_groups([*history, *base, *head])
     by_base = {r.scenario: r for r in base}
     by_head = {r.scenario: r for r in head}
     names = sorted(by_base.keys() | by_head.keys())

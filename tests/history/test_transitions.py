@@ -53,9 +53,11 @@ def test_a_gate_that_alternates_under_identical_provenance_is_flaky_not_regresse
     assert "latency-budget, pass" in flaky_scenarios(history)["a"]
     (t,) = compare([history[0]], [history[1]], history)
     assert t.move == "backward" and t.flaky and not t.regressed
-    # a different commit with the same inputs is a real regression
-    (t,) = compare([history[0]], [row("r3", "a", "latency-budget", git_sha="other")])
-    assert t.regressed
+    # a different commit with the same inputs is a real regression, even with that history
+    before = row("r3", "a", "pass", **{**same, "git_sha": "base"})
+    after = row("r4", "a", "latency-budget", **{**same, "git_sha": "head"})
+    (t,) = compare([before], [after], history)
+    assert t.regressed and not t.flaky
 
 
 def _ledger(tmp_path: Path, *rows: Row) -> Ledger:
