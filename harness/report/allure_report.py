@@ -182,6 +182,16 @@ def _gates_step(verdict: Verdict) -> None:
             _attach_json(verdict.as_dict(), "verdict")
 
 
+def drop_older_results(results: Path, since: float) -> int:
+    """Remove results, containers and attachments written before `since` (not history/)."""
+    dropped = 0
+    for path in results.iterdir():
+        if path.is_file() and path.stat().st_mtime < since:
+            path.unlink(missing_ok=True)
+            dropped += 1
+    return dropped
+
+
 def write_side_files(results: Path, rows: list[Any], build_order: int, run_id: str) -> None:
     """categories.json, environment.properties and executor.json for one session."""
     results.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ from harness.report import allure_report
 from harness.scenario.load import SCENARIO_SUFFIX
 
 log = logging.getLogger(__name__)
-ALLUREDIR_KEY = pytest.StashKey[Path | None]()
+STARTED_KEY = pytest.StashKey[float]()
+DEFAULT_DIR_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -160,6 +162,13 @@ def pytest_make_collect_report(collector: pytest.Collector):
         log.error("gate ledger: %s", exc)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[STARTED_KEY] = time.time()
+    session.config.stash[DEFAULT_DIR_KEY] = not getattr(
+        session.config.option, "allure_report_dir", None
+    )
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
@@ -175,5 +184,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     except LedgerError as exc:
         log.error("gate ledger: %s", exc)
         return
-    if rows:
-        allure_report.write_side_files(target, rows, order, run_id)
+    if not rows:
+        return
+    if config.stash.get(DEFAULT_DIR_KEY, False):
+        # Our default folder holds this session only (trends live in the report's history);
+        # with an explicit --alluredir the user decides (--clean-alluredir).
+        allure_report.drop_older_results(target, config.stash[STARTED_KEY])
+    allure_report.write_side_files(target, rows, order, run_id)
