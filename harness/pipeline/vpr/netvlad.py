@@ -54,7 +54,9 @@ class NetVladPool(nn.Module):
         vlad = torch.bmm(assign, feats.transpose(1, 2))
         vlad = vlad - assign.sum(dim=2, keepdim=True) * self.centroids.unsqueeze(0)
         vlad = F.normalize(vlad, dim=2)  # intra-normalisation
-        return F.normalize(vlad.flatten(1), dim=1)  # cluster-major (k * D + d), 32768-d at full size
+        return F.normalize(
+            vlad.flatten(1), dim=1
+        )  # cluster-major (k * D + d), 32768-d at full size
 
 
 class NetVladVgg16(nn.Module):

@@ -1,0 +1,125 @@
+"""Runs a scenario's stages over its clip and streams the run record; the last line decides.
+
+Provisioning runs before the condition line is written (its events are held back) so that
+a run that stops there costs no clip generation, and a run that goes on records the clip
+and corpus hashes in its first line.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+
+from harness import provenance
+from harness.errors import ClipError, HarnessError, ScenarioError
+from harness.gates import Verdict, classify
+from harness.pipeline.api import RunContext, StageStop, find_pipeline
+from harness.record import RECORD_NAME, RecordWriter, read_record
+from harness.scenario.load import load, project_root
+
+log = logging.getLogger(__name__)
+
+
+def _broken(writer: RecordWriter, scenario_path: Path, prov: dict, category: str, msg: str) -> None:
+    writer.condition({"path": str(scenario_path)}, {}, prov)
+    writer.event("setup", "error", category=category, message=msg)
+
+
+def run(
+    scenario_path: Path,
+    out_dir: Path,
+    runner: str = "local",
+    root: Path | None = None,
+    cache_dir: Path | None = None,
+) -> Verdict:
+    """Run one scenario into `out_dir/record.jsonl` and return the verdict written last."""
+    root = (root or project_root(scenario_path.parent)).resolve()
+    cache_dir = cache_dir or root / ".cache"
+    record_path = out_dir / RECORD_NAME
+    prov = provenance.base(root, runner)
+    with RecordWriter(record_path) as writer:
+        try:
+            loaded = load(scenario_path, root)
+        except ScenarioError as exc:
+            _broken(writer, scenario_path, prov, "config-error", str(exc))
+        else:
+            ctx = RunContext(loaded, writer, cache_dir, out_dir)
+            _stages(ctx, prov)
+        verdict = classify(read_record(record_path))
+        writer.verdict(verdict.as_dict())
+    return verdict
+
+
+def _stages(ctx: RunContext, prov: dict) -> None:
+    loaded = ctx.loaded
+    prov = {
+        **prov,
+        "config_hash": loaded.config_hash(),
+        "checkpoint_sha256": None,
+        "clip_hash": None,
+        "corpus_hash": None,
+    }
+    backbones = loaded.config.c10_provisioning.backbones
+    ctx.emit(
+        "provisioning",
+        "backbones",
+        count=len(backbones),
+        names=[b.name for b in backbones],
+        source=str(loaded.config_path),
+    )
+    if not backbones:  # the empty-backbones SKIP gate: nothing to run
+        _condition(ctx, prov)
+        return
+    try:
+        pipeline = find_pipeline(loaded.scenario.pipeline)
+        engines = pipeline.provision(ctx)
+        prov["checkpoint_sha256"] = engines[0].sha256 if engines else None
+        from harness.clip import load_clip
+
+        ctx.clip = load_clip(loaded.scenario.clip, loaded.scenario.segment, ctx.cache_dir)
+        prov["clip_hash"] = ctx.clip.content_hash
+        prov["corpus_hash"] = ctx.clip.corpus().content_hash
+    except StageStop as exc:
+        log.info("stopped in provisioning: %s", exc)
+        _condition(ctx, prov)
+        return
+    except (ScenarioError, ClipError) as exc:
+        _condition(ctx, prov)
+        ctx.emit("setup", "error", category="config-error", message=str(exc))
+        return
+    except Exception as exc:  # anything unforeseen is the run's failure, not the product's
+        _condition(ctx, prov)
+        _infra(ctx, exc)
+        return
+    _condition(ctx, prov)
+    try:
+        fixes = pipeline.fixes(ctx, engines)
+        pipeline.navigate(ctx, fixes)
+    except StageStop as exc:
+        log.info("stopped: %s", exc)
+    except HarnessError as exc:
+        ctx.emit("setup", "error", category="config-error", message=str(exc))
+    except Exception as exc:
+        _infra(ctx, exc)
+
+
+def _condition(ctx: RunContext, prov: dict) -> None:
+    ctx.record.condition(
+        ctx.loaded.scenario.model_dump(mode="json"),
+        ctx.loaded.config.model_dump(mode="json"),
+        prov,
+    )
+    ctx.flush_pending()
+
+
+def _infra(ctx: RunContext, exc: BaseException) -> None:
+    tail = "".join(traceback.format_exception(exc)).strip().splitlines()[-6:]
+    log.error("infra-error: %s", exc, exc_info=exc)
+    ctx.emit(
+        "setup",
+        "error",
+        category="infra-error",
+        message=f"{type(exc).__name__}: {exc}",
+        traceback=tail,
+    )

@@ -1,0 +1,115 @@
+"""Provisioning of NetVLAD backbones: verify a checkpoint, "compile" it, deserialize it.
+
+As on the onboard stack, NetVLAD runs on PyTorch: compiling an engine records the sha256
+and path; deserialising is a weights-only load plus a strict load. Every check is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness.config import Backbone
+from harness.errors import ProvisioningError
+from harness.pipeline.vpr.netvlad import NetVladVgg16, expected_layout
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str  # exists | sha256 | weights_only | layout | strict_load
+    ok: bool
+    detail: str
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """torch.load(weights_only=True): a pickle with code in it is refused, never run."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f"it pickles {found.group(1)}" if found else "it holds more than tensors"
+        raise ProvisioningError(
+            f"{path}: refused by torch.load(weights_only=True): {what}; "
+            "re-save it as a plain state_dict of tensors"
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ProvisioningError(f"{path}: not a readable torch checkpoint ({first})") from None
+    if not isinstance(state, dict):
+        raise ProvisioningError(
+            f"{path}: holds a {type(state).__name__}, not a state_dict; save model.state_dict()"
+        )
+    return state
+
+
+def layout_problems(state: dict[str, object], backbone: Backbone) -> list[str]:
+    """Missing, unexpected and mis-shaped keys against the configured architecture, all at once."""
+    want = expected_layout(backbone.width, backbone.clusters, backbone.descriptor_dim)
+    problems = [f"missing {k} {list(s)}" for k, s in want.items() if k not in state]
+    for key, value in state.items():
+        if key not in want:
+            problems.append(f"unexpected {key}")
+        elif not isinstance(value, torch.Tensor):
+            problems.append(f"{key} is a {type(value).__name__}, not a tensor")
+        elif tuple(value.shape) != want[key]:
+            problems.append(f"{key} has shape {list(value.shape)}, expected {list(want[key])}")
+    return problems
+
+
+def build_model(backbone: Backbone, state: dict[str, torch.Tensor]) -> NetVladVgg16:
+    """A model holding `state`, loaded strictly (no random init is spent: built on meta)."""
+    with torch.device("meta"):
+        model = NetVladVgg16(backbone.width, backbone.clusters, backbone.descriptor_dim)
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+def verify(backbone: Backbone, path: Path) -> Iterator[Check | NetVladVgg16]:
+    """Yield each check in order and, if all pass, the loaded model last."""
+    if not path.is_file():
+        yield Check("exists", False, f"{path} does not exist; make it or fix weights_path")
+        return
+    yield Check("exists", True, str(path))
+    digest = sha256_file(path)
+    if backbone.sha256 is not None and digest != backbone.sha256:
+        yield Check(
+            "sha256",
+            False,
+            f"{path} has sha256 {digest}, the config pins {backbone.sha256}; "
+            "provision the pinned file or update the pin",
+        )
+        return
+    yield Check("sha256", True, digest if backbone.sha256 else f"{digest} (not pinned)")
+    try:
+        state = load_weights(path)
+    except ProvisioningError as exc:
+        yield Check("weights_only", False, str(exc))
+        return
+    yield Check("weights_only", True, f"{len(state)} entries")
+    problems = layout_problems(state, backbone)
+    if problems:
+        detail = f"{path} does not match the NetVLAD-VGG16 layout: " + "; ".join(problems)
+        yield Check("layout", False, detail)
+        return
+    yield Check("layout", True, f"{len(state)} keys")
+    try:
+        model = build_model(backbone, state)
+    except RuntimeError as exc:
+        yield Check("strict_load", False, str(exc).splitlines()[0])
+        return
+    yield Check("strict_load", True, "load_state_dict(strict=True)")
+    yield model

@@ -1,0 +1,183 @@
+"""The pytest plugin: *.scenario.yaml files become items that run, get a verdict, and ratchet.
+
+Loaded by the `pytest11` entry point. Options and ini keys first, then the collector and the
+item, then the hooks. The gate -> outcome decision is `harness.ratchet.decide`; this module
+only enacts it (skip, xfail, fail) so every reporter sees the native pytest outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import RunnerError
+from harness.gates import Verdict
+from harness.ratchet import decide
+from harness.runners import RUNNERS, Runner
+from harness.scenario.load import SCENARIO_SUFFIX, Loaded, load
+from harness.scenario.problems import ScenarioInvalid
+
+RUNNER_KEY = pytest.StashKey[Runner]()
+PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
+VERDICT_KEY = pytest.StashKey[Verdict]()
+RUN_DIR_KEY = pytest.StashKey[Path]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "GPS-denied navigation scenarios")
+    group.addoption(
+        "--runner",
+        choices=sorted(RUNNERS),
+        default=None,
+        help="where scenarios run: local (subprocess, default), inprocess (debugging), ...",
+    )
+    group.addoption(
+        "--harness-runs",
+        default=None,
+        metavar="DIR",
+        help="folder for run records, one sub-folder per session (default reports/runs)",
+    )
+    group.addoption(
+        "--harness-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="override every scenario's timeout_s",
+    )
+    parser.addini("harness_runner", "default runner for scenarios", default="local")
+    parser.addini("harness_runs", "folder for run records", default="reports/runs")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tier1: runs on any host")
+    config.addinivalue_line("markers", "tier2: runs on the target device (Tier-2)")
+    name = config.getoption("--runner") or config.getini("harness_runner")
+    if name not in RUNNERS:
+        raise pytest.UsageError(f"harness_runner = {name!r}: choose one of {sorted(RUNNERS)}")
+    root = config.rootpath
+    config.stash[RUNNER_KEY] = RUNNERS[name](root)
+    # One folder per session, shared by xdist workers (they inherit the environment).
+    run_id = os.environ.setdefault(
+        "HARNESS_RUN_ID", time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    )
+    runs = Path(config.getoption("--harness-runs") or config.getini("harness_runs"))
+    config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name.endswith(SCENARIO_SUFFIX):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        try:
+            loaded = load(self.path, self.config.rootpath)
+        except ScenarioInvalid as exc:
+            raise self.CollectError(str(exc)) from None
+        for marker in loaded.scenario.markers:
+            self.config.addinivalue_line("markers", f"{marker}: scenario marker")
+        yield ScenarioItem.from_parent(self, name=loaded.scenario.name, loaded=loaded)
+
+
+class GateFailure(AssertionError):
+    """A product verdict that fails the scenario (regression, forward move, no-data)."""
+
+
+class RunBroken(Exception):
+    """The run itself broke (infra-error, config-error): not a product verdict."""
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, loaded: Loaded, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = loaded
+        self.add_marker(f"tier{loaded.scenario.tier}")
+        for marker in loaded.scenario.markers:
+            self.add_marker(marker)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.config.stash[RUN_DIR_KEY] / self.name
+
+    def runtest(self) -> None:
+        runner = self.config.stash[RUNNER_KEY]
+        _preflight(self.config, runner)
+        timeout = self.config.getoption("--harness-timeout") or self.loaded.scenario.timeout_s
+        verdict = runner.run(self.path, self.out_dir, timeout).verdict()
+        self.stash[VERDICT_KEY] = verdict
+        _log_verdict(self.config.stash[RUN_DIR_KEY], self, verdict)
+        decision = decide(self.loaded.scenario.expect, verdict)
+        if decision.outcome == "skipped":
+            pytest.skip(decision.message)
+        if decision.outcome == "xfailed":
+            pytest.xfail(decision.message)
+        if decision.outcome == "broken":
+            raise RunBroken(decision.message)
+        if decision.outcome == "failed":
+            raise GateFailure(decision.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        if isinstance(excinfo.value, (GateFailure, RunBroken)):
+            return f"{excinfo.value}\n(run record: {self.out_dir / 'record.jsonl'})"
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.loaded.line - 1, f"scenario {self.name}"
+
+
+def _preflight(config: pytest.Config, runner: Runner) -> None:
+    """Check the runner once per session; later items skip with the first failure's reason."""
+    if PREFLIGHT_KEY not in config.stash:
+        config.stash[PREFLIGHT_KEY] = []
+        try:
+            runner.preflight()
+        except RunnerError as exc:
+            config.stash[PREFLIGHT_KEY].append(str(exc))
+            raise RunBroken(f"infra-error: {runner.name} runner preflight failed: {exc}") from None
+    if failed := config.stash[PREFLIGHT_KEY]:
+        pytest.skip(f"{runner.name} runner unavailable: {failed[0]}")
+
+
+def _log_verdict(run_dir: Path, item: ScenarioItem, verdict: Verdict) -> None:
+    """Append to the session's verdicts.jsonl (one write per line: safe across xdist workers)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    line = (
+        json.dumps(
+            {
+                "scenario": str(item.path),
+                "name": item.name,
+                "expect": item.loaded.scenario.expect,
+                "gate": verdict.gate,
+                "outcome": verdict.outcome,
+                "reason": verdict.reason,
+            }
+        )
+        + "\n"
+    )
+    with (run_dir / "verdicts.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Point a scenario's SKIP at its YAML line rather than at this plugin."""
+    report = yield
+    if isinstance(item, ScenarioItem) and report.skipped and isinstance(report.longrepr, tuple):
+        report.longrepr = (str(item.path), item.loaded.line, report.longrepr[2])
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    """Show the gate beside the outcome word in verbose output."""
+    if report.when == "call" and report.skipped and hasattr(report, "wasxfail"):
+        gate = report.wasxfail.split(":", 1)[0]
+        return "xfailed", "x", f"XFAIL ({gate})"
+    return None

@@ -1,0 +1,52 @@
+"""Provenance of a run: what code, inputs and machine produced it (the condition line's hashes)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import harness
+
+
+def git_sha(root: Path) -> str | None:
+    """The project's commit; containers get it from HARNESS_GIT_SHA (they have no .git)."""
+    if sha := os.environ.get("HARNESS_GIT_SHA"):
+        return sha
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(0)}"
+    return "cpu"
+
+
+def base(root: Path, runner: str) -> dict[str, Any]:
+    import numpy
+    import torch
+
+    return {
+        "git_sha": git_sha(root),
+        "runner": runner,
+        "host": platform.node(),
+        "device": device(),
+        "image_digest": os.environ.get("HARNESS_IMAGE_DIGEST"),
+        "versions": {
+            "harness": harness.__version__,
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "numpy": numpy.__version__,
+        },
+    }

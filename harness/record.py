@@ -1,0 +1,141 @@
+"""The run record: a JSONL stream (condition line, event lines, verdict line) and its reader.
+
+Each line is written with one `write` and flushed, so a killed writer leaves at most one
+torn final line; the reader drops it and says so. The verdict line alone decides a run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from harness.errors import RecordError
+
+RECORD_NAME = "record.jsonl"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: numpy to lists/scalars, NaN and inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class RecordWriter:
+    """Streams one run record; usable as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] = path.open("w", encoding="utf-8")
+        self._has_condition = False
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(_plain(obj), allow_nan=False, separators=(",", ":")) + "\n")
+        self._fh.flush()
+
+    def condition(
+        self, scenario: dict[str, Any], config: dict[str, Any], provenance: dict[str, Any]
+    ) -> None:
+        if self._has_condition:
+            raise RecordError(f"{self.path}: the condition line was already written")
+        self._has_condition = True
+        self._write(
+            {"kind": "condition", "scenario": scenario, "config": config, "provenance": provenance}
+        )
+
+    def event(self, stage: str, type: str, **fields: Any) -> None:
+        self._write({"kind": "event", "stage": stage, "type": type, **fields})
+
+    def verdict(self, verdict: dict[str, Any]) -> None:
+        self._write({"kind": "verdict", **verdict})
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Record:
+    """A parsed run record. `problems` lists lines that could not be read (torn or garbage)."""
+
+    path: Path
+    condition: dict[str, Any] | None
+    events: list[dict[str, Any]]
+    verdict: dict[str, Any] | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def scenario(self) -> dict[str, Any]:
+        return (self.condition or {}).get("scenario", {})
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return (self.condition or {}).get("config", {})
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return (self.condition or {}).get("provenance", {})
+
+    def select(self, stage: str, type: str | None = None) -> Iterator[dict[str, Any]]:
+        """Events of one stage (and type), in record order."""
+        for ev in self.events:
+            if ev.get("stage") == stage and (type is None or ev.get("type") == type):
+                yield ev
+
+
+def read_record(path: Path) -> Record:
+    """Parse a record; a missing file is a RecordError, torn lines are kept as problems."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot read the run record ({exc.strerror})") from None
+    condition: dict[str, Any] | None = None
+    verdict: dict[str, Any] | None = None
+    events: list[dict[str, Any]] = []
+    problems: list[str] = []
+    lines = text.split("\n")
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        torn = lineno == len(lines)  # the last chunk had no newline: a writer died mid-line
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            what = "torn final line" if torn else f"unreadable line ({exc.msg})"
+            problems.append(f"{path}:{lineno}: {what}")
+            continue
+        kind = obj.get("kind") if isinstance(obj, dict) else None
+        if kind == "condition" and condition is None and not events:
+            condition = obj
+        elif kind == "event":
+            events.append(obj)
+        elif kind == "verdict":
+            verdict = obj
+        else:
+            problems.append(f"{path}:{lineno}: unexpected line of kind {kind!r}")
+        if verdict is not None and kind != "verdict":
+            verdict = None  # anything after a verdict means the verdict was not the last line
+            problems.append(f"{path}:{lineno}: a line follows the verdict")
+    return Record(path, condition, events, verdict, problems)

@@ -1,0 +1,13 @@
+"""Runners start `python -m harness.run` in-process, in a subprocess or in a container."""
+
+from __future__ import annotations
+
+from harness.runners.base import Runner, RunResult
+from harness.runners.local import InProcessRunner, SubprocessRunner
+
+RUNNERS: dict[str, type[Runner]] = {
+    SubprocessRunner.name: SubprocessRunner,
+    InProcessRunner.name: InProcessRunner,
+}
+
+__all__ = ["RUNNERS", "RunResult", "Runner"]

@@ -1,0 +1,64 @@
+"""The runner interface: start `python -m harness.run` somewhere and say how it ended.
+
+A runner never judges the product: it reports where the record is and, when the machinery
+broke (crash, timeout, kill, engine loss), an `infra_error` that overrides the record.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from harness.gates import Verdict, read_verdict
+from harness.record import RECORD_NAME
+
+STDERR_NAME = "stderr.log"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    record_path: Path
+    returncode: int | None
+    seconds: float
+    stderr_tail: list[str] = field(default_factory=list)
+    infra_error: str | None = None
+    image_digest: str | None = None
+
+    def verdict(self) -> Verdict:
+        """The record's verdict, unless the machinery broke: then infra-error with the tail."""
+        if self.infra_error is None:
+            return read_verdict(self.record_path)
+        tail = "\n".join(self.stderr_tail)
+        return Verdict.broken("infra-error", f"{self.infra_error}\n{tail}".strip())
+
+
+class Runner(ABC):
+    """Where and how a scenario runs. Subclasses name themselves for `--runner`."""
+
+    name: ClassVar[str]
+
+    def __init__(self, root: Path, cache_dir: Path | None = None) -> None:
+        self.root = root
+        self.cache_dir = cache_dir or root / ".cache"
+
+    def preflight(self) -> None:  # noqa: B027 - optional hook, most runners need none
+        """Check once per session that this runner can work; raise RunnerError if not."""
+
+    @abstractmethod
+    def run(self, scenario_path: Path, out_dir: Path, timeout_s: float) -> RunResult: ...
+
+    @staticmethod
+    def record_path(out_dir: Path) -> Path:
+        return out_dir / RECORD_NAME
+
+
+def tail(path: Path, lines: int = 20) -> list[str]:
+    """The last lines of a log file (empty when it does not exist)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            return [line.rstrip("\n") for line in deque(fh, maxlen=lines)]
+    except OSError:
+        return []

@@ -1,0 +1,84 @@
+"""Local runners: a subprocess with a timeout (the default), and in-process for debugging."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.runners.base import STDERR_NAME, Runner, RunResult, tail
+
+
+class SubprocessRunner(Runner):
+    """`python -m harness.run` in a child process group, killed whole on timeout."""
+
+    name = "local"
+
+    def command(self, scenario_path: Path, out_dir: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "harness.run",
+            str(scenario_path),
+            "--out",
+            str(out_dir),
+            "--runner",
+            self.name,
+            "--root",
+            str(self.root),
+            "--cache-dir",
+            str(self.cache_dir),
+        ]
+
+    def run(self, scenario_path: Path, out_dir: Path, timeout_s: float) -> RunResult:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stderr_path = out_dir / STDERR_NAME
+        start = time.monotonic()
+        with stderr_path.open("wb") as err:
+            proc = subprocess.Popen(
+                self.command(scenario_path, out_dir),
+                cwd=self.root,
+                stdout=err,
+                stderr=err,
+                start_new_session=True,
+            )
+            try:
+                rc: int | None = proc.wait(timeout=timeout_s)
+                problem = None if rc == 0 else _exit_problem(rc)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                rc, problem = None, f"timed out after {timeout_s:g} s and was killed"
+            except BaseException:  # Ctrl-C: take the child down with us
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
+        return RunResult(
+            self.record_path(out_dir),
+            rc,
+            time.monotonic() - start,
+            tail(stderr_path),
+            problem,
+        )
+
+
+def _exit_problem(rc: int) -> str:
+    if rc < 0:
+        return f"harness.run was killed by {signal.Signals(-rc).name}"
+    return f"harness.run exited with status {rc}"
+
+
+class InProcessRunner(Runner):
+    """Runs in the pytest process: breakpoints work, but a crash takes the session down."""
+
+    name = "inprocess"
+
+    def run(self, scenario_path: Path, out_dir: Path, timeout_s: float) -> RunResult:
+        from harness.pipeline.orchestrator import run
+
+        start = time.monotonic()
+        run(scenario_path, out_dir, self.name, self.root, self.cache_dir)
+        return RunResult(self.record_path(out_dir), 0, time.monotonic() - start)
