@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -20,9 +19,8 @@ def build_image(args: argparse.Namespace) -> int:
 def preflight(args: argparse.Namespace) -> int:
     from harness.runners.docker import DockerRunner
 
-    runner = DockerRunner.from_options(
-        root=args.root.resolve(), jetson=args.jetson, jetson_host=args.jetson_host
-    )
+    jetson = args.jetson or bool(args.jetson_host)
+    runner = DockerRunner.from_options(args.root.resolve(), jetson, args.jetson_host)
     runner.preflight()
     print(json.dumps(runner.describe(), indent=2))
     return 0
@@ -36,10 +34,9 @@ def sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `runner ...` to the top-level `harness` parser."""
-    runner = subparsers.add_parser("runner", help="the e2e-runner container: image, checks")
-    sub = runner.add_subparsers(dest="runner_command", required=True)
+def register(groups) -> None:
+    """Add `harness runner ...` (groups: harness.cli.CommandGroups)."""
+    sub = groups.group("runner", "the e2e-runner container: image, checks, cleanup")
 
     p = sub.add_parser("build-image", help="build the CPU e2e-runner image (no registry)")
     p.add_argument("--root", type=Path, default=Path("."), help="project checkout")
@@ -56,21 +53,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="remove containers left by dead sessions")
     p.add_argument("--all", action="store_true", help="also those of live sessions")
     p.set_defaults(func=sweep)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m harness.runners.cli`) until harness.cli calls register."""
-    from harness.errors import HarnessError
-
-    parser = argparse.ArgumentParser(prog="harness")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except HarnessError as exc:
-        print(f"harness: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -123,25 +123,25 @@ def sweep_stale(engine: Engine | None = None, *, all_sessions: bool = False) -> 
 
 
 class DockerRunner(Runner):
-    """Runs each scenario in a fresh e2e-runner container (CPU host or Jetson engine)."""
+    """Runs each scenario in a fresh e2e-runner container on a CPU host's engine."""
 
     name = "docker"
+    jetson = False
 
     def __init__(
         self,
         root: Path,
+        cache_dir: Path | None = None,
         *,
         engine: Engine | None = None,
-        jetson: bool = False,
         image: str | None = None,
         mem_limit: str | None = None,
         cpus: float | None = None,
         command: Command = harness_run,
         telemetry: bool = True,
     ) -> None:
-        self.root = root.resolve()
-        self.engine = engine or Engine()
-        self.jetson = jetson
+        super().__init__(root.resolve(), cache_dir)
+        self.engine = engine or Engine.resolve()
         self.image = image or os.environ.get("HARNESS_IMAGE") or self._default_image()
         self.mem_limit = mem_limit
         self.cpus = cpus
@@ -154,16 +154,15 @@ class DockerRunner(Runner):
         self._client: Any = None
         self._image_id: str | None = None
         self._git_sha = _git_sha(self.root)
-        if jetson:
-            self.name = "jetson"
 
-    @classmethod
+    @staticmethod
     def from_options(
-        cls, root: Path, jetson: bool = False, jetson_host: str | None = None, **kw: Any
+        root: Path, jetson: bool = False, jetson_host: str | None = None, **kw: Any
     ) -> DockerRunner:
         """The runner the plugin's --jetson/--jetson-host options ask for."""
-        engine = Engine.resolve(jetson_host) if jetson else Engine.resolve()
-        return cls(root, engine=engine, jetson=jetson, **kw)
+        if jetson:
+            return JetsonRunner(root, engine=Engine.resolve(jetson_host), **kw)
+        return DockerRunner(root, **kw)
 
     def _default_image(self) -> str:
         if self.jetson:
@@ -252,7 +251,7 @@ class DockerRunner(Runner):
             HARNESS_IMAGE=self.image,
             HARNESS_PROJECT_DIR=str(self.root),
             HARNESS_SCENARIO_DIR=str(scenario_dir),
-            HARNESS_CACHE_DIR=str(self.root / ".cache"),
+            HARNESS_CACHE_DIR=str(self.cache_dir.resolve()),
             HARNESS_RESULTS_DIR=str(out_dir.resolve()),
             HARNESS_SESSION=self.session,
             HARNESS_OWNER=_OWNER,
@@ -372,6 +371,13 @@ class DockerRunner(Runner):
             mem_limit=f"{limit / 2**20:.0f} MiB" if limit else None,
             log_tail=tuple(raw.splitlines()[-LOG_TAIL:]),
         )
+
+
+class JetsonRunner(DockerRunner):
+    """The same container on a Jetson's engine (--jetson): NVIDIA runtime, one run per board."""
+
+    name = "jetson"
+    jetson = True
 
 
 @atexit.register

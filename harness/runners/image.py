@@ -213,6 +213,8 @@ def build(root: Path, *, force: bool = False, mirror: str | None = None) -> Buil
             lines = [str(c.get("stream", c.get("error", ""))).rstrip() for c in exc.build_log]
             tail = "\n".join(line for line in lines if line)[-2000:]
             raise RunnerError(f"docker build of {recipe.tag} failed: {exc.msg}\n{tail}") from None
+    # The legacy builder keeps the venv stage (wheels and all) as a dangling image: drop it.
+    client.images.prune(filters={"dangling": True, "label": f"{LABEL}.recipe"})
     steps.append("runner")
     return BuildResult(
         recipe.tag, image.id, recipe.base_tag, False, time.monotonic() - start, tuple(steps)
