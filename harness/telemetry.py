@@ -181,11 +181,8 @@ def merge_into_record(path: Path, samples: list[dict[str, Any]]) -> int:
     """
     if not samples:
         return 0
-    events = [
-        json.dumps({"kind": "event", "stage": "telemetry", "type": "sample", **s}, separators=(",", ":"))
-        + "\n"
-        for s in samples
-    ]
+    head = {"kind": "event", "stage": "telemetry", "type": "sample"}
+    events = [json.dumps({**head, **s}, separators=(",", ":")) + "\n" for s in samples]
     path.with_name("telemetry.jsonl").write_text("".join(events), encoding="utf-8")
     if not path.exists():
         return 0

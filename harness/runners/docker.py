@@ -11,6 +11,7 @@ Preflight runs once per session; a failure is kept and every later run reports i
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import logging
 import os
@@ -88,8 +89,10 @@ def _has_verdict(record: Path) -> bool:
             lines = fh.read().splitlines()
     except OSError:
         return False
-    return bool(lines) and lines[-1].lstrip().startswith(b'{"kind":') and b'"verdict"' in (
-        lines[-1][:40]
+    return (
+        bool(lines)
+        and lines[-1].lstrip().startswith(b'{"kind":')
+        and b'"verdict"' in (lines[-1][:40])
     )
 
 
@@ -284,10 +287,9 @@ class DockerRunner(Runner):
             self._compose(env, "-p", project, "down", "--remove-orphans", "-v", "-t", "0")
         except RunnerError as exc:
             log.warning("cleanup of %s: %s", project, exc)
-        try:  # belt and braces: compose down does not know a container it failed to create
+        # Belt and braces: compose down does not know a container it failed to create.
+        with contextlib.suppress(Exception):
             self._client.containers.get(container).remove(force=True, v=True)
-        except Exception:
-            pass
         _live_projects.pop(project, None)
 
     def run(self, scenario_path: Path, out_dir: Path, timeout_s: float) -> RunResult:

@@ -67,7 +67,7 @@ class Recipe:
         except OSError as exc:
             raise RunnerError(f"image recipe incomplete under {root}: {exc}") from None
         deps = tomllib.loads(pyproject.decode())["project"]["dependencies"]
-        reqs = tuple(d for d in deps if _name(d) not in HOST_ONLY) + ("setuptools>=68",)
+        reqs = (*(d for d in deps if _name(d) not in HOST_ONLY), "setuptools>=68")
         tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
         return cls(root, reqs, mkrootfs, dockerfile, pyproject, tag)
 
