@@ -23,7 +23,8 @@ _SWAP = re.compile(r"\bSWAP (\d+)/(\d+)MB(?: \(cached (\d+)MB\))?")
 _CPU = re.compile(r"\bCPU \[([^\]]*)\]")
 _ENGINE = re.compile(r"\b([A-Z][A-Z0-9_]*) (\d+)?%?@\[?([\d,]+)\]?|\b(GR3D_FREQ) (\d+)%")
 _RAIL = re.compile(r"\b([A-Z][A-Z0-9_]+) (\d+)mW((?:/\d+mW)*)")
-_TEMP = re.compile(r"\b([A-Za-z][A-Za-z0-9_]*)@(-?\d+(?:\.\d+)?)C\b")
+# "tj@45.9C"; newer builds print "tj@42.0/41.6C" (current first): keep the current value.
+_TEMP = re.compile(r"\b([A-Za-z][A-Za-z0-9_]*)@(-?\d+(?:\.\d+)?)(?:/-?\d+(?:\.\d+)?)*C\b")
 _PLAIN = re.compile(r"\b([A-Z][A-Z0-9_]+) (\d+)\b(?![%@/mM])")
 ABSENT_SENSOR_C = -256.0
 
