@@ -346,10 +346,15 @@ class DockerRunner(Runner):
         timed_out, engine_error = False, None
         try:
             container.wait(timeout=timeout_s)
-        except requests.exceptions.ReadTimeout:
-            timed_out = True
-        except requests.exceptions.ConnectionError as exc:
-            engine_error = f"{type(exc).__name__}: {exc}"
+        except requests.exceptions.RequestException as exc:
+            # The SDK reports its read timeout as a ConnectionError too: ask the engine
+            # whether it is still there before calling it lost.
+            try:
+                self._client.ping()
+                container.reload()
+                timed_out = container.status == "running"
+            except Exception:
+                engine_error = f"{type(exc).__name__}: {exc}"
         if engine_error is None:
             try:
                 if timed_out:
