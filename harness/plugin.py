@@ -192,11 +192,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if isinstance(item, ScenarioItem) and report.skipped and isinstance(report.longrepr, tuple):
         report.longrepr = (str(item.path), item.loaded.line, report.longrepr[2])
     return report
-
-
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
-    """Show the gate beside the outcome word in verbose output."""
-    if report.when == "call" and report.skipped and hasattr(report, "wasxfail"):
-        gate = report.wasxfail.split(":", 1)[0]
-        return "xfailed", "x", f"XFAIL ({gate})"
-    return None

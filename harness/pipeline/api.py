@@ -6,6 +6,7 @@ The reference pipeline implements it; an onboard stack plugs in its own through 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -92,7 +93,14 @@ class Pipeline(Protocol):
 
 
 def find_pipeline(name: str) -> Pipeline:
-    """The pipeline registered under `name` in the `harness.pipelines` entry-point group."""
+    """The pipeline registered as `name` in the `harness.pipelines` entry-point group, or a
+    `module:Class` import path (an onboard stack under development, not yet packaged)."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)()
+        except (ImportError, AttributeError) as exc:
+            raise ScenarioError(f"pipeline {name!r} cannot be imported: {exc}") from None
     found = {ep.name: ep for ep in entry_points(group="harness.pipelines")}
     if name not in found:
         raise ScenarioError(

@@ -105,7 +105,8 @@ def from_validation(
         elif kind == "missing":
             message = f"required key missing; add `{loc[-1]}:`"
         elif kind == "literal_error":
-            choices = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+            expected = err.get("ctx", {}).get("expected", "")
+            choices = [c.strip("'") for c in re.split(r", | or ", expected) if c]
             got = err.get("input")
             message = f"{got!r} is not allowed; use one of {', '.join(choices)}"
             if isinstance(got, str) and (close := difflib.get_close_matches(got, choices, 1)):

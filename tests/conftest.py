@@ -1,0 +1,21 @@
+"""Shared fixtures: a throwaway project (operator config + scenario files) for pytester runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project root with the real operator config and a pyproject marker."""
+    pytester.makefile(".toml", pyproject="[tool.pytest.ini_options]\n")
+    config = (REPO / "configs" / "operator_replay.yaml").read_text()
+    (pytester.path / "configs").mkdir()
+    (pytester.path / "configs" / "operator_replay.yaml").write_text(config)
+    return pytester
