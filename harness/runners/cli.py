@@ -10,6 +10,10 @@ from pathlib import Path
 def build_image(args: argparse.Namespace) -> int:
     from harness.runners import image
 
+    if args.context_only:
+        ctx = image.export_context(args.root.resolve(), args.context_only, args.target)
+        print(f"build context for {args.target} in {ctx}")
+        return 0
     result = image.build(args.root.resolve(), force=args.force, mirror=args.mirror)
     how = "cached (no-op)" if result.cached else f"built {'+'.join(result.steps)}"
     print(f"{result.tag} {result.image_id} {how} in {result.seconds:.1f} s")
@@ -42,6 +46,19 @@ def register(groups) -> None:
     p.add_argument("--root", type=Path, default=Path("."), help="project checkout")
     p.add_argument("--force", action="store_true", help="rebuild even if the tag exists")
     p.add_argument("--mirror", help="Debian mirror for debootstrap")
+    p.add_argument(
+        "--context-only",
+        type=Path,
+        metavar="DIR",
+        help="only write a build context (Dockerfile, wheels, project stub) to DIR, for "
+        "`docker compose -f docker-compose.test.jetson.yml build` on the board",
+    )
+    p.add_argument(
+        "--target",
+        choices=["jetson", "cpu"],
+        default="jetson",
+        help="platform of the wheels for --context-only (default jetson)",
+    )
     p.set_defaults(func=build_image)
 
     p = sub.add_parser("preflight", help="check engine, image, runtime and mounts")

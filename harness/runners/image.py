@@ -147,14 +147,24 @@ def build_base(recipe: Recipe, client, mirror: str | None = None) -> bool:
     return True
 
 
-def wheelhouse(recipe: Recipe) -> Path:
-    """The wheels for the requirements, downloaded once per requirement set."""
-    path = _cache(recipe.root) / f"wheelhouse-{recipe.requirements_hash}"
+# The board's Python and platform (L4T R36 / JetPack 6: Ubuntu 22.04, CPython 3.10, aarch64).
+JETSON_PIP = ("--python-version", "3.10", "--platform", "manylinux2014_aarch64",
+              "--platform", "manylinux_2_28_aarch64", "--platform", "linux_aarch64")  # fmt: skip
+
+
+def wheelhouse(recipe: Recipe, target: str = "cpu") -> Path:
+    """The wheels for the requirements, downloaded once per requirement set and target."""
+    suffix = "" if target == "cpu" else f"-{target}"
+    path = _cache(recipe.root) / f"wheelhouse-{recipe.requirements_hash}{suffix}"
     if (path / ".complete").exists():
         return path
     path.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(path)]
-    done = subprocess.run([*cmd, *recipe.requirements], capture_output=True, text=True)
+    reqs = list(recipe.requirements)
+    if target == "jetson":  # torch comes with the L4T PyTorch base image
+        cmd += JETSON_PIP
+        reqs = [r for r in reqs if _name(r) != "torch"]
+    done = subprocess.run([*cmd, *reqs], capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join(done.stderr.splitlines()[-10:])
         raise RunnerError(f"pip download for the wheelhouse failed:\n{tail}")
@@ -179,6 +189,14 @@ def write_context(recipe: Recipe, wheels: Path, dest: Path) -> Path:
         except OSError:
             shutil.copy2(whl, dest / "wheels" / whl.name)
     return dest
+
+
+def export_context(root: Path, dest: Path, target: str = "jetson") -> Path:
+    """Write a build context for `docker compose build` on the board (aarch64 wheels)."""
+    if dest.exists() and any(dest.iterdir()):
+        raise RunnerError(f"{dest} is not empty; give a new folder for the build context")
+    recipe = Recipe.from_root(root)
+    return write_context(recipe, wheelhouse(recipe, target), dest)
 
 
 def build(root: Path, *, force: bool = False, mirror: str | None = None) -> BuildResult:
