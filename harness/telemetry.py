@@ -126,13 +126,43 @@ def psutil_sample() -> dict[str, Any]:
     }
 
 
-class Sampler:
-    """Samples telemetry every `interval_s` in a thread; tegrastats when the host has it."""
+def docker_stats_sample(stats: dict[str, Any]) -> dict[str, Any]:
+    """One frame of the engine's stats stream for a container (a remote board's engine)."""
+    mem = stats.get("memory_stats") or {}
+    cpu, pre = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
+    used = (cpu.get("cpu_usage") or {}).get("total_usage", 0)
+    used -= (pre.get("cpu_usage") or {}).get("total_usage", 0)
+    system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    cores = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or [])
+    out: dict[str, Any] = {"source": "docker-stats"}
+    if "usage" in mem:
+        out["ram_used_mb"] = mem["usage"] // 2**20
+    if mem.get("limit"):
+        out["ram_limit_mb"] = mem["limit"] // 2**20
+    # The container's CPU as a share of the whole machine (100 = every core busy).
+    out["cpu_load_pct"] = round(100.0 * used / system, 1) if system > 0 and used >= 0 else None
+    out["cpus"] = cores or None
+    if (pids := (stats.get("pids_stats") or {}).get("current")) is not None:
+        out["pids"] = pids
+    return out
 
-    def __init__(self, interval_s: float = 0.5, source: str = "auto") -> None:
+
+class Sampler:
+    """Samples telemetry every `interval_s` in a thread.
+
+    Sources: `tegrastats` (the binary is on this host: pytest runs on the board), `psutil`
+    (this host), or `docker-stats` (the engine's stats stream for one container: a remote
+    engine, where this host's figures would describe the wrong machine). `auto` picks
+    tegrastats when present, else psutil.
+    """
+
+    def __init__(
+        self, interval_s: float = 0.5, source: str = "auto", container: Any = None
+    ) -> None:
         if source == "auto":
             source = "tegrastats" if shutil.which("tegrastats") else "psutil"
         self.source = source
+        self.container = container
         self.interval_s = interval_s
         self.samples: list[dict[str, Any]] = []
         self._stop = threading.Event()
@@ -159,9 +189,23 @@ class Sampler:
                 break
             self._add(parse_tegrastats(line))
 
+    def _loop_docker_stats(self) -> None:
+        try:
+            for frame in self.container.stats(stream=True, decode=True):
+                if self._stop.is_set():
+                    break
+                if frame.get("read", "").startswith("0001-"):  # the container has ended
+                    break
+                self._add(docker_stats_sample(frame))
+        except Exception:  # the container went away mid-stream: the samples so far stand
+            return
+
     def __enter__(self) -> Sampler:
         self._t0 = time.monotonic()
-        loop = self._loop_tegrastats if self.source == "tegrastats" else self._loop_psutil
+        loop = {
+            "tegrastats": self._loop_tegrastats,
+            "docker-stats": self._loop_docker_stats,
+        }.get(self.source, self._loop_psutil)
         self._thread = threading.Thread(target=loop, name="telemetry", daemon=True)
         self._thread.start()
         return self

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -83,17 +84,20 @@ def _git_sha(root: Path) -> str:
 
 
 def _has_verdict(record: Path) -> bool:
+    """Whether the record's last complete line is a verdict line."""
     try:
         with record.open("rb") as fh:
             fh.seek(max(0, record.stat().st_size - 65536))
-            lines = fh.read().splitlines()
+            chunk = fh.read()
     except OSError:
         return False
-    return (
-        bool(lines)
-        and lines[-1].lstrip().startswith(b'{"kind":')
-        and b'"verdict"' in (lines[-1][:40])
-    )
+    if not chunk.endswith(b"\n"):
+        return False  # a torn last line: the writer died mid-line
+    try:
+        last = json.loads(chunk.splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return False
+    return isinstance(last, dict) and last.get("kind") == "verdict"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -112,10 +116,10 @@ def sweep_stale(engine: Engine | None = None, *, all_sessions: bool = False) -> 
     removed = []
     projects = set()
     for c in client.containers.list(all=True, filters={"label": LABEL}):
-        owner = c.labels.get(f"{LABEL}.owner", "")
-        host, _, pid = owner.rpartition(":")
-        mine_and_alive = host == socket.gethostname() and pid.isdigit() and _pid_alive(int(pid))
-        if all_sessions or not mine_and_alive or not owner:
+        host, _, pid = c.labels.get(f"{LABEL}.owner", "").rpartition(":")
+        # Only this host's dead sessions: another machine's runs on a shared board are theirs.
+        dead = host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+        if all_sessions or dead:
             projects.add(c.labels.get("com.docker.compose.project", ""))
             c.remove(force=True, v=True)
             removed.append(c.name)
@@ -311,17 +315,22 @@ class DockerRunner(Runner):
                 return self._run(scenario_path, out_dir, timeout_s, result)
         return self._run(scenario_path, out_dir, timeout_s, result)
 
+    def _sampler(self, container: Any) -> Any:
+        from harness.telemetry import Sampler
+
+        if self.engine.url is None:  # this host is the device: tegrastats or psutil
+            return Sampler()
+        return Sampler(source="docker-stats", container=container)
+
     def _run(self, scenario: Path, out_dir: Path, timeout_s: float, result) -> RunResult:
-        from harness.telemetry import Sampler, merge_into_record
+        from harness.telemetry import merge_into_record
 
         project = f"{PROJECT_PREFIX}{self.session}-{next(self._counter)}"
         name = f"{project}-run"
         env, inside = self._env(scenario, out_dir, project)
         _live_projects[project] = lambda: self._down(env, project, name)
-        sampler = Sampler() if self.telemetry else None
+        sampler = None
         try:
-            if sampler:
-                sampler.__enter__()
             try:
                 self._compose(
                     env, "-p", project, "run", "-d", "--name", name, "--no-deps",
@@ -329,7 +338,10 @@ class DockerRunner(Runner):
                 )  # fmt: skip
             except RunnerError as exc:
                 return result(str(exc))
-            end = self._wait(name, timeout_s, out_dir / "record.jsonl")
+            container = self._client.containers.get(name)
+            if self.telemetry:
+                sampler = self._sampler(container).__enter__()
+            end = self._wait(container, timeout_s, out_dir / "record.jsonl")
         finally:
             if sampler:
                 sampler.__exit__(None, None, None)
@@ -338,11 +350,10 @@ class DockerRunner(Runner):
             merge_into_record(out_dir / "record.jsonl", sampler.samples)
         return result(classify(end), end.exit_code, end.log_tail)
 
-    def _wait(self, name: str, timeout_s: float, record: Path) -> ContainerExit:
+    def _wait(self, container: Any, timeout_s: float, record: Path) -> ContainerExit:
         """Wait for the container; read its state and logs before anyone removes it."""
         import requests
 
-        container = self._client.containers.get(name)
         timed_out, engine_error = False, None
         try:
             container.wait(timeout=timeout_s)

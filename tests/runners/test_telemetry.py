@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.telemetry import Sampler, merge_into_record, parse_tegrastats, psutil_sample
+from harness.telemetry import (
+    Sampler,
+    docker_stats_sample,
+    merge_into_record,
+    parse_tegrastats,
+    psutil_sample,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tegrastats"
 
@@ -106,3 +112,18 @@ def test_merge_leaves_a_record_without_verdict_alone(tmp_path: Path) -> None:
     assert merge_into_record(record, [{"t_s": 0.5}]) == 0
     assert record.read_text() == before
     assert (tmp_path / "telemetry.jsonl").read_text().count("\n") == 1
+
+
+def test_docker_stats_frame_for_a_remote_engine() -> None:
+    frame = {
+        "read": "2026-11-25T02:00:01Z",
+        "memory_stats": {"usage": 300 * 2**20, "limit": 4096 * 2**20},
+        "cpu_stats": {"cpu_usage": {"total_usage": 3_000}, "system_cpu_usage": 10_000,
+                      "online_cpus": 2},
+        "precpu_stats": {"cpu_usage": {"total_usage": 1_000}, "system_cpu_usage": 6_000},
+        "pids_stats": {"current": 7},
+    }  # fmt: skip
+    s = docker_stats_sample(frame)
+    assert s == {"source": "docker-stats", "ram_used_mb": 300, "ram_limit_mb": 4096,
+                 "cpu_load_pct": 50.0, "cpus": 2, "pids": 7}  # fmt: skip
+    assert docker_stats_sample({})["cpu_load_pct"] is None
