@@ -77,7 +77,7 @@ def second_engine(
     proc = subprocess.Popen(
         ["dockerd", "--host", f"unix://{sock}", "--data-root", str(home / "data"),
          "--exec-root", str(home / "exec"), "--pidfile", str(home / "docker.pid"),
-         "--bridge", "none", "--iptables=false", "--ip-masq=false"],
+         "--bridge", "none", "--iptables=false", "--ip-masq=false", "--shutdown-timeout", "1"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     second = Engine(f"unix://{sock}")
