@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 COMMAND_MODULES = (
     "harness.scenario.cli",
     "harness.gates.cli",
+    "harness.clip.cli",
     "harness.runners.cli",
 )
 

@@ -1,0 +1,116 @@
+"""`harness clip make|inspect|plot|import-srt|import-ulog`: make, read and picture clip bundles."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from harness.errors import ClipError
+
+log = logging.getLogger(__name__)
+DEFAULT_CACHE = Path(".cache/harness")
+
+
+def register(groups) -> None:
+    sub = groups.group("clip", "make, inspect, plot and import clip bundles")
+    p = sub.add_parser("make", help="make the synthetic stand-in (cached by content hash)")
+    p.add_argument(
+        "spec", nargs="?", type=Path, help="YAML/JSON synth spec (as under `clip: synth:`)"
+    )
+    p.add_argument("--preset", help="a preset instead of a spec file, e.g. derkachi-60s")
+    p.add_argument("--seed", type=int, default=0, help="seed with --preset (default 0)")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="cache folder")
+    p.add_argument("-o", "--out", type=Path, help="also copy the bundle folder here")
+    p.set_defaults(func=run_make)
+    p = sub.add_parser("inspect", help="streams, rates, duration, gaps, conventions, hashes")
+    p.add_argument("bundle", type=Path)
+    p.set_defaults(func=run_inspect)
+    p = sub.add_parser("plot", help="PNG: trajectory over the map, IMU traces, frame thumbnails")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
+    p.set_defaults(func=run_plot)
+    p = sub.add_parser("import-srt", help="bundle from a DJI mp4 and its .SRT telemetry")
+    p.add_argument("video", type=Path)
+    p.add_argument("srt", type=Path)
+    p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
+    p.add_argument("--hfov-deg", type=float, default=82.1, help="horizontal field of view")
+    p.add_argument("--skip-bad", action="store_true", help="skip unparsable cues with a warning")
+    p.set_defaults(func=run_import_srt)
+    p = sub.add_parser("import-ulog", help="bundle (IMU + GPS truth) from a PX4 .ulg")
+    p.add_argument("ulog", type=Path)
+    p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
+    p.set_defaults(func=run_import_ulog)
+
+
+def load_spec(path: Path):
+    """A synth spec from a YAML/JSON file; errors name the file."""
+    from pydantic import ValidationError
+    from ruamel.yaml import YAML, YAMLError
+
+    from harness.synth.spec import SynthSpec
+
+    try:
+        doc = YAML(typ="safe").load(path.read_text())
+        doc = doc.get("synth", doc) if isinstance(doc, dict) else doc
+        return SynthSpec.model_validate(doc)
+    except (OSError, YAMLError) as exc:
+        raise ClipError(f"{path}: cannot read the spec ({exc})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        place = ".".join(str(x) for x in first["loc"])
+        raise ClipError(
+            f"{path}: {place}: {first['msg']}; see docs/clip.md for the spec fields"
+        ) from None
+
+
+def run_make(args: argparse.Namespace) -> int:
+    from harness.synth.make import make_synth
+    from harness.synth.spec import SynthSpec
+
+    if (args.spec is None) == (args.preset is None):
+        raise ClipError("harness clip make: give a SPEC file or --preset NAME (one of them)")
+    spec = load_spec(args.spec) if args.spec else SynthSpec(preset=args.preset, seed=args.seed)
+    started = time.perf_counter()
+    folder = make_synth(spec, args.cache_dir, progress=True)
+    if args.out:
+        shutil.copytree(folder, args.out, dirs_exist_ok=True)
+        folder = args.out
+    print(f"{folder}  ({time.perf_counter() - started:.2f} s)")
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from harness.clip.bundle import read_bundle
+    from harness.clip.inspect import summarise
+
+    for line in summarise(read_bundle(args.bundle, DEFAULT_CACHE)).lines():
+        print(line)
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from harness.clip.bundle import read_bundle
+    from harness.report.clip_plots import plot_clip
+
+    plot_clip(read_bundle(args.bundle, DEFAULT_CACHE), args.out)
+    print(args.out)
+    return 0
+
+
+def run_import_srt(args: argparse.Namespace) -> int:
+    from harness.clip.srt import import_dji
+
+    print(
+        import_dji(args.video, args.srt, args.out, hfov_deg=args.hfov_deg, skip_bad=args.skip_bad)
+    )
+    return 0
+
+
+def run_import_ulog(args: argparse.Namespace) -> int:
+    from harness.clip.ulog import import_ulog
+
+    print(import_ulog(args.ulog, args.out))
+    return 0

@@ -1,0 +1,149 @@
+"""Makes the stand-in bundle for a spec, or finds it in the cache by the spec's hash."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from harness.clip.bundle import write_bundle
+from harness.clip.corpus import write_corpus
+from harness.clip.manifest import CANONICAL, FORMAT, FORMAT_VERSION
+from harness.clip.video import write_video
+from harness.synth.camera import R_BODY_CAM, intrinsics, render_frames
+from harness.synth.faults import corrupt, fault_fraction, plan_frames
+from harness.synth.flight import kinematics, make_trajectory
+from harness.synth.imu import make_imu
+from harness.synth.presets import GENERATOR_VERSION, ORIGIN, resolve, spec_hash
+from harness.synth.spec import ImuBiasStep, SynthSpec
+from harness.synth.terrain import make_ortho
+from harness.synth.tiles import local_grid, xyz_tiles
+
+log = logging.getLogger(__name__)
+
+
+def bundle_dir(spec: SynthSpec, cache_dir: Path) -> Path:
+    return Path(cache_dir) / "synth" / spec_hash(spec)[:24]
+
+
+def make_synth(spec: SynthSpec, cache_dir: Path, progress: bool = False) -> Path:
+    """The bundle folder for `spec`: made once (atomically), then reused."""
+    folder = bundle_dir(spec, cache_dir)
+    if (folder / "manifest.json").exists():
+        return folder
+    part = folder.with_name(folder.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    started = time.perf_counter()
+    _build(spec, part, progress)
+    part.rename(folder)
+    log.info("made synth clip %s in %.1f s", folder, time.perf_counter() - started)
+    return folder
+
+
+def _build(spec: SynthSpec, out: Path, progress: bool) -> None:
+    p = resolve(spec)
+    seed = spec.seed
+    traj = make_trajectory(np.random.default_rng([seed, 1]), p.speed_m_s, p.altitude_agl_m)
+    t_truth = np.arange(round(p.duration_s * p.truth_rate_hz) + 1) / p.truth_rate_hz
+    kin = kinematics(traj, t_truth)
+    track = kin.p_ned_m[:, :2]
+    bbox = np.array([track.min(0), track.max(0)])
+    ortho = make_ortho(
+        seed,
+        (bbox[0, 0] - p.margin_m, bbox[1, 0] + p.margin_m),
+        (bbox[0, 1] - p.margin_m, bbox[1, 1] + p.margin_m),
+        p.gsd_m,
+    )
+    pyramid = [ortho, ortho.halved()]
+    pyramid.append(pyramid[-1].halved())
+
+    plan = plan_frames(p.duration_s, p.fps, spec.faults)
+    cam = intrinsics(p.frame_px, p.frame_px, p.fov_deg)
+    fkin = kinematics(traj, plan.t_true_s)
+    rng_c = np.random.default_rng([seed, 3])
+    frac = fault_fraction(spec.faults)
+    frames = render_frames(pyramid, cam, fkin.p_ned_m, fkin.q_wxyz)
+    frames = (
+        corrupt(f, rng_c, frac) if bad else f for f, bad in zip(frames, plan.corrupted, strict=True)
+    )
+    frames = tqdm(
+        frames, total=len(plan.t_true_s), desc="render frames", unit="frame", disable=not progress
+    )
+    write_video(out / "video.mp4", frames, p.fps)
+
+    steps = [f for f in spec.faults if isinstance(f, ImuBiasStep)]
+    imu = make_imu(
+        traj,
+        p.duration_s,
+        p.imu_rate_hz,
+        p.imu_noise_scale,
+        p.imu_jitter_s,
+        steps,
+        np.random.default_rng([seed, 2]),
+    )
+    corpus_entries = {}
+    if p.corpus:
+        cover = bbox + np.array([[-250.0, -250.0], [250.0, 250.0]])
+        for kind, make in (
+            (
+                "local-grid",
+                lambda: local_grid(
+                    pyramid, cover, p.corpus_tile_m, p.corpus_stride_m, p.corpus_tile_px
+                ),
+            ),
+            ("xyz", lambda: xyz_tiles(pyramid, cover, p.xyz_zoom, ORIGIN)),
+        ):
+            corpus = make()
+            write_corpus(out / "corpus" / kind, corpus)
+            corpus_entries[kind] = {
+                "path": f"corpus/{kind}",
+                "content_hash": corpus.content_hash,
+                "tiles": len(corpus),
+            }
+
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": f"synth {spec.preset} seed {seed}",
+        "origin": {"lat_deg": ORIGIN[0], "lon_deg": ORIGIN[1], "alt_m": ORIGIN[2]},
+        "duration_s": p.duration_s,
+        "conventions": dict(CANONICAL),
+        "camera": {
+            **cam,
+            "model": "pinhole",
+            "fov_deg": p.fov_deg,
+            "mounting": {
+                "r_body_cam": R_BODY_CAM.tolist(),
+                "lever_arm_m": [0.0, 0.0, 0.0],
+                "description": "nadir; image top looks forward along body x",
+            },
+        },
+        "streams": {"frames": {"video": "video.mp4", "codec": "h264", "nominal_fps": p.fps}},
+        "corpus": corpus_entries,
+        "ground_truth": True,
+        "faults": [f.model_dump() for f in spec.faults],
+        "fault_record": {"corrupted_frames": np.flatnonzero(plan.corrupted).tolist()},
+        "licence": "generated by harness.synth; CC0",
+        "provenance": {
+            "generator": "harness.synth",
+            "generator_version": GENERATOR_VERSION,
+            "spec": spec.model_dump(),
+            "params": asdict(p),
+            "ortho_gsd_m": p.gsd_m,
+            "ortho_shape": list(ortho.image.shape),
+        },
+    }
+    q = kin.q_wxyz
+    truth = np.column_stack([t_truth, kin.p_ned_m, kin.v_ned_m_s, q])
+    imu_tab = np.column_stack([imu.t_s, imu.gyro_rad_s, imu.accel_m_s2])
+    write_bundle(out, manifest, imu_tab, truth, plan.t_stamp_s)
+    np.save(out / "ortho.npy", ortho.image)
+    meta = {"n_max_m": float(ortho.n_max_m), "e_min_m": float(ortho.e_min_m), "gsd_m": ortho.gsd_m}
+    (out / "ortho.json").write_text(json.dumps(meta))
