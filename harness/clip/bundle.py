@@ -6,9 +6,12 @@ video.mp4, corpus/<kind>/ (optional). See docs/clip.md.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -65,6 +68,8 @@ def write_bundle(
         if len(data) > 1:
             entry["rate_hz"] = round(float((len(data) - 1) / (data[-1, 0] - data[0, 0])), 3)
         streams[name] = entry
+    if truth is None:
+        manifest["ground_truth"] = False  # legal: its verdicts are "unverified"
     manifest["files"] = {
         p.name: file_digest(p)
         for p in sorted(folder.iterdir())
@@ -124,13 +129,21 @@ def _check_clock(t: np.ndarray, path: Path) -> None:
 def resolve_tar(path: Path, cache_dir: Path) -> Path:
     """A .tar bundle is unpacked once into the cache, keyed by its digest."""
     folder = cache_dir / "bundles" / file_digest(path)[:24]
-    if not (folder / "manifest.json").exists():
+    if (folder / "manifest.json").exists():
+        return folder
+    part = folder.with_name(f"{folder.name}.part-{os.getpid()}")
+    try:
         with tarfile.open(path) as tar:
-            tar.extractall(folder.with_suffix(".part"), filter="data")
-        inner = next((p.parent for p in folder.with_suffix(".part").rglob("manifest.json")), None)
-        if inner is None:
-            raise ClipError(f"{path}: no manifest.json inside the tar; pack the bundle folder")
+            tar.extractall(part, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ClipError(f"{path}: cannot unpack the bundle ({exc}); re-copy the .tar") from None
+    inner = next((p.parent for p in part.rglob("manifest.json")), None)
+    if inner is None:
+        shutil.rmtree(part, ignore_errors=True)
+        raise ClipError(f"{path}: no manifest.json inside the tar; pack the bundle folder")
+    with contextlib.suppress(OSError):  # another process may have unpacked the same tar first
         inner.rename(folder)
+    shutil.rmtree(part, ignore_errors=True)
     return folder
 
 

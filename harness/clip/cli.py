@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
+import tarfile
 import time
 from pathlib import Path
 
 from harness.errors import ClipError
 
-log = logging.getLogger(__name__)
 DEFAULT_CACHE = Path(".cache/harness")
 
 
@@ -23,14 +22,16 @@ def register(groups) -> None:
     p.add_argument("--preset", help="a preset instead of a spec file, e.g. derkachi-60s")
     p.add_argument("--seed", type=int, default=0, help="seed with --preset (default 0)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="cache folder")
-    p.add_argument("-o", "--out", type=Path, help="also copy the bundle folder here")
+    p.add_argument("-o", "--out", type=Path, help="also copy the bundle here (a folder, or X.tar)")
     p.set_defaults(func=run_make)
     p = sub.add_parser("inspect", help="streams, rates, duration, gaps, conventions, hashes")
-    p.add_argument("bundle", type=Path)
+    p.add_argument("bundle", type=Path, help="bundle folder or .tar")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where a .tar is unpacked")
     p.set_defaults(func=run_inspect)
     p = sub.add_parser("plot", help="PNG: trajectory over the map, IMU traces, frame thumbnails")
-    p.add_argument("bundle", type=Path)
+    p.add_argument("bundle", type=Path, help="bundle folder or .tar")
     p.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where a .tar is unpacked")
     p.set_defaults(func=run_plot)
     p = sub.add_parser("import-srt", help="bundle from a DJI mp4 and its .SRT telemetry")
     p.add_argument("video", type=Path)
@@ -42,6 +43,9 @@ def register(groups) -> None:
     p = sub.add_parser("import-ulog", help="bundle (IMU + GPS truth) from a PX4 .ulg")
     p.add_argument("ulog", type=Path)
     p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
+    p.add_argument("--video", type=Path, help="the nadir camera's mp4, if any")
+    p.add_argument("--video-start-s", type=float, default=0.0, help="clip time of its first frame")
+    p.add_argument("--hfov-deg", type=float, default=60.0, help="its horizontal field of view")
     p.set_defaults(func=run_import_ulog)
 
 
@@ -75,7 +79,11 @@ def run_make(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else SynthSpec(preset=args.preset, seed=args.seed)
     started = time.perf_counter()
     folder = make_synth(spec, args.cache_dir, progress=True)
-    if args.out:
+    if args.out and args.out.suffix == ".tar":
+        with tarfile.open(args.out, "w") as tar:
+            tar.add(folder, arcname=args.out.stem)
+        folder = args.out
+    elif args.out:
         shutil.copytree(folder, args.out, dirs_exist_ok=True)
         folder = args.out
     print(f"{folder}  ({time.perf_counter() - started:.2f} s)")
@@ -86,7 +94,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     from harness.clip.bundle import read_bundle
     from harness.clip.inspect import summarise
 
-    for line in summarise(read_bundle(args.bundle, DEFAULT_CACHE)).lines():
+    for line in summarise(read_bundle(args.bundle, args.cache_dir)).lines():
         print(line)
     return 0
 
@@ -95,7 +103,7 @@ def run_plot(args: argparse.Namespace) -> int:
     from harness.clip.bundle import read_bundle
     from harness.report.clip_plots import plot_clip
 
-    plot_clip(read_bundle(args.bundle, DEFAULT_CACHE), args.out)
+    plot_clip(read_bundle(args.bundle, args.cache_dir), args.out)
     print(args.out)
     return 0
 
@@ -112,5 +120,5 @@ def run_import_srt(args: argparse.Namespace) -> int:
 def run_import_ulog(args: argparse.Namespace) -> int:
     from harness.clip.ulog import import_ulog
 
-    print(import_ulog(args.ulog, args.out))
+    print(import_ulog(args.ulog, args.out, args.video, args.video_start_s, args.hfov_deg))
     return 0

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from harness.errors import ClipError
 
-log = logging.getLogger(__name__)
 CORPUS_FORMAT_VERSION = 1
 KINDS = ("local-grid", "xyz")
 

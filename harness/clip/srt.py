@@ -13,12 +13,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 
 from harness.clip.bundle import write_bundle
 from harness.clip.geo import geodetic_to_ned
 from harness.clip.manifest import nadir_camera, new_manifest
+from harness.clip.video import probe
 from harness.errors import ClipError
 
 log = logging.getLogger(__name__)
@@ -113,15 +113,8 @@ def import_dji(
 ) -> Path:
     """Write a bundle at `out` from a DJI mp4 and its SRT; the origin is the first fix."""
     track = parse_srt(srt, skip_bad=skip_bad)
-    try:
-        with av.open(str(video)) as container:
-            stream = container.streams.video[0]
-            width, height = stream.codec_context.width, stream.codec_context.height
-            count = sum(1 for p in container.demux(stream) if p.size)
-    except (av.error.FFmpegError, OSError, IndexError) as exc:
-        raise ClipError(
-            f"{video}: cannot read the video ({exc}); give the mp4 the SRT belongs to"
-        ) from None
+    width, height, pts = probe(video)
+    count = len(pts)
     n = min(count, len(track.t_s))
     if count != len(track.t_s):
         log.warning(
@@ -151,7 +144,7 @@ def import_dji(
         },
         camera=nadir_camera(width, height, hfov_deg),
     )
-    manifest["streams"]["frames"] = {"video": "video.mp4", "codec": stream.codec_context.name}
+    manifest["streams"]["frames"] = {"video": "video.mp4"}
     manifest["ground_truth"] = "position-only"
     write_bundle(out, manifest, None, truth, t)
     return out

@@ -2,12 +2,14 @@
 
 Truth positions come from vehicle_gps_position (or sensor_gps, else vehicle_global_position),
 velocities from the GPS NED velocity, attitude from vehicle_attitude (slerped to GPS times).
-PX4 already logs FRD body, NED world and w-first Hamilton quaternions. No video is in a ULog.
+PX4 already logs FRD body, NED world and w-first Hamilton quaternions. A ULog holds no video:
+give the nadir camera's mp4 and the clip time of its first frame to add frames.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,8 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from harness.clip.bundle import write_bundle
 from harness.clip.geo import geodetic_to_ned
-from harness.clip.manifest import new_manifest
+from harness.clip.manifest import nadir_camera, new_manifest
+from harness.clip.video import probe
 from harness.errors import ClipError
 
 log = logging.getLogger(__name__)
@@ -74,8 +77,17 @@ def _gps(d) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return data["timestamp"][ok].astype(np.float64), lat[ok], lon[ok], alt[ok].astype(np.float64)
 
 
-def import_ulog(path: Path, out: Path) -> Path:
-    """Write an IMU + truth bundle (no frames) at `out` from a PX4 .ulg."""
+def import_ulog(
+    path: Path,
+    out: Path,
+    video: Path | None = None,
+    video_start_s: float = 0.0,
+    hfov_deg: float = 60.0,
+) -> Path:
+    """Write an IMU + truth bundle at `out` from a PX4 .ulg; frames too when a video is given.
+
+    `video_start_s`: clip time (from the first sensor_combined sample) of the video's first frame.
+    """
     path = Path(path)
     ulog = _open(path)
     sc = _topic(ulog, "sensor_combined")
@@ -132,7 +144,22 @@ def import_ulog(path: Path, out: Path) -> Path:
         },
     )
     manifest["ground_truth"] = "gnss"
-    write_bundle(out, manifest, imu, truth, None)
+    frames_t = None
+    if video is not None:
+        width, height, pts = probe(video)
+        frames_t = video_start_s + pts
+        keep = (frames_t >= 0) & (frames_t < duration)
+        if not keep.all() or len(frames_t) == 0:
+            raise ClipError(
+                f"{video}: frames span [{frames_t.min():.3f}, {frames_t.max():.3f}] s but "
+                "the log's IMU "
+                f"spans [0, {duration:.3f}] s; fix video_start_s or trim the video"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(video, out / "video.mp4")
+        manifest["camera"] = nadir_camera(width, height, hfov_deg)
+        manifest["streams"]["frames"] = {"video": "video.mp4", "video_start_s": video_start_s}
+    write_bundle(out, manifest, imu, truth, frames_t)
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from fractions import Fraction
@@ -13,7 +12,6 @@ import numpy as np
 
 from harness.errors import ClipError
 
-log = logging.getLogger(__name__)
 GOP = 10  # a keyframe every 10 frames: a random read decodes at most 10 frames
 
 
@@ -38,6 +36,25 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int =
             for packet in stream.encode():
                 out.mux(packet)
     return count
+
+
+def probe(path: Path) -> tuple[int, int, np.ndarray]:
+    """Width, height and each frame's presentation time [s] from the first, without decoding."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            pts = [p.pts for p in container.demux(stream) if p.size and p.pts is not None]
+            width, height, tb = (
+                stream.codec_context.width,
+                stream.codec_context.height,
+                stream.time_base,
+            )
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        raise ClipError(
+            f"{path}: cannot read the video ({exc}); give an mp4 with a video stream"
+        ) from None
+    t = np.sort(np.asarray(pts, dtype=np.float64)) * float(tb)
+    return width, height, t - (t[0] if len(t) else 0.0)
 
 
 class VideoFrames:

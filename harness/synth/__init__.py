@@ -1,0 +1,1 @@
+"""The deterministic synthetic Derkachi stand-in: terrain, flight, IMU, frames, tile corpora."""

@@ -18,6 +18,18 @@ GYRO_TURN_ON = np.radians(0.1)  # rad/s, per axis sigma
 ACCEL_TURN_ON = 0.05  # m/s^2, per axis sigma
 
 
+def noise_figures(scale: float) -> dict[str, float]:
+    """The densities and turn-on sigmas in force at `scale`, for the manifest (ESKF tuning)."""
+    return {
+        "gyro_noise_rad_s_sqrt_hz": GYRO_NOISE * scale,
+        "gyro_bias_rw_rad_s2_sqrt_hz": GYRO_BIAS_RW * scale,
+        "gyro_turn_on_rad_s": float(GYRO_TURN_ON) * scale,
+        "accel_noise_m_s2_sqrt_hz": ACCEL_NOISE * scale,
+        "accel_bias_rw_m_s3_sqrt_hz": ACCEL_BIAS_RW * scale,
+        "accel_turn_on_m_s2": ACCEL_TURN_ON * scale,
+    }
+
+
 @dataclass(frozen=True)
 class ImuSamples:
     t_s: np.ndarray

@@ -93,6 +93,7 @@ def make_ortho(
         e = (ortho.e_min_m + (np.arange(w, dtype=np.float32) + 0.5) * gsd_m)[None, :]
         ortho.image[r0 : r0 + len(rows)] = layout.paint(n, e, noise[r0 : r0 + len(rows)])
     layout.draw_village(ortho, rng)
+    _draw_copses(ortho, rng)
     return ortho
 
 
@@ -104,13 +105,13 @@ class _Layout:
     ) -> None:
         self.angle = rng.uniform(-0.5, 0.5)
         span = 2 * max(abs(v) for v in (*n_range, *e_range)) + 2000
-        widths = rng.uniform(250, 600, int(span / 250) + 2)
+        widths = rng.uniform(160, 450, int(span / 160) + 2)
         self.u_edges = (np.cumsum(widths) - span).astype(np.float32)
         cols = len(self.u_edges) + 1
-        self.v_height = rng.uniform(150, 450, cols).astype(np.float32)
+        self.v_height = rng.uniform(120, 380, cols).astype(np.float32)
         self.v_offset = rng.uniform(0, 450, cols).astype(np.float32)
         self.edge_kind = rng.choice(
-            4, size=cols + 1, p=[0.45, 0.3, 0.15, 0.1]
+            4, size=cols + 1, p=[0.4, 0.35, 0.15, 0.1]
         )  # track, trees, road, none
         self.field_params = rng.integers(0, 1 << 30, 4096)
         self.stripe_period = rng.uniform(3.0, 9.0, len(_PALETTE)).astype(np.float32)
@@ -141,7 +142,7 @@ class _Layout:
             0.06 + 0.06 * ((key >> 5) & 1)
         )
         tint = 1.0 + 0.12 * (((key >> 8) % 7) / 6.0 - 0.5)
-        rgb = _PALETTE[crop] * (tint * (1 + stripes + 0.10 * noise))[..., None]
+        rgb = _PALETTE[crop] * (tint * (1 + stripes + 0.16 * noise))[..., None]
         du_lo, du_hi = u - lo, hi - u
         du = np.minimum(du_lo, du_hi)
         kind = self.edge_kind[np.where(du_lo < du_hi, col, col + 1)]
@@ -186,3 +187,25 @@ def _put(
     rgb: np.ndarray, mask: np.ndarray, colour: np.ndarray, noise: np.ndarray, amount: float
 ) -> None:
     rgb[mask] = colour * (1 + amount * noise[mask])[:, None]
+
+
+def _draw_copses(ortho: Ortho, rng: np.random.Generator) -> None:
+    """Scattered tree clumps and lone farmsteads: the landmarks that make a field recognisable."""
+    h, w = ortho.image.shape[:2]
+    px = 1 / ortho.gsd_m
+    area_km2 = h * w * ortho.gsd_m**2 / 1e6
+    for _ in range(int(25 * area_km2)):
+        r0, c0 = rng.integers(0, h), rng.integers(0, w)
+        rad = int(rng.uniform(6, 30) * px)
+        win = ortho.image[max(0, r0 - rad) : r0 + rad, max(0, c0 - rad) : c0 + rad]
+        yy, xx = np.ogrid[: win.shape[0], : win.shape[1]]
+        cy, cx = min(r0, rad), min(c0, rad)
+        blob = (yy - cy) ** 2 + (xx - cx) ** 2 < rad**2 * rng.uniform(0.5, 1.0, (win.shape[0], 1))
+        if rng.random() < 0.2:  # a farmstead: a roof in a yard instead of trees
+            win[blob] = (win[blob] * 0.5 + np.array([150, 140, 120]) * 0.5).astype(np.uint8)
+            s = max(2, rad // 3)
+            win[max(0, cy - s) : cy + s, max(0, cx - 2 * s) : cx + 2 * s] = _ROOFS[
+                rng.integers(len(_ROOFS))
+            ]
+        else:
+            win[blob] = (_TREE * rng.uniform(0.8, 1.2)).astype(np.uint8)

@@ -183,3 +183,13 @@ def test_faults_shape_the_streams(cache_dir):
     assert diff.mean() > 20
     step = clip.imu.gyro_rad_s[:, 2] - clean.imu.gyro_rad_s[:, 2]
     assert np.allclose(step[clip.imu.t_s >= 6.0], 0.02) and np.allclose(step[clip.imu.t_s < 6.0], 0)
+
+
+def test_make_is_a_pure_function_of_spec_and_seed(short_bundle, tmp_path):
+    again = make_synth(SynthSpec(preset="derkachi-10s", seed=3), tmp_path)
+    assert again != short_bundle
+    assert read_bundle(again).content_hash == read_bundle(short_bundle).content_hash
+    assert (
+        read_bundle(again).corpus("xyz").content_hash
+        == read_bundle(short_bundle).corpus("xyz").content_hash
+    )

@@ -27,6 +27,23 @@ def test_make_inspect_plot(tmp_path, capsys):
     assert "stream    imu" in out and " Hz " in out and "world_frame=NED" in out
     assert main(["clip", "plot", str(tmp_path / "b"), "-o", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert (
+        main(
+            [
+                "clip",
+                "make",
+                str(spec),
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "-o",
+                str(tmp_path / "b.tar"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["clip", "inspect", str(tmp_path / "b.tar"), "--cache-dir", str(tmp_path / "c")]) == 0
+    )
 
 
 def test_bad_spec_is_one_line_naming_the_file(tmp_path, capsys):

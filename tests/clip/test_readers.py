@@ -29,6 +29,18 @@ def test_srt_sample_parses():
     assert track.lat_deg[0] == pytest.approx(50.11) and track.alt_m[0] == pytest.approx(590.0)
 
 
+def test_older_dji_gps_field_format(tmp_path):
+    old = tmp_path / "old.SRT"
+    old.write_text(
+        "1\n00:00:00,000 --> 00:00:01,000\nHOME(36.1200,50.1100) 2017.08.05 14:11:51\n"
+        "GPS(36.1201,50.1102,19) BAROMETER:301.5\n\n"
+        "2\n00:00:01,000 --> 00:00:02,000\nHOME(36.1200,50.1100) 2017.08.05 14:11:52\n"
+        "GPS(36.1203,50.1104,19) BAROMETER:301.9\n"
+    )
+    track = parse_srt(old)
+    assert track.lat_deg.tolist() == [50.1102, 50.1104] and track.lon_deg[0] == 36.1201
+
+
 def test_dji_import_gives_a_position_truth_bundle(mp4, tmp_path):
     clip = read_bundle(import_dji(mp4, SRT, tmp_path / "b"))
     assert len(clip.frames) == 30 and clip.frames.read(29).shape == (64, 64, 3)
@@ -91,3 +103,12 @@ def test_truncated_ulog_keeps_what_was_readable(tmp_path):
 def test_fixtures_carry_their_licences():
     assert "BSD" in (FIX / "px4" / "README.md").read_text() and (FIX / "px4" / "LICENSE").exists()
     assert "CC0" in (FIX / "dji" / "README.md").read_text()
+
+
+def test_ulog_with_a_video_gets_frames_at_the_given_start(mp4, tmp_path):
+    clip = read_bundle(import_ulog(ULG, tmp_path / "uv", video=mp4, video_start_s=1.0))
+    assert len(clip.frames) == 30 and clip.frames.t_s[0] == pytest.approx(1.0)
+    assert np.diff(clip.frames.t_s) == pytest.approx(np.full(29, 1 / 30), abs=1e-3)
+    assert clip.camera.width == 64
+    with pytest.raises(ClipError, match=r"DJI_0001.MP4: frames span \[6.000"):
+        import_ulog(ULG, tmp_path / "late", video=mp4, video_start_s=6.0)

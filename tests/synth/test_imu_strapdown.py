@@ -34,3 +34,18 @@ def test_imu_at_rest_convention_and_noise_figures():
     assert abs(np.median(imu.accel_m_s2[:, 2]) + GRAVITY_M_S2) < 0.3  # FRD specific force
     dt = np.diff(imu.t_s)
     assert (dt > 0).all() and dt.std() > 1e-5  # jittered, still monotonic
+
+
+def test_white_noise_matches_the_stated_density():
+    from harness.synth.imu import ACCEL_NOISE, GYRO_NOISE
+
+    traj = make_trajectory(np.random.default_rng([2, 1]), 15.0, 300.0)
+    imu = make_imu(traj, 60.0, 200.0, 1.0, 0.0, [], np.random.default_rng(2))
+    exact = kinematics(traj, imu.t_s)
+    for meas, true, density in (
+        (imu.gyro_rad_s, exact.gyro_rad_s, GYRO_NOISE),
+        (imu.accel_m_s2, exact.accel_m_s2, ACCEL_NOISE),
+    ):
+        # first differences remove the slow bias; white noise adds twice its variance
+        sigma = np.diff(meas - true, axis=0).std(axis=0) / np.sqrt(2)
+        assert np.allclose(sigma, density * np.sqrt(200.0), rtol=0.05), (sigma, density)
