@@ -17,6 +17,9 @@ COMMAND_MODULES = (
     "harness.scenario.cli",
     "harness.gates.cli",
     "harness.clip.cli",
+    "harness.runners.cli",
+    "harness.history.cli",
+    "harness.report.cli",
     "harness.pipeline.vpr.train_cli",
 )
 

@@ -23,6 +23,9 @@ from harness.runners import RUNNERS, Runner
 from harness.scenario.load import SCENARIO_SUFFIX, Loaded, load
 from harness.scenario.problems import ScenarioInvalid
 
+# Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin.
+pytest_plugins = ["harness.report.pytest_allure"]
+
 RUNNER_KEY = pytest.StashKey[Runner]()
 PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
 VERDICT_KEY = pytest.StashKey[Verdict]()
@@ -50,6 +53,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="S",
         help="override every scenario's timeout_s",
     )
+    group.addoption(
+        "--jetson",
+        action="store_true",
+        default=False,
+        help="run scenarios in the e2e-runner container on a Jetson's Docker engine "
+        "(docker-compose.test.jetson.yml; engine from --jetson-host or DOCKER_HOST)",
+    )
+    group.addoption(
+        "--jetson-host",
+        default=None,
+        metavar="URL",
+        help="the board's Docker engine, e.g. ssh://user@jetson (implies --jetson)",
+    )
     parser.addini("harness_runner", "default runner for scenarios", default="local")
     parser.addini("harness_runs", "folder for run records", default="reports/runs")
 
@@ -61,7 +77,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if name not in RUNNERS:
         raise pytest.UsageError(f"harness_runner = {name!r}: choose one of {sorted(RUNNERS)}")
     root = config.rootpath
-    config.stash[RUNNER_KEY] = RUNNERS[name](root)
+    jetson_host = config.getoption("--jetson-host")
+    if config.getoption("--jetson") or jetson_host:
+        from harness.runners.docker import DockerRunner
+
+        config.stash[RUNNER_KEY] = DockerRunner.from_options(root, True, jetson_host)
+    else:
+        config.stash[RUNNER_KEY] = RUNNERS[name](root)
     # One folder per session, shared by xdist workers (they inherit the environment).
     run_id = os.environ.setdefault(
         "HARNESS_RUN_ID", time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]

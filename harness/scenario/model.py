@@ -8,22 +8,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.clip.spec import ClipRef, Segment
+from harness.gates import LADDER
 from harness.gates.eskf import EskfDivergenceSpec
 from harness.gates.latency import LatencyBudgetSpec
 from harness.gates.retrieval import RetrievalQualitySpec
 from harness.gates.vpr import VprContractSpec
 
 FORMAT_VERSION = 1
-# Gates a scenario may name as `expect` (where it is known to stop), in ladder order.
-ExpectGate = Literal[
-    "empty-backbones",
-    "provisioning",
-    "vpr-contract",
-    "retrieval-quality",
-    "eskf-divergence",
-    "latency-budget",
-    "pass",
-]
+# Where a scenario may be known to stop: any gate of the ladder.
+ExpectGate = Literal[LADDER]
 
 
 class StrictModel(BaseModel):

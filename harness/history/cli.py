@@ -1,0 +1,85 @@
+"""`harness gates diff|check|history`: transitions, the Tier-2 pre-merge check and trends."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import LedgerError
+from harness.history import tier2
+from harness.history.ledger import DEFAULT_LEDGER, Ledger
+from harness.history.transitions import flaky_scenarios
+
+
+def register(groups) -> None:
+    sub = groups.group("gates", "gate verdicts: ratchet, transitions, Tier-2 check")
+    ledger_help = f"the gate ledger (default {DEFAULT_LEDGER})"
+
+    p = sub.add_parser("diff", help="scenarios whose gate moved between two runs")
+    p.add_argument("a", help="the earlier run: run id, git sha or 'last green'")
+    p.add_argument("b", help="the later run: run id, git sha or 'last green'")
+    p.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER, help=ledger_help)
+    p.add_argument("--all", action="store_true", help="list unmoved scenarios too")
+    p.set_defaults(func=run_diff)
+
+    p = sub.add_parser("check", help="Tier-2 pre-merge check: exit 0 ok, 1 regression, 2 broken")
+    p.add_argument("--baseline", required=True, help="run id, git sha or 'last green'")
+    p.add_argument("--run", help="the run to judge (default: the newest in the ledger)")
+    p.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER, help=ledger_help)
+    p.add_argument("--markdown", type=Path, help="write the merge-request summary here")
+    p.set_defaults(func=run_check)
+
+    p = sub.add_parser("history", help="a scenario's gate and key metrics over the ledger's runs")
+    p.add_argument("scenario", help="scenario name")
+    p.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER, help=ledger_help)
+    p.add_argument("--plot", type=Path, help="PNG path (default reports/history/SCENARIO.png)")
+    p.set_defaults(func=run_history)
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    ledger = Ledger(args.ledger)
+    a, b = tier2.resolve_run(ledger, args.a), tier2.resolve_run(ledger, args.b)
+    transitions = tier2.diff(ledger, a, b)
+    print(f"{a} -> {b}")
+    print(tier2.markdown_table(transitions, only_moved=not args.all))
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    ledger = Ledger(args.ledger)
+    try:
+        result = tier2.check(ledger, args.baseline, args.run)
+    except LedgerError as exc:  # no baseline, no ledger: no verdict is possible
+        text = f"## Tier-2 gate check\n\n**No verdict**: {exc}\n"
+        if args.markdown:
+            args.markdown.parent.mkdir(parents=True, exist_ok=True)
+            args.markdown.write_text(text, encoding="utf-8")
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return tier2.NO_VERDICT
+    text = tier2.markdown(result)
+    print(text)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(text, encoding="utf-8")
+    return result.exit_code
+
+
+def run_history(args: argparse.Namespace) -> int:
+    ledger = Ledger(args.ledger)
+    rows = ledger.rows(scenario=args.scenario)
+    if not rows:
+        raise LedgerError(f"{ledger.path}: no row for scenario {args.scenario!r}")
+    flaky = flaky_scenarios(rows).get(args.scenario)
+    names = sorted({k for r in rows for k in r.metrics})[:4]
+    print(f"{'run':<28} {'git':<8} {'gate':<18} {'outcome':<8} " + " ".join(names))
+    for r in rows:
+        values = " ".join(f"{r.metrics.get(n, float('nan')):.4g}" for n in names)
+        print(f"{r.run_id:<28} {(r.git_sha or '?')[:7]:<8} {r.gate:<18} {r.outcome:<8} {values}")
+    if flaky:
+        print(f"FLAKY: {flaky}")
+    from harness.report.history_plots import plot_history
+
+    out = args.plot or Path("reports/history") / f"{args.scenario}.png"
+    print(f"plot: {plot_history(rows, out, flaky=flaky)}")
+    return 0

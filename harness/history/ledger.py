@@ -1,0 +1,209 @@
+"""The gate ledger: one row per (run, scenario) in one SQLite file, safe for concurrent writers.
+
+SQLite in WAL mode with a busy timeout: every row is one transaction, so xdist workers
+appending at once never interleave, and a writer killed mid-row leaves the file as it was
+before that row (the journal is rolled back or replayed by the next opener). The file is
+the whole ledger: keep it in a CI cache or commit it (see docs/reports.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from harness.errors import LedgerError
+
+DEFAULT_LEDGER = Path("reports/gate-ledger.sqlite")
+SCHEMA_VERSION = 1
+# The hashes that make two runs comparable: same inputs and same model.
+CLASS_KEYS = ("clip_hash", "corpus_hash", "checkpoint_sha256")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scenario's verdict in one run, with what produced it."""
+
+    run_id: str
+    scenario: str
+    gate: str
+    outcome: str
+    time: float = field(default_factory=time.time)
+    scenario_path: str = ""
+    expect: str | None = None
+    status: str | None = None  # the pytest outcome after the ratchet (xfailed, failed, ...)
+    reason: str = ""
+    git_sha: str | None = None
+    runner: str | None = None
+    device: str | None = None
+    image_digest: str | None = None
+    clip_hash: str | None = None
+    corpus_hash: str | None = None
+    checkpoint_sha256: str | None = None
+    config_hash: str | None = None
+    scenario_hash: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def provenance_class(self) -> tuple[str | None, ...]:
+        return tuple(getattr(self, k) for k in CLASS_KEYS)
+
+    @property
+    def identity(self) -> tuple[str | None, ...]:
+        """Everything that should make a rerun give the same gate (for flaky detection)."""
+        return (
+            *self.provenance_class,
+            self.config_hash,
+            self.scenario_hash,
+            self.git_sha,
+            self.runner,
+            self.device,
+        )
+
+
+COLUMNS = tuple(f.name for f in fields(Row))
+
+
+def key_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Flatten a verdict's per-gate metrics to `gate.name -> number` (numbers only)."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(key_metrics(value, f"{name}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
+def row_from_run(
+    run_id: str,
+    scenario: str,
+    verdict: Any,
+    record: Any | None,
+    *,
+    scenario_path: str = "",
+    expect: str | None = None,
+    status: str | None = None,
+) -> Row:
+    """A ledger row from a verdict (harness.gates.Verdict) and its parsed run record."""
+    prov = dict(record.provenance) if record is not None else {}
+    resolved = record.scenario if record is not None else {}
+    scenario_hash = (
+        hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+        if resolved
+        else None
+    )
+    return Row(
+        run_id=run_id,
+        scenario=scenario,
+        gate=verdict.gate,
+        outcome=verdict.outcome,
+        scenario_path=scenario_path,
+        expect=expect,
+        status=status,
+        reason=verdict.reason,
+        git_sha=prov.get("git_sha"),
+        runner=prov.get("runner"),
+        device=prov.get("device"),
+        image_digest=prov.get("image_digest"),
+        clip_hash=prov.get("clip_hash"),
+        corpus_hash=prov.get("corpus_hash"),
+        checkpoint_sha256=prov.get("checkpoint_sha256"),
+        config_hash=prov.get("config_hash"),
+        scenario_hash=scenario_hash,
+        metrics=key_metrics(verdict.metrics or {}),
+    )
+
+
+_CREATE = f"""
+CREATE TABLE IF NOT EXISTS rows (
+    {", ".join(f"{c} {'REAL' if c == 'time' else 'TEXT'}" for c in COLUMNS)},
+    PRIMARY KEY (run_id, scenario)
+);
+CREATE INDEX IF NOT EXISTS rows_scenario ON rows (scenario, time);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+"""
+
+
+class Ledger:
+    """The ledger file. Cheap to construct; every call opens and closes its own connection."""
+
+    def __init__(self, path: Path | str = DEFAULT_LEDGER, timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+
+    @contextmanager
+    def _connect(self, write: bool) -> Iterator[sqlite3.Connection]:
+        if not write and not self.path.exists():
+            raise LedgerError(f"{self.path}: no gate ledger here; run the scenarios first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot open the gate ledger ({exc})") from None
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            if write:
+                con.executescript(_CREATE)
+            yield con
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{self.path}: the gate ledger is unreadable ({exc})") from None
+        finally:
+            con.close()
+
+    def append(self, row: Row) -> None:
+        """Store one row atomically (a rerun of the same run and scenario replaces it)."""
+        values = [
+            json.dumps(v, sort_keys=True) if k == "metrics" else v for k, v in asdict(row).items()
+        ]
+        marks = ", ".join("?" for _ in COLUMNS)
+        with self._connect(write=True) as con:
+            con.execute(
+                f"INSERT OR REPLACE INTO rows ({', '.join(COLUMNS)}) VALUES ({marks})", values
+            )
+
+    def rows(self, scenario: str | None = None, run_id: str | None = None) -> list[Row]:
+        """Rows in time order, optionally of one scenario and/or one run."""
+        where, args = [], []
+        if scenario is not None:
+            where.append("scenario = ?")
+            args.append(scenario)
+        if run_id is not None:
+            where.append("run_id = ?")
+            args.append(run_id)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM rows"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY time, run_id, scenario"
+        with self._connect(write=False) as con:
+            try:
+                found = con.execute(sql, args).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise LedgerError(f"{self.path}: not a gate ledger ({exc})") from None
+        out = []
+        for values in found:
+            data = dict(zip(COLUMNS, values, strict=True))
+            data["metrics"] = json.loads(data["metrics"] or "{}")
+            out.append(Row(**data))
+        return out
+
+    def runs(self) -> list[str]:
+        """Run ids, oldest first (by the first row each run wrote)."""
+        first: dict[str, float] = {}
+        for row in self.rows():
+            first.setdefault(row.run_id, row.time)
+        return sorted(first, key=lambda r: first[r])
+
+    def check(self) -> str:
+        """SQLite's own integrity check ('ok' when the file is sound)."""
+        with self._connect(write=False) as con:
+            return con.execute("PRAGMA integrity_check").fetchone()[0]

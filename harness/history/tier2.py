@@ -1,0 +1,171 @@
+"""The Tier-2 pre-merge check: compare a run with a baseline and say merge or not, in Markdown.
+
+Exit codes: 0 nothing regressed, 1 a gate regressed (a verdict, so it wins), 2 a run was
+broken (infra-error, config-error) or the baseline cannot be found: no verdict possible.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness.errors import LedgerError
+from harness.gates import BROKEN
+from harness.history.ledger import Ledger, Row
+from harness.history.transitions import Transition, compare
+
+LAST_GREEN = ("last green", "last-green", "lastgreen")
+GREEN_STATUSES = {"passed", "skipped", "xfailed"}
+OK, REGRESSED, NO_VERDICT = 0, 1, 2
+
+
+def is_green(rows: list[Row]) -> bool:
+    """A run where every scenario ended as expected (pass, expected stop or SKIP)."""
+    return bool(rows) and all(r.status in GREEN_STATUSES for r in rows)
+
+
+def resolve_run(ledger: Ledger, ref: str, *, before: str | None = None) -> str:
+    """A run id from REF: a ledger run id, a git sha (prefix) or "last green".
+
+    With `before`, only runs older than that run are considered (a baseline is never the
+    head run itself). The newest matching run wins.
+    """
+    runs = ledger.runs()
+    if before is not None and before in runs:
+        runs = runs[: runs.index(before)]
+    if ref in runs:
+        return ref
+    rows = ledger.rows()
+    by_run: dict[str, list[Row]] = {}
+    for row in rows:
+        by_run.setdefault(row.run_id, []).append(row)
+    if ref.lower() in LAST_GREEN:
+        for run in reversed(runs):
+            if is_green(by_run[run]):
+                return run
+        raise LedgerError(f"{ledger.path}: no green run to use as the baseline")
+    if re.fullmatch(r"[0-9a-fA-F]{4,40}", ref):
+        for run in reversed(runs):
+            if any((r.git_sha or "").startswith(ref.lower()) for r in by_run[run]):
+                return run
+        raise LedgerError(f"{ledger.path}: no run of git sha {ref} in the ledger")
+    raise LedgerError(
+        f"{ledger.path}: {ref!r} is neither a run id, a git sha nor 'last green' "
+        f"(runs: {', '.join(runs[-5:]) or 'none'})"
+    )
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    baseline: str
+    head: str
+    transitions: list[Transition]
+
+    @property
+    def regressions(self) -> list[Transition]:
+        return [t for t in self.transitions if t.regressed]
+
+    @property
+    def broken(self) -> list[Transition]:
+        """Scenarios the head run could not judge (infra-error, config-error)."""
+        return [t for t in self.transitions if t.after is not None and t.after.gate in BROKEN]
+
+    @property
+    def exit_code(self) -> int:
+        if self.regressions:
+            return REGRESSED
+        if self.broken:
+            return NO_VERDICT
+        return OK
+
+    @property
+    def headline(self) -> str:
+        if self.exit_code == REGRESSED:
+            return f"**Regression**: {len(self.regressions)} scenario(s) stopped at an earlier gate"
+        if self.exit_code == NO_VERDICT:
+            return f"**No verdict**: {len(self.broken)} scenario(s) broken (infra/config error)"
+        forward = sum(t.move == "forward" and not t.flaky for t in self.transitions)
+        return f"**OK**: no gate regressed ({forward} moved forward)"
+
+
+def check(ledger: Ledger, baseline_ref: str, head: str | None = None) -> CheckResult:
+    """Compare the head run (default: the newest) with the baseline REF."""
+    runs = ledger.runs()
+    if not runs:
+        raise LedgerError(f"{ledger.path}: the gate ledger is empty")
+    head = resolve_run(ledger, head) if head else runs[-1]
+    baseline = resolve_run(ledger, baseline_ref, before=head)
+    if baseline == head:
+        raise LedgerError(f"baseline {baseline_ref!r} is the head run {head} itself")
+    transitions = diff(ledger, baseline, head)
+    return CheckResult(baseline, head, transitions)
+
+
+def diff(ledger: Ledger, a: str, b: str) -> list[Transition]:
+    """Transitions of every scenario from run `a` to run `b`, flakiness from all history."""
+    return compare(ledger.rows(run_id=a), ledger.rows(run_id=b), ledger.rows())
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def deltas_text(t: Transition, limit: int = 4) -> str:
+    parts = [
+        f"{k}: {_fmt(a)} → {_fmt(b)} ({'+' if b >= a else ''}{_fmt(b - a)})"
+        for k, (a, b) in list(t.deltas.items())[:limit]
+    ]
+    if len(t.deltas) > limit:
+        parts.append(f"… {len(t.deltas) - limit} more")
+    return "<br>".join(parts)
+
+
+ARROWS = {
+    "forward": "⬆ forward",
+    "backward": "⬇ **backward**",
+    "same": "=",
+    "broken": "⚠ broken",
+    "new": "new",
+    "missing": "missing",
+    "not-comparable": "not comparable",
+}
+
+
+def markdown_table(transitions: list[Transition], only_moved: bool = False) -> str:
+    rows = [t for t in transitions if not only_moved or t.move != "same"]
+    lines = [
+        "| Scenario | Baseline gate | Head gate | Move | Metric deltas | Note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in rows:
+        move = ARROWS[t.move] + (" (flaky)" if t.flaky else "")
+        note = t.note.replace("|", "\\|").replace("\n", " ")
+        lines.append(
+            f"| {t.scenario} | {t.before.gate if t.before else '—'} | "
+            f"{t.after.gate if t.after else '—'} | {move} | {deltas_text(t)} | {note} |"
+        )
+    if not rows:
+        lines.append("| (no scenario moved) | | | | | |")
+    return "\n".join(lines)
+
+
+def markdown(result: CheckResult) -> str:
+    """The merge-request summary."""
+    counts: dict[str, int] = {}
+    for t in result.transitions:
+        counts[t.move] = counts.get(t.move, 0) + 1
+    tally = ", ".join(f"{n} {m}" for m, n in sorted(counts.items()))
+    return "\n".join(
+        [
+            "## Tier-2 gate check",
+            "",
+            result.headline,
+            "",
+            f"Baseline run `{result.baseline}` → head run `{result.head}`: {tally}.",
+            "",
+            markdown_table(result.transitions),
+            "",
+            f"Exit code {result.exit_code} (0 ok, 1 regression, 2 no verdict).",
+            "",
+        ]
+    )

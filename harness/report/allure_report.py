@@ -1,0 +1,245 @@
+"""Everything Allure: the one module that imports allure, with no-op stand-ins when it is absent.
+
+`report_run` turns a finished run (its verdict, record and out dir) into steps per stage with
+their figures, attachments and labels of the current test; `write_side_files` writes the
+results directory's categories.json, environment.properties and executor.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from harness.errors import RecordError
+from harness.gates import LADDER, Verdict
+from harness.record import Record, read_record
+from harness.report.categories import categories
+
+log = logging.getLogger(__name__)
+
+try:
+    import allure
+    from allure_commons.types import AttachmentType, LabelType, Severity
+except ImportError:  # reporting is optional: everything below becomes a no-op
+    allure = None
+
+AVAILABLE = allure is not None
+# Stage steps in run order; a PNG goes to the first stage whose prefixes start its name.
+STAGES = (
+    ("provisioning", ("provisioning", "checkpoint")),
+    ("vpr", ("vpr", "retrieval", "descriptor", "recall")),
+    ("eskf", ("eskf", "trajectory", "nees", "nis", "filter")),
+    ("latency", ("latency", "telemetry")),
+)
+ALWAYS_SHOWN = ("provisioning", "vpr", "eskf")
+MAX_EVENTS = 50  # per stage in the step's JSON attachment; the whole record is attached too
+
+
+def _step(title: str):
+    return allure.step(title) if AVAILABLE else nullcontext()
+
+
+def _attach_json(obj: Any, name: str) -> None:
+    if AVAILABLE:
+        body = json.dumps(obj, indent=2, default=str)
+        allure.attach(body, name=name, attachment_type=AttachmentType.JSON)
+
+
+def _attach_png(path: Path, name: str) -> None:
+    if AVAILABLE:
+        allure.attach.file(str(path), name=name, attachment_type=AttachmentType.PNG)
+
+
+class _StepStop(AssertionError):
+    """Raised inside the stopping gate's step so Allure shows that step as failed."""
+
+
+@contextmanager
+def _failing_step(title: str) -> Iterator[None]:
+    try:
+        with _step(title):
+            yield
+            raise _StepStop(title)
+    except _StepStop:
+        pass
+
+
+def labels(item: Any, verdict: Verdict, runner: str, device: str | None, run_id: str) -> None:
+    """Suite/feature from the folder and tier, the gate as a tag, severity, stable parameters."""
+    if not AVAILABLE:
+        return
+    scenario = item.loaded.scenario
+    try:
+        folder = item.path.parent.relative_to(item.config.rootpath).as_posix()
+    except ValueError:
+        folder = item.path.parent.name
+    folder = folder if folder not in ("", ".") else item.config.rootpath.name
+    allure.dynamic.title(scenario.name)
+    allure.dynamic.description(
+        f"{scenario.description or ''}\n\nexpect: {scenario.expect}\n\n"
+        f"verdict: {verdict.gate} ({verdict.outcome}): {verdict.reason}"
+    )
+    allure.dynamic.label(LabelType.PARENT_SUITE, f"tier{scenario.tier}")
+    allure.dynamic.label(LabelType.SUITE, folder)
+    allure.dynamic.feature(folder)
+    allure.dynamic.story(f"tier{scenario.tier}")
+    allure.dynamic.tag(f"gate:{verdict.gate}")
+    allure.dynamic.tag(f"expect:{scenario.expect}")
+    critical = scenario.tier == 2 or "smoke" in scenario.markers
+    allure.dynamic.severity(Severity.CRITICAL if critical else Severity.NORMAL)
+    # The history id is md5(fullName + non-excluded parameters): runner and device keep a
+    # scenario on cpu and on the Jetson apart; the run id is excluded so trends survive.
+    allure.dynamic.parameter("runner", runner)
+    allure.dynamic.parameter("device", device or "unknown")
+    allure.dynamic.parameter("run id", run_id, excluded=True)
+
+
+def report_run(item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **info: Any) -> None:
+    """Steps, attachments and labels for one finished run, inside the current Allure test."""
+    if not AVAILABLE:
+        return
+    try:
+        record: Record | None = read_record(record_path)
+    except RecordError as exc:
+        log.warning("allure: %s", exc)
+        record = None
+    prov = record.provenance if record else {}
+    labels(
+        item,
+        verdict,
+        info.get("runner") or prov.get("runner") or "?",
+        prov.get("device"),
+        info.get("run_id", ""),
+    )
+    pngs = sorted(out_dir.rglob("*.png")) if out_dir.is_dir() else []
+    for stage, prefixes in STAGES:
+        mine = [p for p in pngs if p.name.lower().startswith(prefixes)]
+        pngs = [p for p in pngs if p not in mine]
+        _stage_step(stage, record, mine)
+    if pngs:  # figures no stage claims (by file-name prefix) still reach the report
+        with _step(f"figures: {len(pngs)} more"):
+            for png in pngs:
+                _attach_png(png, png.relative_to(out_dir).as_posix())
+    _gates_step(verdict)
+    if record_path.is_file():
+        allure.attach.file(
+            str(record_path),
+            name="run record (record.jsonl)",
+            attachment_type=AttachmentType.TEXT,
+            extension="jsonl",
+        )
+    if record and record.condition:
+        _attach_json(record.scenario, "resolved scenario")
+        _attach_json(record.config, "operator config (resolved)")
+        _attach_json(record.provenance, "provenance")
+    stderr = out_dir / "stderr.log"
+    if stderr.is_file() and stderr.stat().st_size:
+        allure.attach.file(str(stderr), name="stderr.log", attachment_type=AttachmentType.TEXT)
+
+
+def _stage_step(stage: str, record: Record | None, pngs: list[Path]) -> None:
+    events = list(record.select(stage)) if record else []
+    if not events and not pngs:
+        if stage in ALWAYS_SHOWN:  # the reader sees where the chain stopped
+            with _step(f"{stage}: not reached"):
+                pass
+        return
+    counts = Counter(e.get("type", "?") for e in events)
+    summary = ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "figures only"
+    with _step(f"{stage}: {summary}"):
+        for ev in events:
+            if stage == "provisioning" and ev.get("type") == "check":
+                ok = "ok" if ev.get("ok") else "FAILED"
+                title = f"{ev.get('backbone')}: {ev.get('check')} {ok}: {ev.get('detail', '')}"
+                with _step(title) if ev.get("ok") else _failing_step(title):
+                    pass
+        if events:
+            _attach_json(events[:MAX_EVENTS], f"{stage} events ({len(events)})")
+        for png in pngs:
+            _attach_png(png, png.stem)
+
+
+def _gates_step(verdict: Verdict) -> None:
+    """One sub-step per ladder gate up to where the run stopped, that one marked failed."""
+    with _step(f"gates: {verdict.gate} ({verdict.outcome})"):
+        stop = verdict.rank if verdict.rank is not None else -1
+        for gate in LADDER[: max(stop, 0)]:
+            with _step(f"{gate}: passed"):
+                if gate in verdict.metrics:
+                    _attach_json(verdict.metrics[gate], f"{gate} metrics")
+        title = f"{verdict.gate}: {verdict.outcome}: {verdict.reason}"[:300]
+        stopped = (
+            _failing_step(title)
+            if verdict.outcome in ("fail", "no-data", "error")
+            else (_step(title))
+        )
+        with stopped:
+            _attach_json(verdict.as_dict(), "verdict")
+
+
+def drop_older_results(results: Path, since: float) -> int:
+    """Remove results, containers and attachments written before `since` (not history/)."""
+    dropped = 0
+    for path in results.iterdir():
+        if path.is_file() and path.stat().st_mtime < since:
+            path.unlink(missing_ok=True)
+            dropped += 1
+    return dropped
+
+
+def write_side_files(results: Path, rows: list[Any], build_order: int, run_id: str) -> None:
+    """categories.json, environment.properties and executor.json for one session."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "categories.json").write_text(json.dumps(categories(), indent=2), encoding="utf-8")
+
+    def values(key: str) -> str:
+        found = sorted({str(getattr(r, key)) for r in rows if getattr(r, key, None)})
+        return ", ".join(found) or "none"
+
+    env = {
+        "run.id": run_id,
+        "git.sha": values("git_sha"),
+        "runner": values("runner"),
+        "device": values("device"),
+        "image.digest": values("image_digest"),
+        "checkpoint.sha256": values("checkpoint_sha256"),
+        "clip.hash": values("clip_hash"),
+        "corpus.hash": values("corpus_hash"),
+        "scenarios": str(len(rows)),
+    }
+    lines = [f"{k}={v.encode('ascii', 'replace').decode()}" for k, v in env.items()]
+    (results / "environment.properties").write_text("\n".join(lines) + "\n", encoding="ascii")
+    executor = {
+        "name": "harness",
+        "type": "pytest",
+        "buildOrder": build_order,
+        "buildName": f"harness run {run_id} ({values('runner')} on {values('device')})",
+    }
+    (results / "executor.json").write_text(json.dumps(executor, indent=2), encoding="utf-8")
+
+
+def start_listener(config: Any, results: Path) -> None:
+    """Start allure-pytest's listener and file writer, as its own `--alluredir` would."""
+    if not AVAILABLE:
+        return
+    import allure_commons
+    from allure_commons.logger import AllureFileLogger
+    from allure_pytest.listener import AllureListener
+
+    listener = AllureListener(config)
+    config.pluginmanager.register(listener, "allure_listener")
+    allure_commons.plugin_manager.register(listener)
+    file_logger = AllureFileLogger(str(results), False)
+    allure_commons.plugin_manager.register(file_logger)
+
+    def clean_up() -> None:
+        for plugin in (listener, file_logger):
+            name = allure_commons.plugin_manager.get_name(plugin)
+            allure_commons.plugin_manager.unregister(name=name)
+
+    config.add_cleanup(clean_up)

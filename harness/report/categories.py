@@ -1,0 +1,72 @@
+"""Allure's categories.json, generated from the gate taxonomy: one category per gate.
+
+Allure matches `messageRegex` against the WHOLE message (Java `matches`) and the first
+matching category wins, so the broken runs come first, then no-data, then the ladder.
+The messages are the plugin's ratchet messages as allure-pytest records them (prefixed by
+the exception's class, `Skipped:` or `XFAIL`): "regression: stopped at G, ...",
+"gate moved forward: raise expect to G ...", "G: why" (an expected stop).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from harness.gates import BROKEN, LADDER, NO_DATA
+
+DESCRIPTIONS = {
+    "infra-error": "The run itself broke (runner, container, crash, timeout): no product verdict.",
+    "config-error": "The scenario or operator config is unusable: no product verdict.",
+    NO_DATA: "A gate had too little evidence to judge: a failure, never a silent pass.",
+    "empty-backbones": "Nothing provisioned: c10_provisioning.backbones is empty (SKIP).",
+    "provisioning": "Checkpoint missing, sha256 mismatch, strict load or engine build failed.",
+    "vpr-contract": "Descriptor shape/dtype/finite/normalised contract broken, or collapsed.",
+    "retrieval-quality": "recall@N within R metres below the scenario's bar.",
+    "eskf-divergence": "The filter is inconsistent or its error leaves the budget.",
+    "latency-budget": "Per-frame latency over budget on the target device.",
+    "pass": "Every gate passed (listed here only when that was not expected yet).",
+}
+
+
+def gate_regex(gate: str) -> str:
+    g = re.escape(gate)
+    return rf"(?s).*(?:stopped at {g},|raise expect to {g} |(?:^|XFAIL |: ){g}: ).*"
+
+
+def categories() -> list[dict[str, Any]]:
+    """The ordered category list for allure-results/categories.json."""
+    out: list[dict[str, Any]] = [
+        {
+            "name": f"{gate} (no verdict)",
+            "description": DESCRIPTIONS[gate],
+            "matchedStatuses": ["broken", "failed", "skipped"],
+            "messageRegex": rf"(?s)(?:(?:[\w.]+: )?{re.escape(gate)}: .*"
+            + (r"|.*runner unavailable: .*)" if gate == "infra-error" else ")"),
+        }
+        for gate in BROKEN
+    ]
+    out.append(
+        {
+            "name": f"{NO_DATA} (failure)",
+            "description": DESCRIPTIONS[NO_DATA],
+            "matchedStatuses": ["failed", "broken"],
+            "messageRegex": rf"(?s)(?:[\w.]+: )?{NO_DATA}: .*",
+        }
+    )
+    for gate in LADDER:
+        out.append(
+            {
+                "name": f"gate: {gate}",
+                "description": DESCRIPTIONS[gate],
+                "matchedStatuses": ["failed", "broken", "skipped"],
+                "messageRegex": gate_regex(gate),
+            }
+        )
+    out.append(
+        {
+            "name": "harness bug (no gate)",
+            "description": "Broken without a gate: an error in the framework itself.",
+            "matchedStatuses": ["broken"],
+        }
+    )
+    return out

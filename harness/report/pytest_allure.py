@@ -1,0 +1,193 @@
+"""pytest hooks for reporting: Allure for scenario sessions, a ledger row per scenario, side files.
+
+Loaded from `harness.plugin` (`pytest_plugins`). Allure is switched on for any session that
+collects scenarios (results in `reports/allure-results` unless `--alluredir` says otherwise;
+the ini key `harness_alluredir = ""` turns that off); sessions of ordinary tests stay as
+they were. Every worker appends its own rows to the ledger (SQLite: safe with `-n N`); the
+controller writes the results directory's side files at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import LedgerError, RecordError
+from harness.history.ledger import DEFAULT_LEDGER, Ledger, Row, row_from_run
+from harness.ratchet import decide
+from harness.record import read_record
+from harness.report import allure_report
+from harness.scenario.load import SCENARIO_SUFFIX
+
+log = logging.getLogger(__name__)
+STARTED_KEY = pytest.StashKey[float]()
+DEFAULT_DIR_KEY = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness-report", "GPS-denied navigation: reports and gate ledger")
+    group.addoption(
+        "--gate-ledger",
+        default=None,
+        metavar="PATH",
+        help=f"the gate ledger to append to (default {DEFAULT_LEDGER}; 'none' disables)",
+    )
+    parser.addini("harness_ledger", "the gate ledger file", default=str(DEFAULT_LEDGER))
+    parser.addini(
+        "harness_alluredir",
+        "Allure results folder for scenario sessions without --alluredir ('' disables)",
+        default="reports/allure-results",
+    )
+
+
+def _path(config: pytest.Config, value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else config.rootpath / path
+
+
+def ledger_for(config: pytest.Config) -> Ledger | None:
+    value = config.getoption("--gate-ledger") or config.getini("harness_ledger")
+    return None if value in ("", "none") else Ledger(_path(config, value))
+
+
+def alluredir(config: pytest.Config) -> Path | None:
+    """Where this session's Allure results go (None: no Allure)."""
+    given = getattr(config.option, "allure_report_dir", None)
+    if given:
+        return Path(given).resolve()
+    default = config.getini("harness_alluredir")
+    return _path(config, default) if default and allure_report.AVAILABLE else None
+
+
+def _scenario_items(items: list[pytest.Item]) -> list[pytest.Item]:
+    from harness.plugin import ScenarioItem
+
+    return [i for i in items if isinstance(i, ScenarioItem)]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Switch Allure on for a scenario session that did not ask for --alluredir."""
+    if getattr(config.option, "allure_report_dir", None) or not _scenario_items(items):
+        return
+    target = alluredir(config)
+    if target is None or config.option.collectonly:
+        return
+    config.option.allure_report_dir = str(target)
+    allure_report.start_listener(config, target)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item):
+    """After the scenario ran (verdict known), add its steps while its Allure test is open."""
+    try:
+        return (yield)
+    finally:
+        _report(item)
+
+
+def _report(item: pytest.Item) -> None:
+    from harness.plugin import RUN_DIR_KEY, RUNNER_KEY, VERDICT_KEY, ScenarioItem
+
+    if not isinstance(item, ScenarioItem) or VERDICT_KEY not in item.stash:
+        return
+    verdict = item.stash[VERDICT_KEY]
+    record_path = item.out_dir / "record.jsonl"
+    run_id = item.config.stash[RUN_DIR_KEY].name
+    runner = item.config.stash[RUNNER_KEY].name
+    try:
+        allure_report.report_run(
+            item, verdict, record_path, item.out_dir, runner=runner, run_id=run_id
+        )
+    except Exception:  # a report problem must never change the scenario's outcome
+        log.exception("allure reporting failed for %s", item.nodeid)
+    ledger = ledger_for(item.config)
+    if ledger is None:
+        return
+    try:
+        record = read_record(record_path)
+    except RecordError:
+        record = None
+    expect = item.loaded.scenario.expect
+    row = row_from_run(
+        run_id,
+        item.name,
+        verdict,
+        record,
+        scenario_path=str(item.path),
+        expect=expect,
+        status=decide(expect, verdict).outcome,
+    )
+    if not row.runner:
+        row = dataclasses.replace(row, runner=runner)
+    try:
+        ledger.append(row)
+    except LedgerError as exc:
+        log.error("gate ledger: %s", exc)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """A scenario file that does not load still gets a ledger row: config-error."""
+    outcome = yield
+    report: pytest.CollectReport = outcome.get_result()
+    from harness.plugin import ScenarioFile
+
+    if not report.failed or not isinstance(collector, ScenarioFile):
+        return
+    if collector.config.option.collectonly:  # a lint, not a run
+        return
+    ledger = ledger_for(collector.config)
+    if ledger is None:
+        return
+    row = Row(
+        run_id=os.environ.get("HARNESS_RUN_ID", ""),
+        scenario=collector.path.name.removesuffix(SCENARIO_SUFFIX),
+        gate="config-error",
+        outcome="error",
+        status="broken",
+        scenario_path=str(collector.path),
+        reason=str(report.longrepr).strip(),
+    )
+    try:
+        ledger.append(row)
+    except LedgerError as exc:
+        log.error("gate ledger: %s", exc)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[STARTED_KEY] = time.time()
+    session.config.stash[DEFAULT_DIR_KEY] = not getattr(
+        session.config.option, "allure_report_dir", None
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return  # xdist workers: the controller writes the side files once
+    target = alluredir(config)
+    ledger = ledger_for(config)
+    if target is None or ledger is None or not ledger.path.exists():
+        return
+    run_id = os.environ.get("HARNESS_RUN_ID", "")
+    try:
+        rows = ledger.rows(run_id=run_id)
+        order = len(ledger.runs())
+    except LedgerError as exc:
+        log.error("gate ledger: %s", exc)
+        return
+    if not rows:
+        return
+    if config.stash.get(DEFAULT_DIR_KEY, False):
+        # Our default folder holds this session only (trends live in the report's history);
+        # with an explicit --alluredir the user decides (--clean-alluredir).
+        allure_report.drop_older_results(target, config.stash[STARTED_KEY])
+    allure_report.write_side_files(target, rows, order, run_id)

@@ -1,0 +1,128 @@
+"""Allure results from real scenario runs under xdist: a result per scenario, steps, side files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.history.ledger import Ledger
+from harness.report.categories import categories
+from tests.helpers import scenario_text
+
+EMPTY = "{c10_provisioning.backbones: []}"
+MISSING = "{c10_provisioning.backbones.0.weights_path: models/none.pt}"
+
+
+def results(folder: Path) -> dict[str, dict]:
+    found = [json.loads(p.read_text()) for p in folder.glob("*-result.json")]
+    return {r["name"]: r for r in found}
+
+
+def step_names(steps: list[dict]) -> list[str]:
+    return [n for s in steps for n in (s["name"], *step_names(s.get("steps", [])))]
+
+
+def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project.path / "smoke").mkdir()
+    (project.path / "smoke" / "skip.scenario.yaml").write_text(
+        scenario_text("skip", "empty-backbones", overrides=EMPTY, markers="[smoke]")
+    )
+    (project.path / "smoke" / "miss.scenario.yaml").write_text(
+        scenario_text("miss", "provisioning", overrides=MISSING, tier="2")
+    )
+    out = project.path / "reports" / "allure-results"
+    history_ids: set[tuple[str, str]] = set()
+    for run in ("run-1", "run-2"):
+        monkeypatch.setenv("HARNESS_RUN_ID", run)
+        project.runpytest(
+            "-n", "2", "-p", "no:cacheprovider", "--runner", "inprocess"
+        ).assert_outcomes(skipped=1, xfailed=1)
+        history_ids |= {(name, r["historyId"]) for name, r in results(out).items()}
+    # the history id is stable across runs: the run id is an excluded parameter
+    assert len(history_ids) == 2
+    by_name: dict[str, list[dict]] = {}
+    for p in out.glob("*-result.json"):
+        r = json.loads(p.read_text())
+        by_name.setdefault(r["name"], []).append(r)
+    # the default folder holds the last session only (trends come from the report's history)
+    assert sorted(by_name) == ["miss", "skip"] and all(len(v) == 1 for v in by_name.values())
+    miss = by_name["miss"][0]
+    labels = {(label["name"], label["value"]) for label in miss["labels"]}
+    assert {
+        ("parentSuite", "tier2"),
+        ("suite", "smoke"),
+        ("feature", "smoke"),
+        ("tag", "gate:provisioning"),
+        ("severity", "critical"),
+        ("tag", "tier2"),
+    } <= labels
+    names = step_names(miss["steps"])
+    assert names[0].startswith("provisioning: ")
+    assert "vpr: not reached" in names and "eskf: not reached" in names
+    assert any(n.startswith("gates: provisioning (fail)") for n in names)
+    stop = next(s for s in miss["steps"][-1]["steps"] if s["name"].startswith("provisioning: fail"))
+    assert stop["status"] == "failed"
+    attached = {a["name"] for a in miss["attachments"]}
+    assert {
+        "run record (record.jsonl)",
+        "resolved scenario",
+        "operator config (resolved)",
+    } <= attached
+    assert {p["name"]: p.get("excluded", False) for p in miss["parameters"]} == {
+        "runner": False,
+        "device": False,
+        "run id": True,
+    }
+    cats = json.loads((out / "categories.json").read_text())
+    assert [c["name"] for c in cats][:3] == [
+        "config-error (no verdict)",
+        "infra-error (no verdict)",
+        "no-data (failure)",
+    ]
+    env = (out / "environment.properties").read_text()
+    assert "run.id=run-2" in env and "runner=inprocess" in env and "device=" in env
+    executor = json.loads((out / "executor.json").read_text())
+    assert executor["buildOrder"] == 2
+    ledger = Ledger(project.path / "reports" / "gate-ledger.sqlite")
+    assert [(r.run_id, r.scenario, r.gate, r.status) for r in ledger.rows(run_id="run-2")] in (
+        [
+            ("run-2", "miss", "provisioning", "xfailed"),
+            ("run-2", "skip", "empty-backbones", "skipped"),
+        ],
+        [
+            ("run-2", "skip", "empty-backbones", "skipped"),
+            ("run-2", "miss", "provisioning", "xfailed"),
+        ],
+    )
+
+
+MESSAGES = {
+    "harness.plugin.RunBroken: infra-error: harness.run exited with status 3\nabout": "infra-error",
+    "Skipped: local runner unavailable: no docker": "infra-error",
+    "harness.plugin.RunBroken: config-error: bad key": "config-error",
+    "harness.plugin.GateFailure: no-data: retrieval-quality: too few queries": "no-data",
+    "harness.plugin.GateFailure: regression: stopped at empty-backbones, expected provisioning; "
+    "empty-backbones: empty": "gate: empty-backbones",
+    "harness.plugin.GateFailure: gate moved forward: raise expect to pass (was latency-budget); "
+    "pass: every gate passed": "gate: pass",
+    "XFAIL retrieval-quality: recall@5 0.03 < 0.60\n\nXFailed: retrieval-quality: x": (
+        "gate: retrieval-quality"
+    ),
+    "Skipped: empty-backbones: c10_provisioning.backbones is empty": "gate: empty-backbones",
+}
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_categories_put_each_message_under_its_gate(message: str) -> None:
+    # Allure uses Java's Pattern.matches (whole text); Python's fullmatch is the same here.
+    first = next(
+        c["name"]
+        for c in categories()
+        if "messageRegex" not in c or re.fullmatch(c["messageRegex"], message)
+    )
+    assert first.startswith(MESSAGES[message])

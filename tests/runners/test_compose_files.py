@@ -1,0 +1,54 @@
+"""The compose files as Compose itself resolves them (`docker-compose config`, no engine)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.errors import RunnerError
+from harness.runners.docker import CPU_FILE, JETSON_FILE, SERVICE, compose_binary
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def resolved(*files: str) -> dict:
+    try:
+        binary = compose_binary()
+    except RunnerError as exc:
+        pytest.skip(str(exc))
+    args = [a for f in files for a in ("-f", str(REPO / f))]
+    env = {"PATH": "/usr/bin:/bin", "HARNESS_IMAGE": "harness-e2e-runner:test"}
+    done = subprocess.run(
+        [*binary, "--project-directory", str(REPO), *args, "config", "--format", "json"],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)["services"][SERVICE]
+
+
+def mounts(service: dict) -> dict[str, dict]:
+    return {v["target"]: v for v in service["volumes"]}
+
+
+def test_jetson_service() -> None:
+    s = resolved(JETSON_FILE)
+    assert s["runtime"] == "nvidia" and s["pull_policy"] == "never"
+    assert s["network_mode"] == "none" and s["init"] is True and s["shm_size"]
+    assert s["environment"]["NVIDIA_VISIBLE_DEVICES"] == "all"
+    assert s["build"]["args"]["BASE_IMAGE"].startswith("dustynv/l4t-pytorch:r36")
+    m = mounts(s)
+    assert m["/opt/models"]["source"] == str(REPO / "models") and m["/opt/models"]["read_only"]
+    assert {"/work/project", "/cache", "/results", "/etc/nv_tegra_release"} <= set(m)
+    assert int(s["mem_limit"]) > 0 and s["mem_limit"] == s["memswap_limit"]
+
+
+def test_cpu_override_drops_every_nvidia_part() -> None:
+    s = resolved(JETSON_FILE, CPU_FILE)
+    assert s["runtime"] == "runc" and "build" not in s
+    assert s["image"] == "harness-e2e-runner:test"
+    assert not any(k.startswith("NVIDIA") for k in s.get("environment", {}))
+    m = mounts(s)
+    assert "/etc/nv_tegra_release" not in m and m["/opt/models"]["read_only"]
+    assert s["pull_policy"] == "never" and s["network_mode"] == "none"
