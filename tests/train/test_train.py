@@ -12,7 +12,7 @@ from harness.cli import build_parser
 from harness.errors import HarnessError
 from harness.pipeline.vpr import train as T
 from harness.pipeline.vpr.align import align_north_up
-from harness.pipeline.vpr.evaluate import Recall, format_table
+from harness.pipeline.vpr.evaluate import Recall, format_table, int8_dynamic
 from harness.pipeline.vpr.netvlad import NetVladPool, NetVladVgg16, expected_layout
 from harness.pipeline.vpr.train_cli import load_weights
 from harness.pipeline.vpr.trainjob import TrainJob, train_checkpoint
@@ -82,6 +82,8 @@ def test_tiny_training_run_writes_a_strict_checkpoint_and_resumes(tmp_path) -> N
     assert again.history.loss == first.history.loss
     out = model(torch.rand(1, 3, 48, 48))["vlad_descriptor"]
     assert out.shape == (1, 32) and torch.isfinite(out).all()
+    small = int8_dynamic(model)(torch.rand(1, 3, 48, 48))["vlad_descriptor"]
+    assert small.shape == (1, 32) and torch.isfinite(small).all()
 
 
 def test_resume_continues_from_the_saved_epoch(tmp_path, caplog) -> None:

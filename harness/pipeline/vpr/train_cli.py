@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from pathlib import Path
 
 import torch
@@ -69,6 +68,8 @@ def run_test(args: argparse.Namespace) -> int:
         corpus_images,
         descriptors,
         format_table,
+        forward_ms,
+        int8_dynamic,
         recall_table,
     )
     from harness.pipeline.vpr.features import random_model
@@ -86,13 +87,14 @@ def run_test(args: argparse.Namespace) -> int:
     tiles = corpus_images(flights["north-up"].corpus)
     models = [("scaffold (random init)", random_model(args.width, 64, 4096, args.scaffold_seed))]
     models += [(str(p), load_weights(p)) for p in args.weights]
+    if args.int8:
+        models += [(f"{name} int8", int8_dynamic(model)) for name, model in models[1:]]
     rows = []
     for name, model in models:
         t_desc = descriptors(model, tiles, args.input_px, args.cache_dir)
+        ms = forward_ms(model, args.input_px)
         for alignment, geo in flights.items():
-            started = time.perf_counter()
             q_desc = descriptors(model, geo.queries, args.input_px, args.cache_dir)
-            ms = (time.perf_counter() - started) * 1000 / len(geo.queries)
             rows += recall_table(
                 f"{name}, queries {alignment}", q_desc, t_desc, geo, args.radius_m, ms
             )
@@ -134,5 +136,6 @@ def register(groups) -> None:
     t.add_argument("--scaffold-seed", type=int, default=1)
     t.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     t.add_argument("--table", type=Path, help="also write the Markdown table here")
+    t.add_argument("--int8", action="store_true", help="add dynamic-int8 rows for each checkpoint")
     t.add_argument("--threads", type=int, default=2)
     t.set_defaults(func=run_test)
