@@ -98,7 +98,11 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
     if state is None:
         x = T.local_descriptors(torch.cat([q_all, t_all]), job.train.kmeans_samples, job.train.seed)
         centroids = T.kmeans(x, job.clusters, job.train.kmeans_iters, job.train.seed)
-        alpha = T.init_pool_from_centroids(model.pool, centroids, x)
+        auto = T.init_pool_from_centroids(model.pool, centroids, x)
+        alpha, scores = T.select_alpha(
+            model.pool, q_all, t_all, truth, centres, job.train, (auto, *job.train.alpha_grid)
+        )
+        log.info("alpha %.1f picked on the training queries (scores %s)", alpha, scores)
         history, opt_state = T.History(), None
         log.info(
             "k-means: %d centroids from %d descriptors, alpha %.1f", job.clusters, len(x), alpha
