@@ -177,6 +177,8 @@ def provenance_page(doc: dict) -> str:
             f"- how: {doc['data_detail']}",
             f"- query preprocessing it expects: alignment `{doc['query_alignment']}`, "
             f"{doc['input_px']} px input, ImageNet normalisation",
+            f"- k-means init of {doc['job']['clusters']} centroids; assignment sharpness alpha "
+            f"{doc['kmeans_alpha']:g}, picked on the training queries",
             f"- PCA-whitening rank: {doc['pca_rank']} (of {doc['job']['descriptor_dim']} rows)",
             f"- epochs: {len(h['loss'])}, final triplet loss {last}, "
             f"training time {doc['train_seconds']:.0f} s",
