@@ -30,6 +30,8 @@ RUNNER_KEY = pytest.StashKey[Runner]()
 PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
 VERDICT_KEY = pytest.StashKey[Verdict]()
 RUN_DIR_KEY = pytest.StashKey[Path]()
+RUN_ID_KEY = pytest.StashKey[str]()
+RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,11 +87,18 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         config.stash[RUNNER_KEY] = RUNNERS[name](root)
     # One folder per session, shared by xdist workers (they inherit the environment).
-    run_id = os.environ.setdefault(
-        "HARNESS_RUN_ID", time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    )
+    # HARNESS_RUN_ID may also be set by the caller (CI) to name the session.
+    if "HARNESS_RUN_ID" not in os.environ:
+        os.environ["HARNESS_RUN_ID"] = time.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+        config.stash[RUN_ID_OWNED_KEY] = True
+    run_id = config.stash[RUN_ID_KEY] = os.environ["HARNESS_RUN_ID"]
     runs = Path(config.getoption("--harness-runs") or config.getini("harness_runs"))
     config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(RUN_ID_OWNED_KEY, False):
+        os.environ.pop("HARNESS_RUN_ID", None)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -94,13 +93,13 @@ def pytest_runtest_call(item: pytest.Item):
 
 
 def _report(item: pytest.Item) -> None:
-    from harness.plugin import RUN_DIR_KEY, RUNNER_KEY, VERDICT_KEY, ScenarioItem
+    from harness.plugin import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY, ScenarioItem
 
     if not isinstance(item, ScenarioItem) or VERDICT_KEY not in item.stash:
         return
     verdict = item.stash[VERDICT_KEY]
     record_path = item.out_dir / "record.jsonl"
-    run_id = item.config.stash[RUN_DIR_KEY].name
+    run_id = item.config.stash[RUN_ID_KEY]
     runner = item.config.stash[RUNNER_KEY].name
     try:
         allure_report.report_run(
@@ -138,7 +137,7 @@ def pytest_make_collect_report(collector: pytest.Collector):
     """A scenario file that does not load still gets a ledger row: config-error."""
     outcome = yield
     report: pytest.CollectReport = outcome.get_result()
-    from harness.plugin import ScenarioFile
+    from harness.plugin import RUN_ID_KEY, ScenarioFile
 
     if not report.failed or not isinstance(collector, ScenarioFile):
         return
@@ -148,7 +147,7 @@ def pytest_make_collect_report(collector: pytest.Collector):
     if ledger is None:
         return
     row = Row(
-        run_id=os.environ.get("HARNESS_RUN_ID", ""),
+        run_id=collector.config.stash[RUN_ID_KEY],
         scenario=collector.path.name.removesuffix(SCENARIO_SUFFIX),
         gate="config-error",
         outcome="error",
@@ -177,7 +176,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     ledger = ledger_for(config)
     if target is None or ledger is None or not ledger.path.exists():
         return
-    run_id = os.environ.get("HARNESS_RUN_ID", "")
+    from harness.plugin import RUN_ID_KEY
+
+    run_id = config.stash[RUN_ID_KEY]
     try:
         rows = ledger.rows(run_id=run_id)
         order = len(ledger.runs())
