@@ -69,6 +69,7 @@ def test_tiny_training_run_writes_a_strict_checkpoint_and_resumes(tmp_path) -> N
         area_seeds=(11,),
         queries_per_area=12,
         area_size_m=500.0,
+        validation_queries=6,
         train=replace(T.TrainConfig(), epochs=1, kmeans_samples=500, negatives=3, batch=4),
     )
     first = train_checkpoint(job, tmp_path, tmp_path / "cache")
@@ -78,6 +79,7 @@ def test_tiny_training_run_writes_a_strict_checkpoint_and_resumes(tmp_path) -> N
     assert {k: tuple(v.shape) for k, v in state.items()} == expected_layout(2, 4, 32)
     page = first.checkpoint.with_suffix(".provenance.md").read_text()
     assert first.sha256 in page and "random init" in page and "area seed 11" in page
+    assert "picked on area seed 103" in page and len(first.history.validation) == 1
     again = train_checkpoint(job, tmp_path, tmp_path / "cache")  # resumes: nothing left to do
     assert again.history.loss == first.history.loss
     out = model(torch.rand(1, 3, 48, 48))["vlad_descriptor"]

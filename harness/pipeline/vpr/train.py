@@ -50,6 +50,7 @@ class History:
 
     loss: list[float] = field(default_factory=list)
     recall_at_1: list[float] = field(default_factory=list)
+    validation: list[float] = field(default_factory=list)  # recall@1 + recall@5, held-out area
     seconds: list[float] = field(default_factory=list)
 
 
@@ -100,6 +101,21 @@ def set_alpha(pool: NetVladPool, alpha: float) -> None:
         pool.conv.bias.copy_(-alpha * (c**2).sum(dim=1))
 
 
+def retrieval_score(
+    pool: NetVladPool,
+    q_conv: torch.Tensor,
+    t_conv: torch.Tensor,
+    truth_ne: np.ndarray,
+    centres_ne: np.ndarray,
+    cfg: TrainConfig,
+) -> float:
+    """recall@1 + recall@5 within the positive radius: one number to pick alpha and epochs by."""
+    d = torch.cdist(pooled(pool, q_conv), pooled(pool, t_conv))
+    top = d.topk(5, dim=1, largest=False).indices.numpy()
+    near = np.linalg.norm(centres_ne[top] - truth_ne[:, None], axis=2) <= cfg.pos_radius_m
+    return float(near[:, 0].mean() + near.any(axis=1).mean())
+
+
 def select_alpha(
     pool: NetVladPool,
     q_conv: torch.Tensor,
@@ -113,10 +129,7 @@ def select_alpha(
     scores = {}
     for alpha in candidates:
         set_alpha(pool, alpha)
-        d = torch.cdist(pooled(pool, q_conv), pooled(pool, t_conv))
-        top = d.topk(5, dim=1, largest=False).indices.numpy()
-        near = np.linalg.norm(centres_ne[top] - truth_ne[:, None], axis=2) <= cfg.pos_radius_m
-        scores[alpha] = float(near[:, 0].mean() + near.any(axis=1).mean())
+        scores[alpha] = retrieval_score(pool, q_conv, t_conv, truth_ne, centres_ne, cfg)
     best = max(scores, key=scores.get)
     set_alpha(pool, best)
     return best, scores

@@ -39,6 +39,9 @@ class TrainJob:
     area_seeds: tuple[int, ...] = (101, 102)
     queries_per_area: int = 200
     area_size_m: float = 1600.0
+    # a held-out area of the training side (never a test flight): picks the epoch to keep
+    validation_seed: int | None = 103
+    validation_queries: int = 100
     train: T.TrainConfig = field(default_factory=T.TrainConfig)
 
     def key(self) -> str:
@@ -90,6 +93,15 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
     centres = np.concatenate([a.corpus.centres_ne_m + s for a, s in zip(areas, shift, strict=True)])
     q_all, t_all = torch.cat(q_conv), torch.cat(t_conv)
 
+    val = None
+    if job.validation_seed is not None:
+        v = training_area(
+            AreaSpec(
+                seed=job.validation_seed, size_m=job.area_size_m, queries=job.validation_queries
+            )
+        )
+        val = (conv(v.queries), conv(corpus_images(v.corpus)), v.truth_ne_m, v.corpus.centres_ne_m)
+
     state_path = out_dir / "train_state.pt"
     state = torch.load(state_path, weights_only=False) if state_path.exists() else None
     if state is not None and state.get("job") != job.key():
@@ -104,6 +116,11 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
         )
         log.info("alpha %.1f picked on the training queries (scores %s)", alpha, scores)
         history, opt_state = T.History(), None
+        best = {"epoch": 0, "score": -1.0, "pool": None}
+        if val is not None:
+            score = T.retrieval_score(model.pool, *val, job.train)
+            best = {"epoch": 0, "score": score, "pool": _copy(model.pool.state_dict())}
+            log.info("validation score before training %.3f", score)
         log.info(
             "k-means: %d centroids from %d descriptors, alpha %.1f", job.clusters, len(x), alpha
         )
@@ -114,10 +131,18 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
             state["optimizer"],
             state["alpha"],
         )
+        best = state["best"]
         log.info("resuming after epoch %d from %s", len(history.loss), state_path)
 
     def save_state(epoch: int, hist: T.History, opt: dict) -> None:
+        if val is not None:
+            hist.validation.append(T.retrieval_score(model.pool, *val, job.train))
+            if hist.validation[-1] > best["score"]:
+                best.update(epoch=epoch + 1, score=hist.validation[-1])
+                best["pool"] = _copy(model.pool.state_dict())
+            log.info("validation score %.3f (best: epoch %d)", hist.validation[-1], best["epoch"])
         doc = {
+            "best": best,
             "job": job.key(),
             "pool": model.pool.state_dict(),
             "optimizer": opt,
@@ -130,6 +155,11 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
     history = T.train_pool(
         model.pool, q_all, t_all, truth, centres, job.train, history, opt_state, save_state
     )
+    if best["pool"] is not None:
+        model.pool.load_state_dict(best["pool"])
+        log.info(
+            "keeping the pool of epoch %d (validation score %.3f)", best["epoch"], best["score"]
+        )
     vlad = torch.cat([T.pooled(model.pool, q_all), T.pooled(model.pool, t_all)])
     rank = T.fit_pca_whitening(model, vlad, job.train.whiten_eps)
     ckpt = out_dir / CHECKPOINT_NAME
@@ -151,6 +181,10 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
         "query_alignment": "north-up",
         "input_px": job.input_px,
         "pca_rank": rank,
+        "kept_epoch": best["epoch"],
+        "validation_area": None
+        if job.validation_seed is None
+        else f"area seed {job.validation_seed} (picks the epoch kept; 0 = k-means init)",
         "kmeans_alpha": alpha,
         "job": asdict(job),
         "history": asdict(history),
@@ -160,6 +194,10 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
     ckpt.with_suffix(".provenance.json").write_text(json.dumps(provenance, indent=1))
     ckpt.with_suffix(".provenance.md").write_text(provenance_page(provenance))
     return TrainResult(ckpt, digest, history, seconds, provenance)
+
+
+def _copy(state: dict) -> dict:
+    return {k: v.detach().clone() for k, v in state.items()}
 
 
 def provenance_page(doc: dict) -> str:
@@ -179,6 +217,8 @@ def provenance_page(doc: dict) -> str:
             f"{doc['input_px']} px input, ImageNet normalisation",
             f"- k-means init of {doc['job']['clusters']} centroids; assignment sharpness alpha "
             f"{doc['kmeans_alpha']:g}, picked on the training queries",
+            f"- kept: the pool after epoch {doc['kept_epoch']} (0 = the k-means init), "
+            f"picked on {doc['validation_area']}",
             f"- PCA-whitening rank: {doc['pca_rank']} (of {doc['job']['descriptor_dim']} rows)",
             f"- epochs: {len(h['loss'])}, final triplet loss {last}, "
             f"training time {doc['train_seconds']:.0f} s",
