@@ -48,6 +48,7 @@ def run_train(args: argparse.Namespace) -> int:
         area_seeds=tuple(args.area_seeds),
         queries_per_area=args.queries,
         area_size_m=args.area_m,
+        validation_seed=args.validation_seed,
         train=replace(TrainConfig(), epochs=args.epochs),
     )
     result = train_checkpoint(job, args.out, args.cache_dir)
@@ -117,6 +118,12 @@ def register(groups) -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--area-seeds", type=int, nargs="+", default=[101, 102])
     p.add_argument("--queries", type=int, default=200, help="rendered queries per area")
+    p.add_argument(
+        "--validation-seed",
+        type=int,
+        default=103,
+        help="held-out training-side area that picks the epoch to keep (never a test seed)",
+    )
     p.add_argument("--area-m", type=float, default=1600.0, help="side of each training area")
     p.add_argument("--input-px", type=int, default=160)
     p.add_argument("--width", type=int, default=64, help="VGG width (64 = the full model)")
@@ -129,7 +136,13 @@ def register(groups) -> None:
     t.add_argument("--weights", type=Path, nargs="*", default=[], help="checkpoints to test")
     t.add_argument("--preset", default="derkachi-60s")
     t.add_argument("--seed", type=int, default=7, help="held-out flight seed")
-    t.add_argument("--train-seeds", type=int, nargs="*", default=[101, 102])
+    t.add_argument(
+        "--train-seeds",
+        type=int,
+        nargs="*",
+        default=[101, 102, 103],
+        help="seeds used in training or validation: refused as test flights",
+    )
     t.add_argument("--radius-m", type=float, default=75.0)
     t.add_argument("--input-px", type=int, default=160)
     t.add_argument("--width", type=int, default=64, help="the scaffold's VGG width")
