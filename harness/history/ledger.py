@@ -133,6 +133,19 @@ INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
 
+def _use_wal(con: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch a new file to WAL once; the switch needs an exclusive lock that writers racing
+    to create the file can hold, and SQLite does not wait for it, so retry until the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Ledger:
     """The ledger file. Cheap to construct; every call opens and closes its own connection."""
 
@@ -150,7 +163,7 @@ class Ledger:
         except sqlite3.Error as exc:
             raise LedgerError(f"{self.path}: cannot open the gate ledger ({exc})") from None
         try:
-            con.execute("PRAGMA journal_mode=WAL")
+            _use_wal(con, self.timeout_s)
             con.execute("PRAGMA synchronous=NORMAL")
             if write:
                 con.executescript(_CREATE)
