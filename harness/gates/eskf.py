@@ -1,50 +1,164 @@
-"""The eskf-divergence gate: the filter's horizontal error against ground truth."""
+"""The eskf-divergence gate: triggers D0-D4 (shared/reference/eskf-gate.md), then the PASS
+criterion on horizontal error. Each trigger reports its id, first time and evidence.
+
+Without ground truth a run is "unverified": no-data, never a pass.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from harness.gates.result import GateResult, GateSpec, spec_of
 from harness.record import Record
 
+CHI2_2_999 = 13.82
+CHI2_2_99 = 9.21
+
 
 class EskfDivergenceSpec(GateSpec):
     sigma_vpr_m: float = 25.0
     warmup_s: float = 20.0
     min_states: int = 50
+    d1_nees: float = CHI2_2_999  # confidently wrong: NEES above this ...
+    d1_window_s: float = 5.0  # ... and error > 2 sigma, for this long
+    d2_window_s: float = 10.0  # lost: error > 6 sigma for this long
+    d3_window_s: float = 10.0  # covariance runaway: eph > 4 sigma for this long
+    d4_last_fixes: int = 20  # innovation collapse window (needs half of it)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str
+    t_s: float
+    evidence: str
+
+
+def _first_run(t: np.ndarray, mask: np.ndarray, window_s: float) -> float | None:
+    """Start time of the first stretch where `mask` holds continuously for `window_s`."""
+    start = None
+    for ti, m in zip(t, mask, strict=True):
+        if not m:
+            start = None
+            continue
+        start = ti if start is None else start
+        if ti - start >= window_s:
+            return float(start)
+    return None
+
+
+def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) -> list[Trigger]:
+    out: list[Trigger] = []
+    s = spec.sigma_vpr_m
+    for st in states:
+        if st.get("numerical") or st["p_ned_m"] is None or None in st["p_ned_m"]:
+            out.append(Trigger("D0", st["t_s"], st.get("numerical") or "non-finite state"))
+            break
+    for fx in fixes:
+        if None in fx["z_ne_m"]:
+            out.append(Trigger("D0", fx["t_s"], "a non-finite fix reached the filter"))
+            break
+    if out:
+        return out
+    t = np.array([st["t_s"] for st in states])
+    est = np.array([st["p_ned_m"][:2] for st in states], dtype=float)
+    truth = np.array([st["truth_p_ned_m"][:2] for st in states], dtype=float)
+    err_v = est - truth
+    err = np.linalg.norm(err_v, axis=1)
+    eph = np.array([st["eph_m"] for st in states])
+    nees = np.array(
+        [
+            e @ np.linalg.solve(np.asarray(st["P_hh"]), e)
+            for e, st in zip(err_v, states, strict=True)
+        ]
+    )
+    checks = (
+        (
+            "D1",
+            (nees > spec.d1_nees) & (err > 2 * s),
+            spec.d1_window_s,
+            f"NEES > {spec.d1_nees:g} and error > {2 * s:g} m",
+        ),
+        ("D2", err > 6 * s, spec.d2_window_s, f"error > {6 * s:g} m"),
+        ("D3", eph > 4 * s, spec.d3_window_s, f"eph > {4 * s:g} m"),
+    )
+    for tid, mask, window, what in checks:
+        start = _first_run(t, mask, window)
+        if start is not None:
+            out.append(Trigger(tid, start, f"{what} for >= {window:g} s"))
+    last = fixes[-spec.d4_last_fixes :]
+    if len(last) >= spec.d4_last_fixes // 2:
+        rejected = [f for f in last if not f["accepted"]]
+        good = [
+            f
+            for f in rejected
+            if np.linalg.norm(np.subtract(f["z_ne_m"], f["truth_ne_m"])) <= 3 * s
+        ]
+        if len(rejected) > len(last) / 2 and len(good) >= 0.8 * len(rejected):
+            out.append(
+                Trigger(
+                    "D4",
+                    last[0]["t_s"],
+                    f"{len(rejected)}/{len(last)} fixes rejected, "
+                    f"{len(good)} of them within {3 * s:g} m of truth",
+                )
+            )
+    return sorted(out, key=lambda tr: tr.t_s)
 
 
 def check(record: Record) -> GateResult:
     spec = spec_of(record.scenario, "eskf_divergence", EskfDivergenceSpec)
-    states = [
-        s
-        for s in record.select("eskf", "state")
-        if s.get("truth_p_ned_m") is not None and s["t_s"] >= spec.warmup_s
-    ]
-    if len(states) < spec.min_states:
+    states = list(record.select("eskf", "state"))
+    fixes = list(record.select("eskf", "fix"))
+    if not states:
+        return GateResult("no-data", "the filter recorded no states")
+    if any(st.get("truth_p_ned_m") is None for st in states):
+        return GateResult("no-data", "unverified: the clip has no ground truth to judge against")
+    fired = triggers(states, fixes, spec)
+    judged = [st for st in states if st["t_s"] >= spec.warmup_s]
+    metrics: dict = {
+        "triggers": [f"{tr.id}@{tr.t_s:.1f}s" for tr in fired],
+        "fixes": len(fixes),
+        "accepted": sum(bool(f["accepted"]) for f in fixes),
+    }
+    if fired:
+        first = fired[0]
+        return GateResult("fail", f"{first.id} from t={first.t_s:.1f} s: {first.evidence}", metrics)
+    if len(judged) < spec.min_states:
         return GateResult(
-            "no-data", f"{len(states)} filter states with truth after warm-up < {spec.min_states}"
+            "no-data", f"{len(judged)} states after warm-up < {spec.min_states}", metrics
         )
-    est = np.array([s["p_ned_m"][:2] for s in states], dtype=float)
-    truth = np.array([s["truth_p_ned_m"][:2] for s in states], dtype=float)
-    err = np.linalg.norm(est - truth, axis=1)
-    metrics = {
+    est = np.array([st["p_ned_m"][:2] for st in judged], dtype=float)
+    truth = np.array([st["truth_p_ned_m"][:2] for st in judged], dtype=float)
+    err_v = est - truth
+    err = np.linalg.norm(err_v, axis=1)
+    nees = np.array(
+        [
+            e @ np.linalg.solve(np.asarray(st["P_hh"]), e)
+            for e, st in zip(err_v, judged, strict=True)
+        ]
+    )
+    s = spec.sigma_vpr_m
+    metrics |= {
         "rmse_m": float(np.sqrt(np.mean(err**2))),
         "p95_m": float(np.percentile(err, 95)),
         "final_m": float(err[-1]),
+        "mean_nees": float(nees.mean()),
+        "nees_over_9_21": float(np.mean(nees > CHI2_2_99)),
     }
-    sigma = spec.sigma_vpr_m
-    if not np.all(np.isfinite(err)):
-        return GateResult("fail", "D0 numerical: non-finite filter state", metrics)
-    if (
-        metrics["rmse_m"] > sigma
-        or metrics["p95_m"] > 2.5 * sigma
-        or metrics["final_m"] > 2 * sigma
-    ):
-        return GateResult(
-            "fail",
-            f"horizontal error RMSE {metrics['rmse_m']:.1f} m, p95 {metrics['p95_m']:.1f} m, "
-            f"final {metrics['final_m']:.1f} m over budget (sigma_vpr_m {sigma:g})",
-            metrics,
-        )
+    warnings = []
+    if metrics["nees_over_9_21"] > 0.10:
+        warnings.append("over-confident")
+    if not 0.5 <= metrics["mean_nees"] <= 6.0:
+        warnings.append("mis-tuned")
+    metrics["warnings"] = warnings
+    over = [
+        f"RMSE {metrics['rmse_m']:.1f} m > {s:g}" if metrics["rmse_m"] > s else "",
+        f"p95 {metrics['p95_m']:.1f} m > {2.5 * s:g}" if metrics["p95_m"] > 2.5 * s else "",
+        f"final {metrics['final_m']:.1f} m > {2 * s:g}" if metrics["final_m"] > 2 * s else "",
+    ]
+    over = [o for o in over if o]
+    if over:
+        return GateResult("fail", "error budget: " + ", ".join(over), metrics)
     return GateResult("pass", metrics=metrics)

@@ -10,6 +10,8 @@ class VprContractSpec(GateSpec):
     descriptor_dim: int = 4096
     norm_tol: float = 1e-2
     min_queries: int = 1
+    # Query descriptors whose least similar pair is still this alike have collapsed.
+    collapse_min_cosine: float = 0.9999
 
 
 def check(record: Record) -> GateResult:
@@ -33,6 +35,14 @@ def check(record: Record) -> GateResult:
                 f"frame {q.get('frame')}: norm {d.get('norm')} not within 1±{spec.norm_tol}"
             )
     metrics = {"queries": len(queries), "broken": len(broken)}
+    for spread in record.select("vpr", "spread"):
+        metrics["min_cosine"] = spread["min_cosine"]
+        if spread["min_cosine"] > spec.collapse_min_cosine:
+            broken.append(
+                f"descriptors collapsed: every pair of {spread['queries']} queries has cosine "
+                f">= {spread['min_cosine']:.6f} (> {spec.collapse_min_cosine}); check the "
+                "encoder's initialisation or weights"
+            )
     if broken:
         return GateResult("fail", f"descriptor contract broken: {broken[0]}", metrics)
     return GateResult("pass", metrics=metrics)

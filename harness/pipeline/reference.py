@@ -33,7 +33,15 @@ class ReferencePipeline:
         return engines
 
     def fixes(self, ctx: RunContext, engines: list[Engine]) -> list[Fix]:
-        raise StageStop(f"the {ctx.scenario.vpr.strategy} VPR strategy is not wired in yet")
+        if ctx.scenario.vpr.strategy == "oracle":
+            from harness.pipeline.vpr.oracle import oracle_fixes
+
+            return oracle_fixes(ctx)
+        from harness.pipeline.vpr.stage import netvlad_fixes
+
+        return netvlad_fixes(ctx, engines)
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
-        raise StageStop("the ESKF stage is not wired in yet")
+        from harness.pipeline.eskf.stage import navigate
+
+        navigate(ctx, fixes)

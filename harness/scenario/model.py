@@ -24,11 +24,30 @@ class StrictModel(BaseModel):
 
 
 class OracleSpec(StrictModel):
-    """Truth plus noise instead of retrieval: exercises the filter with known fix quality."""
+    """Truth plus noise instead of retrieval: exercises the filter with known fix quality,
+    and injects the faults the divergence gate must catch."""
 
     sigma_m: float = Field(25.0, gt=0)
     outlier_rate: float = Field(0.0, ge=0, le=1)
+    outlier_offset_m: float = Field(400.0, ge=0)  # an outlier is a wrong tile this far away
     seed: int = 0
+    offset_ne_m: tuple[float, float] = (0.0, 0.0)  # a held bias, e.g. a repeated wrong tile
+    offset_from_s: float | None = None
+    offset_fixes: int = Field(0, ge=0)
+    dropout_from_s: float | None = None  # no fixes at all in this window
+    dropout_s: float = Field(0.0, ge=0)
+    nan_at_s: float | None = None  # the first fix at or after this time is NaN
+    scale: float = Field(1.0, gt=0)  # e.g. 1.5597: Web-Mercator metres read as metres at 50.11 N
+    latency_s: float = Field(0.0, ge=0)
+
+
+class EskfSpec(StrictModel):
+    """Filter settings a scenario may change (initial uncertainty, gate) or fault (yaw)."""
+
+    init_sigma_p_m: float = Field(10.0, gt=0)
+    init_sigma_yaw_deg: float = Field(5.0, gt=0)
+    init_yaw_error_deg: float = 0.0  # fault injection: start with this heading error
+    gate_nis: float = Field(13.82, gt=0)  # chi2(2) at 0.999
 
 
 class VprSpec(StrictModel):
@@ -38,6 +57,9 @@ class VprSpec(StrictModel):
     input_px: int = Field(240, gt=0, multiple_of=16)
     top_k: int = Field(5, gt=0)
     allow_fp32_fallback: bool = False
+    # Query preprocessing: "north-up" rotates and scales each frame to a tile's footprint using
+    # attitude and height (AHRS and baro onboard; the clip's telemetry in a replay).
+    align: Literal["none", "north-up"] = "none"
 
 
 class GatesSpec(StrictModel):
@@ -59,6 +81,7 @@ class Scenario(StrictModel):
     segment: Segment = Segment()
     pipeline: str = "reference"
     vpr: VprSpec = VprSpec()
+    eskf: EskfSpec = EskfSpec()
     gates: GatesSpec = GatesSpec()
     expect: ExpectGate
     timeout_s: float = Field(900.0, gt=0)

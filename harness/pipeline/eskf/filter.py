@@ -1,0 +1,168 @@
+"""A 15-state error-state Kalman filter after Solà: IMU-driven nominal state, position fixes.
+
+Conventions (docs/contracts.md): NED world, FRD body, Hamilton w-first quaternion body->world,
+local (right) attitude error. Error state [dp, dv, dtheta, dba, dbg]. The nominal state is
+plain numpy float64; the error covariance is predicted and updated with filterpy (Joseph form).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from filterpy.kalman import predict, update
+
+GRAVITY_NED = np.array([0.0, 0.0, 9.81])
+H_HORIZONTAL = np.hstack([np.eye(2), np.zeros((2, 13))])
+
+
+@dataclass(frozen=True)
+class ImuNoise:
+    """Continuous densities (per sqrt(Hz)); discretised per sample as N^2 * dt (the unit trap)."""
+
+    accel_noise: float = 9.0e-3  # m/s^2/sqrt(Hz)
+    gyro_noise: float = 9.5e-4  # rad/s/sqrt(Hz)
+    accel_bias_rw: float = 1.5e-3  # m/s^3/sqrt(Hz)
+    gyro_bias_rw: float = 9.7e-5  # rad/s^2/sqrt(Hz)
+
+
+@dataclass(frozen=True)
+class InitialSigma:
+    p_m: float = 10.0
+    v_m_s: float = 1.0
+    tilt_rad: float = math.radians(2.0)
+    yaw_rad: float = math.radians(5.0)
+    accel_bias_m_s2: float = 0.1
+    gyro_bias_rad_s: float = math.radians(0.3)
+
+
+def skew(v: np.ndarray) -> np.ndarray:
+    return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+
+
+def rotvec_to_matrix(theta: np.ndarray) -> np.ndarray:
+    """Rodrigues: exp([theta]x)."""
+    angle = math.sqrt(theta @ theta)
+    k = skew(theta)
+    if angle < 1e-9:
+        return np.eye(3) + k
+    return np.eye(3) + math.sin(angle) / angle * k + (1 - math.cos(angle)) / angle**2 * (k @ k)
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = q
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def matrix_to_quat(r: np.ndarray) -> np.ndarray:
+    w = math.sqrt(max(0.0, 1 + r[0, 0] + r[1, 1] + r[2, 2])) / 2
+    x = math.copysign(math.sqrt(max(0.0, 1 + r[0, 0] - r[1, 1] - r[2, 2])) / 2, r[2, 1] - r[1, 2])
+    y = math.copysign(math.sqrt(max(0.0, 1 - r[0, 0] + r[1, 1] - r[2, 2])) / 2, r[0, 2] - r[2, 0])
+    z = math.copysign(math.sqrt(max(0.0, 1 - r[0, 0] - r[1, 1] + r[2, 2])) / 2, r[1, 0] - r[0, 1])
+    q = np.array([w, x, y, z])
+    return q / np.linalg.norm(q)
+
+
+@dataclass(frozen=True)
+class FixResult:
+    innovation_m: np.ndarray
+    S: np.ndarray
+    nis: float | None
+    accepted: bool
+
+
+class Eskf:
+    """Nominal p, v, R (kept as a rotation matrix, reported as q), accel and gyro biases."""
+
+    def __init__(
+        self,
+        p: np.ndarray,
+        v: np.ndarray,
+        q_wxyz: np.ndarray,
+        noise: ImuNoise = ImuNoise(),
+        sigma: InitialSigma = InitialSigma(),
+        gate_nis: float = 13.82,  # chi2(2) at 0.999
+    ) -> None:
+        self.p, self.v = np.array(p, float), np.array(v, float)
+        self.R = quat_to_matrix(np.asarray(q_wxyz, float) / np.linalg.norm(q_wxyz))
+        self.ba, self.bg = np.zeros(3), np.zeros(3)
+        self.noise, self.gate_nis = noise, gate_nis
+        s = sigma
+        self.P = np.diag(
+            [s.p_m**2] * 3
+            + [s.v_m_s**2] * 3
+            + [s.tilt_rad**2] * 2
+            + [s.yaw_rad**2]
+            + [s.accel_bias_m_s2**2] * 3
+            + [s.gyro_bias_rad_s**2] * 3
+        )
+
+    @property
+    def q_wxyz(self) -> np.ndarray:
+        return matrix_to_quat(self.R)
+
+    def propagate(self, gyro: np.ndarray, accel: np.ndarray, dt: float) -> None:
+        """One IMU sample: integrate the nominal state, predict the error covariance."""
+        a_body = accel - self.ba
+        w = (gyro - self.bg) * dt
+        acc = self.R @ a_body + GRAVITY_NED
+        F = np.eye(15)
+        F[0:3, 3:6] = np.eye(3) * dt
+        F[3:6, 6:9] = -self.R @ skew(a_body) * dt
+        F[3:6, 9:12] = -self.R * dt
+        dR = rotvec_to_matrix(w)
+        F[6:9, 6:9] = dR.T
+        F[6:9, 12:15] = -np.eye(3) * dt
+        n = self.noise
+        Q = np.diag(
+            [0.0] * 3
+            + [n.accel_noise**2 * dt] * 3
+            + [n.gyro_noise**2 * dt] * 3
+            + [n.accel_bias_rw**2 * dt] * 3
+            + [n.gyro_bias_rw**2 * dt] * 3
+        )
+        self.p = self.p + self.v * dt + 0.5 * acc * dt * dt
+        self.v = self.v + acc * dt
+        self.R = self.R @ dR
+        _, P = predict(np.zeros(15), self.P, F=F, Q=Q)
+        self.P = 0.5 * (P + P.T)
+
+    def fix(self, z_ne_m: np.ndarray, sigma_m: float) -> FixResult:
+        """A horizontal position fix, chi-square gated; accepted fixes update and inject."""
+        z = np.asarray(z_ne_m, float)
+        r = z - self.p[:2]
+        Rm = np.eye(2) * sigma_m**2
+        S = H_HORIZONTAL @ self.P @ H_HORIZONTAL.T + Rm
+        if not np.all(np.isfinite(r)):
+            return FixResult(r, S, None, False)
+        nis = float(r @ np.linalg.solve(S, r))
+        if nis > self.gate_nis:
+            return FixResult(r, S, nis, False)
+        dx, P = update(np.zeros(15), self.P, r, Rm, H_HORIZONTAL)
+        self.P = 0.5 * (P + P.T)
+        self.p = self.p + dx[0:3]
+        self.v = self.v + dx[3:6]
+        self.R = self.R @ rotvec_to_matrix(dx[6:9])
+        u, _, vt = np.linalg.svd(self.R)  # keep R orthonormal
+        self.R = u @ vt
+        self.ba = self.ba + dx[9:12]
+        self.bg = self.bg + dx[12:15]
+        return FixResult(r, S, nis, True)
+
+    def numerical_problem(self) -> str | None:
+        """D0 checks: finite state and P, symmetric, positive semi-definite."""
+        if not (np.all(np.isfinite(self.P)) and np.all(np.isfinite(self.p))):
+            return "non-finite state or covariance"
+        scale = float(np.max(np.abs(self.P)))
+        if float(np.max(np.abs(self.P - self.P.T))) > 1e-6 * scale:
+            return "covariance not symmetric"
+        if float(np.linalg.eigvalsh(self.P).min()) < -1e-9 * float(np.max(np.diag(self.P))):
+            return "covariance not positive semi-definite"
+        return None

@@ -1,0 +1,46 @@
+"""The oracle VPR strategy: fixes from ground truth plus seeded noise, outliers and faults.
+
+It stands in for retrieval so the filter can be judged with known fix quality, and it injects
+the faults the eskf-divergence gate must catch (held offsets, dropouts, NaN, scale error).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harness.pipeline.api import Fix, RunContext, StageStop
+from harness.pipeline.vpr.stage import query_frames
+from harness.scenario.model import OracleSpec
+
+
+def oracle_fixes(ctx: RunContext) -> list[Fix]:
+    spec = ctx.scenario.vpr.oracle or OracleSpec()
+    clip = ctx.clip
+    if clip.truth is None:
+        raise StageStop("the oracle strategy needs ground truth; this clip has none")
+    rng = np.random.default_rng(spec.seed)
+    fixes, held = [], 0
+    for i in query_frames(clip, ctx.scenario.vpr.rate_hz):
+        t = float(clip.frames.t_s[i])
+        if spec.dropout_from_s is not None and 0 <= t - spec.dropout_from_s < spec.dropout_s:
+            continue
+        truth = np.array([np.interp(t, clip.truth.t_s, clip.truth.p_ned_m[:, k]) for k in (0, 1)])
+        z = truth * spec.scale + rng.normal(0.0, spec.sigma_m, 2)
+        source = "oracle"
+        if rng.random() < spec.outlier_rate:
+            angle = rng.uniform(0, 2 * math.pi)
+            z = z + spec.outlier_offset_m * np.array([math.cos(angle), math.sin(angle)])
+            source = "oracle-outlier"
+        if spec.offset_from_s is not None and t >= spec.offset_from_s and held < spec.offset_fixes:
+            z, held, source = z + np.asarray(spec.offset_ne_m), held + 1, "oracle-offset"
+        if (
+            spec.nan_at_s is not None
+            and t >= spec.nan_at_s
+            and "nan" not in {f.source for f in fixes}
+        ):
+            z, source = np.array([math.nan, math.nan]), "nan"
+        fixes.append(Fix(t, (float(z[0]), float(z[1])), spec.sigma_m, source, spec.latency_s))
+    ctx.emit("vpr", "oracle", fixes=len(fixes), **spec.model_dump())
+    return fixes

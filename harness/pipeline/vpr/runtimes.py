@@ -1,0 +1,115 @@
+"""Runtimes a provisioned backbone runs on, chosen by its `runtime` config field.
+
+pytorch-fp16 is the onboard default; a host without usable fp16 kernels says so and falls back
+to fp32 only when the scenario allows it. TensorRT exists only where it is importable (a
+Jetson); elsewhere it is a provisioning failure with the reason, never a silent skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.pipeline.api import Engine
+from harness.pipeline.provisioning import Check
+
+Embed = Callable[[torch.Tensor], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str  # what actually runs (may differ from the configured one after a fallback)
+    dtype: str
+    embed: Embed  # normalised input (N, 3, H, W) float32 -> descriptors (N, D)
+
+
+class RuntimeUnavailable(Exception):
+    """The configured runtime cannot run here; the message says why and what to do."""
+
+
+def _torch_embed(model: torch.nn.Module, dtype: torch.dtype, device: str) -> Embed:
+    model = model.to(device=device, dtype=dtype).eval()
+
+    @torch.no_grad()
+    def embed(x: torch.Tensor) -> np.ndarray:
+        out = model(x.to(device=device, dtype=dtype))["vlad_descriptor"]
+        return out.float().cpu().numpy()
+
+    return embed
+
+
+def _fp16(engine: Engine, device: str) -> Embed:
+    embed = _torch_embed(engine.model, torch.float16, device)
+    probe = embed(torch.rand(2, 3, 32, 32))
+    if not np.all(np.isfinite(probe)):
+        raise RuntimeUnavailable(f"fp16 on {device} gives non-finite descriptors")
+    return embed
+
+
+def _onnxruntime(engine: Engine, input_px: int, engine_dir: Path) -> Embed:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise RuntimeUnavailable("onnxruntime is not installed") from None
+    path = engine_dir / f"{engine.sha256[:16]}-{input_px}.onnx"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        dummy = torch.rand(1, 3, input_px, input_px)
+        model = engine.model.float().eval()
+        torch.onnx.export(
+            model,
+            (dummy,),
+            str(tmp),
+            input_names=["image"],
+            output_names=["vlad_descriptor"],
+            dynamic_axes={"image": {0: "n"}, "vlad_descriptor": {0: "n"}},
+            dynamo=False,
+        )
+        tmp.replace(path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def embed(x: torch.Tensor) -> np.ndarray:
+        return session.run(None, {"image": x.numpy().astype(np.float32)})[0]
+
+    return embed
+
+
+def make_runtime(
+    engine: Engine, input_px: int, engine_dir: Path, allow_fp32_fallback: bool
+) -> tuple[Runtime, Check]:
+    """The runtime for `engine`, and the provisioning check that records what was chosen."""
+    wanted = engine.backbone.runtime
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        if wanted == "pytorch-fp32":
+            return Runtime(wanted, "float32", _torch_embed(engine.model, torch.float32, device)), (
+                Check("runtime", True, f"{wanted} on {device}")
+            )
+        if wanted == "pytorch-fp16":
+            return Runtime(wanted, "float16", _fp16(engine, device)), Check(
+                "runtime", True, f"{wanted} on {device}"
+            )
+        if wanted == "onnxruntime":
+            return Runtime(wanted, "float32", _onnxruntime(engine, input_px, engine_dir)), Check(
+                "runtime", True, "onnxruntime (CPUExecutionProvider)"
+            )
+        try:
+            import tensorrt  # noqa: F401
+        except ImportError:
+            raise RuntimeUnavailable(
+                "TensorRT is not importable on this host (JetPack ships it on the Jetson); "
+                "run with --jetson or choose runtime pytorch-fp16"
+            ) from None
+        raise RuntimeUnavailable("the reference pipeline builds no TensorRT engines yet")
+    except (RuntimeUnavailable, RuntimeError) as exc:
+        if wanted == "pytorch-fp16" and allow_fp32_fallback:
+            embed = _torch_embed(engine.model, torch.float32, device)
+            detail = f"pytorch-fp16 unusable on {device} ({exc}); fell back to fp32 as allowed"
+            return Runtime("pytorch-fp32", "float32", embed), Check("runtime", True, detail)
+        hint = "; set vpr.allow_fp32_fallback: true to run fp32" if wanted.endswith("16") else ""
+        return None, Check("runtime", False, f"{wanted}: {exc}{hint}")  # type: ignore[return-value]

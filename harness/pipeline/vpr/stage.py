@@ -1,0 +1,180 @@
+"""The netvlad VPR strategy: embed the tile corpus (cached) and query frames, retrieve top-K
+tiles by inner product, and turn each query's best tile into a position fix."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from harness.clip import Clip, TileCorpus
+from harness.pipeline.api import Engine, Fix, RunContext, StageStop
+from harness.pipeline.vpr.align import align_north_up
+from harness.pipeline.vpr.features import to_input
+from harness.pipeline.vpr.runtimes import Runtime, make_runtime
+
+log = logging.getLogger(__name__)
+BATCH = 16
+
+
+class NetVladStrategy:
+    """create / embed_query / retrieve_topk, as the onboard VPR strategy exposes them."""
+
+    def __init__(self, runtime: Runtime, input_px: int, tiles: np.ndarray) -> None:
+        self.runtime, self.input_px, self.tiles = runtime, input_px, tiles
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return self.runtime.embed(to_input(images, self.input_px))
+
+    def embed_query(self, frame: np.ndarray) -> np.ndarray:
+        return self.embed(frame[None])
+
+    def retrieve_topk(self, descriptor: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.tiles @ descriptor.reshape(-1)
+        top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
+        top = top[np.argsort(-scores[top])]
+        return top, scores[top]
+
+
+def tile_descriptors(
+    runtime: Runtime, engine: Engine, corpus: TileCorpus, input_px: int, cache_dir: Path
+) -> tuple[np.ndarray, bool]:
+    """Corpus descriptors, cached by (checkpoint sha256, corpus hash, runtime, input size)."""
+    key = f"{engine.sha256}:{corpus.content_hash}:{runtime.name}:{input_px}"
+    path = cache_dir / "descriptors" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
+    if path.exists():
+        return np.load(path), True
+    strategy = NetVladStrategy(runtime, input_px, np.empty(0))
+    out = []
+    for start in range(0, len(corpus.ids), BATCH):
+        batch = np.stack(
+            [corpus.image(i) for i in range(start, min(start + BATCH, len(corpus.ids)))]
+        )
+        out.append(strategy.embed(batch))
+        log.info("tile descriptors %d/%d", min(start + BATCH, len(corpus.ids)), len(corpus.ids))
+    desc = np.concatenate(out).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.npy")
+    np.save(tmp, desc)
+    tmp.replace(path)
+    return desc, False
+
+
+def query_frames(clip: Clip, rate_hz: float) -> list[int]:
+    """Indices of the first frame at or after each 1/rate_hz tick."""
+    t = np.asarray(clip.frames.t_s)
+    ticks = np.arange(t[0], t[-1] + 1e-9, 1.0 / rate_hz)
+    return sorted({int(i) for i in np.searchsorted(t, ticks) if i < len(t)})
+
+
+def _truth_at(clip: Clip, t_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+    if clip.truth is None:
+        return None
+    i = int(np.clip(np.searchsorted(clip.truth.t_s, t_s), 0, len(clip.truth.t_s) - 1))
+    return clip.truth.p_ned_m[i], clip.truth.q_wxyz[i]
+
+
+def _query_image(clip: Clip, frame: np.ndarray, t_s: float, corpus: TileCorpus, align: str):
+    if align == "none":
+        return frame
+    truth = _truth_at(clip, t_s)
+    if truth is None:
+        raise StageStop("north-up alignment needs attitude and height telemetry; the clip has none")
+    p, q = truth  # the clip's attitude and height stand in for the AHRS and baro
+    cam = clip.camera
+    intr = {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy}
+    r_body_cam = np.asarray(cam.mounting["r_body_cam"], dtype=float)
+    tile_px = corpus.image(0).shape[0]
+    return align_north_up(frame, intr, r_body_cam, q, -float(p[2]), corpus.size_m, tile_px)
+
+
+def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
+    vpr, clip = ctx.scenario.vpr, ctx.clip
+    chosen = ctx.config.backbone()
+    engine = next(e for e in engines if e.backbone.name == chosen.name)
+    runtime, check = make_runtime(
+        engine, vpr.input_px, ctx.cache_dir / "engines", vpr.allow_fp32_fallback
+    )
+    ctx.emit(
+        "provisioning",
+        "check",
+        backbone=engine.backbone.name,
+        check=check.check,
+        ok=check.ok,
+        detail=check.detail,
+    )
+    if not check.ok:
+        raise StageStop(check.detail)
+    corpus = clip.corpus()
+    started = time.perf_counter()
+    tiles, cached = tile_descriptors(runtime, engine, corpus, vpr.input_px, ctx.cache_dir)
+    ctx.emit(
+        "vpr",
+        "corpus",
+        tiles=len(corpus.ids),
+        corpus_hash=corpus.content_hash,
+        cached=cached,
+        seconds=time.perf_counter() - started,
+        runtime=runtime.name,
+    )
+    strategy = NetVladStrategy(runtime, vpr.input_px, tiles)
+    sigma = corpus.size_m / math.sqrt(12.0)  # a tile-centre fix is uniform over the tile
+    fixes, queries = [], []
+    for i in query_frames(clip, vpr.rate_hz):
+        t_s = float(clip.frames.t_s[i])
+        start = time.perf_counter()
+        image = _query_image(clip, clip.frames.read(i), t_s, corpus, vpr.align)
+        desc = strategy.embed_query(image)
+        top, scores = strategy.retrieve_topk(desc, vpr.top_k)
+        latency_ms = (time.perf_counter() - start) * 1e3
+        truth = _truth_at(clip, t_s)
+        ctx.emit(
+            "vpr",
+            "query",
+            frame=i,
+            t_s=t_s,
+            latency_ms=latency_ms,
+            topk=[
+                {
+                    "tile": corpus.ids[j],
+                    "score": float(s),
+                    "centre_ne_m": corpus.centres_ne_m[j],
+                    "footprint_ne_m": corpus.footprints_ne_m[j],
+                }
+                for j, s in zip(top, scores, strict=True)
+            ],
+            truth_ne_m=None if truth is None else truth[0][:2],
+            descriptor={
+                "shape": list(desc.shape),
+                "dtype": runtime.dtype,
+                "finite": bool(np.all(np.isfinite(desc))),
+                "norm": float(np.linalg.norm(desc)),
+            },
+        )
+        queries.append(desc.reshape(-1))
+        best = corpus.centres_ne_m[top[0]]
+        fixes.append(
+            Fix(t_s, (float(best[0]), float(best[1])), sigma, corpus.ids[top[0]], latency_ms / 1e3)
+        )
+    _emit_spread(ctx, np.array(queries))
+    return fixes
+
+
+def _emit_spread(ctx: RunContext, queries: np.ndarray) -> None:
+    """How alike the query descriptors are: near 1.0 everywhere means they have collapsed."""
+    if len(queries) < 2:
+        return
+    unit = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    cos = unit @ unit.T
+    off = cos[~np.eye(len(cos), dtype=bool)]
+    ctx.emit(
+        "vpr",
+        "spread",
+        queries=len(queries),
+        mean_cosine=float(off.mean()),
+        min_cosine=float(off.min()),
+    )
