@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "harness.gates.cli",
     "harness.clip.cli",
     "harness.runners.cli",
+    "harness.pipeline.vpr.cli",
     "harness.history.cli",
     "harness.report.cli",
     "harness.pipeline.vpr.train_cli",

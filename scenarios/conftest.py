@@ -1,7 +1,7 @@
-"""Inputs the product scenarios need, made before the session: small deterministic checkpoints.
+"""Inputs the product scenarios need, made before the session: deterministic checkpoints.
 
-Nothing large is committed: the checkpoints live under models/scenarios/ (git-ignored) and
-are rebuilt only when missing.
+Nothing large is committed: the full-size scaffold (models/netvlad/) and the small test
+checkpoints (models/scenarios/) are git-ignored and rebuilt only when missing.
 """
 
 from __future__ import annotations
@@ -11,8 +11,14 @@ from pathlib import Path
 import torch
 
 from harness.pipeline.vpr.netvlad import NetVladVgg16, init_like_torchvision
+from harness.pipeline.vpr.scaffold import make_scaffold
 
-MODELS = Path(__file__).resolve().parent.parent / "models" / "scenarios"
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models" / "scenarios"
+# The full-size scaffold where configs/operator_replay.yaml expects the onboard checkpoint.
+SCAFFOLD = ROOT / "models" / "netvlad" / "netvlad.pt"
+# The same layout with the modules' default init: every descriptor collapses to one vector.
+COLLAPSED = MODELS / "netvlad-default-init.pt"
 # A small NetVLAD in the full layout's shape family (see the `width` etc. overrides).
 TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
 
@@ -38,6 +44,13 @@ def tiny_state() -> dict[str, torch.Tensor]:
 
 
 def pytest_sessionstart(session) -> None:
+    if not SCAFFOLD.exists():
+        make_scaffold(SCAFFOLD)
+    if not COLLAPSED.exists():
+        torch.manual_seed(0)
+        model = NetVladVgg16()
+        init_like_torchvision(model)
+        _save(model.state_dict(), COLLAPSED)
     state = tiny_state()
     _save(state, MODELS / "tiny-netvlad.pt")
     broken = dict(state)

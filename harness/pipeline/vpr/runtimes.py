@@ -7,6 +7,7 @@ Jetson); elsewhere it is a provisioning failure with the reason, never a silent 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,28 @@ def _torch_embed(model: torch.nn.Module, dtype: torch.dtype, device: str) -> Emb
     return embed
 
 
+def _fp16_slowdown(device: str) -> float:
+    """How much slower one fp16 conv runs than fp32 here (CPUs without fp16 kernels: ~100x)."""
+    conv = torch.nn.Conv2d(32, 32, 3, padding=1).to(device)
+    x = torch.rand(1, 32, 48, 48, device=device)
+    times = []
+    with torch.no_grad():
+        for dtype in (torch.float32, torch.float16):
+            c, xi = conv.to(dtype), x.to(dtype)
+            c(xi)
+            start = time.perf_counter()
+            for _ in range(3):
+                c(xi)
+            times.append(time.perf_counter() - start)
+    return times[1] / max(times[0], 1e-9)
+
+
 def _fp16(engine: Engine, device: str) -> Embed:
+    slowdown = _fp16_slowdown(device)
+    if slowdown > 4.0:
+        raise RuntimeUnavailable(
+            f"no fast fp16 kernels on {device}: fp16 conv is {slowdown:.0f}x slower than fp32"
+        )
     embed = _torch_embed(engine.model, torch.float16, device)
     probe = embed(torch.rand(2, 3, 32, 32))
     if not np.all(np.isfinite(probe)):

@@ -1,0 +1,74 @@
+"""`harness provision scaffold|verify`: make the scaffold checkpoint, check provisioned ones."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.pipeline.provisioning import Check, verify
+from harness.pipeline.vpr.scaffold import make_scaffold
+from harness.scenario.load import project_root, read_yaml
+
+
+def register(groups) -> None:
+    sub = groups.group("provision", "make, check and train NetVLAD checkpoints")
+    p = sub.add_parser("scaffold", help="write the deterministic scaffold checkpoint")
+    p.add_argument("--out", type=Path, default=Path("models/netvlad/netvlad.pt"))
+    p.add_argument("--vgg16-weights", type=Path, help="a torchvision VGG16 file for the encoder")
+    p.add_argument("--width", type=int, default=64, help="VGG width (64 = full size)")
+    p.add_argument("--clusters", type=int, default=64)
+    p.add_argument("--descriptor-dim", type=int, default=4096)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_scaffold)
+    p = sub.add_parser("verify", help="verify every backbone of an operator config")
+    p.add_argument("--config", type=Path, default=Path("configs/operator_replay.yaml"))
+    p.add_argument("--input-px", type=int, default=240)
+    p.set_defaults(func=run_verify)
+
+
+def run_scaffold(args: argparse.Namespace) -> int:
+    sha = make_scaffold(
+        args.out,
+        width=args.width,
+        clusters=args.clusters,
+        descriptor_dim=args.descriptor_dim,
+        seed=args.seed,
+        vgg16_weights=args.vgg16_weights,
+    )
+    print(f"{args.out}: sha256 {sha}\nprovenance: {args.out.with_suffix('.provenance.md')}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from harness.config import OperatorConfig
+
+    root = project_root(args.config.parent)
+    config = OperatorConfig.model_validate(read_yaml(args.config))
+    failed = 0
+    for backbone in config.c10_provisioning.backbones:
+        path = backbone.weights_path
+        path = path if path.is_absolute() else root / path
+        model = None
+        for step in verify(backbone, path):
+            if not isinstance(step, Check):
+                model = step
+                break
+            print(
+                f"{backbone.name}: {step.check:<12} {'ok' if step.ok else 'FAILED'}  {step.detail}"
+            )
+            failed += not step.ok
+        if model is not None:
+            with torch.no_grad():
+                out = model(torch.rand(1, 3, args.input_px, args.input_px))["vlad_descriptor"]
+            d = out.numpy()
+            ok = d.shape == (1, backbone.descriptor_dim) and bool(np.all(np.isfinite(d)))
+            ok = ok and abs(float(np.linalg.norm(d)) - 1.0) < 1e-3
+            print(
+                f"{backbone.name}: {'forward':<12} {'ok' if ok else 'FAILED'}  "
+                f"{d.shape} {d.dtype} norm {np.linalg.norm(d):.4f}"
+            )
+            failed += not ok
+    return 1 if failed else 0
