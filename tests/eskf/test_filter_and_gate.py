@@ -1,0 +1,134 @@
+"""The ESKF on the stand-in: consistent under nominal oracle noise, and the D-triggers fire."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.clip import ClipRef, Segment, load_clip
+from harness.gates.eskf import EskfDivergenceSpec, triggers
+from harness.pipeline.api import Fix
+from harness.pipeline.eskf.filter import Eskf
+from harness.pipeline.eskf.stage import noise_from_manifest
+from harness.synth.spec import SynthSpec
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return load_clip(
+        ClipRef(synth=SynthSpec(preset="derkachi-60s", seed=7)), Segment(), REPO / ".cache"
+    )
+
+
+def _run(clip, fixes: list[Fix]) -> tuple[list[dict], list[dict]]:
+    """The filter over the clip with `fixes`; states at 10 Hz and fix logs as the record has."""
+    truth, imu = clip.truth, clip.imu
+    filt = Eskf(
+        truth.p_ned_m[0], truth.v_ned_m_s[0], truth.q_wxyz[0], noise_from_manifest(clip.manifest)
+    )
+    states, logs, k_fix, next_t = [], [], 0, 0.0
+    for k in range(1, len(imu.t_s)):
+        t = float(imu.t_s[k])
+        while k_fix < len(fixes) and fixes[k_fix].t_s <= t:
+            f = fixes[k_fix]
+            res = filt.fix(np.asarray(f.z_ne_m), f.sigma_m)
+            i = int(np.searchsorted(truth.t_s, f.t_s))
+            logs.append(
+                {
+                    "t_s": f.t_s,
+                    "z_ne_m": list(f.z_ne_m),
+                    "accepted": res.accepted,
+                    "truth_ne_m": truth.p_ned_m[i, :2].tolist(),
+                }
+            )
+            k_fix += 1
+        filt.propagate(imu.gyro_rad_s[k], imu.accel_m_s2[k], t - float(imu.t_s[k - 1]))
+        if t >= next_t:
+            i = min(int(np.searchsorted(truth.t_s, t)), len(truth.t_s) - 1)
+            states.append(
+                {
+                    "t_s": t,
+                    "p_ned_m": filt.p.tolist(),
+                    "P_hh": filt.P[:2, :2].tolist(),
+                    "eph_m": float(np.sqrt(np.trace(filt.P[:2, :2]))),
+                    "truth_p_ned_m": truth.p_ned_m[i].tolist(),
+                    "numerical": filt.numerical_problem(),
+                }
+            )
+            next_t += 0.1
+    return states, logs
+
+
+def _oracle(clip, seed: int, sigma: float = 25.0, offset=None) -> list[Fix]:
+    rng = np.random.default_rng(seed)
+    fixes = []
+    for t in np.arange(1.0, clip.duration_s, 1.0):
+        z = np.array([np.interp(t, clip.truth.t_s, clip.truth.p_ned_m[:, k]) for k in (0, 1)])
+        z = z + rng.normal(0, sigma, 2) + (offset(t) if offset else 0.0)
+        fixes.append(Fix(float(t), (float(z[0]), float(z[1])), sigma, "oracle"))
+    return fixes
+
+
+def _nees(states: list[dict], after_s: float = 20.0) -> np.ndarray:
+    out = []
+    for st in states:
+        if st["t_s"] >= after_s:
+            e = np.subtract(st["p_ned_m"][:2], st["truth_p_ned_m"][:2])
+            out.append(e @ np.linalg.solve(np.asarray(st["P_hh"]), e))
+    return np.array(out)
+
+
+def test_monte_carlo_nees_is_consistent_and_nothing_fires(clip) -> None:
+    """20 seeded oracle runs at nominal noise: time-averaged NEES inside its chi2 bounds."""
+    runs = 20
+    per_run = []
+    for seed in range(runs):
+        states, logs = _run(clip, _oracle(clip, seed))
+        assert triggers(states, logs, EskfDivergenceSpec()) == []
+        per_run.append(_nees(states))
+    avg = np.mean(per_run, axis=0)  # per epoch, over runs: chi2(2 * runs) / runs if consistent
+    lo, hi = 1.22, 2.97  # chi2(40) / 20, two-sided 95 %
+    assert lo <= float(avg.mean()) <= hi, f"time-averaged NEES {avg.mean():.2f} not in [{lo}, {hi}]"
+    inside = float(np.mean((avg >= lo) & (avg <= hi)))
+    assert inside >= 0.85, f"only {inside:.0%} of epochs inside the 95 % bounds"
+
+
+def test_held_offset_is_confidently_wrong_d1(clip) -> None:
+    fixes = _oracle(
+        clip, 1, sigma=58.0, offset=lambda t: np.array([200.0, 0.0]) if 25 <= t < 35 else 0.0
+    )
+    states, logs = _run(clip, fixes)
+    fired = triggers(states, logs, EskfDivergenceSpec(sigma_vpr_m=58.0))
+    assert fired and fired[0].id == "D1" and 25 <= fired[0].t_s <= 40
+
+
+def test_dropout_coasts_into_d3_and_nan_is_d0(clip) -> None:
+    fixes = [f for f in _oracle(clip, 2) if not 20 <= f.t_s < 60]
+    states, logs = _run(clip, fixes)
+    ids = [tr.id for tr in triggers(states, logs, EskfDivergenceSpec())]
+    assert "D3" in ids or "D2" in ids
+    logs_nan = [*logs[:5], {**logs[5], "z_ne_m": [None, None]}]
+    assert triggers(states, logs_nan, EskfDivergenceSpec())[0].id == "D0"
+
+
+def test_d4_innovation_collapse_on_synthetic_logs() -> None:
+    states = [
+        {
+            "t_s": float(t),
+            "p_ned_m": [0.0, 0.0, 0.0],
+            "P_hh": [[100.0, 0], [0, 100.0]],
+            "eph_m": 14.1,
+            "truth_p_ned_m": [0.0, 0.0, 0.0],
+        }
+        for t in range(30)
+    ]
+    fixes = [
+        {"t_s": float(t), "z_ne_m": [10.0, 0.0], "accepted": t < 5, "truth_ne_m": [0.0, 0.0]}
+        for t in range(20)
+    ]
+    fired = triggers(states, fixes, EskfDivergenceSpec())
+    assert [tr.id for tr in fired] == ["D4"]

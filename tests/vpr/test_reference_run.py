@@ -1,0 +1,66 @@
+"""The reference pipeline end to end on a 10 s stand-in with a small checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.pipeline.orchestrator import run
+from harness.pipeline.vpr.scaffold import make_scaffold
+from harness.record import read_record
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
+
+
+def _scenario(project: pytest.Pytester, name: str, vpr: str, gates: str) -> Path:
+    make_scaffold(project.path / "models" / "tiny.pt", **TINY)
+    text = f"""\
+format_version: 1
+name: {name}
+config: configs/operator_replay.yaml
+overrides:
+  c10_provisioning.backbones.0.weights_path: models/tiny.pt
+  c10_provisioning.backbones.0.runtime: pytorch-fp32
+  c10_provisioning.backbones.0.width: 8
+  c10_provisioning.backbones.0.clusters: 8
+  c10_provisioning.backbones.0.descriptor_dim: 64
+clip:
+  synth: {{preset: derkachi-10s, seed: 3}}
+vpr: {vpr}
+gates: {gates}
+expect: pass
+"""
+    return project.makefile(".scenario.yaml", **{name: text})
+
+
+def test_netvlad_run_records_queries_and_reaches_a_product_gate(project: pytest.Pytester) -> None:
+    path = _scenario(
+        project,
+        "nv",
+        "{strategy: netvlad, rate_hz: 2, input_px: 64}",
+        "{vpr_contract: {descriptor_dim: 64}, retrieval_quality: {min_queries: 10}, "
+        "eskf_divergence: {warmup_s: 3, min_states: 30}}",
+    )
+    verdict = run(path, project.path / "out", root=project.path, cache_dir=REPO / ".cache")
+    record = read_record(project.path / "out" / "record.jsonl")
+    queries = list(record.select("vpr", "query"))
+    assert len(queries) >= 19 and len(queries[0]["topk"]) == 5
+    assert queries[0]["descriptor"]["shape"] == [1, 64] and queries[0]["descriptor"]["finite"]
+    assert record.provenance["clip_hash"] and record.provenance["corpus_hash"]
+    assert list(record.select("eskf", "fix")), "the fixes reached the filter"
+    assert verdict.gate in ("retrieval-quality", "eskf-divergence", "pass"), verdict
+
+
+def test_oracle_run_passes_through_the_filter(project: pytest.Pytester) -> None:
+    path = _scenario(
+        project,
+        "or",
+        "{strategy: oracle, oracle: {sigma_m: 10, seed: 2}}",
+        "{retrieval_quality: {applies: false}, "
+        "eskf_divergence: {sigma_vpr_m: 10, warmup_s: 3, min_states: 30}}",
+    )
+    verdict = run(path, project.path / "out", root=project.path, cache_dir=REPO / ".cache")
+    assert verdict.gate == "pass", verdict
+    assert verdict.metrics["eskf-divergence"]["rmse_m"] < 10
