@@ -8,6 +8,7 @@ only enacts it (skip, xfail, fail) so every reporter sees the native pytest outc
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -19,6 +20,7 @@ import pytest
 from harness.errors import RunnerError
 from harness.gates import Verdict
 from harness.ratchet import decide
+from harness.record import RECORD_NAME, read_record
 from harness.runners import RUNNERS, Runner
 from harness.scenario.load import SCENARIO_SUFFIX, Loaded, load
 from harness.scenario.problems import ScenarioInvalid
@@ -144,6 +146,7 @@ class ScenarioItem(pytest.Item):
         timeout = self.config.getoption("--harness-timeout") or self.loaded.scenario.timeout_s
         verdict = runner.run(self.path, self.out_dir, timeout).verdict()
         self.stash[VERDICT_KEY] = verdict
+        _figures(self.out_dir)
         _log_verdict(self.config.stash[RUN_DIR_KEY], self, verdict)
         decision = decide(self.loaded.scenario.expect, verdict)
         if decision.outcome == "skipped":
@@ -175,6 +178,16 @@ def _preflight(config: pytest.Config, runner: Runner) -> None:
             raise RunBroken(f"infra-error: {runner.name} runner preflight failed: {exc}") from None
     if failed := config.stash[PREFLIGHT_KEY]:
         pytest.skip(f"{runner.name} runner unavailable: {failed[0]}")
+
+
+def _figures(out_dir: Path) -> None:
+    """The run's pictures, from its record; a plotting problem never costs the verdict."""
+    from harness.report.run_plots import make_run_figures
+
+    try:
+        make_run_figures(read_record(out_dir / RECORD_NAME), out_dir)
+    except Exception:
+        logging.getLogger(__name__).warning("figures for %s failed", out_dir, exc_info=True)
 
 
 def _log_verdict(run_dir: Path, item: ScenarioItem, verdict: Verdict) -> None:

@@ -123,7 +123,7 @@ def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
     )
     strategy = NetVladStrategy(runtime, vpr.input_px, tiles)
     sigma = corpus.size_m / math.sqrt(12.0)  # a tile-centre fix is uniform over the tile
-    fixes, queries = [], []
+    fixes, queries, thumbs = [], [], ThumbCollector(corpus)
     for i in query_frames(clip, vpr.rate_hz):
         t_s = float(clip.frames.t_s[i])
         start = time.perf_counter()
@@ -156,12 +156,37 @@ def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
             },
         )
         queries.append(desc.reshape(-1))
+        thumbs.add(image, top[:3])
         best = corpus.centres_ne_m[top[0]]
         fixes.append(
             Fix(t_s, (float(best[0]), float(best[1])), sigma, corpus.ids[top[0]], latency_ms / 1e3)
         )
     _emit_spread(ctx, np.array(queries))
+    thumbs.save(ctx.out_dir / "vpr_thumbs.npz")
     return fixes
+
+
+class ThumbCollector:
+    """Small copies of each query and its top-3 tiles, for the report's mosaic."""
+
+    SIZE = 64
+
+    def __init__(self, corpus: TileCorpus) -> None:
+        self.corpus, self.frames, self.tiles = corpus, [], []
+
+    def _small(self, image: np.ndarray) -> np.ndarray:
+        step = max(1, image.shape[0] // self.SIZE)
+        return image[::step, ::step][: self.SIZE, : self.SIZE]
+
+    def add(self, query: np.ndarray, top: np.ndarray) -> None:
+        self.frames.append(self._small(query))
+        tiles = [self._small(self.corpus.image(int(j))) for j in top]
+        tiles += [np.zeros_like(tiles[0])] * (3 - len(tiles))
+        self.tiles.append(np.stack(tiles))
+
+    def save(self, path: Path) -> None:
+        if self.frames:
+            np.savez_compressed(path, frames=np.stack(self.frames), tiles=np.stack(self.tiles))
 
 
 def _emit_spread(ctx: RunContext, queries: np.ndarray) -> None:

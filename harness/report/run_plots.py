@@ -1,0 +1,123 @@
+"""Pictures of one run, made from its record (and the VPR stage's thumbnails) into its folder.
+
+eskf.png: horizontal error with the 3-sigma envelope, NEES and NIS against chi-square bounds,
+and the track with accepted and rejected fixes. vpr_mosaic.png: query frames beside their
+top-3 tiles (green hit, red miss). vpr_recall.png: recall@N.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from harness.gates.result import spec_of
+from harness.gates.retrieval import RetrievalQualitySpec, is_hit
+from harness.record import Record
+
+THUMBS = "vpr_thumbs.npz"
+CHI2_2 = (0.0506, 7.378)  # chi2(2) two-sided 95 %
+
+
+def make_run_figures(record: Record, out_dir: Path) -> list[Path]:
+    made = []
+    if list(record.select("eskf", "state")):
+        made.append(_eskf(record, out_dir / "eskf.png"))
+    queries = [q for q in record.select("vpr", "query") if q.get("truth_ne_m") is not None]
+    if queries:
+        spec = spec_of(record.scenario, "retrieval_quality", RetrievalQualitySpec)
+        made.append(_recall(queries, spec, out_dir / "vpr_recall.png"))
+        if (out_dir / THUMBS).exists():
+            made.append(_mosaic(queries, spec, out_dir / THUMBS, out_dir / "vpr_mosaic.png"))
+    return made
+
+
+def _eskf(record: Record, path: Path) -> Path:
+    states = [s for s in record.select("eskf", "state") if s.get("truth_p_ned_m") is not None]
+    fixes = list(record.select("eskf", "fix"))
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    if states:
+        t = np.array([s["t_s"] for s in states])
+        e = np.array([np.subtract(s["p_ned_m"][:2], s["truth_p_ned_m"][:2]) for s in states])
+        eph = np.array([s["eph_m"] for s in states])
+        ax[0].plot(t, np.linalg.norm(e, axis=1), label="|error|")
+        ax[0].plot(t, 3 * eph / np.sqrt(2), "--", label="3 sigma (per axis)")
+        nees = [
+            float(ei @ np.linalg.solve(np.asarray(s["P_hh"]), ei))
+            for ei, s in zip(e, states, strict=True)
+        ]
+        ax[1].semilogy(t, np.maximum(nees, 1e-4), ".", ms=2, label="NEES (h)")
+        truth = np.array([s["truth_p_ned_m"][:2] for s in states])
+        est = np.array([s["p_ned_m"][:2] for s in states])
+        ax[2].plot(truth[:, 1], truth[:, 0], "k-", lw=1, label="truth")
+        ax[2].plot(est[:, 1], est[:, 0], "b-", lw=1, label="estimate")
+    nis = [(f["t_s"], f["nis"]) for f in fixes if f.get("nis") is not None]
+    if nis:
+        ax[1].semilogy(*zip(*nis, strict=True), "o", ms=3, label="NIS (fixes)")
+    for lo_hi in CHI2_2:
+        ax[1].axhline(lo_hi, color="grey", ls=":")
+    for accepted, style in ((True, "g."), (False, "rx")):
+        pts = np.array(
+            [f["z_ne_m"] for f in fixes if f["accepted"] == accepted and None not in f["z_ne_m"]]
+        ).reshape(-1, 2)
+        ax[2].plot(pts[:, 1], pts[:, 0], style, label="accepted" if accepted else "rejected")
+    ax[0].set(title="horizontal error", xlabel="t [s]", ylabel="m")
+    ax[1].set(title="NEES / NIS, chi2(2) 95 %", xlabel="t [s]")
+    ax[2].set(title="track and fixes", xlabel="east [m]", ylabel="north [m]", aspect="equal")
+    for a in ax:
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _recall(queries: list[dict], spec: RetrievalQualitySpec, path: Path) -> Path:
+    depth = max(len(q["topk"]) for q in queries)
+    ns = np.arange(1, depth + 1)
+    recall = [
+        np.mean(
+            [
+                any(is_hit(h, np.asarray(q["truth_ne_m"]), spec) for h in q["topk"][:n])
+                for q in queries
+            ]
+        )
+        for n in ns
+    ]
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.plot(ns, recall, "o-")
+    ax.axhline(spec.min_recall, color="r", ls="--", label=f"bar at N={spec.recall_at}")
+    ax.set(xlabel="N", ylabel="recall@N", ylim=(0, 1.02), title=f"recall@N ({spec.hit_rule})")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _mosaic(queries: list[dict], spec: RetrievalQualitySpec, thumbs: Path, path: Path) -> Path:
+    data = np.load(thumbs)
+    frames, tiles = data["frames"], data["tiles"]  # (Q, h, w, 3), (Q, 3, h, w, 3)
+    rows = min(len(frames), 8)
+    pick = np.linspace(0, len(frames) - 1, rows).astype(int)
+    fig, ax = plt.subplots(rows, 4, figsize=(6, 1.6 * rows), squeeze=False)
+    for r, qi in enumerate(pick):
+        q = queries[qi]
+        ax[r, 0].imshow(frames[qi])
+        ax[r, 0].set_title(f"t={q['t_s']:.0f}s", fontsize=6)
+        for c in range(3):
+            ax[r, c + 1].imshow(tiles[qi, c])
+            hit = c < len(q["topk"]) and is_hit(q["topk"][c], np.asarray(q["truth_ne_m"]), spec)
+            for side in ax[r, c + 1].spines.values():
+                side.set(color="g" if hit else "r", linewidth=3)
+        for a in ax[r]:
+            a.set_xticks([])
+            a.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
