@@ -94,6 +94,15 @@ class Eskf:
         self.R = quat_to_matrix(np.asarray(q_wxyz, float) / np.linalg.norm(q_wxyz))
         self.ba, self.bg = np.zeros(3), np.zeros(3)
         self.noise, self.gate_nis = noise, gate_nis
+        self._F, self._I3, self._x0 = np.eye(15), np.eye(3), np.zeros(15)
+        self._diag = np.diag_indices(15)
+        self._q_density = np.array(
+            [0.0] * 3
+            + [noise.accel_noise**2] * 3
+            + [noise.gyro_noise**2] * 3
+            + [noise.accel_bias_rw**2] * 3
+            + [noise.gyro_bias_rw**2] * 3
+        )
         s = sigma
         self.P = np.diag(
             [s.p_m**2] * 3
@@ -111,27 +120,19 @@ class Eskf:
     def propagate(self, gyro: np.ndarray, accel: np.ndarray, dt: float) -> None:
         """One IMU sample: integrate the nominal state, predict the error covariance."""
         a_body = accel - self.ba
-        w = (gyro - self.bg) * dt
+        dR = rotvec_to_matrix((gyro - self.bg) * dt)
         acc = self.R @ a_body + GRAVITY_NED
-        F = np.eye(15)
-        F[0:3, 3:6] = np.eye(3) * dt
+        F = self._F  # only the blocks below change between samples
+        F[0:3, 3:6] = self._I3 * dt
         F[3:6, 6:9] = -self.R @ skew(a_body) * dt
         F[3:6, 9:12] = -self.R * dt
-        dR = rotvec_to_matrix(w)
         F[6:9, 6:9] = dR.T
-        F[6:9, 12:15] = -np.eye(3) * dt
-        n = self.noise
-        Q = np.diag(
-            [0.0] * 3
-            + [n.accel_noise**2 * dt] * 3
-            + [n.gyro_noise**2 * dt] * 3
-            + [n.accel_bias_rw**2 * dt] * 3
-            + [n.gyro_bias_rw**2 * dt] * 3
-        )
+        F[6:9, 12:15] = -self._I3 * dt
         self.p = self.p + self.v * dt + 0.5 * acc * dt * dt
         self.v = self.v + acc * dt
         self.R = self.R @ dR
-        _, P = predict(np.zeros(15), self.P, F=F, Q=Q)
+        _, P = predict(self._x0, self.P, F=F, Q=0.0)
+        P[self._diag] += self._q_density * dt  # Q_i = N^2 dt on v, theta, a_b, w_b (diagonal)
         self.P = 0.5 * (P + P.T)
 
     def fix(self, z_ne_m: np.ndarray, sigma_m: float) -> FixResult:
