@@ -57,6 +57,12 @@ def engine(tmp_path: Path) -> Engine:
     return Engine(backbone, path, sha256_file(path), steps[-1])
 
 
+def _on(engine: Engine, runtime: str) -> Engine:
+    """The same engine configured for another runtime."""
+    backbone = engine.backbone.model_copy(update={"runtime": runtime})
+    return Engine(backbone, engine.weights_path, engine.sha256, engine.model)
+
+
 def test_scaffold_is_deterministic_and_honest(tmp_path: Path) -> None:
     a, b = tmp_path / "a" / "s.pt", tmp_path / "b" / "s.pt"
     assert make_scaffold(a, **TINY) == make_scaffold(b, **TINY)
