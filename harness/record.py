@@ -20,16 +20,16 @@ from harness.errors import RecordError
 RECORD_NAME = "record.jsonl"
 
 
-def _plain(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """JSON-ready copy: numpy to lists/scalars, NaN and inf to None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return json_ready(value.tolist())
     if isinstance(value, np.generic):
-        return _plain(value.item())
+        return json_ready(value.item())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Path):
@@ -47,7 +47,7 @@ class RecordWriter:
         self._has_condition = False
 
     def _write(self, obj: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(_plain(obj), allow_nan=False, separators=(",", ":")) + "\n")
+        self._fh.write(json.dumps(json_ready(obj), allow_nan=False, separators=(",", ":")) + "\n")
         self._fh.flush()
 
     def condition(

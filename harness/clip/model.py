@@ -46,6 +46,11 @@ class Truth:
     v_ned_m_s: np.ndarray
     q_wxyz: np.ndarray
 
+    def index_at(self, t_s: float | np.ndarray) -> int | np.ndarray:
+        """The first truth sample at or after `t_s` (clamped to the stream)."""
+        k = np.clip(np.searchsorted(self.t_s, t_s), 0, len(self.t_s) - 1)
+        return int(k) if np.ndim(k) == 0 else k
+
     def cut(self, t0: float, t1: float) -> Truth:
         lo, hi = np.searchsorted(self.t_s, [t0, t1], side="left")
         return Truth(

@@ -10,8 +10,9 @@ import pytest
 from harness.clip import ClipRef, Segment, load_clip
 from harness.gates.eskf import EskfDivergenceSpec, triggers
 from harness.pipeline.api import Fix
-from harness.pipeline.eskf.filter import Eskf
-from harness.pipeline.eskf.stage import noise_from_manifest
+from harness.pipeline.eskf.stage import replay
+from harness.record import json_ready
+from harness.scenario.model import EskfSpec
 from harness.synth.spec import SynthSpec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,42 +26,15 @@ def clip():
 
 
 def _run(clip, fixes: list[Fix]) -> tuple[list[dict], list[dict]]:
-    """The filter over the clip with `fixes`; states at 10 Hz and fix logs as the record has."""
-    truth, imu = clip.truth, clip.imu
-    filt = Eskf(
-        truth.p_ned_m[0], truth.v_ned_m_s[0], truth.q_wxyz[0], noise_from_manifest(clip.manifest)
-    )
-    states, logs, k_fix, next_t = [], [], 0, 0.0
-    for k in range(1, len(imu.t_s)):
-        t = float(imu.t_s[k])
-        while k_fix < len(fixes) and fixes[k_fix].t_s <= t:
-            f = fixes[k_fix]
-            res = filt.fix(np.asarray(f.z_ne_m), f.sigma_m)
-            i = int(np.searchsorted(truth.t_s, f.t_s))
-            logs.append(
-                {
-                    "t_s": f.t_s,
-                    "z_ne_m": list(f.z_ne_m),
-                    "accepted": res.accepted,
-                    "truth_ne_m": truth.p_ned_m[i, :2].tolist(),
-                }
-            )
-            k_fix += 1
-        filt.propagate(imu.gyro_rad_s[k], imu.accel_m_s2[k], t - float(imu.t_s[k - 1]))
-        if t >= next_t:
-            i = min(int(np.searchsorted(truth.t_s, t)), len(truth.t_s) - 1)
-            states.append(
-                {
-                    "t_s": t,
-                    "p_ned_m": filt.p.tolist(),
-                    "P_hh": filt.P[:2, :2].tolist(),
-                    "eph_m": float(np.sqrt(np.trace(filt.P[:2, :2]))),
-                    "truth_p_ned_m": truth.p_ned_m[i].tolist(),
-                    "numerical": filt.numerical_problem(),
-                }
-            )
-            next_t += 0.1
-    return states, logs
+    """The ESKF stage's replay over the clip; its state and fix events as the record holds them."""
+    events: dict[str, list[dict]] = {"state": [], "fix": []}
+
+    def emit(stage: str, type: str, **fields: object) -> None:
+        if stage == "eskf":
+            events[type].append(json_ready(fields))
+
+    replay(clip, fixes, EskfSpec(), emit)
+    return events["state"], events["fix"]
 
 
 def _oracle(clip, seed: int, sigma: float = 25.0, offset=None) -> list[Fix]:

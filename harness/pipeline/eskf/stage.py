@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from harness.clip import Clip, Truth
 from harness.pipeline.api import Fix, RunContext, StageStop
 from harness.pipeline.eskf.filter import Eskf, ImuNoise, InitialSigma
+from harness.scenario.model import EskfSpec
 
 STATE_RATE_HZ = 10.0
+Emit = Callable[..., Any]  # (stage, type, **fields), as RunContext.emit
 
 
 def noise_from_manifest(manifest: dict) -> ImuNoise:
@@ -40,11 +45,14 @@ def _yawed(q: np.ndarray, yaw_deg: float) -> np.ndarray:
 
 
 def navigate(ctx: RunContext, fixes: list[Fix]) -> None:
-    clip, spec = ctx.clip, ctx.scenario.eskf
-    truth = clip.truth
-    if truth is None:
+    if ctx.clip.truth is None:
         raise StageStop("the filter is initialised from the clip's first truth sample; none")
-    imu = clip.imu
+    replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit)
+
+
+def replay(clip: Clip, fixes: list[Fix], spec: EskfSpec, emit: Emit) -> None:
+    """Run the filter over the clip's IMU and `fixes`, emitting fix, state and latency events."""
+    truth, imu = clip.truth, clip.imu
     q0 = _yawed(truth.q_wxyz[0], spec.init_yaw_error_deg)
     sigma = InitialSigma(p_m=spec.init_sigma_p_m, yaw_rad=math.radians(spec.init_sigma_yaw_deg))
     filt = Eskf(
@@ -62,14 +70,14 @@ def navigate(ctx: RunContext, fixes: list[Fix]) -> None:
     for k in range(1, len(t_imu)):
         t = float(t_imu[k])
         while k_fix < len(order) and order[k_fix].t_s <= t:
-            _fuse(ctx, filt, order[k_fix], truth)
+            _fuse(emit, filt, order[k_fix], truth)
             k_fix += 1
         filt.propagate(imu.gyro_rad_s[k], imu.accel_m_s2[k], t - float(t_imu[k - 1]))
         if t >= next_state:
-            _state(ctx, filt, t, truth)
+            _state(emit, filt, t, truth)
             next_state += 1.0 / STATE_RATE_HZ
     seconds = time.perf_counter() - started
-    ctx.emit(
+    emit(
         "latency",
         "sample",
         stage_name="eskf",
@@ -78,14 +86,9 @@ def navigate(ctx: RunContext, fixes: list[Fix]) -> None:
     )
 
 
-def _truth_at(truth, t: float) -> np.ndarray:
-    i = int(np.clip(np.searchsorted(truth.t_s, t), 0, len(truth.t_s) - 1))
-    return truth.p_ned_m[i]
-
-
-def _fuse(ctx: RunContext, filt: Eskf, fix: Fix, truth) -> None:
+def _fuse(emit: Emit, filt: Eskf, fix: Fix, truth: Truth) -> None:
     result = filt.fix(np.asarray(fix.z_ne_m, float), fix.sigma_m)
-    ctx.emit(
+    emit(
         "eskf",
         "fix",
         t_s=fix.t_s,
@@ -96,13 +99,13 @@ def _fuse(ctx: RunContext, filt: Eskf, fix: Fix, truth) -> None:
         S=result.S,
         nis=result.nis,
         accepted=result.accepted,
-        truth_ne_m=_truth_at(truth, fix.t_s)[:2],
+        truth_ne_m=truth.p_ned_m[truth.index_at(fix.t_s), :2],
     )
 
 
-def _state(ctx: RunContext, filt: Eskf, t: float, truth) -> None:
+def _state(emit: Emit, filt: Eskf, t: float, truth: Truth) -> None:
     p_hh = filt.P[0:2, 0:2]
-    ctx.emit(
+    emit(
         "eskf",
         "state",
         t_s=t,
@@ -111,6 +114,6 @@ def _state(ctx: RunContext, filt: Eskf, t: float, truth) -> None:
         q_wxyz=filt.q_wxyz,
         P_hh=p_hh,
         eph_m=float(math.sqrt(max(np.trace(p_hh), 0.0))),
-        truth_p_ned_m=_truth_at(truth, t),
+        truth_p_ned_m=truth.p_ned_m[truth.index_at(t)],
         numerical=filt.numerical_problem(),
     )

@@ -74,7 +74,7 @@ def query_frames(clip: Clip, rate_hz: float) -> list[int]:
 def _truth_at(clip: Clip, t_s: float) -> tuple[np.ndarray, np.ndarray] | None:
     if clip.truth is None:
         return None
-    i = int(np.clip(np.searchsorted(clip.truth.t_s, t_s), 0, len(clip.truth.t_s) - 1))
+    i = clip.truth.index_at(t_s)
     return clip.truth.p_ned_m[i], clip.truth.q_wxyz[i]
 
 

@@ -125,7 +125,7 @@ def clip_flight(
     idx = np.arange(0, len(clip.frames), step)
     t = clip.frames.t_s[idx]
     truth = clip.truth
-    k = np.clip(np.searchsorted(truth.t_s, t), 0, len(truth.t_s) - 1)
+    k = truth.index_at(t)
     cam = clip.camera
     intr = {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy}
     images = []
