@@ -1,6 +1,7 @@
 """Gate transitions between runs: forward/backward moves, metric deltas, comparability, flakiness.
 
-Numbers only: no I/O beyond the rows given. A move is judged on `harness.gates.LADDER`;
+Numbers only: no I/O beyond the rows given. A move is judged on `harness.gates.LADDER`
+between runs on the same inputs (clip and corpus); a checkpoint change is named in the note;
 `no-data` counts as below every ladder gate (a failure, never a pass) and the broken
 categories (`infra-error`, `config-error`) give no verdict at all.
 """
@@ -36,7 +37,7 @@ def rank(gate: str, reason: str = "") -> float | None:
 def why_not_comparable(a: Row, b: Row) -> str | None:
     """Why two rows are in different provenance classes, or None when they compare.
 
-    A hash a run never reached (None: it stopped before loading the clip or checkpoint)
+    A hash a run never reached (None: it stopped before loading the clip)
     does not count as a difference; two known, different hashes do.
     """
     diffs = [
@@ -116,8 +117,16 @@ def transition(before: Row | None, after: Row | None, flaky: dict[tuple, str]) -
     if before.identity == after.identity:
         why = why or "gate alternates under identical provenance"
     is_flaky = move != "same" and why is not None
-    note = f"flaky: {why}" if is_flaky else ""
-    return Transition(name, before, after, move, note, is_flaky, deltas)
+    notes = [f"flaky: {why}" if is_flaky else "", model_change(before, after)]
+    return Transition(name, before, after, move, "; ".join(n for n in notes if n), is_flaky, deltas)
+
+
+def model_change(a: Row, b: Row) -> str:
+    """A note when the two runs used different checkpoints (a likely cause of a move)."""
+    ka, kb = a.checkpoint_sha256, b.checkpoint_sha256
+    if ka == kb:
+        return ""
+    return f"checkpoint {(ka or 'none')[:12]} -> {(kb or 'none')[:12]}"
 
 
 def compare(base: list[Row], head: list[Row], history: Iterable[Row] = ()) -> list[Transition]:

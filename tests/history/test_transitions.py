@@ -43,7 +43,10 @@ def test_moves_on_the_ladder_with_metric_deltas() -> None:
     assert t.move == "forward"  # it got past vpr-contract, then lacked evidence
     (t,) = compare([row("r1", "c", "retrieval-quality")], [lacking])
     assert t.move == "backward"
-    assert moves["d"].move == "not-comparable" and "checkpoint_sha256 k1 != k2" in moves["d"].note
+    # a new checkpoint is the system under test changing: compared, and named in the note
+    assert moves["d"].move == "same" and moves["d"].note == "checkpoint k1 -> k2"
+    (t,) = compare([row("r1", "e", "pass")], [row("r2", "e", "pass", clip_hash="c2")])
+    assert t.move == "not-comparable" and "clip_hash c1 != c2" in t.note
     assert (moves["new"].move, moves["gone"].move) == ("new", "missing")
 
 
