@@ -1,17 +1,25 @@
-"""Inputs the product scenarios need, made before the session: deterministic checkpoints.
+"""Inputs the product scenarios need, made before the session: checkpoints from our own code.
 
-Nothing large is committed: the full-size scaffold (models/netvlad/) and the small test
-checkpoints (models/scenarios/) are git-ignored and rebuilt only when missing.
+Nothing large is committed: the full-size scaffold (models/netvlad/), the small test
+checkpoints and the trained checkpoint (models/scenarios/) are git-ignored and rebuilt only
+when missing. The trained one is the default `harness provision train` recipe, kept under a
+content key (settings + recipe source): the first session trains it (minutes, with progress
+on the terminal), later ones reuse it until the recipe changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from harness.pipeline.vpr.netvlad import NetVladVgg16, init_like_torchvision
 from harness.pipeline.vpr.scaffold import make_scaffold
+from harness.pipeline.vpr.trained import ensure_trained
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models" / "scenarios"
@@ -19,6 +27,8 @@ MODELS = ROOT / "models" / "scenarios"
 SCAFFOLD = ROOT / "models" / "netvlad" / "netvlad.pt"
 # The same layout with the modules' default init: every descriptor collapses to one vector.
 COLLAPSED = MODELS / "netvlad-default-init.pt"
+# The default recipe's trained weights (scenarios/vpr/derkachi-trained.scenario.yaml).
+TRAINED_DIR = MODELS / "trained"
 # A small NetVLAD in the full layout's shape family (see the `width` etc. overrides).
 TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
 
@@ -43,7 +53,26 @@ def tiny_state() -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
+def make_trained(config: pytest.Config) -> Path:
+    """The trained checkpoint, training it first if needed with its log on the terminal."""
+    capture = config.pluginmanager.getplugin("capturemanager")  # None under -p no:capture
+    uncaptured = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[provision train] %(message)s"))
+    logger = logging.getLogger("harness.pipeline.vpr")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with uncaptured:
+            return ensure_trained(TRAINED_DIR, ROOT / ".cache")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def pytest_sessionstart(session) -> None:
+    make_trained(session.config)
     if not SCAFFOLD.exists():
         make_scaffold(SCAFFOLD)
     if not COLLAPSED.exists():

@@ -1,7 +1,7 @@
-"""Conv5 feature maps of a fixed encoder, batched and cached on disk: training's fast path.
+"""Feature maps of a fixed encoder, batched and cached on disk: training's fast path.
 
-Only the NetVLAD pool and the PCA are trained by default, so the encoder's conv5 maps of every
-image are computed once and reused by clustering, mining and every epoch.
+Only the NetVLAD pool and the PCA are trained, so the encoder's output maps of every image are
+computed once and reused by clustering, mining and every epoch.
 """
 
 from __future__ import annotations

@@ -1,14 +1,18 @@
-"""Training NetVLAD's pool and PCA-whitening on cached conv5 features (the paper's recipe).
+"""Training NetVLAD's pool and PCA-whitening on cached encoder features (the paper's recipe).
 
-1. Cluster: k-means of sampled, L2-normalised conv5 descriptors into the K centroids; the
+0. Local features: with a random encoder (no pretrained weights are reachable), conv4's maps
+   retrieve better than conv5's (measured on the validation area and flight: docs/training.md),
+   so conv5_1..conv5_3 are set to identity kernels and the encoder outputs conv4's (pool4)
+   maps. The checkpoint keeps the upstream layout; the stack runs it unchanged.
+1. Cluster: k-means of sampled, L2-normalised local descriptors into the K centroids; the
    soft-assignment conv is set from them as in the paper (w_k = 2 alpha c_k, b_k = -alpha |c_k|^2).
 2. Train: triplet ranking loss with weak supervision. The best positive is the nearest (in
    descriptor space) tile whose centre is within `pos_radius_m` of the query; hard negatives are
    the nearest tiles beyond `neg_radius_m`, mined from a descriptor cache refreshed every epoch.
 3. PCA-whitening fitted on the training descriptors fills `pca` (rank-limited by their count).
 
-The encoder stays at its initialisation (random here: no pretrained weights are reachable), so
-its conv5 maps are computed once; every step runs the pool only, which is cheap on a CPU.
+The encoder is fixed, so its maps are computed once; every step runs the pool only, which is
+cheap on a CPU.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from harness.pipeline.vpr.netvlad import NetVladPool, NetVladVgg16
+from harness.pipeline.vpr.netvlad import VGG16_CONV_INDICES, NetVladPool, NetVladVgg16
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ class TrainConfig:
     kmeans_iters: int = 25
     # assignment sharpness tried after k-means, picked by recall on the training queries
     alpha_grid: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0)
-    whiten_eps: float = 1.0  # x the mean eigenvalue added before whitening (regularised)
+    whiten_eps: float = 0.1  # x the mean eigenvalue added before whitening (regularised)
     seed: int = 0
 
 
@@ -54,8 +59,23 @@ class History:
     seconds: list[float] = field(default_factory=list)
 
 
+def identity_conv5(encoder: nn.Sequential) -> None:
+    """conv5_1..conv5_3 as identity kernels: the encoder then outputs conv4's (pool4) maps.
+
+    pool4's output is non-negative, so the ReLUs between the identities change nothing.
+    """
+    with torch.no_grad():
+        for index in VGG16_CONV_INDICES[-3:]:
+            conv = encoder[index]
+            if conv.in_channels != conv.out_channels:
+                raise ValueError(f"conv at encoder.{index} is not square: no identity kernel")
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight[:, :, 1, 1] = torch.eye(conv.out_channels)
+
+
 def local_descriptors(conv: torch.Tensor, samples: int, seed: int) -> torch.Tensor:
-    """Random L2-normalised conv5 descriptors, (samples, D)."""
+    """Random L2-normalised local descriptors of encoder maps, (samples, D)."""
     x = F.normalize(conv, dim=1).permute(0, 2, 3, 1).reshape(-1, conv.shape[1])
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(x), generator=g)[: min(samples, len(x))]

@@ -44,6 +44,7 @@ def run_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     job = TrainJob(
         width=args.width,
+        local_features=args.local_features,
         input_px=args.input_px,
         area_seeds=tuple(args.area_seeds),
         queries_per_area=args.queries,
@@ -126,6 +127,12 @@ def register(groups) -> None:
     )
     p.add_argument("--area-m", type=float, default=1600.0, help="side of each training area")
     p.add_argument("--input-px", type=int, default=160)
+    p.add_argument(
+        "--local-features",
+        choices=["conv4", "conv5"],
+        default="conv4",
+        help="encoder maps NetVLAD pools: conv4 (conv5 set to identity) or the random conv5",
+    )
     p.add_argument("--width", type=int, default=64, help="VGG width (64 = the full model)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=run_train)

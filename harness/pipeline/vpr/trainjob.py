@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ class TrainJob:
 
     width: int = 64
     clusters: int = 64
+    # which encoder maps NetVLAD pools: "conv4" sets conv5 to identity kernels (the default,
+    # picked on validation), "conv5" keeps the random conv5 block
+    local_features: Literal["conv4", "conv5"] = "conv4"
     descriptor_dim: int = 4096
     encoder_seed: int = 0
     input_px: int = 160
@@ -77,6 +81,8 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(job.train.seed)
     model = random_model(job.width, job.clusters, job.descriptor_dim, job.encoder_seed)
+    if job.local_features == "conv4":
+        T.identity_conv5(model.encoder)
     enc_id = encoder_digest(model.encoder)
     areas = _areas(job)
     log.info("training data: %s", ", ".join(a.name for a in areas))
@@ -172,8 +178,7 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
         "sha256": digest,
         "layout": "NetVLAD-VGG16 upstream (31 keys)",
         "trained": ["pool.conv", "pool.centroids", "pca (PCA-whitening fit)"],
-        "untrained": "encoder: torchvision-style random init (Kaiming), seed "
-        f"{job.encoder_seed}; no pretrained weights",
+        "untrained": _encoder_note(job),
         "data": [a.name for a in areas],
         "data_detail": "stand-in orthophotos from the seeds above (never a test flight's seed); "
         "queries rendered at varied altitude/heading/bank/lighting, aligned north-up with "
@@ -194,6 +199,16 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
     ckpt.with_suffix(".provenance.json").write_text(json.dumps(provenance, indent=1))
     ckpt.with_suffix(".provenance.md").write_text(provenance_page(provenance))
     return TrainResult(ckpt, digest, history, seconds, provenance)
+
+
+def _encoder_note(job: TrainJob) -> str:
+    init = f"torchvision-style random init (Kaiming), seed {job.encoder_seed}, nothing pretrained"
+    if job.local_features == "conv4":
+        return (
+            f"encoder conv1_1..conv4_3: {init}; conv5_1..conv5_3: identity kernels (set, "
+            "not trained), so NetVLAD pools conv4's maps"
+        )
+    return f"encoder: {init}"
 
 
 def _copy(state: dict) -> dict:

@@ -1,0 +1,65 @@
+"""The default trained checkpoint, made by the repo's own recipe once and reused after that.
+
+No weights can be downloaded, so the product scenarios that need trained weights get them
+from `harness provision train`'s defaults. Training takes minutes, so its output is kept under
+a content key: the job's settings plus the source of every module the weights depend on. A
+later session with the same key reuses the file; a change to the recipe trains afresh. A file
+lock keeps parallel sessions (and xdist workers) from training the same thing twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+from pathlib import Path
+
+import harness
+from harness.pipeline.vpr.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
+
+log = logging.getLogger(__name__)
+
+# What the trained weights are a function of, besides the job's settings: the recipe, the
+# model, the query alignment and everything that renders the training images.
+RECIPE_SOURCES = (
+    "pipeline/vpr/train.py",
+    "pipeline/vpr/trainjob.py",
+    "pipeline/vpr/trainset.py",
+    "pipeline/vpr/features.py",
+    "pipeline/vpr/netvlad.py",
+    "pipeline/vpr/align.py",
+    "pipeline/vpr/evaluate.py",
+    "synth",
+    "clip",
+)
+KEY_NAME = "recipe.key"
+
+
+def recipe_key(job: TrainJob) -> str:
+    """sha256 of the job's settings and the recipe's source files (sorted, by relative path)."""
+    package = Path(harness.__file__).parent
+    h = hashlib.sha256(job.key().encode())
+    for name in RECIPE_SOURCES:
+        target = package / name
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for path in files:
+            h.update(str(path.relative_to(package)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def ensure_trained(out_dir: Path, cache_dir: Path, job: TrainJob | None = None) -> Path:
+    """The checkpoint in `out_dir` for `job` (default settings): reused if its key matches."""
+    job = job or TrainJob()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = recipe_key(job)
+    ckpt, stamp = out_dir / CHECKPOINT_NAME, out_dir / KEY_NAME
+    with open(out_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process training the same: wait for it
+        if ckpt.exists() and stamp.exists() and stamp.read_text().strip() == key:
+            return ckpt
+        log.info("training the default NetVLAD checkpoint into %s (recipe %s)", out_dir, key[:12])
+        stamp.unlink(missing_ok=True)
+        train_checkpoint(job, out_dir, cache_dir)
+        stamp.write_text(key + "\n")
+    return ckpt
