@@ -11,11 +11,17 @@ import torch
 from harness.cli import build_parser
 from harness.errors import HarnessError
 from harness.pipeline.vpr import train as T
+from harness.pipeline.vpr import trained
 from harness.pipeline.vpr.align import align_north_up
 from harness.pipeline.vpr.evaluate import Recall, format_table, int8_dynamic
-from harness.pipeline.vpr.netvlad import NetVladPool, NetVladVgg16, expected_layout
+from harness.pipeline.vpr.netvlad import (
+    NetVladPool,
+    NetVladVgg16,
+    expected_layout,
+    init_like_torchvision,
+)
 from harness.pipeline.vpr.train_cli import load_weights
-from harness.pipeline.vpr.trainjob import TrainJob, train_checkpoint
+from harness.pipeline.vpr.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
 from harness.synth.camera import R_BODY_CAM, intrinsics, render_frames
 from harness.synth.flight import euler_to_q_wxyz
 from harness.synth.terrain import make_ortho
@@ -121,3 +127,48 @@ def test_cli_has_provision_train_and_test() -> None:
     assert args.epochs == 2 and args.func.__name__ == "run_train"
     args = build_parser().parse_args(["provision", "test", "--seed", "9"])
     assert args.seed == 9 and args.func.__name__ == "run_test"
+
+
+def test_identity_conv5_makes_the_encoder_output_conv4s_maps() -> None:
+    torch.manual_seed(0)
+    model = NetVladVgg16(width=2, clusters=4, descriptor_dim=16)
+    init_like_torchvision(model)
+    T.identity_conv5(model.encoder)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        conv4 = model.encoder[:24](x)  # conv4_3 -> ReLU -> pool4
+        out = model.encoder(x)
+    assert out.shape == conv4.shape == (2, 16, 4, 4)
+    assert torch.equal(out, conv4)
+    assert sorted(model.state_dict()) == sorted(expected_layout(2, 4, 16))
+
+
+def test_default_trained_checkpoint_is_reused_by_key_and_retrained_on_change(
+    tmp_path, monkeypatch
+) -> None:
+    calls = []
+
+    def fake_train(job, out_dir, cache_dir):
+        calls.append(job)
+        (out_dir / CHECKPOINT_NAME).write_bytes(b"weights")
+
+    monkeypatch.setattr(trained, "train_checkpoint", fake_train)
+    small = TrainJob(queries_per_area=4)
+    ckpt = trained.ensure_trained(tmp_path, tmp_path / "cache", small)
+    assert ckpt == tmp_path / CHECKPOINT_NAME and len(calls) == 1
+    assert trained.ensure_trained(tmp_path, tmp_path / "cache", small) == ckpt
+    assert len(calls) == 1, "same settings and recipe: the checkpoint is reused"
+    other = TrainJob(queries_per_area=5)
+    assert trained.recipe_key(other) != trained.recipe_key(small)
+    trained.ensure_trained(tmp_path, tmp_path / "cache", other)
+    assert calls == [small, other], "other settings: trained afresh"
+
+
+def test_recipe_key_follows_the_recipes_source(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(trained, "RECIPE_SOURCES", ("train.py", "synth"))
+    (tmp_path / "synth").mkdir()
+    (tmp_path / "train.py").write_text("EPOCHS = 12\n")
+    (tmp_path / "synth" / "terrain.py").write_text("SEED = 1\n")
+    before = trained.recipe_key(TrainJob(), tmp_path)
+    (tmp_path / "synth" / "terrain.py").write_text("SEED = 2\n")
+    assert trained.recipe_key(TrainJob(), tmp_path) != before

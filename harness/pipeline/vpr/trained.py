@@ -33,11 +33,11 @@ RECIPE_SOURCES = (
     "clip",
 )
 KEY_NAME = "recipe.key"
+PACKAGE = Path(harness.__file__).parent
 
 
-def recipe_key(job: TrainJob) -> str:
+def recipe_key(job: TrainJob, package: Path = PACKAGE) -> str:
     """sha256 of the job's settings and the recipe's source files (sorted, by relative path)."""
-    package = Path(harness.__file__).parent
     h = hashlib.sha256(job.key().encode())
     for name in RECIPE_SOURCES:
         target = package / name

@@ -1,0 +1,73 @@
+"""The whole ladder as ledger transitions: one product scenario, three sessions, three backbones.
+
+scenarios/vpr/derkachi-trained.scenario.yaml runs as it is shipped, except for its backbone
+override: empty (SKIP), the scaffold (retrieval-quality), the trained checkpoint (PASS through
+the ESKF gate). Full-size models on the 60 s clip: marked slow. The trained checkpoint is the
+one the product scenarios use, made once by the default recipe and reused (minutes when new).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from harness.history.ledger import Ledger
+from harness.history.transitions import compare
+from harness.pipeline.vpr.scaffold import make_scaffold
+from harness.pipeline.vpr.trained import ensure_trained
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCT = REPO / "scenarios" / "vpr" / "derkachi-trained.scenario.yaml"
+SCAFFOLD = REPO / "models" / "netvlad" / "netvlad.pt"
+WEIGHTS_KEY = "c10_provisioning.backbones.0.weights_path"
+
+
+@pytest.fixture(scope="session")
+def checkpoints() -> dict[str, Path]:
+    """The scaffold and the trained checkpoint where the product scenarios expect them."""
+    if not SCAFFOLD.exists():
+        make_scaffold(SCAFFOLD)
+    trained = ensure_trained(REPO / "models" / "scenarios" / "trained", REPO / ".cache")
+    return {"scaffold": SCAFFOLD, "trained": trained}
+
+
+def _variant(overrides: dict, expect: str) -> str:
+    """The product scenario's text with its overrides and expect replaced."""
+    yaml = YAML()
+    tree = yaml.load(PRODUCT.read_text())
+    tree["overrides"] = overrides
+    tree["expect"] = expect
+    out = io.StringIO()
+    yaml.dump(tree, out)
+    return out.getvalue()
+
+
+@pytest.mark.slow
+def test_empty_scaffold_trained_show_the_ladder_as_forward_moves(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, checkpoints: dict[str, Path]
+) -> None:
+    # the shared clip and descriptor caches: the 60 s clip is made once for the whole suite
+    (project.path / ".cache").symlink_to(REPO / ".cache", target_is_directory=True)
+    steps = [
+        ("run-empty", {"c10_provisioning.backbones": []}, "empty-backbones", "skipped"),
+        ("run-scaffold", {WEIGHTS_KEY: str(checkpoints["scaffold"])}, "retrieval-quality", "xfailed"),
+        ("run-trained", {WEIGHTS_KEY: str(checkpoints["trained"])}, "pass", "passed"),
+    ]
+    for run_id, overrides, expect, outcome in steps:
+        project.makefile(".scenario.yaml", **{"derkachi-trained": _variant(overrides, expect)})
+        monkeypatch.setenv("HARNESS_RUN_ID", run_id)
+        result = project.runpytest("-p", "no:cacheprovider", "--runner", "inprocess")
+        result.assert_outcomes(**{outcome: 1})
+    ledger = Ledger(project.path / "reports" / "gate-ledger.sqlite")
+    rows = ledger.rows(scenario="derkachi-trained")
+    assert [r.gate for r in rows] == ["empty-backbones", "retrieval-quality", "pass"]
+    scaffold_row, trained_row = rows[1], rows[2]
+    assert scaffold_row.metrics["retrieval-quality.recall"] < 0.8
+    assert trained_row.metrics["retrieval-quality.recall"] >= 0.8
+    assert trained_row.metrics["eskf-divergence.rmse_m"] <= 58
+    first, second = (compare([a], [b])[0] for a, b in zip(rows, rows[1:], strict=False))
+    assert (first.move, second.move) == ("forward", "forward"), (first.note, second.note)
+    assert second.note.startswith("checkpoint ") and second.before.clip_hash == second.after.clip_hash
