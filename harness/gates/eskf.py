@@ -1,11 +1,17 @@
-"""The eskf-divergence gate: triggers D0-D4 (shared/reference/eskf-gate.md), then the PASS
-criterion on horizontal error. Each trigger reports its id, first time and evidence.
+"""The eskf-divergence gate: triggers D0-D4 (the reference's proposal), then the PASS criterion
+on horizontal error. Each trigger reports its id, first time and evidence.
+
+D1 ("confidently wrong") is judged on the two blocks truth covers: horizontal position, as
+proposed, and heading. Position fixes see a heading error only under horizontal acceleration,
+so on gentle flight a wrong heading the filter is sure of never shows in position; it is the
+same failure, caught where it is.
 
 Without ground truth a run is "unverified": no-data, never a pass.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +21,7 @@ from harness.record import Record
 
 CHI2_2_999 = 13.82
 CHI2_2_99 = 9.21
+CHI2_1_999 = 10.83
 
 
 class EskfDivergenceSpec(GateSpec):
@@ -23,6 +30,8 @@ class EskfDivergenceSpec(GateSpec):
     min_states: int = 50
     d1_nees: float = CHI2_2_999  # confidently wrong: NEES above this ...
     d1_window_s: float = 5.0  # ... and error > 2 sigma, for this long
+    d1_yaw_nees: float = CHI2_1_999  # confidently wrong heading: heading NEES above this ...
+    d1_yaw_deg: float = 10.0  # ... and heading error above this (2x the initial 5 deg sigma)
     d2_window_s: float = 10.0  # lost: error > 6 sigma for this long
     d3_window_s: float = 10.0  # covariance runaway: eph > 4 sigma for this long
     d4_last_fixes: int = 20  # innovation collapse window (needs half of it)
@@ -46,6 +55,16 @@ def _first_run(t: np.ndarray, mask: np.ndarray, window_s: float) -> float | None
         if ti - start >= window_s:
             return float(start)
     return None
+
+
+def heading_error_deg(q_wxyz, truth_q_wxyz) -> float:
+    """Estimated minus true heading (yaw of body->world NED, w-first), wrapped to +-180."""
+
+    def yaw(q) -> float:
+        w, x, y, z = q
+        return math.degrees(math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+    return (yaw(q_wxyz) - yaw(truth_q_wxyz) + 180.0) % 360.0 - 180.0
 
 
 def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) -> list[Trigger]:
@@ -73,7 +92,7 @@ def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) ->
             for e, st in zip(err_v, states, strict=True)
         ]
     )
-    checks = (
+    checks = [
         (
             "D1",
             (nees > spec.d1_nees) & (err > 2 * s),
@@ -82,7 +101,13 @@ def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) ->
         ),
         ("D2", err > 6 * s, spec.d2_window_s, f"error > {6 * s:g} m"),
         ("D3", eph > 4 * s, spec.d3_window_s, f"eph > {4 * s:g} m"),
-    )
+    ]
+    if all(st.get("truth_q_wxyz") is not None for st in states):
+        yaw_err = np.array([heading_error_deg(st["q_wxyz"], st["truth_q_wxyz"]) for st in states])
+        sigma = np.array([st["sigma_yaw_deg"] for st in states])
+        wrong = ((yaw_err / sigma) ** 2 > spec.d1_yaw_nees) & (np.abs(yaw_err) > spec.d1_yaw_deg)
+        what = f"heading NEES > {spec.d1_yaw_nees:g} and heading error > {spec.d1_yaw_deg:g} deg"
+        checks.append(("D1", wrong, spec.d1_window_s, what))
     for tid, mask, window, what in checks:
         start = _first_run(t, mask, window)
         if start is not None:

@@ -84,6 +84,9 @@ class Scenario(StrictModel):
     eskf: EskfSpec = EskfSpec()
     gates: GatesSpec = GatesSpec()
     expect: ExpectGate
+    # A regular expression the reason must match when the run stops at `expect`, e.g. "^D1 "
+    # for the divergence trigger a fault scenario is about.
+    expect_reason: str | None = None
     timeout_s: float = Field(900.0, gt=0)
 
     @field_validator("markers")

@@ -10,6 +10,7 @@ import pytest
 from harness.clip import ClipRef, Segment, load_clip
 from harness.gates.eskf import EskfDivergenceSpec, triggers
 from harness.pipeline.api import Fix
+from harness.pipeline.eskf.filter import Eskf
 from harness.pipeline.eskf.stage import replay
 from harness.record import json_ready
 from harness.scenario.model import EskfSpec
@@ -25,7 +26,7 @@ def clip():
     )
 
 
-def _run(clip, fixes: list[Fix]) -> tuple[list[dict], list[dict]]:
+def _run(clip, fixes: list[Fix], spec: EskfSpec | None = None) -> tuple[list[dict], list[dict]]:
     """The ESKF stage's replay over the clip; its state and fix events as the record holds them."""
     events: dict[str, list[dict]] = {"state": [], "fix": []}
 
@@ -33,7 +34,7 @@ def _run(clip, fixes: list[Fix]) -> tuple[list[dict], list[dict]]:
         if stage == "eskf":
             events[type].append(json_ready(fields))
 
-    replay(clip, fixes, EskfSpec(), emit)
+    replay(clip, fixes, spec or EskfSpec(), emit)
     return events["state"], events["fix"]
 
 
@@ -78,6 +79,30 @@ def test_held_offset_is_confidently_wrong_d1(clip) -> None:
     states, logs = _run(clip, fixes)
     fired = triggers(states, logs, EskfDivergenceSpec(sigma_vpr_m=58.0))
     assert fired and fired[0].id == "D1" and 25 <= fired[0].t_s <= 40
+
+
+def test_a_heading_error_the_filter_is_sure_of_is_d1_on_heading(clip) -> None:
+    """Position tracks (gentle turns hide heading from fixes); the heading block does not."""
+    sure_but_wrong = EskfSpec(init_yaw_error_deg=20, init_sigma_yaw_deg=1)
+    states, logs = _run(clip, _oracle(clip, 1), sure_but_wrong)
+    fired = triggers(states, logs, EskfDivergenceSpec())
+    assert [tr.id for tr in fired] == ["D1"] and "heading" in fired[0].evidence
+    honest = EskfSpec(init_yaw_error_deg=20, init_sigma_yaw_deg=20)
+    assert triggers(*_run(clip, _oracle(clip, 1), honest), EskfDivergenceSpec()) == []
+
+
+def test_covariance_every_sample_or_composed_agree(clip) -> None:
+    """Predicting P over 4 composed samples matches predicting it every sample (1e-4)."""
+    filters = [
+        Eskf(clip.truth.p_ned_m[0], clip.truth.v_ned_m_s[0], clip.truth.q_wxyz[0], cov_every=n)
+        for n in (1, 4)
+    ]
+    t, gyro, acc = clip.imu.t_s, clip.imu.gyro_rad_s, clip.imu.accel_m_s2
+    for k in range(1, 2001):
+        for f in filters:
+            f.propagate(gyro[k], acc[k], t[k] - t[k - 1])
+    every, composed = (np.sqrt(np.diag(f.P)) for f in filters)
+    np.testing.assert_allclose(composed, every, rtol=1e-4)
 
 
 def test_dropout_coasts_into_d3_and_nan_is_d0(clip) -> None:

@@ -104,7 +104,9 @@ def _fuse(emit: Emit, filt: Eskf, fix: Fix, truth: Truth) -> None:
 
 
 def _state(emit: Emit, filt: Eskf, t: float, truth: Truth) -> None:
-    p_hh = filt.P[0:2, 0:2]
+    P = filt.P
+    p_hh = P[0:2, 0:2]
+    i = truth.index_at(t)
     emit(
         "eskf",
         "state",
@@ -114,6 +116,8 @@ def _state(emit: Emit, filt: Eskf, t: float, truth: Truth) -> None:
         q_wxyz=filt.q_wxyz,
         P_hh=p_hh,
         eph_m=float(math.sqrt(max(np.trace(p_hh), 0.0))),
-        truth_p_ned_m=truth.p_ned_m[truth.index_at(t)],
+        sigma_yaw_deg=math.degrees(math.sqrt(max(filt.yaw_variance(), 0.0))),
+        truth_p_ned_m=truth.p_ned_m[i],
+        truth_q_wxyz=truth.q_wxyz[i],
         numerical=filt.numerical_problem(),
     )
