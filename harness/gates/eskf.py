@@ -1,4 +1,4 @@
-"""The eskf-divergence gate: triggers D0-D4 (the reference's proposal), then the PASS criterion
+"""The eskf-divergence gate: triggers D0-D5 (the reference's proposal), then the PASS criterion
 on horizontal error. Each trigger reports its id, first time and evidence.
 
 D1 ("confidently wrong") is judged on the two blocks truth covers: horizontal position, as
@@ -12,6 +12,7 @@ Without ground truth a run is "unverified": no-data, never a pass.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,8 @@ class EskfDivergenceSpec(GateSpec):
     d2_window_s: float = 10.0  # lost: error > 6 sigma for this long
     d3_window_s: float = 10.0  # covariance runaway: eph > 4 sigma for this long
     d4_last_fixes: int = 20  # innovation collapse window (needs half of it)
+    d5_resets: int = 3  # reset storm: more position resets than this ...
+    d5_window_s: float = 60.0  # ... within this long
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,12 @@ def heading_error_deg(q_wxyz, truth_q_wxyz) -> float:
     return (yaw(q_wxyz) - yaw(truth_q_wxyz) + 180.0) % 360.0 - 180.0
 
 
-def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) -> list[Trigger]:
+def triggers(
+    states: list[dict],
+    fixes: list[dict],
+    spec: EskfDivergenceSpec,
+    resets: Sequence[dict] = (),
+) -> list[Trigger]:
     out: list[Trigger] = []
     s = spec.sigma_vpr_m
     for st in states:
@@ -129,6 +137,13 @@ def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) ->
                     f"{len(good)} of them within {3 * s:g} m of truth",
                 )
             )
+    times = [r["t_s"] for r in resets]
+    for i, start in enumerate(times):
+        within = [t for t in times[i:] if t - start <= spec.d5_window_s]
+        if len(within) > spec.d5_resets:
+            what = f"{len(within)} position resets within {spec.d5_window_s:g} s"
+            out.append(Trigger("D5", start, what))
+            break
     return sorted(out, key=lambda tr: tr.t_s)
 
 
@@ -136,16 +151,18 @@ def check(record: Record) -> GateResult:
     spec = spec_of(record.scenario, "eskf_divergence", EskfDivergenceSpec)
     states = list(record.select("eskf", "state"))
     fixes = list(record.select("eskf", "fix"))
+    resets = list(record.select("eskf", "reset"))
     if not states:
         return GateResult("no-data", "the filter recorded no states")
     if any(st.get("truth_p_ned_m") is None for st in states):
         return GateResult("no-data", "unverified: the clip has no ground truth to judge against")
-    fired = triggers(states, fixes, spec)
+    fired = triggers(states, fixes, spec, resets)
     judged = [st for st in states if st["t_s"] >= spec.warmup_s]
     metrics: dict = {
         "triggers": [f"{tr.id}@{tr.t_s:.1f}s" for tr in fired],
         "fixes": len(fixes),
         "accepted": sum(bool(f["accepted"]) for f in fixes),
+        "resets": len(resets),
     }
     if fired:
         first = fired[0]

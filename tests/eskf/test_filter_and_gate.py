@@ -26,15 +26,20 @@ def clip():
     )
 
 
-def _run(clip, fixes: list[Fix], spec: EskfSpec | None = None) -> tuple[list[dict], list[dict]]:
-    """The ESKF stage's replay over the clip; its state and fix events as the record holds them."""
-    events: dict[str, list[dict]] = {"state": [], "fix": []}
+def _events(clip, fixes: list[Fix], spec: EskfSpec | None = None) -> dict[str, list[dict]]:
+    """The ESKF stage's replay over the clip; its events by type, as the record holds them."""
+    events: dict[str, list[dict]] = {"state": [], "fix": [], "reset": []}
 
     def emit(stage: str, type: str, **fields: object) -> None:
         if stage == "eskf":
             events[type].append(json_ready(fields))
 
     replay(clip, fixes, spec or EskfSpec(), emit)
+    return events
+
+
+def _run(clip, fixes: list[Fix], spec: EskfSpec | None = None) -> tuple[list[dict], list[dict]]:
+    events = _events(clip, fixes, spec)
     return events["state"], events["fix"]
 
 
@@ -112,6 +117,20 @@ def test_dropout_coasts_into_d3_and_nan_is_d0(clip) -> None:
     assert "D3" in ids or "D2" in ids
     logs_nan = [*logs[:5], {**logs[5], "z_ne_m": [None, None]}]
     assert triggers(states, logs_nan, EskfDivergenceSpec())[0].id == "D0"
+
+
+def test_aliasing_bursts_with_resets_are_a_reset_storm_d5(clip) -> None:
+    """10 s of good fixes, 10 s of a repeated wrong tile 400 m away, and so on: a filter that
+    resets to fixes after 7 s without an accepted one snaps back and forth."""
+    resetting = EskfSpec(reset_after_s=7)
+    assert _events(clip, _oracle(clip, 3), resetting)["reset"] == []  # healthy fixes: none
+    aliased = _oracle(clip, 3, offset=lambda t: np.array([400.0, 0.0]) * (int(t - 1) // 10 % 2))
+    ev = _events(clip, aliased, resetting)
+    assert len(ev["reset"]) >= 4
+    fired = triggers(ev["state"], ev["fix"], EskfDivergenceSpec(), ev["reset"])
+    assert "D5" in [tr.id for tr in fired]
+    three = triggers(ev["state"], ev["fix"], EskfDivergenceSpec(), ev["reset"][:3])
+    assert three == [tr for tr in fired if tr.id != "D5"]
 
 
 def test_d4_innovation_collapse_on_synthetic_logs() -> None:

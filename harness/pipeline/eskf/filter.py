@@ -202,6 +202,15 @@ class Eskf:
         self.bg = self.bg + dx[12:15]
         return FixResult(r, S, nis, True)
 
+    def reset_position(self, z_ne_m: np.ndarray, sigma_m: float) -> None:
+        """Snap the horizontal position to a fix, forgetting its correlations."""
+        P = self.P.copy()
+        P[0:2, :] = 0.0
+        P[:, 0:2] = 0.0
+        P[0, 0] = P[1, 1] = sigma_m**2
+        self._P = P
+        self.p[:2] = z_ne_m
+
     def numerical_problem(self) -> str | None:
         """D0 checks: finite state and P, symmetric, positive semi-definite."""
         if not (np.all(np.isfinite(self.P)) and np.all(np.isfinite(self.p))):
