@@ -7,6 +7,7 @@ Jetson); elsewhere it is a provisioning failure with the reason, never a silent 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,8 +44,13 @@ def _torch_embed(model: torch.nn.Module, dtype: torch.dtype, device: str) -> Emb
     return embed
 
 
+@functools.cache
 def _fp16_slowdown(device: str) -> float:
-    """How much slower one fp16 conv runs than fp32 here (CPUs without fp16 kernels: ~100x)."""
+    """How much slower one fp16 conv runs than fp32 here (CPUs without fp16 kernels: ~100x).
+
+    Measured once per process: on a busy host two probes can land on either side of the
+    threshold, and one run must not pick fp16 for one engine and fp32 for the next.
+    """
     conv = torch.nn.Conv2d(32, 32, 3, padding=1).to(device)
     x = torch.rand(1, 32, 48, 48, device=device)
     times = []
@@ -52,10 +58,12 @@ def _fp16_slowdown(device: str) -> float:
         for dtype in (torch.float32, torch.float16):
             c, xi = conv.to(dtype), x.to(dtype)
             c(xi)
-            start = time.perf_counter()
-            for _ in range(3):
+            best = float("inf")
+            for _ in range(5):  # best of 5: a busy shared host must not flip the verdict
+                start = time.perf_counter()
                 c(xi)
-            times.append(time.perf_counter() - start)
+                best = min(best, time.perf_counter() - start)
+            times.append(best)
     return times[1] / max(times[0], 1e-9)
 
 
