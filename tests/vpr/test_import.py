@@ -129,6 +129,21 @@ def test_imported_descriptors_match_the_source_forward(
     assert result.translation.choices["pca"] == "source"
 
 
+def test_a_bias_derived_from_the_centroids_would_not_be_the_source(tmp_path: Path) -> None:
+    """Why the import writes zeros: the vladv2 bias (-alpha |c_k|) moves the assignments."""
+    source = source_model(False, wpca=True, data_parallel=False)
+    src = save_source(source, tmp_path / "best.pth.tar")
+    model = imported_model(import_checkpoint(src, tmp_path / "n.pt", **TINY).out)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        exact = model(x)["vlad_descriptor"]
+        alpha = model.pool.conv.weight.flatten(1).norm(dim=1).mean()
+        model.pool.conv.bias.copy_(-alpha * model.pool.centroids.norm(dim=1))
+        derived = model(x)["vlad_descriptor"]
+    assert torch.allclose(exact, source_forward(source, x), atol=1e-5)
+    assert (exact - derived).abs().max() > 1e-3
+
+
 def test_provenance_records_source_bias_pca_and_extras(tmp_path: Path) -> None:
     src = save_source(source_model(False, True, True), tmp_path / "checkpoint.pth.tar")
     result = import_checkpoint(src, tmp_path / "netvlad.pt", **TINY)
