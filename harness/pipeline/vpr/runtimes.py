@@ -48,22 +48,30 @@ def _torch_embed(model: torch.nn.Module, dtype: torch.dtype, device: str) -> Emb
 def _fp16_slowdown(device: str) -> float:
     """How much slower one fp16 conv runs than fp32 here (CPUs without fp16 kernels: ~100x).
 
-    Measured once per process: on a busy host two probes can land on either side of the
-    threshold, and one run must not pick fp16 for one engine and fp32 for the next.
+    Single-threaded, best of 3: on a busy host each two-thread call waits tens of ms for the
+    other thread, which hid a ~100x slower fp16 kernel behind a 1.5x ratio (and the full model
+    then ran at ~45 s per frame). Measured once per process, so one run cannot pick fp16 for
+    one engine and fp32 for the next.
     """
-    conv = torch.nn.Conv2d(32, 32, 3, padding=1).to(device)
-    x = torch.rand(1, 32, 48, 48, device=device)
-    times = []
-    with torch.no_grad():
-        for dtype in (torch.float32, torch.float16):
-            c, xi = conv.to(dtype), x.to(dtype)
-            c(xi)
-            best = float("inf")
-            for _ in range(5):  # best of 5: a busy shared host must not flip the verdict
-                start = time.perf_counter()
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(device)
+    x = torch.rand(1, 64, 32, 32, device=device)
+    times, threads = [], torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            for dtype in (torch.float32, torch.float16):
+                c, xi = conv.to(dtype), x.to(dtype)
                 c(xi)
-                best = min(best, time.perf_counter() - start)
-            times.append(best)
+                best = float("inf")
+                for _ in range(3):
+                    start = time.perf_counter()
+                    c(xi)
+                    if device == "cuda":
+                        torch.cuda.synchronize()
+                    best = min(best, time.perf_counter() - start)
+                times.append(best)
+    finally:
+        torch.set_num_threads(threads)
     return times[1] / max(times[0], 1e-9)
 
 
