@@ -247,6 +247,14 @@ def test_wrong_shapes_and_missing_keys_are_named_with_the_fix(tmp_path: Path) ->
         import_checkpoint(good, tmp_path / "out.pt")
     assert "encoder.0.weight has shape [4, 3, 3, 3], expected [64, 3, 3, 3]" in str(err.value)
     assert "`--width 4 --clusters 4 --descriptor-dim 16`" in str(err.value)
+    # a key missing from a file of the right size: no flag would help
+    state = source_model(False, True, False).state_dict()
+    del state["pool.conv.weight"]
+    torch.save({"state_dict": state}, tmp_path / "cut.pth.tar")
+    with pytest.raises(ProvisioningError) as err:
+        import_checkpoint(tmp_path / "cut.pth.tar", tmp_path / "out.pt", **TINY)
+    assert "missing pool.conv.weight [4, 32, 1, 1]" in str(err.value)
+    assert "Fix: give a complete pytorch-NetVlad VGG16 NetVLAD checkpoint" in str(err.value)
 
 
 def test_non_tensor_state_entries_are_refused(tmp_path: Path) -> None:

@@ -120,10 +120,11 @@ def _check_source(src: SourceCheckpoint, want: dict, vgg16: Path | None) -> None
     clusters, dim = want["pool.centroids"]
     out = want["pca.weight"][0]
     implied = _flags_from_shapes(src.state)
+    given = f"--width {dim // 8} --clusters {clusters} --descriptor-dim {out}"
     fix = (
         f"its own shapes say `{implied}`: pass those if it is the model you meant"
-        if implied
-        else "give a pytorch-NetVlad VGG16 NetVLAD checkpoint "
+        if implied and not given.startswith(implied)
+        else "give a complete pytorch-NetVlad VGG16 NetVLAD checkpoint "
         "(encoder.N, pool.conv, pool.centroids, optionally WPCA.0)"
     )
     raise ProvisioningError(
