@@ -161,6 +161,8 @@ def test_provenance_records_source_bias_pca_and_extras(tmp_path: Path) -> None:
     assert "assignment bias: zeros" in page and "vladv2=False" in page
     assert "| pca.weight | WPCA.0.weight | reshaped" in page
     assert "ImageNet mean/std" in page
+    assert "best_score 0.8" in page and 'recalls {"1": 0.61, "5": 0.8' in page  # not reprs
+    assert doc["source"]["extras"]["optimizer"] == "dict (not used)"
 
 
 def test_missing_pca_is_refused_unless_random_pca_is_asked_for(tmp_path: Path) -> None:

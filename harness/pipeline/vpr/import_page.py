@@ -6,6 +6,7 @@ model's own (bias and PCA choices, preprocessing) and which file they came from 
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from harness.pipeline.vpr.checkpoint_io import layer_table, write_provenance
@@ -43,7 +44,7 @@ def write_import_provenance(result: ImportResult) -> None:
             chosen["pca"] == "source",
         ),
     }
-    extras = ", ".join(f"{k} {v}" for k, v in src.extras.items()) or "none"
+    extras = ", ".join(f"{k} {json.dumps(v)}" for k, v in src.extras.items()) or "none"
     stripped = sum(k != o for k, o in src.original_keys.items())
     lines = [
         f"# {result.out.name}: NetVLAD-VGG16 imported from {src.path.name}",

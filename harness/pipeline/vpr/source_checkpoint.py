@@ -45,14 +45,27 @@ class SourceCheckpoint:
     extras: dict[str, object]  # the file's other entries, summarised as JSON-safe values
 
 
-def _summary(value: object) -> object:
-    """A JSON-safe digest of a training extra: numbers as numbers, the rest by type."""
+_NOT_A_NUMBER = object()
+
+
+def _scalar(value: object) -> object:
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()  # before the next test: np.float64 is also a float
     if isinstance(value, bool | int | float | str) or value is None:
         return value
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return value.item()
-    if isinstance(value, dict) and all(isinstance(k, str | int) for k in value) and len(value) < 64:
-        return {str(k): _summary(v) for k, v in value.items()}
+    return _NOT_A_NUMBER
+
+
+def _summary(value: object) -> object:
+    """A JSON-safe digest of a training extra: numbers (and tables of them, like `recalls`) as
+    they are, anything else (the optimizer state, arrays) by its type."""
+    scalar = _scalar(value)
+    if scalar is not _NOT_A_NUMBER:
+        return scalar
+    if isinstance(value, dict) and 0 < len(value) <= 64:
+        table = {str(k): _scalar(v) for k, v in value.items()}
+        if _NOT_A_NUMBER not in table.values():
+            return table
     if isinstance(value, torch.Tensor | np.ndarray):
         return f"{type(value).__name__} {list(value.shape)} (not used)"
     return f"{type(value).__name__} (not used)"
