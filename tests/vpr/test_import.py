@@ -212,6 +212,24 @@ def test_a_pool_only_source_takes_its_encoder_from_a_torchvision_file(tmp_path: 
         import_checkpoint(full, tmp_path / "y.pt", vgg16=tmp_path / "vgg16.pth", **TINY)
 
 
+def test_other_dtypes_are_cast_to_float32_and_said(tmp_path: Path) -> None:
+    source = source_model(False, wpca=True, data_parallel=False)
+    state = source.state_dict()
+    state["pool.centroids"] = state["pool.centroids"].double()  # k-means in float64
+    torch.save({"state_dict": state}, tmp_path / "f64.pth.tar")
+    result = import_checkpoint(tmp_path / "f64.pth.tar", tmp_path / "n.pt", **TINY)
+    assert ("pool.centroids", "pool.centroids", "copied, cast from torch.float64") in (
+        result.translation.mapping
+    )
+    loaded = torch.load(result.out, weights_only=True)
+    assert all(v.dtype == torch.float32 for v in loaded.values())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(
+            imported_model(result.out)(x)["vlad_descriptor"], source_forward(source, x), atol=1e-5
+        )
+
+
 class _RunsCode:
     def __reduce__(self):
         return (exec, ("open('ran-code', 'w').close()",))

@@ -148,6 +148,11 @@ def _encoder_from(vgg16: Path, want: dict) -> dict[str, torch.Tensor]:
     return enc
 
 
+def _copied(value: torch.Tensor) -> str:
+    """How a tensor was carried over: the layout is float32, so other dtypes are cast."""
+    return "copied" if value.dtype == torch.float32 else f"copied, cast from {value.dtype}"
+
+
 def _pca(
     src: SourceCheckpoint, want: dict, random_pca: bool, seed: int
 ) -> tuple[dict[str, torch.Tensor], list[tuple[str, str, str]], str]:
@@ -163,7 +168,8 @@ def _pca(
         state = {"pca.weight": s["WPCA.0.weight"].reshape(rows, cols), "pca.bias": s["WPCA.0.bias"]}
         how = "reshaped (D, K*C, 1, 1) -> (D, K*C)"
         mapping = [(name["WPCA.0.weight"], "pca.weight", how)]
-        return state, [*mapping, (name["WPCA.0.bias"], "pca.bias", "copied")], "source"
+        bias = (name["WPCA.0.bias"], "pca.bias", _copied(s["WPCA.0.bias"]))
+        return state, [*mapping, bias], "source"
     if not random_pca:
         raise ProvisioningError(
             f"{src.path}: has no PCA (WPCA.0.weight/bias): pytorch-NetVlad trains none, but the "
@@ -190,11 +196,11 @@ def translate(
     if vgg16 is not None:
         for key, value in _encoder_from(vgg16, want).items():
             state[key] = value
-            mapping.append((f"{vgg16.name}:features.{key[len('encoder.') :]}", key, "copied"))
+            mapping.append((f"{vgg16.name}:features.{key[len('encoder.') :]}", key, _copied(value)))
     for key in want:
         if key in s:
             state[key] = s[key]
-            mapping.append((name[key], key, "copied"))
+            mapping.append((name[key], key, _copied(s[key])))
     if "pool.conv.bias" not in s:
         state["pool.conv.bias"] = torch.zeros(want["pool.conv.bias"])
         mapping.append(("(none: vladv2=False)", "pool.conv.bias", "zeros"))
