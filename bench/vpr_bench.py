@@ -8,6 +8,7 @@ the default stand-in corpus through the VPR stage's own code (targets: cold < 2 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import os
 import tempfile
@@ -26,6 +27,7 @@ GFLOP_200x300 = 36.6  # model card; conv cost scales with pixels
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "scenarios" / "vpr" / "derkachi-scaffold.scenario.yaml"
 COLD_TARGET_S, WARM_TARGET_S = 120.0, 5.0
+RUNTIMES = ("pytorch-fp32", "pytorch-fp16", "onnxruntime", "tensorrt")  # each says if it can't
 
 
 def gflop(px: int) -> float:
@@ -38,6 +40,8 @@ def best_of(fn, repeat: int) -> float:
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -112,23 +116,29 @@ def main() -> None:
     torch.manual_seed(0)
     model = NetVladVgg16().eval()
     init_like_torchvision(model)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # where the runtimes run, too
+    print(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}")
+    reference = copy.deepcopy(model).to(device)
     backbone = Backbone(name="b", weights_path=Path("x.pt"), runtime="pytorch-fp32")
     engine_dir = Path(tempfile.mkdtemp())
     for px in args.sizes:
         x = torch.rand(args.frames, 3, px, px)
         with torch.no_grad():
-            ref = best_of(lambda: model(x), args.repeat)  # noqa: B023
+            ref = best_of(lambda: reference(x.to(device)), args.repeat)  # noqa: B023
         print(
             f"{px} px, batch {args.frames}: eager reference {args.frames / ref:.2f} frames/s, "
             f"{gflop(px) * args.frames / ref:.0f} GFLOP/s"
         )
-        for runtime in ("pytorch-fp32", "onnxruntime"):
+        for runtime in RUNTIMES:
             eng = Engine(
-                backbone.model_copy(update={"runtime": runtime}), Path("x.pt"), f"bench{px}", model
+                backbone.model_copy(update={"runtime": runtime}),
+                Path("x.pt"),
+                f"bench{px}",
+                copy.deepcopy(model),  # a runtime may cast or move its model
             )
             rt, check = make_runtime(eng, px, engine_dir, allow_fp32_fallback=False)
             if rt is None:
-                print(f"  {runtime}: unavailable ({check.detail})")
+                print(f"  {runtime}: unavailable: {check.detail.removeprefix(runtime + ': ')}")
                 continue
             t = best_of(lambda: rt.embed(x), args.repeat)  # noqa: B023
             g = gflop(px) * args.frames / t
