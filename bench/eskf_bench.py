@@ -1,20 +1,29 @@
 """ESKF speed: the filter over the 60 s, 200 Hz stand-in IMU, in x real time, beside a minimal
 plain-numpy filter of the same math (no filterpy, no symmetrisation) in the same run.
 
-    python bench/eskf_bench.py [--repeat 3]
+Rows: the reference (covariance predicted every sample); ours with the covariance predicted
+every sample (the same math as the reference); ours at its default (covariance predicted every
+4 samples with the composed transition, nominal state every sample); and the ESKF stage's
+replay as scenarios run it (1 Hz oracle fixes, 10 Hz state events to a no-op sink). Pin to one
+core for the target figure:
+
+    taskset -c 0 python bench/eskf_bench.py [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from harness.clip import ClipRef, Segment, load_clip
+from harness.pipeline.api import Fix
 from harness.pipeline.eskf.filter import Eskf, rotvec_to_matrix, skew
-from harness.pipeline.eskf.stage import noise_from_manifest
+from harness.pipeline.eskf.stage import noise_from_manifest, replay
+from harness.scenario.model import EskfSpec
 from harness.synth.spec import SynthSpec
 
 
@@ -47,13 +56,28 @@ def plain_numpy(clip, noise) -> None:
         P = F @ P @ F.T + Q
 
 
-def ours(clip, noise) -> None:
-    f = Eskf(clip.truth.p_ned_m[0], clip.truth.v_ned_m_s[0], clip.truth.q_wxyz[0], noise)
+def ours(clip, noise, cov_every: int) -> None:
+    f = Eskf(
+        clip.truth.p_ned_m[0],
+        clip.truth.v_ned_m_s[0],
+        clip.truth.q_wxyz[0],
+        noise,
+        cov_every=cov_every,
+    )
     t, gyro, acc = clip.imu.t_s, clip.imu.gyro_rad_s, clip.imu.accel_m_s2
     for k in range(1, len(t)):
         f.propagate(gyro[k], acc[k], t[k] - t[k - 1])
         if k % 200 == 0:  # a 1 Hz fix, as the scenarios feed it
             f.fix(clip.truth.p_ned_m[k // 2, :2], 25.0)
+
+
+def stage(clip, noise) -> None:
+    truth = clip.truth
+    fixes = [
+        Fix(float(t), tuple(truth.p_ned_m[truth.index_at(t), :2].tolist()), 25.0, "oracle")
+        for t in np.arange(1.0, clip.duration_s, 1.0)
+    ]
+    replay(clip, fixes, EskfSpec(), lambda *args, **fields: None)
 
 
 def main() -> None:
@@ -66,7 +90,13 @@ def main() -> None:
     noise = noise_from_manifest(clip.manifest)
     span = float(clip.imu.t_s[-1] - clip.imu.t_s[0])
     print(f"clip: {span:.0f} s, {len(clip.imu.t_s)} IMU samples")
-    for name, fn in (("plain numpy (reference)", plain_numpy), ("harness Eskf", ours)):
+    rows = (
+        ("plain numpy (reference)", plain_numpy),
+        ("Eskf, P every sample", partial(ours, cov_every=1)),
+        ("Eskf, P every 4 samples", partial(ours, cov_every=4)),
+        ("ESKF stage replay", stage),
+    )
+    for name, fn in rows:
         best = min(_timed(fn, clip, noise) for _ in range(args.repeat))
         print(f"{name:<26} {best:6.2f} s  {span / best:6.1f} x real time")
 

@@ -148,7 +148,8 @@ class ScenarioItem(pytest.Item):
         self.stash[VERDICT_KEY] = verdict
         _figures(self.out_dir)
         _log_verdict(self.config.stash[RUN_DIR_KEY], self, verdict)
-        decision = decide(self.loaded.scenario.expect, verdict)
+        scenario = self.loaded.scenario
+        decision = decide(scenario.expect, verdict, scenario.expect_reason)
         if decision.outcome == "skipped":
             pytest.skip(decision.message)
         if decision.outcome == "xfailed":

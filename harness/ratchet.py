@@ -22,8 +22,12 @@ class Decision:
     message: str
 
 
-def decide(expect: str, verdict: Verdict) -> Decision:
-    """The pytest outcome for a scenario that expects `expect` and got `verdict`."""
+def decide(expect: str, verdict: Verdict, expect_reason: str | None = None) -> Decision:
+    """The pytest outcome for a scenario that expects `expect` and got `verdict`.
+
+    `expect_reason`, a regular expression, pins why the run stops at `expect` (e.g. which
+    divergence trigger): stopping there for another reason fails.
+    """
     gate, why = verdict.gate, verdict.reason
     if gate in BROKEN:
         return Decision("broken", f"{gate}: {why}")
@@ -31,6 +35,12 @@ def decide(expect: str, verdict: Verdict) -> Decision:
         return Decision("failed", f"no-data: {why}")
     reached, expected = LADDER.index(gate), LADDER.index(expect)
     if reached == expected:
+        if expect_reason and not re.search(expect_reason, why):
+            return Decision(
+                "failed",
+                f"stopped at {gate} as expected, but {why!r} does not match "
+                f"expect_reason {expect_reason!r}",
+            )
         if gate == "pass":
             return Decision("passed", "pass")
         if gate == "empty-backbones":

@@ -26,12 +26,32 @@ from harness.errors import ClipError
 log = logging.getLogger(__name__)
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, memo_dir: Path | None = None) -> str:
+    """sha256 of a file. With `memo_dir`, a digest is reused while the file's size, mtime and
+    inode are unchanged, so a multi-GB video is hashed once, not on every load."""
+    path = Path(path)
+    st = path.stat()
+    stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+    memo = None
+    if memo_dir is not None:
+        key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+        memo = memo_dir / "digests" / f"{key}.json"
+        with contextlib.suppress(OSError, ValueError):
+            known = json.loads(memo.read_text())
+            if known["stamp"] == stamp:
+                return known["sha256"]
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    if memo is not None:
+        with contextlib.suppress(OSError):  # a memo is an optimisation, never a failure
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            part = memo.with_name(f"{memo.name}.{os.getpid()}")
+            part.write_text(json.dumps({"stamp": stamp, "sha256": digest}))
+            part.replace(memo)
+    return digest
 
 
 def manifest_hash(manifest: dict) -> str:
@@ -128,7 +148,7 @@ def _check_clock(t: np.ndarray, path: Path) -> None:
 
 def resolve_tar(path: Path, cache_dir: Path) -> Path:
     """A .tar bundle is unpacked once into the cache, keyed by its digest."""
-    folder = cache_dir / "bundles" / file_digest(path)[:24]
+    folder = cache_dir / "bundles" / file_digest(path, cache_dir)[:24]
     if (folder / "manifest.json").exists():
         return folder
     part = folder.with_name(f"{folder.name}.part-{os.getpid()}")
@@ -150,10 +170,12 @@ def resolve_tar(path: Path, cache_dir: Path) -> Path:
 def read_bundle(
     path: Path, cache_dir: Path | None = None, salvage: bool = False, verify: bool = True
 ) -> Clip:
-    """Load and check a bundle; `verify` re-hashes every stream file against the manifest."""
+    """Load and check a bundle; `verify` checks every stream file against the manifest's digest
+    (digests memoised in `cache_dir` while a file is unchanged)."""
     path = Path(path)
     if path.suffix == ".tar":
-        path = resolve_tar(path, cache_dir or path.parent / ".cache")
+        cache_dir = cache_dir or path.parent / ".cache"
+        path = resolve_tar(path, cache_dir)
     where = path / "manifest.json"
     try:
         manifest = json.loads(where.read_text())
@@ -205,7 +227,7 @@ def read_bundle(
         frames = Frames(t, video)
     if verify and not salvage:
         for name, digest in manifest.get("files", {}).items():
-            if not (path / name).exists() or file_digest(path / name) != digest:
+            if not (path / name).exists() or file_digest(path / name, cache_dir) != digest:
                 raise ClipError(
                     f"{path / name}: missing or not the file the manifest's digest "
                     "names; re-copy the bundle"

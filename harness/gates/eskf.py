@@ -1,11 +1,18 @@
-"""The eskf-divergence gate: triggers D0-D4 (shared/reference/eskf-gate.md), then the PASS
-criterion on horizontal error. Each trigger reports its id, first time and evidence.
+"""The eskf-divergence gate: triggers D0-D5 (the reference's proposal), then the PASS criterion
+on horizontal error. Each trigger reports its id, first time and evidence.
+
+D1 ("confidently wrong") is judged on the two blocks truth covers: horizontal position, as
+proposed, and heading. Position fixes see a heading error only under horizontal acceleration,
+so on gentle flight a wrong heading the filter is sure of never shows in position; it is the
+same failure, caught where it is.
 
 Without ground truth a run is "unverified": no-data, never a pass.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +22,7 @@ from harness.record import Record
 
 CHI2_2_999 = 13.82
 CHI2_2_99 = 9.21
+CHI2_1_999 = 10.83
 
 
 class EskfDivergenceSpec(GateSpec):
@@ -23,9 +31,13 @@ class EskfDivergenceSpec(GateSpec):
     min_states: int = 50
     d1_nees: float = CHI2_2_999  # confidently wrong: NEES above this ...
     d1_window_s: float = 5.0  # ... and error > 2 sigma, for this long
+    d1_yaw_nees: float = CHI2_1_999  # confidently wrong heading: heading NEES above this ...
+    d1_yaw_deg: float = 10.0  # ... and heading error above this (2x the initial 5 deg sigma)
     d2_window_s: float = 10.0  # lost: error > 6 sigma for this long
     d3_window_s: float = 10.0  # covariance runaway: eph > 4 sigma for this long
     d4_last_fixes: int = 20  # innovation collapse window (needs half of it)
+    d5_resets: int = 3  # reset storm: more position resets than this ...
+    d5_window_s: float = 60.0  # ... within this long
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,22 @@ def _first_run(t: np.ndarray, mask: np.ndarray, window_s: float) -> float | None
     return None
 
 
-def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) -> list[Trigger]:
+def heading_error_deg(q_wxyz, truth_q_wxyz) -> float:
+    """Estimated minus true heading (yaw of body->world NED, w-first), wrapped to +-180."""
+
+    def yaw(q) -> float:
+        w, x, y, z = q
+        return math.degrees(math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+    return (yaw(q_wxyz) - yaw(truth_q_wxyz) + 180.0) % 360.0 - 180.0
+
+
+def triggers(
+    states: list[dict],
+    fixes: list[dict],
+    spec: EskfDivergenceSpec,
+    resets: Sequence[dict] = (),
+) -> list[Trigger]:
     out: list[Trigger] = []
     s = spec.sigma_vpr_m
     for st in states:
@@ -73,7 +100,7 @@ def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) ->
             for e, st in zip(err_v, states, strict=True)
         ]
     )
-    checks = (
+    checks = [
         (
             "D1",
             (nees > spec.d1_nees) & (err > 2 * s),
@@ -82,7 +109,13 @@ def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) ->
         ),
         ("D2", err > 6 * s, spec.d2_window_s, f"error > {6 * s:g} m"),
         ("D3", eph > 4 * s, spec.d3_window_s, f"eph > {4 * s:g} m"),
-    )
+    ]
+    if all(st.get("truth_q_wxyz") is not None for st in states):
+        yaw_err = np.array([heading_error_deg(st["q_wxyz"], st["truth_q_wxyz"]) for st in states])
+        sigma = np.array([st["sigma_yaw_deg"] for st in states])
+        wrong = ((yaw_err / sigma) ** 2 > spec.d1_yaw_nees) & (np.abs(yaw_err) > spec.d1_yaw_deg)
+        what = f"heading NEES > {spec.d1_yaw_nees:g} and heading error > {spec.d1_yaw_deg:g} deg"
+        checks.append(("D1", wrong, spec.d1_window_s, what))
     for tid, mask, window, what in checks:
         start = _first_run(t, mask, window)
         if start is not None:
@@ -104,6 +137,13 @@ def triggers(states: list[dict], fixes: list[dict], spec: EskfDivergenceSpec) ->
                     f"{len(good)} of them within {3 * s:g} m of truth",
                 )
             )
+    times = [r["t_s"] for r in resets]
+    for i, start in enumerate(times):
+        within = [t for t in times[i:] if t - start <= spec.d5_window_s]
+        if len(within) > spec.d5_resets:
+            what = f"{len(within)} position resets within {spec.d5_window_s:g} s"
+            out.append(Trigger("D5", start, what))
+            break
     return sorted(out, key=lambda tr: tr.t_s)
 
 
@@ -111,16 +151,18 @@ def check(record: Record) -> GateResult:
     spec = spec_of(record.scenario, "eskf_divergence", EskfDivergenceSpec)
     states = list(record.select("eskf", "state"))
     fixes = list(record.select("eskf", "fix"))
+    resets = list(record.select("eskf", "reset"))
     if not states:
         return GateResult("no-data", "the filter recorded no states")
     if any(st.get("truth_p_ned_m") is None for st in states):
         return GateResult("no-data", "unverified: the clip has no ground truth to judge against")
-    fired = triggers(states, fixes, spec)
+    fired = triggers(states, fixes, spec, resets)
     judged = [st for st in states if st["t_s"] >= spec.warmup_s]
     metrics: dict = {
         "triggers": [f"{tr.id}@{tr.t_s:.1f}s" for tr in fired],
         "fixes": len(fixes),
         "accepted": sum(bool(f["accepted"]) for f in fixes),
+        "resets": len(resets),
     }
     if fired:
         first = fired[0]

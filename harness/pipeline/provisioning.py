@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +35,17 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    """torch.load(weights_only=True): a pickle with code in it is refused, never run."""
+def load_weights(path: Path, allow: Sequence = ()) -> dict:
+    """torch.load(weights_only=True): a pickle with code in it is refused, never run.
+
+    `allow` names the few extra globals a caller accepts (torch.serialization.safe_globals
+    entries), for files that carry more than tensors, such as numpy scalars.
+    """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(allow)):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         what = f"it pickles {found.group(1)}" if found else "it holds more than tensors"
         raise ProvisioningError(
             f"{path}: refused by torch.load(weights_only=True): {what}; "

@@ -122,7 +122,7 @@ def _report(item: pytest.Item) -> None:
         record,
         scenario_path=str(item.path),
         expect=expect,
-        status=decide(expect, verdict).outcome,
+        status=decide(expect, verdict, item.loaded.scenario.expect_reason).outcome,
     )
     if not row.runner:
         row = dataclasses.replace(row, runner=runner)

@@ -1,7 +1,8 @@
 """Pictures of one run, made from its record (and the VPR stage's thumbnails) into its folder.
 
 eskf.png: horizontal error with the 3-sigma envelope, NEES and NIS against chi-square bounds,
-and the track with accepted and rejected fixes. vpr_mosaic.png: query frames beside their
+heading error with its 3-sigma envelope, and the track with accepted and rejected fixes and
+position resets. vpr_mosaic.png: query frames beside their
 top-3 tiles (green hit, red miss). vpr_recall.png: recall@N.
 """
 
@@ -15,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from harness.gates.eskf import heading_error_deg
 from harness.gates.result import spec_of
 from harness.gates.retrieval import RetrievalQualitySpec, is_hit
 from harness.record import Record
@@ -39,7 +41,9 @@ def make_run_figures(record: Record, out_dir: Path) -> list[Path]:
 def _eskf(record: Record, path: Path) -> Path:
     states = [s for s in record.select("eskf", "state") if s.get("truth_p_ned_m") is not None]
     fixes = list(record.select("eskf", "fix"))
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    resets = list(record.select("eskf", "reset"))
+    fig, grid = plt.subplots(2, 2, figsize=(12, 8))
+    ax = [grid[0, 0], grid[0, 1], grid[1, 1], grid[1, 0]]  # error, NEES/NIS, track, heading
     if states:
         t = np.array([s["t_s"] for s in states])
         e = np.array([np.subtract(s["p_ned_m"][:2], s["truth_p_ned_m"][:2]) for s in states])
@@ -55,6 +59,17 @@ def _eskf(record: Record, path: Path) -> Path:
         est = np.array([s["p_ned_m"][:2] for s in states])
         ax[2].plot(truth[:, 1], truth[:, 0], "k-", lw=1, label="truth")
         ax[2].plot(est[:, 1], est[:, 0], "b-", lw=1, label="estimate")
+        with_q = [s for s in states if s.get("truth_q_wxyz") is not None]
+        if with_q:
+            ax[3].plot(
+                [s["t_s"] for s in with_q],
+                [heading_error_deg(s["q_wxyz"], s["truth_q_wxyz"]) for s in with_q],
+                label="heading error",
+            )
+            three = 3 * np.array([s["sigma_yaw_deg"] for s in with_q])
+            t_q = [s["t_s"] for s in with_q]
+            ax[3].plot(t_q, three, "--", color="C1", label="+-3 sigma")
+            ax[3].plot(t_q, -three, "--", color="C1")
     nis = [(f["t_s"], f["nis"]) for f in fixes if f.get("nis") is not None]
     if nis:
         ax[1].semilogy(*zip(*nis, strict=True), "o", ms=3, label="NIS (fixes)")
@@ -65,9 +80,15 @@ def _eskf(record: Record, path: Path) -> Path:
             [f["z_ne_m"] for f in fixes if f["accepted"] == accepted and None not in f["z_ne_m"]]
         ).reshape(-1, 2)
         ax[2].plot(pts[:, 1], pts[:, 0], style, label="accepted" if accepted else "rejected")
+    for r in resets:
+        (n0, e0), (n1, e1) = r["from_ne_m"], r["to_ne_m"]
+        ax[2].annotate("", (e1, n1), (e0, n0), arrowprops={"arrowstyle": "->", "color": "m"})
+    if resets:
+        ax[2].plot([], [], "m-", label="position reset")
     ax[0].set(title="horizontal error", xlabel="t [s]", ylabel="m")
     ax[1].set(title="NEES / NIS, chi2(2) 95 %", xlabel="t [s]")
     ax[2].set(title="track and fixes", xlabel="east [m]", ylabel="north [m]", aspect="equal")
+    ax[3].set(title="heading error", xlabel="t [s]", ylabel="deg")
     for a in ax:
         a.legend(fontsize=7)
     fig.tight_layout()

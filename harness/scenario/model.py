@@ -48,6 +48,9 @@ class EskfSpec(StrictModel):
     init_sigma_yaw_deg: float = Field(5.0, gt=0)
     init_yaw_error_deg: float = 0.0  # fault injection: start with this heading error
     gate_nis: float = Field(13.82, gt=0)  # chi2(2) at 0.999
+    # Reset the horizontal position to a fix after this long without an accepted one, as PX4
+    # and ArduPilot do after 7-10 s; off by default (the reference filter only gates).
+    reset_after_s: float | None = Field(None, gt=0)
 
 
 class VprSpec(StrictModel):
@@ -84,6 +87,9 @@ class Scenario(StrictModel):
     eskf: EskfSpec = EskfSpec()
     gates: GatesSpec = GatesSpec()
     expect: ExpectGate
+    # A regular expression the reason must match when the run stops at `expect`, e.g. "^D1 "
+    # for the divergence trigger a fault scenario is about.
+    expect_reason: str | None = None
     timeout_s: float = Field(900.0, gt=0)
 
     @field_validator("markers")

@@ -193,3 +193,33 @@ def test_make_is_a_pure_function_of_spec_and_seed(short_bundle, tmp_path):
         read_bundle(again).corpus("xyz").content_hash
         == read_bundle(short_bundle).corpus("xyz").content_hash
     )
+
+
+def test_verify_hashes_a_file_once_until_it_changes(copy, tmp_path, monkeypatch):
+    """Digests are memoised by size, mtime and inode: a multi-GB video is read once, and a
+    file rewritten in place is read again and caught."""
+    import hashlib
+
+    import harness.clip.bundle as bundle
+
+    memo = tmp_path / "memo"
+    files_hashed = []  # file hashing starts from an empty sha256(); keys hash a string
+
+    class Spy:
+        @staticmethod
+        def sha256(*data):
+            files_hashed.extend([] if data else [1])
+            return hashlib.sha256(*data)
+
+    monkeypatch.setattr(bundle, "hashlib", Spy)
+    read_bundle(copy, memo)
+    assert len(files_hashed) >= 3  # imu, truth, frames, video, corpus files
+    files_hashed.clear()
+    read_bundle(copy, memo)
+    assert files_hashed == []  # unchanged files: the memo answered
+    imu = np.load(copy / "imu.npy")
+    imu[5, 1] += 1e-3
+    np.save(copy / "imu.npy", imu)
+    with pytest.raises(ClipError, match=r"imu\.npy: missing or not the file the manifest.s digest"):
+        read_bundle(copy, memo)
+    assert files_hashed == [1]

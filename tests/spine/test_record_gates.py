@@ -76,6 +76,15 @@ def test_decide(expect: str, gate: str, outcome: str) -> None:
     assert decide(expect, Verdict(gate, "fail", "why")).outcome == outcome
 
 
+def test_expect_reason_pins_why_the_run_stops() -> None:
+    d1 = Verdict("eskf-divergence", "fail", "D1 from t=29.0 s: NEES > 13.82 ...")
+    d3 = Verdict("eskf-divergence", "fail", "D3 from t=40.3 s: eph > 100 m ...")
+    assert decide("eskf-divergence", d1, "^D1 ").outcome == "xfailed"
+    wrong = decide("eskf-divergence", d3, "^D1 ")
+    assert wrong.outcome == "failed" and "expect_reason" in wrong.message
+    assert decide("provisioning", d1, "^D1 ").outcome == "failed"  # the gate still comes first
+
+
 def test_decide_broken_and_no_data() -> None:
     assert decide("pass", Verdict.broken("infra-error", "oom")).outcome == "broken"
     assert decide("pass", Verdict("no-data", "no-data", "x")).outcome == "failed"

@@ -43,11 +43,24 @@ def skew(v: np.ndarray) -> np.ndarray:
 
 def rotvec_to_matrix(theta: np.ndarray) -> np.ndarray:
     """Rodrigues: exp([theta]x)."""
-    angle = math.sqrt(theta @ theta)
-    k = skew(theta)
-    if angle < 1e-9:
-        return np.eye(3) + k
-    return np.eye(3) + math.sin(angle) / angle * k + (1 - math.cos(angle)) / angle**2 * (k @ k)
+    return _rodrigues(*np.asarray(theta, float).tolist())
+
+
+def _rodrigues(x: float, y: float, z: float) -> np.ndarray:
+    """exp([x y z]x) on plain floats: the per-sample hot path, a few times cheaper than numpy."""
+    a2 = x * x + y * y + z * z
+    if a2 < 1e-18:
+        s, c = 1.0, 0.5
+    else:
+        a = math.sqrt(a2)
+        s, c = math.sin(a) / a, (1 - math.cos(a)) / a2
+    return np.array(
+        [
+            [1 - c * (y * y + z * z), c * x * y - s * z, c * x * z + s * y],
+            [c * x * y + s * z, 1 - c * (x * x + z * z), c * y * z - s * x],
+            [c * x * z - s * y, c * y * z + s * x, 1 - c * (x * x + y * y)],
+        ]
+    )
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -79,7 +92,15 @@ class FixResult:
 
 
 class Eskf:
-    """Nominal p, v, R (kept as a rotation matrix, reported as q), accel and gyro biases."""
+    """Nominal p, v, R (kept as a rotation matrix, reported as q), accel and gyro biases.
+
+    The nominal state integrates every IMU sample. The error covariance is predicted every
+    `cov_every` samples with the composed transition (F_n ... F_1) and the summed process noise,
+    as flight filters predict covariance at their filter rate rather than the IMU rate; the
+    noise it leaves out (F's mixing within a few milliseconds) is below the first-order
+    Q = N^2 dt discretisation itself. Reading `P` (a fix, a state log) first brings it up to
+    date, so every consumer sees the covariance at the current sample.
+    """
 
     def __init__(
         self,
@@ -89,13 +110,14 @@ class Eskf:
         noise: ImuNoise = ImuNoise(),
         sigma: InitialSigma = InitialSigma(),
         gate_nis: float = 13.82,  # chi2(2) at 0.999
+        cov_every: int = 4,
     ) -> None:
         self.p, self.v = np.array(p, float), np.array(v, float)
         self.R = quat_to_matrix(np.asarray(q_wxyz, float) / np.linalg.norm(q_wxyz))
         self.ba, self.bg = np.zeros(3), np.zeros(3)
-        self.noise, self.gate_nis = noise, gate_nis
-        self._F, self._I3, self._x0 = np.eye(15), np.eye(3), np.zeros(15)
-        self._diag = np.diag_indices(15)
+        self.noise, self.gate_nis, self.cov_every = noise, gate_nis, cov_every
+        self._F, self._x0 = np.eye(15), np.zeros(15)
+        self._phi, self._pending, self._pending_dt = np.eye(15), 0, 0.0
         self._q_density = np.array(
             [0.0] * 3
             + [noise.accel_noise**2] * 3
@@ -104,7 +126,7 @@ class Eskf:
             + [noise.gyro_bias_rw**2] * 3
         )
         s = sigma
-        self.P = np.diag(
+        self._P = np.diag(
             [s.p_m**2] * 3
             + [s.v_m_s**2] * 3
             + [s.tilt_rad**2] * 2
@@ -117,23 +139,46 @@ class Eskf:
     def q_wxyz(self) -> np.ndarray:
         return matrix_to_quat(self.R)
 
+    @property
+    def P(self) -> np.ndarray:
+        """The error covariance at the current sample."""
+        self._fold()
+        return self._P
+
+    def _fold(self) -> None:
+        """Predict the covariance over the samples composed since the last fold."""
+        if self._pending:
+            _, P = predict(self._x0, self._P, F=self._phi, Q=0.0)
+            P.reshape(-1)[::16] += self._q_density * self._pending_dt  # Q_i = N^2 dt, diagonal
+            self._P = 0.5 * (P + P.T)
+            self._phi, self._pending, self._pending_dt = np.eye(15), 0, 0.0
+
+    def yaw_variance(self) -> float:
+        """Variance of the heading error: the world-down component of the attitude error."""
+        down = self.R[2]  # world down in body axes; the attitude error is local (body) frame
+        return float(down @ self.P[6:9, 6:9] @ down)
+
     def propagate(self, gyro: np.ndarray, accel: np.ndarray, dt: float) -> None:
-        """One IMU sample: integrate the nominal state, predict the error covariance."""
+        """One IMU sample: integrate the nominal state, compose the error transition."""
         a_body = accel - self.ba
-        dR = rotvec_to_matrix((gyro - self.bg) * dt)
-        acc = self.R @ a_body + GRAVITY_NED
-        F = self._F  # only the blocks below change between samples
-        F[0:3, 3:6] = self._I3 * dt
-        F[3:6, 6:9] = -self.R @ skew(a_body) * dt
-        F[3:6, 9:12] = -self.R * dt
+        ax, ay, az = (a_body * dt).tolist()
+        dR = _rodrigues(*((gyro - self.bg) * dt).tolist())
+        R = self.R
+        acc = R @ a_body + GRAVITY_NED
+        F = self._F  # identity plus the blocks below, rewritten every sample
+        F[0, 3] = F[1, 4] = F[2, 5] = dt
+        F[3:6, 6:9] = R @ np.array([[0.0, az, -ay], [-az, 0.0, ax], [ay, -ax, 0.0]])  # -R[a]x dt
+        F[3:6, 9:12] = R * -dt
         F[6:9, 6:9] = dR.T
-        F[6:9, 12:15] = -self._I3 * dt
-        self.p = self.p + self.v * dt + 0.5 * acc * dt * dt
+        F[6, 12] = F[7, 13] = F[8, 14] = -dt
+        self.p = self.p + self.v * dt + (0.5 * dt * dt) * acc
         self.v = self.v + acc * dt
-        self.R = self.R @ dR
-        _, P = predict(self._x0, self.P, F=F, Q=0.0)
-        P[self._diag] += self._q_density * dt  # Q_i = N^2 dt on v, theta, a_b, w_b (diagonal)
-        self.P = 0.5 * (P + P.T)
+        self.R = R @ dR
+        self._phi = F @ self._phi
+        self._pending += 1
+        self._pending_dt += dt
+        if self._pending >= self.cov_every:
+            self._fold()
 
     def fix(self, z_ne_m: np.ndarray, sigma_m: float) -> FixResult:
         """A horizontal position fix, chi-square gated; accepted fixes update and inject."""
@@ -147,15 +192,24 @@ class Eskf:
         if nis > self.gate_nis:
             return FixResult(r, S, nis, False)
         dx, P = update(np.zeros(15), self.P, r, Rm, H_HORIZONTAL)
-        self.P = 0.5 * (P + P.T)
+        self._P = 0.5 * (P + P.T)
         self.p = self.p + dx[0:3]
         self.v = self.v + dx[3:6]
-        self.R = self.R @ rotvec_to_matrix(dx[6:9])
+        self.R = self.R @ _rodrigues(*dx[6:9].tolist())
         u, _, vt = np.linalg.svd(self.R)  # keep R orthonormal
         self.R = u @ vt
         self.ba = self.ba + dx[9:12]
         self.bg = self.bg + dx[12:15]
         return FixResult(r, S, nis, True)
+
+    def reset_position(self, z_ne_m: np.ndarray, sigma_m: float) -> None:
+        """Snap the horizontal position to a fix, forgetting its correlations."""
+        P = self.P.copy()
+        P[0:2, :] = 0.0
+        P[:, 0:2] = 0.0
+        P[0, 0] = P[1, 1] = sigma_m**2
+        self._P = P
+        self.p[:2] = z_ne_m
 
     def numerical_problem(self) -> str | None:
         """D0 checks: finite state and P, symmetric, positive semi-definite."""

@@ -64,13 +64,18 @@ def replay(clip: Clip, fixes: list[Fix], spec: EskfSpec, emit: Emit) -> None:
         gate_nis=spec.gate_nis,
     )
     order = sorted(fixes, key=lambda f: f.t_s)
-    k_fix, next_state = 0, 0.0
+    k_fix, next_state, last_accepted = 0, 0.0, float(imu.t_s[0])
     started = time.perf_counter()
     t_imu = imu.t_s
     for k in range(1, len(t_imu)):
         t = float(t_imu[k])
         while k_fix < len(order) and order[k_fix].t_s <= t:
-            _fuse(emit, filt, order[k_fix], truth)
+            fix = order[k_fix]
+            if _fuse(emit, filt, fix, truth):
+                last_accepted = fix.t_s
+            elif spec.reset_after_s and fix.t_s - last_accepted >= spec.reset_after_s:
+                _reset(emit, filt, fix)
+                last_accepted = fix.t_s
             k_fix += 1
         filt.propagate(imu.gyro_rad_s[k], imu.accel_m_s2[k], t - float(t_imu[k - 1]))
         if t >= next_state:
@@ -86,7 +91,7 @@ def replay(clip: Clip, fixes: list[Fix], spec: EskfSpec, emit: Emit) -> None:
     )
 
 
-def _fuse(emit: Emit, filt: Eskf, fix: Fix, truth: Truth) -> None:
+def _fuse(emit: Emit, filt: Eskf, fix: Fix, truth: Truth) -> bool:
     result = filt.fix(np.asarray(fix.z_ne_m, float), fix.sigma_m)
     emit(
         "eskf",
@@ -101,10 +106,21 @@ def _fuse(emit: Emit, filt: Eskf, fix: Fix, truth: Truth) -> None:
         accepted=result.accepted,
         truth_ne_m=truth.p_ned_m[truth.index_at(fix.t_s), :2],
     )
+    return result.accepted
+
+
+def _reset(emit: Emit, filt: Eskf, fix: Fix) -> None:
+    z = np.asarray(fix.z_ne_m, float)
+    if not np.all(np.isfinite(z)):
+        return
+    emit("eskf", "reset", t_s=fix.t_s, from_ne_m=filt.p[:2].copy(), to_ne_m=z)
+    filt.reset_position(z, fix.sigma_m)
 
 
 def _state(emit: Emit, filt: Eskf, t: float, truth: Truth) -> None:
-    p_hh = filt.P[0:2, 0:2]
+    P = filt.P
+    p_hh = P[0:2, 0:2]
+    i = truth.index_at(t)
     emit(
         "eskf",
         "state",
@@ -114,6 +130,8 @@ def _state(emit: Emit, filt: Eskf, t: float, truth: Truth) -> None:
         q_wxyz=filt.q_wxyz,
         P_hh=p_hh,
         eph_m=float(math.sqrt(max(np.trace(p_hh), 0.0))),
-        truth_p_ned_m=truth.p_ned_m[truth.index_at(t)],
+        sigma_yaw_deg=math.degrees(math.sqrt(max(filt.yaw_variance(), 0.0))),
+        truth_p_ned_m=truth.p_ned_m[i],
+        truth_q_wxyz=truth.q_wxyz[i],
         numerical=filt.numerical_problem(),
     )

@@ -1,4 +1,5 @@
-"""`harness provision scaffold|verify`: make the scaffold checkpoint, check provisioned ones."""
+"""`harness provision scaffold|import|verify`: make the scaffold checkpoint, translate a
+pytorch-NetVlad one, check provisioned ones."""
 
 from __future__ import annotations
 
@@ -18,15 +19,35 @@ def register(groups) -> None:
     p = sub.add_parser("scaffold", help="write the deterministic scaffold checkpoint")
     p.add_argument("--out", type=Path, default=Path("models/netvlad/netvlad.pt"))
     p.add_argument("--vgg16-weights", type=Path, help="a torchvision VGG16 file for the encoder")
-    p.add_argument("--width", type=int, default=64, help="VGG width (64 = full size)")
-    p.add_argument("--clusters", type=int, default=64)
-    p.add_argument("--descriptor-dim", type=int, default=4096)
+    _architecture(p)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_scaffold)
+    p = sub.add_parser(
+        "import", help="translate a pytorch-NetVlad checkpoint into the upstream layout"
+    )
+    p.add_argument("source", type=Path, help="pytorch-NetVlad checkpoint (.pth.tar)")
+    p.add_argument("--out", type=Path, default=Path("models/netvlad/netvlad.pt"))
+    p.add_argument(
+        "--vgg16", type=Path, help="a torchvision VGG16 file for a source without an encoder"
+    )
+    p.add_argument(
+        "--random-pca",
+        action="store_true",
+        help="a source without PCA gets a seeded random projection, labelled NOT trained",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of --random-pca")
+    _architecture(p)
+    p.set_defaults(func=run_import)
     p = sub.add_parser("verify", help="verify every backbone of an operator config")
     p.add_argument("--config", type=Path, default=Path("configs/operator_replay.yaml"))
     p.add_argument("--input-px", type=int, default=240)
     p.set_defaults(func=run_verify)
+
+
+def _architecture(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--width", type=int, default=64, help="VGG width (64 = full size)")
+    p.add_argument("--clusters", type=int, default=64)
+    p.add_argument("--descriptor-dim", type=int, default=4096)
 
 
 def run_scaffold(args: argparse.Namespace) -> int:
@@ -39,6 +60,34 @@ def run_scaffold(args: argparse.Namespace) -> int:
         vgg16_weights=args.vgg16_weights,
     )
     print(f"{args.out}: sha256 {sha}\nprovenance: {args.out.with_suffix('.provenance.md')}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from harness.pipeline.vpr.importer import import_checkpoint
+
+    result = import_checkpoint(
+        args.source,
+        args.out,
+        width=args.width,
+        clusters=args.clusters,
+        descriptor_dim=args.descriptor_dim,
+        vgg16=args.vgg16,
+        random_pca=args.random_pca,
+        seed=args.seed,
+    )
+    src, done = result.source, result.translation
+    stripped = sum(k != o for k, o in src.original_keys.items())
+    print(f"{result.out}: sha256 {result.sha256}")
+    print(
+        f"source: {src.path} sha256 {src.sha256}"
+        + (f"; DataParallel `module.` removed from {stripped} keys" if stripped else "")
+    )
+    print(f"assignment bias: {done.bias}")
+    print(f"PCA: {done.pca}")
+    print(f"encoder: {done.encoder}")
+    print(f"provenance: {result.out.with_suffix('.provenance.md')}")
+    print(f"pin it in the operator config: c10_provisioning.backbones[].sha256: {result.sha256}")
     return 0
 
 

@@ -7,6 +7,7 @@ Jetson); elsewhere it is a provisioning failure with the reason, never a silent 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,19 +44,34 @@ def _torch_embed(model: torch.nn.Module, dtype: torch.dtype, device: str) -> Emb
     return embed
 
 
+@functools.cache
 def _fp16_slowdown(device: str) -> float:
-    """How much slower one fp16 conv runs than fp32 here (CPUs without fp16 kernels: ~100x)."""
-    conv = torch.nn.Conv2d(32, 32, 3, padding=1).to(device)
-    x = torch.rand(1, 32, 48, 48, device=device)
-    times = []
-    with torch.no_grad():
-        for dtype in (torch.float32, torch.float16):
-            c, xi = conv.to(dtype), x.to(dtype)
-            c(xi)
-            start = time.perf_counter()
-            for _ in range(3):
+    """How much slower one fp16 conv runs than fp32 here (CPUs without fp16 kernels: ~100x).
+
+    Single-threaded, best of 3: on a busy host each two-thread call waits tens of ms for the
+    other thread, which hid a ~100x slower fp16 kernel behind a 1.5x ratio (and the full model
+    then ran at ~45 s per frame). Measured once per process, so one run cannot pick fp16 for
+    one engine and fp32 for the next.
+    """
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(device)
+    x = torch.rand(1, 64, 32, 32, device=device)
+    times, threads = [], torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            for dtype in (torch.float32, torch.float16):
+                c, xi = conv.to(dtype), x.to(dtype)
                 c(xi)
-            times.append(time.perf_counter() - start)
+                best = float("inf")
+                for _ in range(3):
+                    start = time.perf_counter()
+                    c(xi)
+                    if device == "cuda":
+                        torch.cuda.synchronize()
+                    best = min(best, time.perf_counter() - start)
+                times.append(best)
+    finally:
+        torch.set_num_threads(threads)
     return times[1] / max(times[0], 1e-9)
 
 

@@ -7,14 +7,14 @@ for VPR. An encoder comes from a torchvision VGG16 weight file when the user has
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from harness.errors import ProvisioningError
-from harness.pipeline.provisioning import load_weights, sha256_file
+from harness.pipeline.provisioning import load_weights
+from harness.pipeline.vpr.checkpoint_io import layer_table, save_state, write_provenance
 from harness.pipeline.vpr.netvlad import NetVladVgg16, init_like_torchvision
 
 
@@ -58,16 +58,12 @@ def make_scaffold(
         state.update(encoder_from_torchvision(vgg16_weights))
         encoder_source = f"torchvision VGG16 file {vgg16_weights.name} (ImageNet, BSD-3-Clause)"
     model.load_state_dict(state, strict=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".part")
-    torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
-    tmp.replace(out)
-    sha = sha256_file(out)
+    sha = save_state(state, out)
     groups = {
-        "encoder.0 .. encoder.28 (VGG16 conv1_1..conv5_3)": (encoder_source, "No"),
-        "pool.conv.weight, pool.conv.bias": (f"random (PyTorch default), seed {seed}", "No"),
-        "pool.centroids": (f"random unit vectors, seed {seed}", "No"),
-        "pca.weight, pca.bias": (f"random weight (PyTorch default), zero bias, seed {seed}", "No"),
+        "encoder.0 .. encoder.28 (VGG16 conv1_1..conv5_3)": (encoder_source, False),
+        "pool.conv.weight, pool.conv.bias": (f"random (PyTorch default), seed {seed}", False),
+        "pool.centroids": (f"random unit vectors, seed {seed}", False),
+        "pca.weight, pca.bias": (f"random weight (PyTorch default), zero bias, seed {seed}", False),
     }
     lines = [
         f"# {out.name}: NetVLAD-VGG16 scaffold",
@@ -78,26 +74,10 @@ def make_scaffold(
         f"sha256 `{sha}`; {len(state)} keys; width {width}, clusters {clusters}, "
         f"descriptor {descriptor_dim}.",
         "",
-        "| layers | source | trained for VPR |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {g} | {src} | {tr} |" for g, (src, tr) in groups.items()]
-    lines += [
+        *layer_table(groups),
         "",
         "Licence: project-owned random weights; a torchvision encoder keeps BSD-3-Clause.",
         "Reproduce: `harness provision scaffold` (same bytes on every run).",
     ]
-    out.with_suffix(".provenance.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out.with_suffix(".provenance.json").write_text(
-        json.dumps(
-            {
-                "sha256": sha,
-                "layers": {
-                    g: {"source": s, "trained_for_vpr": t == "Yes"} for g, (s, t) in groups.items()
-                },
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
+    write_provenance(out, lines, {"sha256": sha}, groups)
     return sha

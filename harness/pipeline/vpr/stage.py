@@ -92,10 +92,10 @@ def _query_image(clip: Clip, frame: np.ndarray, t_s: float, corpus: TileCorpus, 
     return align_north_up(frame, intr, r_body_cam, q, -float(p[2]), corpus.size_m, tile_px)
 
 
-def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
-    vpr, clip = ctx.scenario.vpr, ctx.clip
-    chosen = ctx.config.backbone()
-    engine = next(e for e in engines if e.backbone.name == chosen.name)
+def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCorpus, np.ndarray]:
+    """The engine's runtime and the clip's tile descriptors (cached), both recorded: the
+    provisioning a run pays before its first query."""
+    vpr = ctx.scenario.vpr
     runtime, check = make_runtime(
         engine, vpr.input_px, ctx.cache_dir / "engines", vpr.allow_fp32_fallback
     )
@@ -109,7 +109,7 @@ def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
     )
     if not check.ok:
         raise StageStop(check.detail)
-    corpus = clip.corpus()
+    corpus = ctx.clip.corpus()
     started = time.perf_counter()
     tiles, cached = tile_descriptors(runtime, engine, corpus, vpr.input_px, ctx.cache_dir)
     ctx.emit(
@@ -121,6 +121,14 @@ def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
         seconds=time.perf_counter() - started,
         runtime=runtime.name,
     )
+    return runtime, corpus, tiles
+
+
+def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
+    vpr, clip = ctx.scenario.vpr, ctx.clip
+    chosen = ctx.config.backbone()
+    engine = next(e for e in engines if e.backbone.name == chosen.name)
+    runtime, corpus, tiles = corpus_descriptors(ctx, engine)
     strategy = NetVladStrategy(runtime, vpr.input_px, tiles)
     sigma = corpus.size_m / math.sqrt(12.0)  # a tile-centre fix is uniform over the tile
     fixes, queries, thumbs = [], [], ThumbCollector(corpus)

@@ -1,0 +1,43 @@
+"""Writing a checkpoint we made and its provenance page: one way for every maker.
+
+The scaffold and an imported checkpoint both land as a plain state_dict (atomically, so a
+killed run leaves no half file under the real name) with `.provenance.md` and
+`.provenance.json` beside it, stating per layer group where the weights came from and whether
+they are trained for VPR.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from harness.pipeline.provisioning import sha256_file
+
+# layer group -> (source, trained for VPR)
+Groups = dict[str, tuple[str, bool]]
+
+
+def save_state(state: dict[str, torch.Tensor], out: Path) -> str:
+    """torch.save a plain state_dict of contiguous tensors to `out`; returns its sha256."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part")
+    torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
+    tmp.replace(out)
+    return sha256_file(out)
+
+
+def layer_table(groups: Groups) -> list[str]:
+    """Markdown rows: layers | source | trained for VPR."""
+    rows = ["| layers | source | trained for VPR |", "|---|---|---|"]
+    return rows + [f"| {g} | {src} | {'Yes' if t else 'No'} |" for g, (src, t) in groups.items()]
+
+
+def write_provenance(out: Path, markdown: list[str], doc: dict, groups: Groups) -> None:
+    """`out.provenance.md` (the lines given) and `out.provenance.json` (doc plus the layers)."""
+    out.with_suffix(".provenance.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    layers = {g: {"source": s, "trained_for_vpr": t} for g, (s, t) in groups.items()}
+    out.with_suffix(".provenance.json").write_text(
+        json.dumps({**doc, "layers": layers}, indent=2), encoding="utf-8"
+    )
