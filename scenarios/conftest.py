@@ -3,8 +3,9 @@
 Nothing large is committed: the full-size scaffold (models/netvlad/), the small test
 checkpoints and the trained checkpoint (models/scenarios/) are git-ignored and rebuilt only
 when missing. The trained one is the default `harness provision train` recipe, kept under a
-content key (settings + recipe source): the first session trains it (minutes, with progress
-on the terminal), later ones reuse it until the recipe changes.
+content key (settings + recipe source): the first session that selects a scenario using it
+trains it (minutes, with progress on the terminal), later ones reuse it until the recipe
+changes.
 """
 
 from __future__ import annotations
@@ -71,8 +72,14 @@ def make_trained(config: pytest.Config) -> Path:
         logger.setLevel(level)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Train only when a selected scenario uses the trained checkpoint (minutes when new)."""
+    wanted = str(TRAINED_DIR.relative_to(ROOT))
+    if any(wanted in item.path.read_text() for item in session.items):
+        make_trained(session.config)
+
+
 def pytest_sessionstart(session) -> None:
-    make_trained(session.config)
     if not SCAFFOLD.exists():
         make_scaffold(SCAFFOLD)
     if not COLLAPSED.exists():

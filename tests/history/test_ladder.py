@@ -1,14 +1,17 @@
 """The whole ladder as ledger transitions: one product scenario, three sessions, three backbones.
 
-scenarios/vpr/derkachi-trained.scenario.yaml runs as it is shipped, except for its backbone
-override: empty (SKIP), the scaffold (retrieval-quality), the trained checkpoint (PASS through
-the ESKF gate). Full-size models on the 60 s clip: marked slow. The trained checkpoint is the
-one the product scenarios use, made once by the default recipe and reused (minutes when new).
+scenarios/vpr/derkachi-trained.scenario.yaml as the team would have edited it along the way:
+no backbones (SKIP); the scaffold as upstream deploys it, raw frames at 240 px (stops at
+retrieval-quality); the trained checkpoint with the query preprocessing its provenance asks
+for, as shipped (PASS through the ESKF gate). Full-size models on the 60 s clip: marked slow.
+The trained checkpoint is the one the product scenarios use, made once by the default recipe
+and reused (minutes when new).
 """
 
 from __future__ import annotations
 
 import io
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -34,12 +37,13 @@ def checkpoints() -> dict[str, Path]:
     return {"scaffold": SCAFFOLD, "trained": trained}
 
 
-def _variant(overrides: dict, expect: str) -> str:
-    """The product scenario's text with its overrides and expect replaced."""
+def _variant(overrides: dict, expect: str, **vpr) -> str:
+    """The product scenario's text with its overrides, expect and some `vpr` fields replaced."""
     yaml = YAML()
     tree = yaml.load(PRODUCT.read_text())
     tree["overrides"] = overrides
     tree["expect"] = expect
+    tree["vpr"].update(vpr)
     out = io.StringIO()
     yaml.dump(tree, out)
     return out.getvalue()
@@ -51,13 +55,21 @@ def test_empty_scaffold_trained_show_the_ladder_as_forward_moves(
 ) -> None:
     # the shared clip and descriptor caches: the 60 s clip is made once for the whole suite
     (project.path / ".cache").symlink_to(REPO / ".cache", target_is_directory=True)
+    raw = {"align": "none", "input_px": 240}  # the scaffold as upstream deploys it
     steps = [
-        ("run-empty", {"c10_provisioning.backbones": []}, "empty-backbones", "skipped"),
-        ("run-scaffold", {WEIGHTS_KEY: str(checkpoints["scaffold"])}, "retrieval-quality", "xfailed"),
-        ("run-trained", {WEIGHTS_KEY: str(checkpoints["trained"])}, "pass", "passed"),
+        ("run-empty", {"c10_provisioning.backbones": []}, "empty-backbones", "skipped", {}),
+        (
+            "run-scaffold",
+            {WEIGHTS_KEY: str(checkpoints["scaffold"])},
+            "retrieval-quality",
+            "xfailed",
+            raw,
+        ),
+        ("run-trained", {WEIGHTS_KEY: str(checkpoints["trained"])}, "pass", "passed", {}),
     ]
-    for run_id, overrides, expect, outcome in steps:
-        project.makefile(".scenario.yaml", **{"derkachi-trained": _variant(overrides, expect)})
+    for run_id, overrides, expect, outcome, vpr in steps:
+        text = _variant(overrides, expect, **vpr)
+        project.makefile(".scenario.yaml", **{"derkachi-trained": text})
         monkeypatch.setenv("HARNESS_RUN_ID", run_id)
         result = project.runpytest("-p", "no:cacheprovider", "--runner", "inprocess")
         result.assert_outcomes(**{outcome: 1})
@@ -68,6 +80,8 @@ def test_empty_scaffold_trained_show_the_ladder_as_forward_moves(
     assert scaffold_row.metrics["retrieval-quality.recall"] < 0.8
     assert trained_row.metrics["retrieval-quality.recall"] >= 0.8
     assert trained_row.metrics["eskf-divergence.rmse_m"] <= 58
-    first, second = (compare([a], [b])[0] for a, b in zip(rows, rows[1:], strict=False))
+    first, second = (compare([a], [b])[0] for a, b in pairwise(rows))
     assert (first.move, second.move) == ("forward", "forward"), (first.note, second.note)
-    assert second.note.startswith("checkpoint ") and second.before.clip_hash == second.after.clip_hash
+    assert (
+        second.note.startswith("checkpoint ") and second.before.clip_hash == second.after.clip_hash
+    )

@@ -10,8 +10,8 @@ import torch
 
 from harness.cli import build_parser
 from harness.errors import HarnessError
+from harness.pipeline.vpr import evaluate, trained
 from harness.pipeline.vpr import train as T
-from harness.pipeline.vpr import trained
 from harness.pipeline.vpr.align import align_north_up
 from harness.pipeline.vpr.evaluate import Recall, format_table, int8_dynamic
 from harness.pipeline.vpr.netvlad import (
@@ -172,3 +172,17 @@ def test_recipe_key_follows_the_recipes_source(tmp_path, monkeypatch) -> None:
     before = trained.recipe_key(TrainJob(), tmp_path)
     (tmp_path / "synth" / "terrain.py").write_text("SEED = 2\n")
     assert trained.recipe_key(TrainJob(), tmp_path) != before
+
+
+def test_chance_recall_is_what_random_rankings_get() -> None:
+    rng = np.random.default_rng(0)
+    hit = rng.random((40, 30)) < 0.08
+    hit[0] = False  # a query with no hit anywhere: recall 0 at every n
+    hit[1] = True  # every tile a hit: recall 1
+    for n in (1, 5, 20):
+        order = np.argsort(rng.random((4000, *hit.shape)), axis=2)
+        drawn = np.take_along_axis(np.broadcast_to(hit, order.shape), order, axis=2)
+        monte_carlo = drawn[:, :, :n].any(axis=2).mean()
+        assert abs(evaluate.chance_recall(hit, n) - monte_carlo) < 0.01
+    one = np.array([[True, False, False, False]])
+    assert [evaluate.chance_recall(one, n) for n in (1, 2, 4, 9)] == [0.25, 0.5, 1.0, 1.0]

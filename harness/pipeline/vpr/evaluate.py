@@ -74,35 +74,48 @@ def int8_dynamic(model: NetVladVgg16) -> NetVladVgg16:
     return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def hits(order: np.ndarray, geo: GeoSet, rule: str, radius_m: float, n: int) -> np.ndarray:
-    """(Q,) booleans: any of the first n retrieved tiles is a hit under the rule."""
+def hit_matrix(geo: GeoSet, rule: str, radius_m: float) -> np.ndarray:
+    """(Q, N) booleans: tile j is a hit for query i under the rule."""
     if rule == "footprint":
         feet = geo.corpus.footprints_ne_m
-        return np.array(
-            [
-                any(inside(geo.truth_ne_m[i], feet[j]) for j in order[i, :n])
-                for i in range(len(order))
-            ]
-        )
-    centres = geo.corpus.centres_ne_m[order[:, :n]]
-    return (np.linalg.norm(centres - geo.truth_ne_m[:, None], axis=2) <= radius_m).any(axis=1)
+        return np.array([[inside(p, f) for f in feet] for p in geo.truth_ne_m], dtype=bool)
+    centres = geo.corpus.centres_ne_m
+    return np.linalg.norm(centres[None] - geo.truth_ne_m[:, None], axis=2) <= radius_m
+
+
+def chance_recall(hit: np.ndarray, n: int) -> float:
+    """Expected recall@n of a uniformly random ranking: what a model that knows nothing gets.
+
+    A query with h hits among N tiles misses the first n with probability
+    prod_{i<n} (N - h - i) / (N - i).
+    """
+    tiles = hit.shape[1]
+    h = hit.sum(axis=1).astype(float)
+    i = np.arange(min(n, tiles))[None]
+    miss = np.clip((tiles - h[:, None] - i) / (tiles - i), 0.0, None).prod(axis=1)
+    return float((1.0 - miss).mean())
 
 
 def recall_table(
     name: str,
-    q_desc: torch.Tensor,
-    t_desc: torch.Tensor,
+    q_desc: torch.Tensor | None,
+    t_desc: torch.Tensor | None,
     geo: GeoSet,
     radius_m: float,
     ms_per_image: float | None = None,
 ) -> list[Recall]:
-    """Rows for the footprint rule and the radius rule."""
-    order = torch.cdist(q_desc, t_desc).argsort(dim=1).numpy()
+    """Rows for the footprint rule and the radius rule; no descriptors: the chance rows."""
+    order = None if q_desc is None else torch.cdist(q_desc, t_desc).argsort(dim=1).numpy()
     rows = []
     for rule in ("footprint", "radius"):
         label = rule if rule == "footprint" else f"<= {radius_m:g} m"
-        rec = {n: float(hits(order, geo, rule, radius_m, n).mean()) for n in RECALL_AT}
-        rows.append(Recall(name, geo.name, label, len(order), rec, ms_per_image))
+        hit = hit_matrix(geo, rule, radius_m)
+        if order is None:
+            rec = {n: chance_recall(hit, n) for n in RECALL_AT}
+        else:
+            ranked = np.take_along_axis(hit, order, axis=1)
+            rec = {n: float(ranked[:, :n].any(axis=1).mean()) for n in RECALL_AT}
+        rows.append(Recall(name, geo.name, label, len(hit), rec, ms_per_image))
     return rows
 
 

@@ -91,7 +91,7 @@ def run_test(args: argparse.Namespace) -> int:
     models += [(str(p), load_weights(p)) for p in args.weights]
     if args.int8:
         models += [(f"{name} int8", int8_dynamic(model)) for name, model in models[1:]]
-    rows = []
+    rows = recall_table("chance (random ranking)", None, None, flights["north-up"], args.radius_m)
     for name, model in models:
         t_desc = descriptors(model, tiles, args.input_px, args.cache_dir)
         ms = forward_ms(model, args.input_px)

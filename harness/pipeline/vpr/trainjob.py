@@ -189,7 +189,7 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
         "kept_epoch": best["epoch"],
         "validation_area": None
         if job.validation_seed is None
-        else f"area seed {job.validation_seed} (picks the epoch kept; 0 = k-means init)",
+        else f"area seed {job.validation_seed}",
         "kmeans_alpha": alpha,
         "job": asdict(job),
         "history": asdict(history),
