@@ -75,6 +75,7 @@ def run_test(args: argparse.Namespace) -> int:
         recall_table,
     )
     from harness.pipeline.vpr.features import random_model
+    from harness.pipeline.vpr.prune import prune_to_width
     from harness.pipeline.vpr.trainset import clip_flight
 
     torch.set_num_threads(max(1, args.threads))
@@ -89,8 +90,13 @@ def run_test(args: argparse.Namespace) -> int:
     tiles = corpus_images(flights["north-up"].corpus)
     models = [("scaffold (random init)", random_model(args.width, 64, 4096, args.scaffold_seed))]
     models += [(str(p), load_weights(p)) for p in args.weights]
+    loaded = models[1:]
     if args.int8:
-        models += [(f"{name} int8", int8_dynamic(model)) for name, model in models[1:]]
+        models += [(f"{name} int8", int8_dynamic(model)) for name, model in loaded]
+    for width in args.prune_width:
+        models += [
+            (f"{name} pruned to width {width}", prune_to_width(m, width)) for name, m in loaded
+        ]
     rows = recall_table("chance (random ranking)", None, None, flights["north-up"], args.radius_m)
     for name, model in models:
         t_desc = descriptors(model, tiles, args.input_px, args.cache_dir)
@@ -157,5 +163,12 @@ def register(groups) -> None:
     t.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     t.add_argument("--table", type=Path, help="also write the Markdown table here")
     t.add_argument("--int8", action="store_true", help="add dynamic-int8 rows for each checkpoint")
+    t.add_argument(
+        "--prune-width",
+        type=int,
+        nargs="*",
+        default=[],
+        help="add rows for each checkpoint cut to these VGG widths (64 = full; 32 = 1/4 compute)",
+    )
     t.add_argument("--threads", type=int, default=2)
     t.set_defaults(func=run_test)
