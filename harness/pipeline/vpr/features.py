@@ -6,6 +6,7 @@ computed once and reused by clustering, mining and every epoch.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from pathlib import Path
@@ -45,9 +46,21 @@ def to_input(images: np.ndarray, input_px: int) -> torch.Tensor:
 def conv_features(
     encoder: nn.Module, images: np.ndarray, input_px: int, batch: int = 16
 ) -> torch.Tensor:
-    """Encoder output for each image, (N, D, h, w) float32."""
+    """Encoder output for each image, (N, D, h, w) float32 on the CPU.
+
+    Encoding is most of a training run's time, so it runs on a CUDA GPU when torch sees one
+    (a copy of the encoder goes there; the caller's stays where it is).
+    """
+    if torch.cuda.is_available():
+        device = torch.device("cuda")
+        encoder = copy.deepcopy(encoder).to(device)
+    else:
+        device = torch.device("cpu")
     encoder.eval()
-    out = [encoder(to_input(images[i : i + batch], input_px)) for i in range(0, len(images), batch)]
+    out = [
+        encoder(to_input(images[i : i + batch], input_px).to(device)).cpu()
+        for i in range(0, len(images), batch)
+    ]
     return torch.cat(out)
 
 
