@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,6 +92,18 @@ class Scenario(StrictModel):
     # for the divergence trigger a fault scenario is about.
     expect_reason: str | None = None
     timeout_s: float = Field(900.0, gt=0)
+
+    @field_validator("expect_reason")
+    @classmethod
+    def _a_regex(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"not a regular expression ({exc}); escape literal ( [ . * + ? with a backslash"
+                ) from None
+        return pattern
 
     @field_validator("markers")
     @classmethod

@@ -38,6 +38,14 @@ def test_unknown_key_gets_did_you_mean_and_line(project: pytest.Pytester) -> Non
     assert "7 | vpr: {strategie: netvlad}" in problem
 
 
+def test_expect_reason_that_is_no_regex_is_located(project: pytest.Pytester) -> None:
+    text = scenario_text("pinned", "eskf-divergence", expect_reason="'^D1 (heading'")
+    path = project.makefile(".scenario.yaml", pinned=text)
+    [problem] = _problems(path, project.path)
+    assert f"{path}:7:" in problem and "expect_reason: " in problem
+    assert "not a regular expression (missing ), unterminated subpattern" in problem
+
+
 def test_all_errors_reported_together(project: pytest.Pytester) -> None:
     text = scenario_text(
         "many",
