@@ -18,15 +18,16 @@ DEFAULT_CACHE = Path(".cache")
 
 def load_weights(path: Path):
     """A checkpoint in the upstream layout, its width/clusters/dim read from the shapes."""
+    from harness.pipeline.provisioning import load_weights as read_state
     from harness.pipeline.vpr.netvlad import NetVladVgg16
 
+    state = read_state(path)  # refused pickles and unreadable files: a ProvisioningError
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         clusters, dim = state["pool.centroids"].shape
         out = state["pca.weight"].shape[0]
         model = NetVladVgg16(dim // 8, clusters, out)
         model.load_state_dict(state, strict=True)
-    except (OSError, KeyError, RuntimeError) as exc:
+    except (KeyError, ValueError, RuntimeError) as exc:
         raise HarnessError(
             f"{path}: not a NetVLAD-VGG16 checkpoint in the upstream layout ({exc}); "
             "make one with `harness provision train`"

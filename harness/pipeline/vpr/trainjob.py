@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from harness.pipeline.vpr import checkpoint_io
 from harness.pipeline.vpr import train as T
 from harness.pipeline.vpr.evaluate import corpus_images
 from harness.pipeline.vpr.features import cached_conv_features, encoder_digest, random_model
@@ -59,14 +60,6 @@ class TrainResult:
     history: T.History
     seconds: float
     provenance: dict
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _areas(job: TrainJob) -> list[GeoSet]:
@@ -169,9 +162,7 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
     vlad = torch.cat([T.pooled(model.pool, q_all), T.pooled(model.pool, t_all)])
     rank = T.fit_pca_whitening(model, vlad, job.train.whiten_eps)
     ckpt = out_dir / CHECKPOINT_NAME
-    torch.save(model.state_dict(), ckpt.with_suffix(".part"))
-    ckpt.with_suffix(".part").rename(ckpt)
-    digest = sha256_file(ckpt)
+    digest = checkpoint_io.save_state(model.state_dict(), ckpt)
     seconds = time.perf_counter() - started
     provenance = {
         "checkpoint": ckpt.name,
