@@ -2,7 +2,7 @@
 
 from harness.clip.corpus import TileCorpus
 from harness.clip.load import load_clip
-from harness.clip.model import Camera, Clip, Frames, ImuStream, Origin, Truth
+from harness.clip.model import Camera, Clip, Frames, ImuStream, Origin, Telemetry, Truth
 from harness.clip.spec import ClipRef, Segment
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "ImuStream",
     "Origin",
     "Segment",
+    "Telemetry",
     "TileCorpus",
     "Truth",
     "load_clip",

@@ -1,7 +1,7 @@
 """Clip bundles on disk: write a folder, read a folder or .tar into a checked Clip.
 
-Layout: manifest.json, imu.npy (N,7), truth.npy (N,11, optional), frames.npy (M,) with
-video.mp4, corpus/<kind>/ (optional). See docs/clip.md.
+Layout: manifest.json, imu.npy (N,7), truth.npy (N,11, optional), telemetry.npy (N,6,
+optional), frames.npy (M,) with video.mp4, corpus/<kind>/ (optional). See docs/clip.md.
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ import numpy as np
 
 from harness.clip import manifest as mf
 from harness.clip.corpus import read_corpus
-from harness.clip.model import Camera, Clip, Frames, ImuStream, Origin, Truth, empty_imu
+from harness.clip.model import (
+    Camera,
+    Clip,
+    Frames,
+    ImuStream,
+    Origin,
+    Telemetry,
+    Truth,
+    empty_imu,
+)
 from harness.clip.video import VideoFrames
 from harness.errors import ClipError
 
@@ -65,11 +74,13 @@ def write_bundle(
     imu: np.ndarray | None,
     truth: np.ndarray | None,
     frames_t: np.ndarray | None,
+    telemetry: np.ndarray | None = None,
 ) -> dict:
     """Write the streams next to an already placed video/corpus; fill in files, counts and the hash.
 
     `manifest` carries name, origin, conventions, camera, licence, provenance, faults and, for a
-    video, `streams.frames.video`; this adds the stream tables and `content_hash`.
+    video, `streams.frames.video`; this adds the stream tables and `content_hash`. `telemetry`
+    (columns `TELEMETRY_COLUMNS`) is the flight controller's AHRS attitude and baro height.
     """
     folder.mkdir(parents=True, exist_ok=True)
     streams = manifest.setdefault("streams", {})
@@ -77,6 +88,7 @@ def write_bundle(
         ("imu", imu, mf.IMU_COLUMNS),
         ("truth", truth, mf.TRUTH_COLUMNS),
         ("frames", frames_t, mf.FRAME_COLUMNS),
+        ("telemetry", telemetry, mf.TELEMETRY_COLUMNS),
     ):
         if data is None:
             streams[name] = None
@@ -206,6 +218,11 @@ def read_bundle(
             mf.to_canonical_vectors(tab[:, 4:7], conv, world=True),
             mf.to_canonical_quat(tab[:, 7:11], conv),
         )
+    telemetry = None
+    if streams.get("telemetry"):
+        tab = read_table(path, streams["telemetry"], salvage)
+        _check_clock(tab[:, 0], path / streams["telemetry"]["file"])
+        telemetry = Telemetry(tab[:, 0], mf.to_canonical_quat(tab[:, 1:5], conv), tab[:, 5])
     frames = Frames(np.zeros(0), None)
     if streams.get("frames"):
         entry = streams["frames"]
@@ -252,6 +269,7 @@ def read_bundle(
         duration_s=float(manifest["duration_s"]),
         imu=imu,
         truth=truth,
+        telemetry=telemetry,
         frames=frames,
         camera=camera,
         manifest=manifest,

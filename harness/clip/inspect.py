@@ -77,6 +77,7 @@ def summarise(clip: Clip) -> ClipSummary:
         _stream("imu", clip.imu.t_s),
         _stream("truth", clip.truth.t_s if clip.truth else np.zeros(0)),
         _stream("frames", clip.frames.t_s),
+        _stream("telemetry", clip.telemetry.t_s if clip.telemetry else np.zeros(0)),
     ]
     return ClipSummary(
         name=m.get("name", "?"),

@@ -55,6 +55,9 @@ TRUTH_COLUMNS = [
     "q_z",
 ]
 FRAME_COLUMNS = ["t_s"]
+# The flight controller's telemetry: AHRS attitude (body -> world, in the declared quaternion
+# order and frames) and barometric height [m, positive up] above the origin's altitude.
+TELEMETRY_COLUMNS = ["t_s", "q_w", "q_x", "q_y", "q_z", "baro_height_m"]
 
 _ENU_TO_NED = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 _FLU_TO_FRD = np.diag([1.0, -1.0, -1.0])

@@ -1,4 +1,5 @@
-"""The in-memory clip every reader returns: IMU, optional truth, frames, camera, corpus access."""
+"""The in-memory clip every reader returns: IMU, optional truth and telemetry, frames, camera,
+corpus access."""
 
 from __future__ import annotations
 
@@ -59,6 +60,30 @@ class Truth:
 
 
 @dataclass(frozen=True)
+class Telemetry:
+    """The flight controller's own estimates, as the onboard stack reads them: AHRS attitude
+    (body->world w-first quaternion) and barometric height [m, up] above the origin's altitude.
+
+    Unlike `Truth` this is a sensor stream with errors (the stand-in states its figures in the
+    manifest's `telemetry` block); NaN where a source lacks a value.
+    """
+
+    t_s: np.ndarray
+    q_wxyz: np.ndarray
+    baro_height_m: np.ndarray
+
+    def index_at(self, t_s: float) -> int | None:
+        """The last sample at or before `t_s` (what a flight controller has published by then);
+        None before the first sample."""
+        k = int(np.searchsorted(self.t_s, t_s, side="right")) - 1
+        return k if k >= 0 else None
+
+    def cut(self, t0: float, t1: float) -> Telemetry:
+        lo, hi = np.searchsorted(self.t_s, [t0, t1], side="left")
+        return Telemetry(self.t_s[lo:hi] - t0, self.q_wxyz[lo:hi], self.baro_height_m[lo:hi])
+
+
+@dataclass(frozen=True)
 class Camera:
     """Pinhole intrinsics [px]; `r_body_cam` maps camera axes (x right, y down, z ahead) to FRD."""
 
@@ -107,6 +132,7 @@ class Clip:
     frames: Frames
     camera: Camera | None
     manifest: dict
+    telemetry: Telemetry | None = None  # flight-controller AHRS + baro; None when a bundle has none
     _corpora: dict[str, Callable[[], TileCorpus]] = field(default_factory=dict, repr=False)
 
     def corpus(self, kind: str = "local-grid") -> TileCorpus:
@@ -142,6 +168,7 @@ class Clip:
             duration_s=end - start_s,
             imu=self.imu.cut(start_s, end),
             truth=None if self.truth is None else self.truth.cut(start_s, end),
+            telemetry=None if self.telemetry is None else self.telemetry.cut(start_s, end),
             frames=self.frames.cut(start_s, end),
         )
 

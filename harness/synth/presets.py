@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 
 from harness.synth.spec import SynthSpec
 
-GENERATOR_VERSION = 3  # bump when the output for a given spec changes
+GENERATOR_VERSION = 4  # bump when the output for a given spec changes
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Training areas are orthophotos from their own seeds (new terrain, never the test
 database is the same local grid of north-up tiles the clips carry, and queries are nadir frames
 rendered at random places with varied altitude, heading, bank and lighting, then aligned with
 noisy AHRS/baro readings. Test sets are real clip flights: frames at `rate_hz`, aligned with the
-clip's attitude and height (standing in for AHRS and baro telemetry), against the clip's corpus.
+clip's telemetry (AHRS attitude, baro height) as the stack aligns them, against the clip's
+corpus; truth only labels where each query was.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.clip.corpus import TileCorpus
+from harness.errors import ClipError
 from harness.reference.vpr.align import QueryAlignment, align_north_up
 from harness.synth.camera import R_BODY_CAM, intrinsics, render_frames
 from harness.synth.flight import euler_to_q_wxyz
@@ -124,23 +126,29 @@ def clip_flight(
     step = max(1, round(1.0 / (rate_hz * np.median(np.diff(clip.frames.t_s)))))
     idx = np.arange(0, len(clip.frames), step)
     t = clip.frames.t_s[idx]
-    truth = clip.truth
-    k = truth.index_at(t)
+    truth, tel = clip.truth, clip.telemetry
+    if alignment == "north-up" and tel is None:
+        raise ClipError(
+            f"{preset} seed {seed}: north-up alignment needs the clip's telemetry stream "
+            "(AHRS attitude, baro height); re-make the clip with the current generator"
+        )
     cam = clip.camera
     intr = {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy}
     images = []
-    for i, j in zip(idx, k, strict=True):
+    for i, ti in zip(idx, t, strict=True):
         frame = clip.frames.read(int(i))
         if alignment == "north-up":
+            j = tel.index_at(float(ti)) or 0
             frame = align_north_up(
                 frame,
                 intr,
                 cam.r_body_cam,
-                truth.q_wxyz[j],
-                -truth.p_ned_m[j, 2],
+                tel.q_wxyz[j],
+                float(tel.baro_height_m[j]),
                 corpus.size_m,
                 tile_px,
             )
         images.append(frame)
+    k = truth.index_at(t)  # the labels: where each query really was
     name = f"{preset} seed {seed} ({alignment})"
     return GeoSet(name, np.stack(images), truth.p_ned_m[k, :2], corpus)

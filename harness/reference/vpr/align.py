@@ -3,9 +3,10 @@
 CNN descriptors are not rotation invariant and tiles are north-up, while a nadir frame turns
 with the vehicle's heading and its scale follows the altitude. Deployed aerial VPR therefore
 aligns the query before embedding: with the attitude from the AHRS and the height above ground
-from the barometer (in the stand-in both come from the clip's truth, standing in for that
-telemetry), each pixel of a north-up square of `size_m` centred under the vehicle is projected
-into the frame and sampled. The result looks like a map tile of the same size, up to an offset.
+from the barometer (a replay reads them from the clip's telemetry stream, or takes the filter's
+own estimate), each pixel of a north-up square of `size_m` centred under the vehicle is
+projected into the frame and sampled. The result looks like a map tile of the same size, up to
+an offset and the attitude and height errors.
 
 `QueryAlignment` names the option: "none" embeds the frame as it is, "north-up" warps it.
 """
