@@ -7,7 +7,16 @@ from harness.run.stage import Engine, Fix, RunContext, StageStop
 
 
 class ReferencePipeline:
-    """Registered as the `reference` entry point of `harness.pipelines`."""
+    """Registered as the `reference` entry point of `harness.pipelines`.
+
+    With `vpr.align_source: filter` each query is aligned with the filter's estimate at its
+    frame time, so retrieval cannot run ahead of the filter: `fixes` then only prepares the
+    queries (corpus descriptors included) and `navigate` runs retrieval and filter interleaved
+    in time.
+    """
+
+    def __init__(self) -> None:
+        self._deferred = None  # the queries `navigate` runs, with align_source: filter
 
     def provision(self, ctx: RunContext) -> list[Engine]:
         engines = []
@@ -37,11 +46,22 @@ class ReferencePipeline:
             from harness.reference.vpr.oracle import oracle_fixes
 
             return oracle_fixes(ctx)
-        from harness.reference.vpr.stage import netvlad_fixes
+        from harness.reference.vpr.stage import NetVladQueries, netvlad_fixes
 
+        vpr = ctx.scenario.vpr
+        if vpr.align == "north-up" and vpr.align_source == "filter":
+            self._deferred = NetVladQueries(ctx, engines)
+            return []
         return netvlad_fixes(ctx, engines)
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
         from harness.reference.eskf.stage import navigate
 
-        navigate(ctx, fixes)
+        if self._deferred is None:
+            navigate(ctx, fixes)
+            return
+        queries, self._deferred = self._deferred, None
+        try:
+            navigate(ctx, queries)
+        finally:
+            queries.close()

@@ -7,7 +7,7 @@ The reference pipeline implements it; an onboard stack plugs in its own through 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,6 +16,7 @@ from harness.errors import HarnessError, ScenarioError
 
 if TYPE_CHECKING:
     from harness.clip.bundle import Clip
+    from harness.clip.model import Truth
     from harness.config import Backbone, OperatorConfig
     from harness.record import RecordWriter
     from harness.scenario.load import Loaded
@@ -49,14 +50,29 @@ class Fix:
 
 @dataclass
 class RunContext:
-    """What every stage gets: the loaded scenario, the record, the clip, the cache."""
+    """What every stage gets: the loaded scenario, the record, the clip, the cache.
+
+    Ground truth never reaches the system under test: assigning a clip (`ctx.clip = ...`)
+    keeps its truth apart, so `ctx.clip.truth` is always None, and the truth goes to
+    `ctx.truth`, the oracle strategy's only (it makes fixes from truth by design). The gates
+    read truth from the record, never from a stage.
+    """
 
     loaded: Loaded
     record: RecordWriter
     cache_dir: Path
     out_dir: Path
+    # the oracle's only: no other stage may read it (declared before `clip`, whose assignment
+    # fills it in)
+    truth: Truth | None = field(default=None, init=False)
     clip: Clip | None = None
     _pending: list[tuple[str, str, dict[str, Any]]] | None = field(default_factory=list)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "clip" and value is not None and value.truth is not None:
+            object.__setattr__(self, "truth", value.truth)
+            value = replace(value, truth=None)
+        object.__setattr__(self, name, value)
 
     @property
     def scenario(self) -> Scenario:

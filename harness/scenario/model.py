@@ -43,11 +43,24 @@ class OracleSpec(StrictModel):
 
 
 class EskfSpec(StrictModel):
-    """Filter settings a scenario may change (initial uncertainty, gate) or fault (yaw)."""
+    """Filter settings a scenario may change (initial uncertainty, gate) or fault (yaw).
 
-    init_sigma_p_m: float = Field(10.0, gt=0)
-    init_sigma_yaw_deg: float = Field(5.0, gt=0)
+    The filter starts at the first finite fix: horizontal position from the fix (sigma = the
+    fix's sigma), height from the baro and attitude from the AHRS (the clip's telemetry
+    stream), velocity zero; the sigmas below are what it is told about those starting values.
+    """
+
+    # Velocity starts at zero: 20 m/s covers the stand-in's 12-18 m/s cruise within one sigma.
+    init_sigma_v_m_s: float = Field(20.0, gt=0)
+    # Baro height: a bias of a few metres (the stand-in's manifest states 3 m + 1 m drift).
+    init_sigma_height_m: float = Field(5.0, gt=0)
+    init_sigma_tilt_deg: float = Field(2.0, gt=0)  # AHRS roll and pitch
+    init_sigma_yaw_deg: float = Field(5.0, gt=0)  # AHRS heading (magnetometer-aided)
     init_yaw_error_deg: float = 0.0  # fault injection: start with this heading error
+    # Baro height updates: the rate the filter fuses the telemetry's baro height at (null: not
+    # at all) and the sigma it is told (the stand-in's bias, drift and noise combined).
+    baro_rate_hz: float | None = Field(1.0, gt=0)
+    baro_sigma_m: float = Field(3.5, gt=0)
     gate_nis: float = Field(13.82, gt=0)  # chi2(2) at 0.999
     # Reset the horizontal position to a fix after this long without an accepted one, as PX4
     # and ArduPilot do after 7-10 s; off by default (the reference filter only gates).
@@ -62,8 +75,11 @@ class VprSpec(StrictModel):
     top_k: int = Field(5, gt=0)
     allow_fp32_fallback: bool = False
     # Query preprocessing: "north-up" rotates and scales each frame to a tile's footprint using
-    # attitude and height (AHRS and baro onboard; the clip's telemetry in a replay).
+    # attitude and height, read from `align_source`: "telemetry" = the clip's flight-controller
+    # stream (AHRS attitude, baro height), "filter" = the ESKF's own estimate at the frame time
+    # (retrieval and filter then run interleaved in time).
     align: Literal["none", "north-up"] = "none"
+    align_source: Literal["telemetry", "filter"] = "telemetry"
 
 
 class GatesSpec(StrictModel):

@@ -1,4 +1,5 @@
-"""A 15-state error-state Kalman filter after Solà: IMU-driven nominal state, position fixes.
+"""A 15-state error-state Kalman filter after Solà: IMU-driven nominal state, position fixes,
+baro height.
 
 Conventions (docs/contracts.md): NED world, FRD body, Hamilton w-first quaternion body->world,
 local (right) attitude error. Error state [dp, dv, dtheta, dba, dbg]. The nominal state is
@@ -15,6 +16,8 @@ from filterpy.kalman import predict, update
 
 GRAVITY_NED = np.array([0.0, 0.0, 9.81])
 H_HORIZONTAL = np.hstack([np.eye(2), np.zeros((2, 13))])
+H_DOWN = np.eye(15)[2:3]
+GATE_HEIGHT_NIS = 10.83  # chi2(1) at 0.999
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,8 @@ class ImuNoise:
 
 @dataclass(frozen=True)
 class InitialSigma:
-    p_m: float = 10.0
+    p_m: float = 10.0  # horizontal, per axis
+    height_m: float | None = None  # vertical; None: as p_m
     v_m_s: float = 1.0
     tilt_rad: float = math.radians(2.0)
     yaw_rad: float = math.radians(5.0)
@@ -126,8 +130,10 @@ class Eskf:
             + [noise.gyro_bias_rw**2] * 3
         )
         s = sigma
+        height_m = s.p_m if s.height_m is None else s.height_m
         self._P = np.diag(
-            [s.p_m**2] * 3
+            [s.p_m**2] * 2
+            + [height_m**2]
             + [s.v_m_s**2] * 3
             + [s.tilt_rad**2] * 2
             + [s.yaw_rad**2]
@@ -191,7 +197,22 @@ class Eskf:
         nis = float(r @ np.linalg.solve(S, r))
         if nis > self.gate_nis:
             return FixResult(r, S, nis, False)
-        dx, P = update(np.zeros(15), self.P, r, Rm, H_HORIZONTAL)
+        self._inject(r, Rm, H_HORIZONTAL)
+        return FixResult(r, S, nis, True)
+
+    def height(self, height_m: float, sigma_m: float) -> bool:
+        """A baro height (up) update of the down position, chi-square gated; True if applied."""
+        r = np.array([-height_m - self.p[2]])
+        Rm = np.array([[sigma_m**2]])
+        s = float(self.P[2, 2]) + sigma_m**2
+        if not np.isfinite(r[0]) or r[0] ** 2 / s > GATE_HEIGHT_NIS:
+            return False
+        self._inject(r, Rm, H_DOWN)
+        return True
+
+    def _inject(self, r: np.ndarray, Rm: np.ndarray, H: np.ndarray) -> None:
+        """Kalman update (Joseph form) and injection of the error estimate into the nominal."""
+        dx, P = update(np.zeros(15), self.P, r, Rm, H)
         self._P = 0.5 * (P + P.T)
         self.p = self.p + dx[0:3]
         self.v = self.v + dx[3:6]
@@ -200,7 +221,6 @@ class Eskf:
         self.R = u @ vt
         self.ba = self.ba + dx[9:12]
         self.bg = self.bg + dx[12:15]
-        return FixResult(r, S, nis, True)
 
     def reset_position(self, z_ne_m: np.ndarray, sigma_m: float) -> None:
         """Snap the horizontal position to a fix, forgetting its correlations."""

@@ -1,26 +1,46 @@
-"""The ESKF stage: replays the clip's IMU through the filter, applies fixes at their image
-timestamps, and records fixes and decimated states (10 Hz) with their truth.
+"""The ESKF stage: replays the clip's IMU through the filter with the fixes in time order and
+records its start, fixes, baro updates and decimated states (10 Hz); it never sees truth.
 
 Replay processes IMU samples and fixes in timestamp order, which is what a delayed-state
 buffer achieves online: each fix is fused at the instant its image was taken.
+
+Fixes come from a `FixSource`: a list made before the replay (the oracle, or retrieval aligned
+from telemetry), or retrieval asked for each fix only once the filter has reached that frame's
+time, so that the query is aligned with the filter's own attitude and height.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
-import numpy as np
-
-from harness.clip import Clip, Truth
-from harness.reference.eskf.filter import Eskf, ImuNoise, InitialSigma
-from harness.run.stage import Fix, RunContext, StageStop
+from harness.clip import Clip
+from harness.reference.attitude import Pose, require_telemetry
+from harness.reference.eskf.filter import ImuNoise
+from harness.reference.eskf.replay import Emit, Replay
+from harness.run.stage import Fix, RunContext
 from harness.scenario.model import EskfSpec
 
-STATE_RATE_HZ = 10.0
-Emit = Callable[..., Any]  # (stage, type, **fields), as RunContext.emit
+
+class FixSource(Protocol):
+    """Fix times known up front; each fix made when the replay reaches its time."""
+
+    times: Sequence[float]
+
+    def fix(self, n: int, pose: Pose | None) -> Fix | None:
+        """Fix `n`, given the attitude and height known at its time (None: no fix)."""
+
+
+class Listed:
+    """Fixes made before the replay; they need no pose."""
+
+    def __init__(self, fixes: list[Fix]) -> None:
+        self._fixes = sorted(fixes, key=lambda f: f.t_s)
+        self.times = [f.t_s for f in self._fixes]
+
+    def fix(self, n: int, pose: Pose | None) -> Fix | None:
+        return self._fixes[n]
 
 
 def noise_from_manifest(manifest: dict) -> ImuNoise:
@@ -36,102 +56,37 @@ def noise_from_manifest(manifest: dict) -> ImuNoise:
     )
 
 
-def _yawed(q: np.ndarray, yaw_deg: float) -> np.ndarray:
-    """q with an extra rotation about world down (an initial heading error)."""
-    h = math.radians(yaw_deg) / 2
-    w1, z1 = math.cos(h), math.sin(h)
-    w, x, y, z = q
-    return np.array([w1 * w - z1 * z, w1 * x - z1 * y, w1 * y + z1 * x, w1 * z + z1 * w])
-
-
-def navigate(ctx: RunContext, fixes: list[Fix]) -> None:
-    if ctx.clip.truth is None:
-        raise StageStop("the filter is initialised from the clip's first truth sample; none")
+def navigate(ctx: RunContext, fixes: list[Fix] | FixSource) -> None:
     replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit)
 
 
-def replay(clip: Clip, fixes: list[Fix], spec: EskfSpec, emit: Emit) -> None:
-    """Run the filter over the clip's IMU and `fixes`, emitting fix, state and latency events."""
-    truth, imu = clip.truth, clip.imu
-    q0 = _yawed(truth.q_wxyz[0], spec.init_yaw_error_deg)
-    sigma = InitialSigma(p_m=spec.init_sigma_p_m, yaw_rad=math.radians(spec.init_sigma_yaw_deg))
-    filt = Eskf(
-        truth.p_ned_m[0],
-        truth.v_ned_m_s[0],
-        q0,
-        noise_from_manifest(clip.manifest),
-        sigma,
-        gate_nis=spec.gate_nis,
+def replay(clip: Clip, fixes: list[Fix] | FixSource, spec: EskfSpec, emit: Emit) -> None:
+    """Run the filter over the clip's IMU and the fixes, emitting init, fix, state, baro and
+    latency events. A `FixSource` is asked for each fix with the filter's attitude and height
+    at its time (before the filter has started, the telemetry it starts from)."""
+    require_telemetry(
+        clip,
+        "the filter's start (height from the baro, attitude from the AHRS)",
+        "use a bundle with a telemetry stream (docs/clip.md)",
     )
-    order = sorted(fixes, key=lambda f: f.t_s)
-    k_fix, next_state, last_accepted = 0, 0.0, float(imu.t_s[0])
+    source = Listed(fixes) if isinstance(fixes, list) else fixes
+    run = Replay(clip, spec, noise_from_manifest(clip.manifest), emit)
     started = time.perf_counter()
-    t_imu = imu.t_s
-    for k in range(1, len(t_imu)):
-        t = float(t_imu[k])
-        while k_fix < len(order) and order[k_fix].t_s <= t:
-            fix = order[k_fix]
-            if _fuse(emit, filt, fix, truth):
-                last_accepted = fix.t_s
-            elif spec.reset_after_s and fix.t_s - last_accepted >= spec.reset_after_s:
-                _reset(emit, filt, fix)
-                last_accepted = fix.t_s
-            k_fix += 1
-        filt.propagate(imu.gyro_rad_s[k], imu.accel_m_s2[k], t - float(t_imu[k - 1]))
-        if t >= next_state:
-            _state(emit, filt, t, truth)
-            next_state += 1.0 / STATE_RATE_HZ
+    for n, t_fix in enumerate(source.times):
+        run.advance(t_fix)
+        fix = source.fix(n, run.pose(t_fix))
+        if fix is not None:
+            run.take(fix)
+    run.finish()
     seconds = time.perf_counter() - started
+    if run.filt is None:
+        emit("eskf", "no-start", reason="no finite fix with telemetry to start the filter from")
+        return
+    span = float(clip.imu.t_s[-1] - clip.imu.t_s[run.k0])
     emit(
         "latency",
         "sample",
         stage_name="eskf",
         ms=seconds * 1e3,
-        x_real_time=float(t_imu[-1] - t_imu[0]) / max(seconds, 1e-9),
-    )
-
-
-def _fuse(emit: Emit, filt: Eskf, fix: Fix, truth: Truth) -> bool:
-    result = filt.fix(np.asarray(fix.z_ne_m, float), fix.sigma_m)
-    emit(
-        "eskf",
-        "fix",
-        t_s=fix.t_s,
-        z_ne_m=list(fix.z_ne_m),
-        sigma_m=fix.sigma_m,
-        source=fix.source,
-        innovation_m=result.innovation_m,
-        S=result.S,
-        nis=result.nis,
-        accepted=result.accepted,
-        truth_ne_m=truth.p_ned_m[truth.index_at(fix.t_s), :2],
-    )
-    return result.accepted
-
-
-def _reset(emit: Emit, filt: Eskf, fix: Fix) -> None:
-    z = np.asarray(fix.z_ne_m, float)
-    if not np.all(np.isfinite(z)):
-        return
-    emit("eskf", "reset", t_s=fix.t_s, from_ne_m=filt.p[:2].copy(), to_ne_m=z)
-    filt.reset_position(z, fix.sigma_m)
-
-
-def _state(emit: Emit, filt: Eskf, t: float, truth: Truth) -> None:
-    P = filt.P
-    p_hh = P[0:2, 0:2]
-    i = truth.index_at(t)
-    emit(
-        "eskf",
-        "state",
-        t_s=t,
-        p_ned_m=filt.p,
-        v_ned_m_s=filt.v,
-        q_wxyz=filt.q_wxyz,
-        P_hh=p_hh,
-        eph_m=float(math.sqrt(max(np.trace(p_hh), 0.0))),
-        sigma_yaw_deg=math.degrees(math.sqrt(max(filt.yaw_variance(), 0.0))),
-        truth_p_ned_m=truth.p_ned_m[i],
-        truth_q_wxyz=truth.q_wxyz[i],
-        numerical=filt.numerical_problem(),
+        x_real_time=span / max(seconds, 1e-9),
     )

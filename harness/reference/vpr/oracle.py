@@ -1,7 +1,8 @@
 """The oracle VPR strategy: fixes from ground truth plus seeded noise, outliers and faults.
 
 It stands in for retrieval so the filter can be judged with known fix quality, and it injects
-the faults the eskf-divergence gate must catch (held offsets, dropouts, NaN, scale error).
+the faults the eskf-divergence gate must catch (held offsets, dropouts, NaN, scale error). It
+is the only stage that reads truth (`RunContext.truth`); the filter it feeds never does.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from harness.scenario.model import OracleSpec
 
 def oracle_fixes(ctx: RunContext) -> list[Fix]:
     spec = ctx.scenario.vpr.oracle or OracleSpec()
-    clip = ctx.clip
-    if clip.truth is None:
-        raise StageStop("the oracle strategy needs ground truth; this clip has none")
+    clip, truth = ctx.clip, ctx.truth  # the one stage that reads truth: it is the oracle
+    if truth is None:
+        raise StageStop(
+            "the oracle strategy makes fixes from ground truth and this clip has none; "
+            "use vpr.strategy: netvlad, or a clip with a truth stream"
+        )
     rng = np.random.default_rng(spec.seed)
     fixes, held = [], 0
     for i in query_frames(clip, ctx.scenario.vpr.rate_hz):
         t = float(clip.frames.t_s[i])
         if spec.dropout_from_s is not None and 0 <= t - spec.dropout_from_s < spec.dropout_s:
             continue
-        truth = np.array([np.interp(t, clip.truth.t_s, clip.truth.p_ned_m[:, k]) for k in (0, 1)])
-        z = truth * spec.scale + rng.normal(0.0, spec.sigma_m, 2)
+        true_ne = np.array([np.interp(t, truth.t_s, truth.p_ned_m[:, k]) for k in (0, 1)])
+        z = true_ne * spec.scale + rng.normal(0.0, spec.sigma_m, 2)
         source = "oracle"
         if rng.random() < spec.outlier_rate:
             angle = rng.uniform(0, 2 * math.pi)

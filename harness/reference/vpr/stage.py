@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.clip import Clip, TileCorpus
+from harness.reference.attitude import Pose, require_telemetry, telemetry_pose
 from harness.reference.runtimes import Runtime, make_runtime
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.preprocess import to_input
@@ -71,25 +72,18 @@ def query_frames(clip: Clip, rate_hz: float) -> list[int]:
     return sorted({int(i) for i in np.searchsorted(t, ticks) if i < len(t)})
 
 
-def _truth_at(clip: Clip, t_s: float) -> tuple[np.ndarray, np.ndarray] | None:
-    if clip.truth is None:
-        return None
-    i = clip.truth.index_at(t_s)
-    return clip.truth.p_ned_m[i], clip.truth.q_wxyz[i]
-
-
-def _query_image(clip: Clip, frame: np.ndarray, t_s: float, corpus: TileCorpus, align: str):
-    if align == "none":
+def _query_image(
+    clip: Clip, frame: np.ndarray, pose: Pose | None, corpus: TileCorpus
+) -> np.ndarray:
+    """The frame warped north-up at the tiles' scale with `pose`; as it is without one."""
+    if pose is None:
         return frame
-    truth = _truth_at(clip, t_s)
-    if truth is None:
-        raise StageStop("north-up alignment needs attitude and height telemetry; the clip has none")
-    p, q = truth  # the clip's attitude and height stand in for the AHRS and baro
     cam = clip.camera
     intr = {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy}
-    r_body_cam = np.asarray(cam.mounting["r_body_cam"], dtype=float)
     tile_px = corpus.image(0).shape[0]
-    return align_north_up(frame, intr, r_body_cam, q, -float(p[2]), corpus.size_m, tile_px)
+    return align_north_up(
+        frame, intr, cam.r_body_cam, pose.q_wxyz, pose.height_m, corpus.size_m, tile_px
+    )
 
 
 def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCorpus, np.ndarray]:
@@ -124,23 +118,42 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
     return runtime, corpus, tiles
 
 
-def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
-    vpr, clip = ctx.scenario.vpr, ctx.clip
-    chosen = ctx.config.backbone()
-    engine = next(e for e in engines if e.backbone.name == chosen.name)
-    runtime, corpus, tiles = corpus_descriptors(ctx, engine)
-    strategy = NetVladStrategy(runtime, vpr.input_px, tiles)
-    sigma = corpus.size_m / math.sqrt(12.0)  # a tile-centre fix is uniform over the tile
-    fixes, queries, thumbs = [], [], ThumbCollector(corpus)
-    for i in query_frames(clip, vpr.rate_hz):
-        t_s = float(clip.frames.t_s[i])
+class NetVladQueries:
+    """The query frames at `vpr.rate_hz`, each embedded, retrieved and turned into a fix when
+    asked, with the attitude and height to align it by (None: embedded as it is).
+
+    `times` are known up front, so a filter can run up to each one and lend its own estimate
+    for the alignment (`vpr.align_source: filter`).
+    """
+
+    def __init__(self, ctx: RunContext, engines: list[Engine]) -> None:
+        vpr, clip = ctx.scenario.vpr, ctx.clip
+        chosen = ctx.config.backbone()
+        engine = next(e for e in engines if e.backbone.name == chosen.name)
+        runtime, corpus, tiles = corpus_descriptors(ctx, engine)
+        self.ctx, self.clip, self.corpus, self.runtime = ctx, clip, corpus, runtime
+        self.strategy = NetVladStrategy(runtime, vpr.input_px, tiles)
+        self.sigma = corpus.size_m / math.sqrt(12.0)  # a tile-centre fix is uniform over the tile
+        self.frames = query_frames(clip, vpr.rate_hz)
+        self.times = [float(clip.frames.t_s[i]) for i in self.frames]
+        self.aligned = vpr.align == "north-up"
+        self.queries: list[np.ndarray] = []
+        self.thumbs = ThumbCollector(corpus)
+
+    def fix(self, n: int, pose: Pose | None) -> Fix | None:
+        """Query `n`: None (recorded as skipped) when alignment is on and there is no pose."""
+        i, t_s, corpus = self.frames[n], self.times[n], self.corpus
+        if self.aligned and pose is None:
+            self.ctx.emit(
+                "vpr", "skip", frame=i, t_s=t_s, reason="no attitude and height at this time"
+            )
+            return None
         start = time.perf_counter()
-        image = _query_image(clip, clip.frames.read(i), t_s, corpus, vpr.align)
-        desc = strategy.embed_query(image)
-        top, scores = strategy.retrieve_topk(desc, vpr.top_k)
+        image = _query_image(self.clip, self.clip.frames.read(i), pose, corpus)
+        desc = self.strategy.embed_query(image)
+        top, scores = self.strategy.retrieve_topk(desc, self.ctx.scenario.vpr.top_k)
         latency_ms = (time.perf_counter() - start) * 1e3
-        truth = _truth_at(clip, t_s)
-        ctx.emit(
+        self.ctx.emit(
             "vpr",
             "query",
             frame=i,
@@ -155,22 +168,43 @@ def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
                 }
                 for j, s in zip(top, scores, strict=True)
             ],
-            truth_ne_m=None if truth is None else truth[0][:2],
+            align=None if pose is None else pose.as_event(),
             descriptor={
                 "shape": list(desc.shape),
-                "dtype": runtime.dtype,
+                "dtype": self.runtime.dtype,
                 "finite": bool(np.all(np.isfinite(desc))),
                 "norm": float(np.linalg.norm(desc)),
             },
         )
-        queries.append(desc.reshape(-1))
-        thumbs.add(image, top[:3])
+        self.queries.append(desc.reshape(-1))
+        self.thumbs.add(image, top[:3])
         best = corpus.centres_ne_m[top[0]]
-        fixes.append(
-            Fix(t_s, (float(best[0]), float(best[1])), sigma, corpus.ids[top[0]], latency_ms / 1e3)
+        z = (float(best[0]), float(best[1]))
+        return Fix(t_s, z, self.sigma, corpus.ids[top[0]], latency_ms / 1e3)
+
+    def close(self) -> None:
+        """The spread of the query descriptors and the report's thumbnails."""
+        _emit_spread(self.ctx, np.array(self.queries))
+        self.thumbs.save(self.ctx.out_dir / "vpr_thumbs.npz")
+
+
+def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
+    """Every query's fix, aligned (if asked) from the clip's telemetry stream."""
+    vpr, clip = ctx.scenario.vpr, ctx.clip
+    if vpr.align == "north-up":
+        require_telemetry(
+            clip,
+            "vpr.align: north-up (align_source: telemetry)",
+            "use a bundle with a telemetry stream (docs/clip.md), or set vpr.align: none",
         )
-    _emit_spread(ctx, np.array(queries))
-    thumbs.save(ctx.out_dir / "vpr_thumbs.npz")
+    queries = NetVladQueries(ctx, engines)
+    fixes = []
+    for n, t_s in enumerate(queries.times):
+        pose = telemetry_pose(clip, t_s) if queries.aligned else None
+        fix = queries.fix(n, pose)
+        if fix is not None:
+            fixes.append(fix)
+    queries.close()
     return fixes
 
 

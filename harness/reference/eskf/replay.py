@@ -1,0 +1,194 @@
+"""The filter stepping through a clip's IMU: started at the first finite fix, advanced to each
+fix's time, fusing baro heights as they fall due and logging states at 10 Hz.
+
+The start uses only what the vehicle knows: the fix's horizontal position (sigma = the fix's
+sigma), the baro height and AHRS attitude of the clip's telemetry, velocity zero; each with
+the sigma the scenario states, all recorded in one `eskf/init` event.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from harness.clip import Clip
+from harness.reference.attitude import Pose, telemetry_pose
+from harness.reference.eskf.filter import Eskf, ImuNoise, InitialSigma
+from harness.run.stage import Fix
+from harness.scenario.model import EskfSpec
+
+STATE_RATE_HZ = 10.0
+Emit = Callable[..., Any]  # (stage, type, **fields), as RunContext.emit
+
+
+def _yawed(q: np.ndarray, yaw_deg: float) -> np.ndarray:
+    """q with an extra rotation about world down (an initial heading error)."""
+    h = math.radians(yaw_deg) / 2
+    w1, z1 = math.cos(h), math.sin(h)
+    w, x, y, z = q
+    return np.array([w1 * w - z1 * z, w1 * x - z1 * y, w1 * y + z1 * x, w1 * z + z1 * w])
+
+
+class Replay:
+    """One filter run over `clip.imu`; `filt` is None until the first finite fix starts it."""
+
+    def __init__(self, clip: Clip, spec: EskfSpec, noise: ImuNoise, emit: Emit) -> None:
+        self.clip, self.spec, self.noise, self.emit = clip, spec, noise, emit
+        self.t = clip.imu.t_s
+        self.filt: Eskf | None = None
+        self.k = self.k0 = 0  # the IMU sample the filter is at; the one it started at
+        self.next_state = self.next_baro = 0.0
+        self.last_accepted = 0.0
+        self.baro = {"updates": 0, "rejected": 0, "missing": 0}
+
+    def pose(self, t_s: float) -> Pose | None:
+        """The filter's attitude and height; before it starts, the telemetry it starts from."""
+        if self.filt is None:
+            return telemetry_pose(self.clip, t_s)
+        return Pose(self.filt.q_wxyz, -float(self.filt.p[2]), "filter")
+
+    def advance(self, t_until: float) -> None:
+        """Propagate over the IMU samples before `t_until` (math.inf: to the end)."""
+        filt, t, imu = self.filt, self.t, self.clip.imu
+        if filt is None:
+            return
+        baro_dt = 1.0 / self.spec.baro_rate_hz if self.spec.baro_rate_hz else math.inf
+        while self.k + 1 < len(t) and t[self.k + 1] < t_until:
+            k = self.k = self.k + 1
+            tk = float(t[k])
+            filt.propagate(imu.gyro_rad_s[k], imu.accel_m_s2[k], tk - float(t[k - 1]))
+            if tk >= self.next_baro:
+                self._baro(tk)
+                self.next_baro += baro_dt
+            if tk >= self.next_state:
+                self._state(tk)
+                self.next_state += 1.0 / STATE_RATE_HZ
+
+    def take(self, fix: Fix) -> None:
+        """Start the filter from the fix, or fuse it (resetting after a long rejection)."""
+        finite = bool(np.all(np.isfinite(fix.z_ne_m)))
+        if self.filt is None:
+            pose = telemetry_pose(self.clip, fix.t_s) if finite else None
+            if pose is None:
+                why = "non-finite fix" if not finite else "no telemetry at this time"
+                self._unused(fix, f"before the filter started: {why}")
+                return
+            self._start(fix, pose)
+            return
+        if self._fuse(fix):
+            self.last_accepted = fix.t_s
+        elif self.spec.reset_after_s and fix.t_s - self.last_accepted >= self.spec.reset_after_s:
+            if finite:
+                z = np.asarray(fix.z_ne_m, float)
+                self.emit("eskf", "reset", t_s=fix.t_s, from_ne_m=self.filt.p[:2].copy(), to_ne_m=z)
+                self.filt.reset_position(z, fix.sigma_m)
+            self.last_accepted = fix.t_s
+
+    def finish(self) -> None:
+        """Run to the end of the IMU and record the baro updates."""
+        self.advance(math.inf)
+        if self.filt is not None:
+            self.emit("eskf", "baro", sigma_m=self.spec.baro_sigma_m, **self.baro)
+
+    def _start(self, fix: Fix, pose: Pose) -> None:
+        spec = self.spec
+        self.k = self.k0 = max(0, int(np.searchsorted(self.t, fix.t_s)) - 1)
+        p0 = np.array([fix.z_ne_m[0], fix.z_ne_m[1], -pose.height_m])
+        v0 = np.zeros(3)
+        q0 = _yawed(pose.q_wxyz, spec.init_yaw_error_deg)
+        sigma = InitialSigma(
+            p_m=fix.sigma_m,
+            height_m=spec.init_sigma_height_m,
+            v_m_s=spec.init_sigma_v_m_s,
+            tilt_rad=math.radians(spec.init_sigma_tilt_deg),
+            yaw_rad=math.radians(spec.init_sigma_yaw_deg),
+        )
+        self.filt = Eskf(p0, v0, q0, self.noise, sigma, gate_nis=spec.gate_nis)
+        self.emit(
+            "eskf",
+            "init",
+            t_s=fix.t_s,
+            p_ned_m=p0,
+            v_ned_m_s=v0,
+            q_wxyz=q0,
+            sigma={
+                "p_ne_m": sigma.p_m,
+                "height_m": sigma.height_m,
+                "v_m_s": sigma.v_m_s,
+                "tilt_deg": spec.init_sigma_tilt_deg,
+                "yaw_deg": spec.init_sigma_yaw_deg,
+                "accel_bias_m_s2": sigma.accel_bias_m_s2,
+                "gyro_bias_deg_s": math.degrees(sigma.gyro_bias_rad_s),
+            },
+            sources={
+                "p_ne": f"first finite fix ({fix.source})",
+                "height": "baro (clip telemetry)",
+                "attitude": "AHRS (clip telemetry)",
+                "velocity": "zero",
+            },
+        )
+        t0 = float(self.t[self.k0])
+        self.last_accepted = fix.t_s
+        self.next_baro = t0 + (1.0 / spec.baro_rate_hz if spec.baro_rate_hz else math.inf)
+        self._state(t0)
+        self.next_state = t0 + 1.0 / STATE_RATE_HZ
+
+    def _fuse(self, fix: Fix) -> bool:
+        result = self.filt.fix(np.asarray(fix.z_ne_m, float), fix.sigma_m)
+        self.emit(
+            "eskf",
+            "fix",
+            t_s=fix.t_s,
+            z_ne_m=list(fix.z_ne_m),
+            sigma_m=fix.sigma_m,
+            source=fix.source,
+            innovation_m=result.innovation_m,
+            S=result.S,
+            nis=result.nis,
+            accepted=result.accepted,
+        )
+        return result.accepted
+
+    def _unused(self, fix: Fix, why: str) -> None:
+        self.emit(
+            "eskf",
+            "fix",
+            t_s=fix.t_s,
+            z_ne_m=list(fix.z_ne_m),
+            sigma_m=fix.sigma_m,
+            source=fix.source,
+            innovation_m=None,
+            S=None,
+            nis=None,
+            accepted=False,
+            note=why,
+        )
+
+    def _baro(self, t_s: float) -> None:
+        pose = telemetry_pose(self.clip, t_s)
+        if pose is None:
+            self.baro["missing"] += 1
+        elif self.filt.height(pose.height_m, self.spec.baro_sigma_m):
+            self.baro["updates"] += 1
+        else:
+            self.baro["rejected"] += 1
+
+    def _state(self, t: float) -> None:
+        filt = self.filt
+        P = filt.P
+        p_hh = P[0:2, 0:2]
+        self.emit(
+            "eskf",
+            "state",
+            t_s=t,
+            p_ned_m=filt.p,
+            v_ned_m_s=filt.v,
+            q_wxyz=filt.q_wxyz,
+            P_hh=p_hh,
+            eph_m=float(math.sqrt(max(np.trace(p_hh), 0.0))),
+            sigma_yaw_deg=math.degrees(math.sqrt(max(filt.yaw_variance(), 0.0))),
+            numerical=filt.numerical_problem(),
+        )
