@@ -48,6 +48,8 @@ def test_segment_cuts_every_stream_without_copying(cache_dir, short_bundle):
     assert seg.duration_s == 3.0 and seg.content_hash != full.content_hash
     assert seg.imu.t_s[0] == pytest.approx(0.0, abs=0.01) and seg.imu.t_s[-1] < 3.0
     assert seg.truth.t_s[0] == 0.0 and len(seg.frames) == 15
+    assert seg.telemetry.t_s[0] == 0.0 and len(seg.telemetry.t_s) == 150
+    assert np.array_equal(seg.telemetry.baro_height_m, full.telemetry.baro_height_m[200:350])
     assert np.array_equal(seg.frames.read(0), full.frames.read(20))  # same video, offset index
     with pytest.raises(ClipError, match="outside the clip"):
         full.segment(9.0, 5.0)
@@ -80,8 +82,12 @@ def test_enu_flu_xyzw_bundle_is_converted_on_load(copy, short_bundle):
     r = Rotation.from_quat(truth[:, 7:11], scalar_first=True).as_matrix()
     t_enu = np.array([[0, 1, 0], [1, 0, 0], [0, 0, -1.0]])
     truth[:, 7:11] = Rotation.from_matrix(t_enu @ r @ np.diag([1, -1, -1.0])).as_quat()  # x-first
+    tel = np.load(copy / "telemetry.npy")
+    r = Rotation.from_quat(tel[:, 1:5], scalar_first=True).as_matrix()
+    tel[:, 1:5] = Rotation.from_matrix(t_enu @ r @ np.diag([1, -1, -1.0])).as_quat()
     np.save(copy / "imu.npy", imu)
     np.save(copy / "truth.npy", truth)
+    np.save(copy / "telemetry.npy", tel)
     _edit(
         copy,
         lambda m: m["conventions"].update(
@@ -93,6 +99,9 @@ def test_enu_flu_xyzw_bundle_is_converted_on_load(copy, short_bundle):
     assert np.allclose(clip.truth.p_ned_m, ref.truth.p_ned_m)
     dots = np.abs(np.sum(clip.truth.q_wxyz * ref.truth.q_wxyz, axis=1))
     assert np.allclose(dots, 1, atol=1e-9)
+    dots = np.abs(np.sum(clip.telemetry.q_wxyz * ref.telemetry.q_wxyz, axis=1))
+    assert np.allclose(dots, 1, atol=1e-9)
+    assert np.array_equal(clip.telemetry.baro_height_m, ref.telemetry.baro_height_m)
 
 
 def test_non_monotonic_clock_names_file_and_row(copy):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +28,22 @@ def clip():
 
 
 def _events(clip, fixes: list[Fix], spec: EskfSpec | None = None) -> dict[str, list[dict]]:
-    """The ESKF stage's replay over the clip; its events by type, as the record holds them."""
-    events: dict[str, list[dict]] = {"state": [], "fix": [], "reset": []}
+    """The ESKF stage's replay over the clip without its truth; its events by type, with the
+    truth the gate judges against added beside them (as the framework does, never the stage)."""
+    events: dict[str, list[dict]] = {"state": [], "fix": [], "reset": [], "init": [], "baro": []}
+    truth = clip.truth
 
     def emit(stage: str, type: str, **fields: object) -> None:
-        if stage == "eskf":
-            events[type].append(json_ready(fields))
+        if stage != "eskf":
+            return
+        i = truth.index_at(fields["t_s"]) if "t_s" in fields else None
+        if type == "state":
+            fields |= {"truth_p_ned_m": truth.p_ned_m[i], "truth_q_wxyz": truth.q_wxyz[i]}
+        if type == "fix":
+            fields |= {"truth_ne_m": truth.p_ned_m[i, :2]}
+        events[type].append(json_ready(fields))
 
-    replay(clip, fixes, spec or EskfSpec(), emit)
+    replay(replace(clip, truth=None), fixes, spec or EskfSpec(), emit)
     return events
 
 
