@@ -56,8 +56,9 @@ def test_the_filter_starts_from_the_first_finite_fix_baro_and_ahrs(clip) -> None
     assert first_state["t_s"] <= 1.0 and first_state["P_hh"][0][0] == pytest.approx(900.0)
     # the NaN before the start is recorded, unused; the start fix is not fused a second time
     assert [f["source"] for f in ev["eskf/fix"]] == ["nan", "tile-b"]
-    assert ev["eskf/fix"][0]["accepted"] is False and "before the filter started" in (
-        ev["eskf/fix"][0]["note"]
+    assert (
+        ev["eskf/fix"][0]["accepted"] is False
+        and "before the filter started" in (ev["eskf/fix"][0]["note"])
     )
     assert ev["eskf/baro"][0]["updates"] >= 8
 

@@ -89,7 +89,9 @@ def test_fixes_and_states_do_not_depend_on_truth(
     assert clip.truth is not None and clip.telemetry is not None
 
     as_given = _run(path, replace(clip, truth=None), clip.truth, tmp_path / "a")
-    lied_to = _run(path, replace(clip, truth=garbage(clip.truth)), garbage(clip.truth), tmp_path / "b")
+    lied_to = _run(
+        path, replace(clip, truth=garbage(clip.truth)), garbage(clip.truth), tmp_path / "b"
+    )
     without = _run(path, replace(clip, truth=None), None, tmp_path / "c")
 
     kinds = {(s, t) for s, t, _ in as_given}
