@@ -143,6 +143,7 @@ class NetVladQueries:
     def fix(self, n: int, pose: Pose | None) -> Fix | None:
         """Query `n`: None (recorded as skipped) when alignment is on and there is no pose."""
         i, t_s, corpus = self.frames[n], self.times[n], self.corpus
+        pose = pose if self.aligned else None
         if self.aligned and pose is None:
             self.ctx.emit(
                 "vpr", "skip", frame=i, t_s=t_s, reason="no attitude and height at this time"
