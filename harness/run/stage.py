@@ -84,7 +84,6 @@ class RunContext:
 
     def emit(self, stage: str, type: str, **fields: Any) -> None:
         """Record an event (held back until the condition line is written)."""
-        fields = _with_truth(self.truth, stage, type, fields)
         if self._pending is not None:
             self._pending.append((stage, type, fields))
         else:
@@ -94,19 +93,6 @@ class RunContext:
         pending, self._pending = self._pending or [], None
         for stage, type, fields in pending:
             self.record.event(stage, type, **fields)
-
-
-def _with_truth(truth: Truth | None, stage: str, type: str, fields: dict) -> dict:
-    """TEMPORARY, until the run driver writes truth lines into the record: the gates still
-    read truth from the stage events, so the framework adds it here (the stages never see it)."""
-    if truth is None or "t_s" not in fields:
-        return fields
-    i = truth.index_at(fields["t_s"])
-    if (stage, type) in (("vpr", "query"), ("eskf", "fix")):
-        return {**fields, "truth_ne_m": truth.p_ned_m[i, :2]}
-    if (stage, type) == ("eskf", "state"):
-        return {**fields, "truth_p_ned_m": truth.p_ned_m[i], "truth_q_wxyz": truth.q_wxyz[i]}
-    return fields
 
 
 class Pipeline(Protocol):
