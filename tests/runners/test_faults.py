@@ -17,8 +17,8 @@ from harness.runners.faults import ContainerExit, classify
         (ContainerExit(137, oom_killed=True, mem_limit="96 MiB"), "OOM-killed (limit 96 MiB)"),
         (ContainerExit(137, log_tail=("MemoryError",)), "out of memory: killed (exit 137)"),
         (ContainerExit(137, mem_limit="1 MiB"), "SIGKILL (exit 137); likely memory (limit 1 MiB)"),
-        (ContainerExit(0), "exited 0 without a verdict line"),
-        (ContainerExit(2), "exited 2 without a verdict line"),
+        (ContainerExit(0), "exited 0 without ending its record"),
+        (ContainerExit(2), "exited 2 without ending its record"),
         (ContainerExit(1, log_tail=("CUDA out of memory",)), "out of memory: exit 1"),
     ],
 )
