@@ -161,13 +161,28 @@ def d0(states: States, fixes: Fixes) -> Trigger | None:
     return None
 
 
-def triggers(
-    states: States,
-    fixes: Fixes,
-    truth: TruthTrack,
-    spec: EskfDivergenceSpec,
-    resets: Sequence[float] = (),
-) -> list[Trigger]:
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate judges: the stack's states, fixes and resets, and the recorded truth."""
+
+    states: States
+    fixes: Fixes
+    resets: list[float]
+    truth: TruthTrack | None
+
+    @classmethod
+    def of(cls, record: Record) -> Evidence:
+        return cls(
+            States.of(record, list(record.select("eskf", "state"))),
+            Fixes.of(record, list(record.select("eskf", "fix"))),
+            [number(record, r, "t_s") for r in record.select("eskf", "reset")],
+            TruthTrack.of(record),
+        )
+
+
+def triggers(ev: Evidence, spec: EskfDivergenceSpec) -> list[Trigger]:
+    """Every divergence trigger that fires, in time order (D0 alone when it fires)."""
+    states, fixes, truth, resets = ev.states, ev.fixes, ev.truth, ev.resets
     if (numerical := d0(states, fixes)) is not None:
         return [numerical]
     out: list[Trigger] = []
@@ -269,21 +284,18 @@ def coverage(t: np.ndarray, duration_s: float | None, spec: EskfDivergenceSpec) 
 
 def check(record: Record) -> GateResult:
     spec = spec_of(record, "eskf_divergence", EskfDivergenceSpec)
-    state_events = list(record.select("eskf", "state"))
-    if not state_events:
+    if not any(True for _ in record.select("eskf", "state")):
         return GateResult("no-data", "the filter recorded no states")
-    states = States.of(record, state_events)
-    fixes = Fixes.of(record, list(record.select("eskf", "fix")))
-    resets = [number(record, r, "t_s") for r in record.select("eskf", "reset")]
-    truth = TruthTrack.of(record)
+    ev = Evidence.of(record)
+    states, fixes, truth = ev.states, ev.fixes, ev.truth
     if truth is None:
         return GateResult("no-data", "unverified: the clip has no ground truth to judge against")
-    fired = triggers(states, fixes, truth, spec, resets)
+    fired = triggers(ev, spec)
     metrics: dict = {
         "triggers": [f"{tr.id}@{tr.t_s:.1f}s" for tr in fired],
         "fixes": len(fixes.t),
         "accepted": int(fixes.accepted.sum()),
-        "resets": len(resets),
+        "resets": len(ev.resets),
     }
     if fired:
         first = fired[0]
@@ -338,4 +350,4 @@ def _budget(
     return GateResult("pass", metrics=metrics)
 
 
-__all__ = ["EskfDivergenceSpec", "Malformed", "check", "heading_error_deg", "triggers"]
+__all__ = ["EskfDivergenceSpec", "Evidence", "Malformed", "check", "heading_error_deg", "triggers"]

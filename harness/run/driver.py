@@ -109,18 +109,20 @@ def _stages(ctx: RunContext, prov: dict) -> None:
     except Exception as exc:  # runner, record, resources (out of memory): the run broke
         _infra(ctx, exc)
     if truth is not None:
-        _truth(ctx, truth)
+        for sample in truth_samples(truth):
+            ctx.record.event("truth", "sample", **sample)
 
 
-def _truth(ctx: RunContext, truth: Truth) -> None:
-    """Ground truth at TRUTH_RATE_HZ over the clip, for the gates (the stack has finished)."""
+def truth_samples(truth: Truth) -> list[dict]:
+    """Ground truth at TRUTH_RATE_HZ over the clip, as the record's truth/sample fields."""
     if len(truth.t_s) == 0:
-        return
+        return []
     ticks = np.arange(float(truth.t_s[0]), float(truth.t_s[-1]) + 1e-9, 1.0 / TRUTH_RATE_HZ)
-    for i in sorted({*np.atleast_1d(truth.index_at(ticks)).tolist(), len(truth.t_s) - 1}):
-        ctx.record.event(
-            "truth", "sample", t_s=truth.t_s[i], p_ned_m=truth.p_ned_m[i], q_wxyz=truth.q_wxyz[i]
-        )
+    picked = sorted({*np.atleast_1d(truth.index_at(ticks)).tolist(), len(truth.t_s) - 1})
+    return [
+        {"t_s": truth.t_s[i], "p_ned_m": truth.p_ned_m[i], "q_wxyz": truth.q_wxyz[i]}
+        for i in picked
+    ]
 
 
 def _condition(ctx: RunContext, prov: dict) -> None:
