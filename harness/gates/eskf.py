@@ -307,16 +307,22 @@ def check(record: Record) -> GateResult:
     if metrics["accepted"] < spec.min_fixes:
         why = f"{metrics['accepted']} fixes fused (of {len(fixes.t)}) < min_fixes {spec.min_fixes}"
         return GateResult("no-data", why, metrics)
+    # The triggers ran over every state: truth must be finite at all of them, or a trigger
+    # could have been missed where it was not.
+    err_all = states.p[:, :2] - truth.position_ne(states.t)
+    missing = ~np.all(np.isfinite(err_all), axis=1)
+    if missing.any():
+        spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in nan_spans(states.t, missing)[:3])
+        return GateResult("no-data", f"no finite ground truth over {spans}", metrics)
+    no_heading = ~np.all(np.isfinite(truth.attitude(states.t)), axis=1)
+    if no_heading.any():
+        spans = nan_spans(states.t, no_heading)[:3]
+        metrics["heading_unjudged"] = [f"{a:.1f}-{b:.1f} s" for a, b in spans]
     judged = states.t >= spec.warmup_s
     if judged.sum() < spec.min_states:
         why = f"{int(judged.sum())} states after warm-up < {spec.min_states}"
         return GateResult("no-data", why, metrics)
-    t = states.t[judged]
-    err_v = states.p[judged, :2] - truth.position_ne(t)
-    missing = ~np.all(np.isfinite(err_v), axis=1)
-    if missing.any():
-        spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in nan_spans(t, missing)[:3])
-        return GateResult("no-data", f"no finite ground truth over {spans}", metrics)
+    err_v = err_all[judged]
     return _budget(err_v, nees_h(err_v, states.P_hh[judged]), spec, metrics)
 
 

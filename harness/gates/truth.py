@@ -3,7 +3,8 @@
 The stack never sees truth; the driver writes it into the record after the stack has run,
 and every gate and picture that compares with truth goes through this one lookup.
 Positions are interpolated linearly between samples, attitude is the nearest sample; a time
-outside the recorded span, or a sample that is NaN, gives NaN (the gate then says where).
+outside the recorded span, inside a gap in it (neighbours more than GAP_FACTOR sample
+spacings apart), or next to a NaN sample gives NaN (the gate then says where).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from harness.record import Record
 
 # Beyond the recorded span by more than this, a lookup is NaN rather than the end sample.
 EDGE_S = 0.15
+# Neighbouring samples further apart than this many median spacings are a gap, not a span.
+GAP_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,12 @@ class TruthTrack:
         return cls(t, p[first], q[first])
 
     def _outside(self, t: np.ndarray) -> np.ndarray:
-        return (t < self.t_s[0] - EDGE_S) | (t > self.t_s[-1] + EDGE_S) | ~np.isfinite(t)
+        out = (t < self.t_s[0] - EDGE_S) | (t > self.t_s[-1] + EDGE_S) | ~np.isfinite(t)
+        if len(self.t_s) > 2:
+            spacing = np.diff(self.t_s)
+            k = np.clip(np.searchsorted(self.t_s, t), 1, len(self.t_s) - 1)
+            out |= spacing[k - 1] > GAP_FACTOR * float(np.median(spacing))
+        return out
 
     def position_ne(self, t_s: np.ndarray) -> np.ndarray:
         """(M, 2) north/east at each time; NaN outside the span or next to a NaN sample."""

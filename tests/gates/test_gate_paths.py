@@ -159,6 +159,7 @@ def test_eskf_d0_on_a_nan_state(real_records, tmp_path) -> None:
 
 def test_eskf_d4_and_d6_when_the_filter_rejects_good_fixes(real_records, tmp_path) -> None:
     """Every fix rejected though they were near truth: innovation collapse and coasting."""
+
     def rejected(rows):
         for r in rows:
             if is_("eskf", "fix")(r):
