@@ -172,7 +172,7 @@ class NetVladQueries:
             align=None if pose is None else pose.as_event(),
             descriptor={
                 "shape": list(desc.shape),
-                "dtype": self.runtime.dtype,
+                "dtype": str(desc.dtype),  # what retrieval sees, not the compute dtype
                 "finite": bool(np.all(np.isfinite(desc))),
                 "norm": float(np.linalg.norm(desc)),
             },
