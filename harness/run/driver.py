@@ -98,7 +98,7 @@ def _stages(ctx: RunContext, prov: dict) -> None:
         _infra(ctx, exc)
         return
     _condition(ctx, prov)
-    truth = ctx.clip.truth
+    truth = ctx.truth  # RunContext kept it apart when the clip was assigned: no stage saw it
     try:
         fixes = pipeline.fixes(ctx, engines)
         pipeline.navigate(ctx, fixes)
