@@ -25,9 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
 # what differs between two runs of the same inputs: wall-clock figures
 CLOCK_FIELDS = {"latency_ms", "seconds", "ms", "x_real_time", "latency_s", "cached"}
-# The gates' view of truth, added by the framework (not the stack) until the run driver writes
-# truth lines into the record.
-FRAMEWORK_FIELDS = {"truth_ne_m", "truth_p_ned_m", "truth_q_wxyz"}
 
 
 def _scenario(project: pytest.Pytester, align_source: str) -> Path:
@@ -74,7 +71,7 @@ def _run(path: Path, clip: Clip, truth: Truth | None, tmp: Path) -> list[tuple]:
     pipeline.navigate(ctx, pipeline.fixes(ctx, engines))
     out = []
     for stage, type, fields in ctx._pending:
-        kept = {k: v for k, v in fields.items() if k not in CLOCK_FIELDS | FRAMEWORK_FIELDS}
+        kept = {k: v for k, v in fields.items() if k not in CLOCK_FIELDS}
         out.append((stage, type, json_ready(kept)))
     return out
 
