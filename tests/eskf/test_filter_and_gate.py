@@ -88,7 +88,10 @@ def test_held_offset_is_confidently_wrong_d1(clip, run) -> None:
         clip, 1, sigma=58.0, offset=lambda t: np.array([200.0, 0.0]) if 25 <= t < 35 else 0.0
     )
     fired = triggers(run(fixes), EskfDivergenceSpec(sigma_vpr_m=58.0))
-    assert fired and fired[0].id == "D1" and 25 <= fired[0].t_s <= 40
+    # Started from the first fix (not the true state) the filter is still wide at 25 s and
+    # takes some offset fixes, then rejects the true ones: D6 (coasting) fires too.
+    d1 = [tr for tr in fired if tr.id == "D1"]
+    assert d1 and 25 <= d1[0].t_s <= 40, fired
 
 
 def test_a_heading_error_the_filter_is_sure_of_is_d1_on_heading(clip, run) -> None:
