@@ -54,8 +54,10 @@ def test_the_filter_starts_from_the_first_finite_fix_baro_and_ahrs(clip) -> None
     assert init["sources"]["p_ne"] == "first finite fix (tile-a)"
     first_state = ev["eskf/state"][0]
     assert first_state["t_s"] <= 1.0 and first_state["P_hh"][0][0] == pytest.approx(900.0)
-    # the NaN before the start is recorded, unused; the start fix is not fused a second time
-    assert [f["source"] for f in ev["eskf/fix"]] == ["nan", "tile-b"]
+    # the NaN before the start is recorded, unused; the start fix is recorded as used and is
+    # not fused a second time
+    assert [f["source"] for f in ev["eskf/fix"]] == ["nan", "tile-a", "tile-b"]
+    assert ev["eskf/fix"][1]["note"] == "started the filter" and ev["eskf/fix"][1]["nis"] == 0
     assert (
         ev["eskf/fix"][0]["accepted"] is False
         and "before the filter started" in (ev["eskf/fix"][0]["note"])

@@ -3,7 +3,8 @@ fix's time, fusing baro heights as they fall due and logging states at 10 Hz.
 
 The start uses only what the vehicle knows: the fix's horizontal position (sigma = the fix's
 sigma), the baro height and AHRS attitude of the clip's telemetry, velocity zero; each with
-the sigma the scenario states, all recorded in one `eskf/init` event.
+the sigma the scenario states, all recorded in one `eskf/init` event; the start fix is also
+recorded as a used `eskf/fix` (innovation zero, note "started the filter").
 """
 
 from __future__ import annotations
@@ -130,6 +131,20 @@ class Replay:
                 "attitude": "AHRS (clip telemetry)",
                 "velocity": "zero",
             },
+        )
+        # the start fix is recorded as used (innovation zero: the filter is where it says)
+        self.emit(
+            "eskf",
+            "fix",
+            t_s=fix.t_s,
+            z_ne_m=list(fix.z_ne_m),
+            sigma_m=fix.sigma_m,
+            source=fix.source,
+            innovation_m=np.zeros(2),
+            S=self.filt.P[0:2, 0:2] + np.eye(2) * fix.sigma_m**2,
+            nis=0.0,
+            accepted=True,
+            note="started the filter",
         )
         t0 = float(self.t[self.k0])
         self.last_accepted = fix.t_s
