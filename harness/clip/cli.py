@@ -33,12 +33,14 @@ def register(groups) -> None:
     p.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where a .tar is unpacked")
     p.set_defaults(func=run_plot)
-    p = sub.add_parser("import-srt", help="bundle from a DJI mp4 and its .SRT telemetry")
-    p.add_argument("video", type=Path)
-    p.add_argument("srt", type=Path)
+    p = sub.add_parser("import-srt", help="bundle from a DJI .SRT telemetry file (and its video)")
+    p.add_argument("files", type=Path, nargs="+", metavar="[VIDEO] SRT")
     p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
     p.add_argument("--hfov-deg", type=float, default=82.1, help="horizontal field of view")
     p.add_argument("--skip-bad", action="store_true", help="skip unparsable cues with a warning")
+    p.add_argument(
+        "--assume-alt-m", type=float, help="constant height for an SRT that records none"
+    )
     p.set_defaults(func=run_import_srt)
     p = sub.add_parser("import-ulog", help="bundle (IMU + GPS truth) from a PX4 .ulg")
     p.add_argument("ulog", type=Path)
@@ -109,11 +111,20 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def run_import_srt(args: argparse.Namespace) -> int:
-    from harness.clip.srt import import_dji
+    from harness.clip.srt_import import import_dji
 
-    print(
-        import_dji(args.video, args.srt, args.out, hfov_deg=args.hfov_deg, skip_bad=args.skip_bad)
+    if len(args.files) > 2:
+        raise ClipError("harness clip import-srt: give [VIDEO] SRT (one or two files)")
+    video, srt = (None, *args.files) if len(args.files) == 1 else args.files
+    out = import_dji(
+        video,
+        srt,
+        args.out,
+        hfov_deg=args.hfov_deg,
+        skip_bad=args.skip_bad,
+        assume_alt_m=args.assume_alt_m,
     )
+    print(out)
     return 0
 
 
