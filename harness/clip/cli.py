@@ -42,12 +42,18 @@ def register(groups) -> None:
         "--assume-alt-m", type=float, help="constant height for an SRT that records none"
     )
     p.set_defaults(func=run_import_srt)
-    p = sub.add_parser("import-ulog", help="bundle (IMU + GPS truth) from a PX4 .ulg")
+    p = sub.add_parser("import-ulog", help="bundle (IMU, baro, truth) from a PX4 .ulg")
     p.add_argument("ulog", type=Path)
     p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
     p.add_argument("--video", type=Path, help="the nadir camera's mp4, if any")
     p.add_argument("--video-start-s", type=float, default=0.0, help="clip time of its first frame")
     p.add_argument("--hfov-deg", type=float, default=60.0, help="its horizontal field of view")
+    p.add_argument(
+        "--truth-source",
+        choices=("gnss", "estimate"),
+        default="gnss",
+        help="truth from the GNSS receiver or from the autopilot's own estimate (default gnss)",
+    )
     p.set_defaults(func=run_import_ulog)
 
 
@@ -131,5 +137,8 @@ def run_import_srt(args: argparse.Namespace) -> int:
 def run_import_ulog(args: argparse.Namespace) -> int:
     from harness.clip.ulog import import_ulog
 
-    print(import_ulog(args.ulog, args.out, args.video, args.video_start_s, args.hfov_deg))
+    out = import_ulog(
+        args.ulog, args.out, args.video, args.video_start_s, args.hfov_deg, args.truth_source
+    )
+    print(out)
     return 0
