@@ -1,4 +1,4 @@
-"""`harness clip make|inspect|plot|import-srt|import-ulog`: make, read and picture clip bundles."""
+"""`harness clip make|inspect|plot|import-*`: make, read, picture and import clip bundles."""
 
 from __future__ import annotations
 
@@ -55,6 +55,20 @@ def register(groups) -> None:
         help="truth from the GNSS receiver or from the autopilot's own estimate (default gnss)",
     )
     p.set_defaults(func=run_import_ulog)
+    p = sub.add_parser("import-rosbag", help="bundle from a ROS 2 bag (sqlite3 or MCAP)")
+    p.add_argument("bag", type=Path, help="the bag folder, or its .db3 / .mcap file")
+    p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
+    p.add_argument(
+        "--time",
+        choices=("header", "receive"),
+        default="header",
+        help="stamp samples by header.stamp (default) or the bag's receive time",
+    )
+    for name in ("imu", "gnss", "image", "camera-info"):
+        p.add_argument(f"--{name}-topic", help=f"the {name} topic, when the bag has several")
+    p.add_argument("--distro", default="humble", help="typestore for bags without definitions")
+    p.add_argument("--hfov-deg", type=float, default=60.0, help="FOV when there is no CameraInfo")
+    p.set_defaults(func=run_import_rosbag)
 
 
 def load_spec(path: Path):
@@ -139,6 +153,24 @@ def run_import_ulog(args: argparse.Namespace) -> int:
 
     out = import_ulog(
         args.ulog, args.out, args.video, args.video_start_s, args.hfov_deg, args.truth_source
+    )
+    print(out)
+    return 0
+
+
+def run_import_rosbag(args: argparse.Namespace) -> int:
+    from harness.clip.rosbag import import_rosbag
+
+    out = import_rosbag(
+        args.bag,
+        args.out,
+        imu_topic=args.imu_topic,
+        gnss_topic=args.gnss_topic,
+        image_topic=args.image_topic,
+        camera_info_topic=args.camera_info_topic,
+        time=args.time,
+        distro=args.distro,
+        hfov_deg=args.hfov_deg,
     )
     print(out)
     return 0
