@@ -143,10 +143,24 @@ def load(path: Path, root: Path | None = None) -> Loaded:
                 p = Problem(path, line, col, f"overrides.{hit}", p.message)
             problems.append(p)
         config = None
+    problems += _missing_corpus(tree, scenario, root, path)
     if problems or scenario is None or config is None:
         raise ScenarioInvalid(problems)
     line, _ = position(tree, ("name",))
     return Loaded(path, root, scenario, config, config_path, line)
+
+
+def _missing_corpus(tree: Any, scenario: Scenario | None, root: Path, path: Path) -> list[Problem]:
+    """A `corpus: path:` that does not exist, located at that key."""
+    spec = scenario.corpus if scenario is not None else None
+    if spec is None or spec.path is None:
+        return []
+    full = spec.path if spec.path.is_absolute() else root / spec.path
+    if full.exists():
+        return []
+    line, col = position(tree, ("corpus", "path"))
+    msg = f"{spec.kind} corpus {full} does not exist; fix the path (relative to {root})"
+    return [Problem(path, line, col, "corpus.path", msg)]
 
 
 def lint(paths: list[Path]) -> list[Problem]:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harness.clip.spec import ClipRef, Segment
+from harness.clip.spec import ClipRef, CorpusSpec, Segment
 from harness.gates import LADDER
 from harness.gates.eskf import EskfDivergenceSpec
 from harness.gates.latency import LatencyBudgetSpec
@@ -83,6 +83,8 @@ class Scenario(StrictModel):
     overrides: dict[str, Any] = {}
     clip: ClipRef
     segment: Segment = Segment()
+    # The tile corpus retrieval searches (default: the bundle's local-grid corpus).
+    corpus: CorpusSpec | None = None
     pipeline: str = "reference"
     vpr: VprSpec = VprSpec()
     eskf: EskfSpec = EskfSpec()
