@@ -41,6 +41,11 @@ def register(groups) -> None:
     p.add_argument(
         "--assume-alt-m", type=float, help="constant height for an SRT that records none"
     )
+    p.add_argument(
+        "--simulate-imu",
+        action="store_true",
+        help="add an IMU simulated from the smoothed track (SRT alone; labelled in the manifest)",
+    )
     p.set_defaults(func=run_import_srt)
     p = sub.add_parser("import-ulog", help="bundle (IMU, baro, truth) from a PX4 .ulg")
     p.add_argument("ulog", type=Path)
@@ -143,6 +148,7 @@ def run_import_srt(args: argparse.Namespace) -> int:
         hfov_deg=args.hfov_deg,
         skip_bad=args.skip_bad,
         assume_alt_m=args.assume_alt_m,
+        simulate_imu=args.simulate_imu,
     )
     print(out)
     return 0

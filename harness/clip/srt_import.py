@@ -56,8 +56,12 @@ def import_dji(
     hfov_deg: float = 82.1,
     skip_bad: bool = False,
     assume_alt_m: float | None = None,
+    simulate_imu: bool = False,
 ) -> Path:
-    """Write a bundle at `out` from a DJI SRT (and its video, if given); origin = first fix."""
+    """Write a bundle at `out` from a DJI SRT (and its video, if given); origin = first fix.
+
+    `simulate_imu` (SRT alone): add an IMU simulated from the smoothed track (see track_imu);
+    truth then is that smoothed track with its attitude, at 10 Hz."""
     srt, out = Path(srt), Path(out)
     track = parse_srt(srt, skip_bad=skip_bad)
     alt = _usable(track, srt, assume_alt_m)
@@ -94,6 +98,14 @@ def import_dji(
     p = geodetic_to_ned(lat, lon, alt, origin)
     v = np.gradient(p, t, axis=0) if len(t) > 1 else np.zeros_like(p)
     truth = np.column_stack([t, p, v, np.full((len(t), 4), np.nan)])
+    imu, imu_note = None, "no IMU in a DJI SRT"
+    if simulate_imu:
+        imu, truth, noise = _simulated(srt, video, t, p, lat)
+        imu_note = (
+            "IMU SIMULATED from the smoothed SRT track (harness.clip.track_imu, stand-in noise "
+            "model); truth = that smoothed track with its attitude: a real trajectory, not a "
+            "real IMU"
+        )
     out.mkdir(parents=True, exist_ok=True)
     manifest = new_manifest(
         f"DJI {srt.name}",
@@ -110,13 +122,33 @@ def import_dji(
                 if video is not None
                 else f"bundle clock = cue time minus {shift:.3f} s (the first usable cue)"
             ),
-            "notes": "truth is GNSS position only (no attitude); no IMU in a DJI SRT",
+            "notes": imu_note if simulate_imu else f"truth is GNSS position only; {imu_note}",
         },
         camera=camera,
     )
+    if simulate_imu:
+        manifest["imu_noise"] = noise
+        manifest["imu_source"] = "simulated-from-track"
     if video is not None:
         shutil.copyfile(video, out / "video.mp4")
         manifest["streams"]["frames"] = {"video": "video.mp4"}
-    manifest["ground_truth"] = "position-only"
-    write_bundle(out, manifest, None, truth, frames_t)
+    manifest["ground_truth"] = "smoothed-track" if simulate_imu else "position-only"
+    write_bundle(out, manifest, imu, truth, frames_t)
     return out
+
+
+def _simulated(srt: Path, video, t: np.ndarray, p: np.ndarray, lat: np.ndarray):
+    from harness.clip.track_imu import simulate
+
+    if video is not None:
+        raise ClipError(
+            f"{srt}: simulate_imu works on the SRT alone (its clock starts at the first cue); "
+            "import without the video"
+        )
+    steps = np.abs(np.diff(lat))
+    quantum = float(steps[steps > 0].min()) * 111_320 if (steps > 0).any() else 0.0
+    sigma = max(quantum / np.sqrt(12), 1.0)  # quantisation, and at least a GNSS metre
+    try:
+        return simulate(t, p, sigma)
+    except ValueError as exc:
+        raise ClipError(f"{srt}: cannot simulate an IMU ({exc}); use a longer flight") from None

@@ -170,3 +170,19 @@ def test_envelope_variants_and_special_values(tmp_path):
     fpv = [_cue(i + 1, i * 33, i * 33 + 33, font28.format(i)) for i in range(2)]
     (tmp_path / "fpv.SRT").write_text("".join(fpv))
     assert parse_srt(tmp_path / "fpv.SRT").alt_m.tolist() == [120.0, 120.0]
+
+
+def test_simulated_imu_is_opt_in_labelled_and_follows_the_real_track(tmp_path):
+    raw = read_bundle(import_dji(None, REAL / "p4_rtk.SRT", tmp_path / "raw"))
+    clip = read_bundle(import_dji(None, REAL / "p4_rtk.SRT", tmp_path / "sim", simulate_imu=True))
+    assert clip.manifest["imu_source"] == "simulated-from-track"
+    assert "SIMULATED" in clip.manifest["provenance"]["notes"]
+    assert 99 < 1 / np.median(np.diff(clip.imu.t_s)) < 101
+    assert np.median(clip.imu.accel_m_s2[:, 2]) == pytest.approx(-9.8, abs=0.2)
+    assert np.isfinite(clip.truth.q_wxyz).all() and clip.truth.t_s[1] == pytest.approx(0.1)
+    near = clip.truth.p_ned_m[clip.truth.index_at(raw.truth.t_s)]
+    assert np.abs(near - raw.truth.p_ned_m).max() < 5.0  # smoothed, not invented
+    mp4 = tmp_path / "v.mp4"
+    write_video(mp4, (np.zeros((16, 16, 3), np.uint8) for _ in range(10)), 5.0)
+    with pytest.raises(ClipError, match=r"simulate_imu works on the SRT alone"):
+        import_dji(mp4, REAL / "p4_rtk.SRT", tmp_path / "v", simulate_imu=True)
