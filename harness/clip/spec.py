@@ -1,4 +1,4 @@
-"""How a scenario names its clip (a bundle path or an inline synth spec), segment and corpus."""
+"""How a scenario names its clip (bundle, synth spec or real recording), segment and corpus."""
 
 from __future__ import annotations
 
@@ -10,16 +10,36 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from harness.synth.spec import SynthSpec
 
 
+class RecordingSpec(BaseModel):
+    """A real recording imported on first use (cached by its digest and these options)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["dji-srt", "px4-ulog", "ros2-bag"]
+    path: Path
+    video: Path | None = None  # dji-srt, px4-ulog
+    video_start_s: float = 0.0  # px4-ulog: clip time of the video's first frame
+    truth_source: Literal["gnss", "estimate"] = "gnss"  # px4-ulog
+    simulate_imu: bool = False  # dji-srt alone: an IMU simulated from the track (labelled)
+    assume_alt_m: float | None = None  # dji-srt without any height field
+    time: Literal["header", "receive"] = "header"  # ros2-bag clock
+    hfov_deg: float = Field(60.0, gt=0, lt=180)
+
+
 class ClipRef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     bundle: Path | None = None
     synth: SynthSpec | None = None
+    recording: RecordingSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ClipRef:
-        if (self.bundle is None) == (self.synth is None):
-            raise ValueError("give exactly one of `bundle: PATH` or `synth: {preset: ...}`")
+        if sum(x is not None for x in (self.bundle, self.synth, self.recording)) != 1:
+            raise ValueError(
+                "give exactly one of `bundle: PATH`, `synth: {preset: ...}` or "
+                "`recording: {kind: ..., path: ...}`"
+            )
         return self
 
 
