@@ -186,3 +186,16 @@ def test_simulated_imu_is_opt_in_labelled_and_follows_the_real_track(tmp_path):
     write_video(mp4, (np.zeros((16, 16, 3), np.uint8) for _ in range(10)), 5.0)
     with pytest.raises(ClipError, match=r"simulate_imu works on the SRT alone"):
         import_dji(mp4, REAL / "p4_rtk.SRT", tmp_path / "v", simulate_imu=True)
+
+
+def test_a_missing_stream_is_named_with_its_fix(tmp_path):
+    clip = read_bundle(import_dji(None, REAL / "p4p_sample.SRT", tmp_path / "b"))
+    clip.need("truth", "the oracle strategy")  # present: no error
+    with pytest.raises(
+        ClipError, match=r"the ESKF needs the clip's imu stream, .*its streams: truth\)"
+    ):
+        clip.need("imu", "the ESKF")
+    with pytest.raises(ClipError, match=r"the netvlad strategy needs the clip's frames stream"):
+        clip.need("frames", "the netvlad strategy")
+    with pytest.raises(ClipError, match=r"needs the clip's attitude stream.*simulate_imu"):
+        clip.need("attitude", "the ESKF")
