@@ -109,6 +109,9 @@ class Clip:
     manifest: dict
     _corpora: dict[str, Callable[[], TileCorpus]] = field(default_factory=dict, repr=False)
 
+    def has_corpus(self, kind: str) -> bool:
+        return kind in self._corpora
+
     def corpus(self, kind: str = "local-grid") -> TileCorpus:
         """The clip's tile corpus (`local-grid` or `xyz`)."""
         from harness.errors import ClipError

@@ -47,7 +47,9 @@ def _layers_scipy(path: Path) -> tuple[list[tuple[str, list[np.ndarray]]], np.nd
     try:
         mat = scipy.io.loadmat(path, struct_as_record=False, squeeze_me=True)
     except (ValueError, TypeError, OSError, NotImplementedError) as exc:
-        raise ProvisioningError(f"{path}: scipy cannot read this .mat ({exc}); re-save it") from None
+        raise ProvisioningError(
+            f"{path}: scipy cannot read this .mat ({exc}); re-save it"
+        ) from None
     net = mat.get("net")
     if net is None or not hasattr(net, "layers"):
         keys = ", ".join(k for k in mat if not k.startswith("__")) or "none"
@@ -108,8 +110,11 @@ def read_mat(path: Path) -> MatNet:
         (i for i, (_, w) in enumerate(layers) if len(w) == 2 and np.squeeze(w[1]).ndim == 2), None
     )
     if len(convs) != 13 or vlad is None:
-        raise _fail(path, f"it has {len(convs)} 3x3 conv layers (want 13, VGG16 to conv5_3) "
-                    f"and {'a' if vlad is not None else 'no'} NetVLAD layer")
+        raise _fail(
+            path,
+            f"it has {len(convs)} 3x3 conv layers (want 13, VGG16 to conv5_3) "
+            f"and {'a' if vlad is not None else 'no'} NetVLAD layer",
+        )
     assign, centres = (np.squeeze(w).astype(np.float32) for w in layers[vlad][1])
     white = next((w for _, w in layers[vlad + 1 :] if len(w) == 2 and w[0].ndim >= 2), None)
     if white is None:
@@ -137,10 +142,14 @@ def to_state(net: MatNet, want: dict[str, tuple[int, ...]]) -> dict:
 
     state = {}
     for index, (w, b) in zip(VGG16_CONV_INDICES, net.convs, strict=True):
-        state[f"encoder.{index}.weight"] = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
+        state[f"encoder.{index}.weight"] = torch.from_numpy(
+            np.ascontiguousarray(w.transpose(3, 2, 0, 1))
+        )
         state[f"encoder.{index}.bias"] = torch.from_numpy(b)
     d, k = net.assign.shape
-    state["pool.conv.weight"] = torch.from_numpy(np.ascontiguousarray(net.assign.T)).reshape(k, d, 1, 1)
+    state["pool.conv.weight"] = torch.from_numpy(np.ascontiguousarray(net.assign.T)).reshape(
+        k, d, 1, 1
+    )
     state["pool.conv.bias"] = torch.zeros(k)
     state["pool.centroids"] = torch.from_numpy(np.ascontiguousarray(-net.centres.T))
     w = net.whiten_w  # (D*K, OUT), row index d * K + k
@@ -148,8 +157,11 @@ def to_state(net: MatNet, want: dict[str, tuple[int, ...]]) -> dict:
     reordered = w.T.reshape(out, d, k).transpose(0, 2, 1).reshape(out, k * d)
     state["pca.weight"] = torch.from_numpy(np.ascontiguousarray(reordered))
     state["pca.bias"] = torch.from_numpy(net.whiten_b)
-    bad = [f"{key} {list(t.shape)} vs {list(want[key])}" for key, t in state.items()
-           if tuple(t.shape) != want.get(key)]
+    bad = [
+        f"{key} {list(t.shape)} vs {list(want[key])}"
+        for key, t in state.items()
+        if tuple(t.shape) != want.get(key)
+    ]
     if bad or set(state) != set(want):
         raise ProvisioningError(
             f"the .mat network does not fit the layout asked for: {'; '.join(bad[:4])}; "

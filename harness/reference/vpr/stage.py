@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.clip import Clip, TileCorpus
+from harness.errors import ClipError
 from harness.reference.runtimes import Runtime, make_runtime
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.preprocess import to_input
@@ -109,7 +110,13 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
     )
     if not check.ok:
         raise StageStop(check.detail)
-    corpus = ctx.clip.corpus()
+    corpus = ctx.corpus
+    if corpus is None:
+        raise ClipError(
+            f"{ctx.clip.manifest.get('_path', 'the clip')}: the netvlad strategy needs a tile "
+            "corpus, and neither the clip nor the scenario has one; add `corpus: {kind: "
+            "geotiff|xyz, path: ...}` to the scenario"
+        )
     started = time.perf_counter()
     tiles, cached = tile_descriptors(runtime, engine, corpus, vpr.input_px, ctx.cache_dir)
     ctx.emit(
@@ -126,6 +133,7 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
 
 def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
     vpr, clip = ctx.scenario.vpr, ctx.clip
+    clip.need("frames", "the netvlad strategy")
     chosen = ctx.config.backbone()
     engine = next(e for e in engines if e.backbone.name == chosen.name)
     runtime, corpus, tiles = corpus_descriptors(ctx, engine)
