@@ -35,6 +35,7 @@ class Engine:
     weights_path: Path
     sha256: str
     model: Any = None  # set by deserialize_engine
+    normalisation: dict | None = None  # the checkpoint's recorded input normalisation, if any
 
 
 @dataclass(frozen=True)

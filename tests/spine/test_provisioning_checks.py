@@ -44,6 +44,7 @@ def test_good_checkpoint_passes_every_check_and_loads(tmp_path: Path) -> None:
         "sha256",
         "weights_only",
         "layout",
+        "finite",
         "strict_load",
     ]
     assert all(s.ok for s in steps[:-1])

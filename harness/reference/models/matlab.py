@@ -179,3 +179,72 @@ def normalisation(net: MatNet) -> dict:
         "std_rgb": [1.0, 1.0, 1.0],
         "description": "0-255 RGB minus the release's average image (per channel), no std",
     }
+
+
+def import_matlab(
+    source: Path, out: Path, *, width: int = 64, clusters: int = 64, descriptor_dim: int = 4096
+):
+    """Convert the release's .mat into `out` with its provenance page, which records the input
+    normalisation the runtime must apply; verified as provisioning will verify it."""
+    from harness.config import Backbone
+    from harness.reference.models.checkpoint_io import layer_table, save_state, write_provenance
+    from harness.reference.models.importer import ImportResult, Translation
+    from harness.reference.models.source_checkpoint import SourceCheckpoint
+    from harness.reference.provisioning import Check, non_finite, sha256_file, verify
+    from harness.reference.vpr.netvlad import expected_layout
+
+    net = read_mat(source)
+    state = to_state(net, expected_layout(width, clusters, descriptor_dim))
+    bad = non_finite(state)
+    if bad:
+        raise ProvisioningError(
+            f"{source}: non-finite values in the release ({'; '.join(bad[:4])}); re-download it"
+        )
+    sha = save_state(state, out)
+    norm = normalisation(net)
+    src = SourceCheckpoint(source, sha256_file(source), {}, {}, {"format": "MATLAB .mat"})
+    done = Translation(
+        state={},
+        encoder=f"the release ({source.name}): filters S x S x IN x OUT -> OUT x IN x S x S",
+        bias="zeros: the release's soft-assignment has no bias",
+        pca="the release's whitening, columns reordered from d * K + k to k * D + d",
+        mapping=[],
+        choices={"assignment_bias": "zeros", "pca": "source", "encoder": "source"},
+    )
+    groups = {
+        "encoder.0 .. encoder.28 (VGG16 conv1_1..conv5_3)": (f"the release ({source.name})", True),
+        "pool.conv.weight, pool.centroids": ("the release; centres negated back", True),
+        "pool.conv.bias": ("zeros (the release has none)", True),
+        "pca.weight, pca.bias": ("the release's whitening, columns reordered", True),
+    }
+    lines = [
+        f"# {out.name}: NetVLAD-VGG16 imported from the MATLAB release {source.name}",
+        "",
+        f"- sha256 `{sha}`; source sha256 `{src.sha256}`.",
+        "- centres: stored negated in the release, negated back; assignment bias: none (zeros).",
+        "- whitening: the release flattens VLAD dimension-major (d * K + k); columns reordered "
+        "to cluster-major (k * D + d).",
+        f"- INPUT NORMALISATION (applied by the runtime): {norm['description']}; mean RGB "
+        f"{[round(x, 3) for x in norm['mean_rgb']]} in 0-255 units. Feeding this checkpoint "
+        "ImageNet-normalised 0-1 input degrades recall without any error.",
+        "",
+        *layer_table(groups),
+    ]
+    doc = {
+        "sha256": sha,
+        "source": {"path": source.name, "sha256": src.sha256},
+        "input_normalisation": norm,
+        "kind": "import-matlab",
+    }
+    write_provenance(out, lines, doc, groups)
+    backbone = Backbone(
+        name="import",
+        weights_path=out,
+        width=width,
+        clusters=clusters,
+        descriptor_dim=descriptor_dim,
+    )
+    failed = [c for c in verify(backbone, out) if isinstance(c, Check) and not c.ok]
+    if failed:
+        raise ProvisioningError(f"{out}: the imported checkpoint fails {failed[0].detail}")
+    return ImportResult(out, sha, src, (width, clusters, descriptor_dim), done)
