@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from harness.reference.vpr.netvlad import NetVladVgg16, expected_layout
 
 from harness.errors import ProvisioningError
 from harness.reference.models.matlab import normalisation, read_mat, to_state
+from harness.reference.vpr.netvlad import NetVladVgg16, expected_layout
 
 WIDTH, K, OUT = 2, 4, 8
 PLAN = (1, 1, "M", 2, 2, "M", 4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8)
@@ -178,3 +178,41 @@ def test_a_mat_that_is_not_the_release_is_refused(tmp_path):
     write_v5(tmp_path / "net.mat", layers, average)
     with pytest.raises(ProvisioningError, match=r"pass the --width/--clusters/--descriptor-dim"):
         to_state(read_mat(tmp_path / "net.mat"), expected_layout(4, K, OUT))
+
+
+def test_provisioning_hands_the_recorded_normalisation_to_the_runtime(tmp_path):
+    from types import SimpleNamespace
+
+    from harness.config import Backbone
+    from harness.reference.models.matlab import import_matlab
+    from harness.reference.pipeline import ReferencePipeline
+    from harness.reference.runtimes import Runtime
+    from harness.reference.vpr.stage import NetVladStrategy
+
+    layers, average = release_layers()
+    write_v5(tmp_path / "release.mat", layers, average)
+    out = tmp_path / "m.pt"
+    import_matlab(tmp_path / "release.mat", out, width=WIDTH, clusters=K, descriptor_dim=OUT)
+    backbone = Backbone(
+        name="m",
+        weights_path=out,
+        runtime="pytorch-fp32",
+        width=WIDTH,
+        clusters=K,
+        descriptor_dim=OUT,
+    )
+    events = []
+    ctx = SimpleNamespace(
+        config=SimpleNamespace(c10_provisioning=SimpleNamespace(backbones=[backbone])),
+        loaded=SimpleNamespace(resolve=lambda p: p),
+        emit=lambda stage, kind, **f: events.append((stage, kind, f)),
+    )
+    [engine] = ReferencePipeline().provision(ctx)
+    assert engine.normalisation["scale"] == 255.0
+    assert ("provisioning", "normalisation") in {(s, k) for s, k, _ in events}
+    seen = []
+    runtime = Runtime("pytorch-fp32", "float32", lambda x: seen.append(x) or np.zeros((1, OUT)))
+    rgb = np.random.default_rng(2).integers(0, 256, (1, 32, 32, 3)).astype(np.uint8)
+    NetVladStrategy(runtime, 32, np.empty(0), engine.normalisation).embed(rgb)
+    want = rgb[0].astype(np.float64) - np.array([122.7, 114.9, 101.6])
+    assert np.abs(seen[0][0].numpy().transpose(1, 2, 0) - want).max() < 1e-3
