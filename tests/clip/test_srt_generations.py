@@ -199,3 +199,15 @@ def test_a_missing_stream_is_named_with_its_fix(tmp_path):
         clip.need("frames", "the netvlad strategy")
     with pytest.raises(ClipError, match=r"needs the clip's attitude stream.*simulate_imu"):
         clip.need("attitude", "the ESKF")
+
+
+def test_cli_imports_an_srt_alone_and_refuses_a_tiff_video(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["clip", "import-srt", str(REAL / "p4_rtk.SRT"), "-o", str(tmp_path / "a")]) == 0
+    assert read_bundle(tmp_path / "a").manifest["provenance"]["altitude_field"] == "H"
+    tif = tmp_path / "f.tif"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tif)
+    args = ["clip", "import-srt", str(tif), str(REAL / "p4_rtk.SRT"), "-o", str(tmp_path / "b")]
+    assert main(args) == 1
+    assert "f.tif: is a still image" in capsys.readouterr().err

@@ -64,3 +64,35 @@ def test_missing_streams_are_named_config_errors(project, tmp_path) -> None:
         verdict.reason
     )
     assert "simulate_imu" in verdict.reason
+
+
+def test_netvlad_retrieves_from_the_scenarios_geotiff_corpus(project, tmp_path) -> None:
+    from tests.clip.test_geotiff import write_utm_tiff
+
+    (project.path / "maps").mkdir()
+    write_utm_tiff(project.path / "maps" / "utm.tif", px_m=4.0)
+    make_scaffold(project.path / "models" / "tiny.pt", width=8, clusters=8, descriptor_dim=64)
+    text = """\
+format_version: 1
+name: geotiff-corpus
+config: configs/operator_replay.yaml
+overrides:
+  c10_provisioning.backbones.0.weights_path: models/tiny.pt
+  c10_provisioning.backbones.0.runtime: pytorch-fp32
+  c10_provisioning.backbones.0.width: 8
+  c10_provisioning.backbones.0.clusters: 8
+  c10_provisioning.backbones.0.descriptor_dim: 64
+clip:
+  synth: {preset: derkachi-10s, seed: 3}
+corpus: {kind: geotiff, path: maps/utm.tif, zoom: 16, tile_px: 64}
+vpr: {strategy: netvlad, rate_hz: 1, input_px: 64}
+gates: {vpr_contract: {descriptor_dim: 64}, eskf_divergence: {warmup_s: 3, min_states: 30}}
+expect: pass
+"""
+    path = project.makefile(".scenario.yaml", **{"geotiff-corpus": text})
+    verdict, record = _verdict(project, path, tmp_path)
+    [corpus] = list(record.select("vpr", "corpus"))
+    assert corpus["corpus_hash"] == record.provenance["corpus_hash"] and corpus["tiles"] >= 9
+    queries = list(record.select("vpr", "query"))
+    assert len(queries) >= 9 and all("/" in q["topk"][0]["tile"] for q in queries)  # z/x/y ids
+    assert verdict.gate not in ("config-error", "infra-error"), verdict
