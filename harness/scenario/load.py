@@ -143,24 +143,33 @@ def load(path: Path, root: Path | None = None) -> Loaded:
                 p = Problem(path, line, col, f"overrides.{hit}", p.message)
             problems.append(p)
         config = None
-    problems += _missing_corpus(tree, scenario, root, path)
+    problems += _missing_files(tree, scenario, root, path)
     if problems or scenario is None or config is None:
         raise ScenarioInvalid(problems)
     line, _ = position(tree, ("name",))
     return Loaded(path, root, scenario, config, config_path, line)
 
 
-def _missing_corpus(tree: Any, scenario: Scenario | None, root: Path, path: Path) -> list[Problem]:
-    """A `corpus: path:` that does not exist, located at that key."""
-    spec = scenario.corpus if scenario is not None else None
-    if spec is None or spec.path is None:
+def _missing_files(tree: Any, scenario: Scenario | None, root: Path, path: Path) -> list[Problem]:
+    """A `corpus: path:` or `clip: recording:` file that does not exist, located at its key."""
+    if scenario is None:
         return []
-    full = spec.path if spec.path.is_absolute() else root / spec.path
-    if full.exists():
-        return []
-    line, col = position(tree, ("corpus", "path"))
-    msg = f"{spec.kind} corpus {full} does not exist; fix the path (relative to {root})"
-    return [Problem(path, line, col, "corpus.path", msg)]
+    wanted = []
+    if scenario.corpus is not None and scenario.corpus.path is not None:
+        wanted.append((("corpus", "path"), scenario.corpus.path, f"{scenario.corpus.kind} corpus"))
+    rec = scenario.clip.recording
+    if rec is not None:
+        wanted.append((("clip", "recording", "path"), rec.path, f"{rec.kind} recording"))
+        if rec.video is not None:
+            wanted.append((("clip", "recording", "video"), rec.video, "video"))
+    problems = []
+    for keys, rel, what in wanted:
+        full = rel if rel.is_absolute() else root / rel
+        if not full.exists():
+            line, col = position(tree, keys)
+            msg = f"{what} {full} does not exist; fix the path (relative to {root})"
+            problems.append(Problem(path, line, col, ".".join(keys), msg))
+    return problems
 
 
 def lint(paths: list[Path]) -> list[Problem]:

@@ -8,6 +8,7 @@ import numpy as np
 import pyproj  # noqa: F401  imported before pytester snapshots sys.modules (it restores them)
 import pytest
 import rasterio  # noqa: F401
+import torch  # noqa: F401  (re-importing torch after pytester restores sys.modules crashes)
 from PIL import Image
 
 from harness.clip.bundle import read_bundle
@@ -43,6 +44,13 @@ def test_corpus_block_loads_and_every_mistake_is_located(project: pytest.Pyteste
     nopath = scenario_text("nopath", "pass", corpus="{kind: geotiff, zoom: 16}")
     path = project.makefile(".scenario.yaml", nopath=nopath)
     assert "kind geotiff reads a file: give `path:`" in _problems(path, project.path)
+    rec = scenario_text("rec", "pass").replace(
+        "  synth: {preset: derkachi-60s, seed: 7}",
+        "  recording: {kind: px4-ulog, path: logs/x.ulg}",
+    )
+    path = project.makefile(".scenario.yaml", rec=rec)
+    msg = _problems(path, project.path)
+    assert f"{path}:5:" in msg and "clip.recording.path: px4-ulog recording" in msg
     deep = scenario_text("deep", "pass", corpus="{kind: geotiff, path: maps/utm.tif, zoom: 30}")
     path = project.makefile(".scenario.yaml", deep=deep)
     assert "corpus.zoom: Input should be less than or equal to 24" in _problems(path, project.path)
