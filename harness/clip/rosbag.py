@@ -49,6 +49,11 @@ def _open(path: Path, distro: str):
             f"{path}: not a readable ROS 2 bag ({exc}); give the folder with metadata.yaml, "
             "or a .db3 / .mcap file"
         ) from None
+    except Exception as exc:  # rosbags raises bare KeyError/TypeError on malformed metadata
+        raise ClipError(
+            f"{path}: rosbags cannot open this bag ({type(exc).__name__}: {exc}); its metadata "
+            "or message definitions are damaged: `ros2 bag reindex` it, or re-record"
+        ) from None
     return reader
 
 
@@ -73,8 +78,15 @@ def _pick(reader, path: Path, types: tuple[str, ...], topic: str | None, require
 def _read(reader, conn, path: Path, convert) -> rm.Stamped:
     stamps, recv, values = [], [], []
     for i, (_, t_ns, raw) in enumerate(reader.messages(connections=[conn])):
-        msg = reader.deserialize(raw, conn.msgtype)
-        value = convert(msg, f"{path}: topic {conn.topic} message {i}")
+        where = f"{path}: topic {conn.topic} message {i}"
+        try:
+            msg = reader.deserialize(raw, conn.msgtype)
+        except Exception as exc:  # a wrong typestore shows up as any of several errors
+            raise ClipError(
+                f"{where}: cannot decode {conn.msgtype} ({type(exc).__name__}: {exc}); a bag "
+                "without embedded definitions needs the recorder's distro (--distro)"
+            ) from None
+        value = convert(msg, where)
         if value is None:
             continue
         stamps.append(rm.stamp_ns(msg))

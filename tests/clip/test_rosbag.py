@@ -157,3 +157,15 @@ def test_bad_bags_are_refused_with_the_place(tmp_path, capsys):
     assert read_bundle(out).manifest["provenance"]["clock"] == "receive"
     assert main(["clip", "import-rosbag", str(junk), "-o", str(tmp_path / "x")]) == 1
     assert "not a readable ROS 2 bag" in capsys.readouterr().err
+
+
+def test_a_humble_bag_without_definitions_uses_the_distro_typestore(tmp_path):
+    import sqlite3
+
+    bag = write_bag(tmp_path / "bag", "sqlite3", False)
+    with sqlite3.connect(next(bag.glob("*.db3"))) as con:  # Humble's recorder writes none
+        con.execute("DELETE FROM message_definitions")
+    clip = read_bundle(import_rosbag(bag, tmp_path / "b", distro="humble"))
+    assert len(clip.imu.t_s) == 300 and len(clip.frames) == 15
+    with pytest.raises(ClipError, match=r"distro 'rolling': not a ROS 2 distro"):
+        import_rosbag(bag, tmp_path / "c", distro="rolling")
