@@ -27,6 +27,15 @@ HEIGHTS = {
     "Hb": re.compile(r"\bHb\s*:\s*" + _NUM),
     "H": re.compile(r"(?<![\w.])H\s+" + _NUM + r"\s*m\b"),
 }
+# A substring each key's text must contain (lower case): skips the regex on most cues.
+_HINT = {
+    "abs_alt": "abs_alt",
+    "rel_alt": "rel_alt",
+    "altitude": "altitude",
+    "BAROMETER": "barometer",
+    "Hb": "hb",
+    "H": "h ",
+}
 # What each height is measured from (DJI documents only some; see docs/clip.md).
 DATUM = {
     "abs_alt": "absolute (DJI: geodetic)",
@@ -44,10 +53,12 @@ _DATES = (
 
 def position(payload: str) -> tuple[float, float, str] | None:
     """(lat, lon, form) of a cue, or None when it holds no position at all."""
-    lat, lon = _LAT.search(payload), _LON.search(payload)
+    low = payload.lower()
+    lat = _LAT.search(payload) if "latitude" in low else None
+    lon = _LON.search(payload) if lat is not None else None
     if lat and lon:
         return float(lat.group(1)), float(lon.group(1)), "latitude/longitude"
-    gps = _GPS.search(payload)
+    gps = _GPS.search(payload) if ("gps" in low or "rtk" in low) else None
     if gps is None:
         return None
     a, b, third, unit = float(gps.group(2)), float(gps.group(3)), gps.group(4), gps.group(5)
@@ -59,8 +70,9 @@ def position(payload: str) -> tuple[float, float, str] | None:
 def heights(payload: str) -> dict[str, float]:
     """Every height field the cue carries, by DJI's key."""
     out = {}
+    low = payload.lower()
     for key, pattern in HEIGHTS.items():
-        m = pattern.search(payload)
+        m = pattern.search(payload) if _HINT[key] in low else None
         if m:
             out[key] = float(m.group(1))
     return out
