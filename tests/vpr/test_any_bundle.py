@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.gates import conclude
 from harness.record import read_record
 from harness.reference.models.scaffold import make_scaffold
 from harness.run.driver import run
@@ -37,8 +38,8 @@ expect: pass
 
 
 def _verdict(project: pytest.Pytester, path: Path, cache: Path):
-    verdict = run(path, project.path / path.stem, root=project.path, cache_dir=cache)
-    return verdict, read_record(project.path / path.stem / "record.jsonl")
+    record = run(path, project.path / path.stem, root=project.path, cache_dir=cache)
+    return conclude(record), read_record(record)
 
 
 def test_oracle_makes_its_own_fixes_without_video_or_corpus(project, tmp_path) -> None:
