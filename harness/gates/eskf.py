@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
 from harness.gates.result import GateResult, GateSpec, spec_of
 from harness.record import Record
@@ -26,18 +27,18 @@ CHI2_1_999 = 10.83
 
 
 class EskfDivergenceSpec(GateSpec):
-    sigma_vpr_m: float = 25.0
-    warmup_s: float = 20.0
-    min_states: int = 50
-    d1_nees: float = CHI2_2_999  # confidently wrong: NEES above this ...
-    d1_window_s: float = 5.0  # ... and error > 2 sigma, for this long
-    d1_yaw_nees: float = CHI2_1_999  # confidently wrong heading: heading NEES above this ...
-    d1_yaw_deg: float = 10.0  # ... and heading error above this (2x the initial 5 deg sigma)
-    d2_window_s: float = 10.0  # lost: error > 6 sigma for this long
-    d3_window_s: float = 10.0  # covariance runaway: eph > 4 sigma for this long
-    d4_last_fixes: int = 20  # innovation collapse window (needs half of it)
-    d5_resets: int = 3  # reset storm: more position resets than this ...
-    d5_window_s: float = 60.0  # ... within this long
+    sigma_vpr_m: float = Field(25.0, gt=0)
+    warmup_s: float = Field(20.0, ge=0)
+    min_states: int = Field(50, ge=1)
+    d1_nees: float = Field(CHI2_2_999, gt=0)  # confidently wrong: NEES above this ...
+    d1_window_s: float = Field(5.0, ge=0)  # ... and error > 2 sigma, for this long
+    d1_yaw_nees: float = Field(CHI2_1_999, gt=0)  # confidently wrong heading: NEES above this ...
+    d1_yaw_deg: float = Field(10.0, gt=0, le=180)  # ... and heading error above this
+    d2_window_s: float = Field(10.0, ge=0)  # lost: error > 6 sigma for this long
+    d3_window_s: float = Field(10.0, ge=0)  # covariance runaway: eph > 4 sigma for this long
+    d4_last_fixes: int = Field(20, ge=2)  # innovation collapse window (needs half of it)
+    d5_resets: int = Field(3, ge=0)  # reset storm: more position resets than this ...
+    d5_window_s: float = Field(60.0, gt=0)  # ... within this long
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from harness.gates.result import GateResult, GateSpec, spec_of
 from harness.record import Record
 
 
 class RetrievalQualitySpec(GateSpec):
-    recall_at: int = 5
+    recall_at: int = Field(5, ge=1)
     hit_rule: Literal["footprint", "radius"] = "footprint"
-    radius_m: float = 25.0
-    min_recall: float = 0.6
-    min_queries: int = 30
+    radius_m: float = Field(25.0, gt=0)
+    min_recall: float = Field(0.6, ge=0, le=1)
+    min_queries: int = Field(30, ge=1)
     applies: bool = True
 
 

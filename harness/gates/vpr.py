@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from harness.gates.result import GateResult, GateSpec, spec_of
 from harness.record import Record
 
 
 class VprContractSpec(GateSpec):
-    descriptor_dim: int = 4096
-    norm_tol: float = 1e-2
-    min_queries: int = 1
+    descriptor_dim: int = Field(4096, ge=1)
+    norm_tol: float = Field(1e-2, gt=0)
+    min_queries: int = Field(1, ge=1)
     # Query descriptors whose least similar pair is still this alike have collapsed.
-    collapse_min_cosine: float = 0.9999
+    collapse_min_cosine: float = Field(0.9999, ge=-1, le=1)
 
 
 def check(record: Record) -> GateResult:
