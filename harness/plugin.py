@@ -22,7 +22,7 @@ from harness.gates import Verdict
 from harness.ratchet import decide
 from harness.record import RECORD_NAME, read_record
 from harness.runners import RUNNERS, Runner
-from harness.scenario.load import SCENARIO_SUFFIX, Loaded, load
+from harness.scenario.load import SCENARIO_SUFFIX, Loaded, check, duplicate_name
 from harness.scenario.problems import ScenarioInvalid
 
 # Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin.
@@ -34,6 +34,7 @@ VERDICT_KEY = pytest.StashKey[Verdict]()
 RUN_DIR_KEY = pytest.StashKey[Path]()
 RUN_ID_KEY = pytest.StashKey[str]()
 RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
+NAMES_KEY = pytest.StashKey[dict[str, Loaded]]()  # scenario name -> the file that has it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -111,10 +112,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class ScenarioFile(pytest.File):
     def collect(self):
-        try:
-            loaded = load(self.path, self.config.rootpath)
-        except ScenarioInvalid as exc:
-            raise self.CollectError(str(exc)) from None
+        loaded = check(self.path, self.config.rootpath)
+        if isinstance(loaded, list):
+            raise self.CollectError(str(ScenarioInvalid(loaded))) from None
+        names = self.config.stash.setdefault(NAMES_KEY, {})
+        first = names.setdefault(loaded.scenario.name, loaded)
+        if first is not loaded:
+            raise self.CollectError(str(ScenarioInvalid([duplicate_name(loaded, first)])))
         for marker in loaded.scenario.markers:
             self.config.addinivalue_line("markers", f"{marker}: scenario marker")
         yield ScenarioItem.from_parent(self, name=loaded.scenario.name, loaded=loaded)

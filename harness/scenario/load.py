@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -113,6 +114,22 @@ def _config_path(tree: CommentedMap, root: Path, source: Source) -> Path | Probl
     return source.at(tree, ("config",), f"{msg}; fix the path (relative to {root})")
 
 
+@functools.lru_cache(maxsize=8)
+def _read_config_at(path: Path, mtime_ns: int, size: int) -> tuple[Any, Source]:
+    return read_tree(path)
+
+
+def _read_config(path: Path) -> tuple[Any, Source]:
+    """The operator config's tree, read once per version of the file (many scenarios share it).
+
+    Callers copy the tree before changing it."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_tree(path)  # reports why it cannot be read
+    return _read_config_at(path, stat.st_mtime_ns, stat.st_size)
+
+
 def load(path: Path, root: Path | None = None) -> Loaded:
     """Load and validate; raises ScenarioInvalid listing every problem found."""
     path = Path(path)
@@ -138,7 +155,7 @@ def load(path: Path, root: Path | None = None) -> Loaded:
     config_path = _config_path(tree, root, source)
     if isinstance(config_path, Problem):
         raise ScenarioInvalid([*problems, config_path])
-    config_tree, config_source = read_tree(config_path)
+    config_tree, config_source = _read_config(config_path)
     resolved = copy.deepcopy(config_tree)
     overridden: dict[str, str] = {}
     overrides = tree.get("overrides")

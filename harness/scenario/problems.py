@@ -60,7 +60,8 @@ class Source:
 
     def problem(self, line: int, col: int, where: str, message: str) -> Problem:
         quoted = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-        return Problem(self.path, line, col, where, message, clip(quoted, 160))
+        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in quoted[:161])
+        return Problem(self.path, line, col, where, message, clip(shown, 160))
 
     def at(self, tree: Any, loc: tuple[Any, ...], message: str) -> Problem:
         """A problem at the YAML position of `loc` in `tree` (this source's tree)."""
@@ -91,13 +92,16 @@ def position(node: Any, loc: tuple[Any, ...]) -> tuple[int, int]:
         getattr(getattr(node, "lc", None), "col", 0),
     )
     for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            line, col = node.lc.key(part)
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line, col = node.lc.item(part)
-            node = node[part]
-        else:
+        try:
+            if isinstance(node, CommentedMap) and part in node:
+                line, col = node.lc.key(part)
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                line, col = node.lc.item(part)
+                node = node[part]
+            else:
+                break
+        except (KeyError, IndexError, TypeError):  # a value put in after reading has no position
             break
     return line + 1, col + 1
 

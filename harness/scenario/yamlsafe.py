@@ -9,11 +9,12 @@ hostile or damaged file costs one report and never the session.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
 
 from harness.scenario.problems import Problem, ScenarioInvalid, Source, clip
@@ -141,7 +142,9 @@ def read_tree(path: Path) -> tuple[Any, Source]:
     text, source = read_text(path)
     try:
         _check_events(text, source)
-        return YAML(typ="rt").load(text), source
+        with warnings.catch_warnings():  # a reused anchor is valid YAML: the later one counts
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            return YAML(typ="rt").load(text), source
     except ScenarioInvalid:
         raise
     except YAMLError as exc:
