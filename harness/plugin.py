@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 
+from harness.crash import CrashReporter, Started
 from harness.errors import RunnerError
 from harness.gates import Verdict
 from harness.ratchet import decide
 from harness.record import RECORD_NAME, read_record
+from harness.report.allure_report import full_name
 from harness.runners import RUNNERS, Runner
 from harness.scenario.load import SCENARIO_SUFFIX, Loaded, check, duplicate_name
 from harness.scenario.problems import ScenarioInvalid
@@ -96,7 +98,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[RUN_ID_OWNED_KEY] = True
     run_id = config.stash[RUN_ID_KEY] = os.environ["HARNESS_RUN_ID"]
     runs = Path(config.getoption("--harness-runs") or config.getini("harness_runs"))
-    config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+    run_dir = config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+    if not hasattr(config, "workerinput"):  # the xdist controller, or a session without xdist
+        config.pluginmanager.register(CrashReporter(config, run_dir, run_id), "harness-crash")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -148,11 +152,17 @@ class ScenarioItem(pytest.Item):
         runner = self.config.stash[RUNNER_KEY]
         _preflight(self.config, runner)
         timeout = self.config.getoption("--harness-timeout") or self.loaded.scenario.timeout_s
+        scenario = self.loaded.scenario
+        # What the controller needs to report this run should the worker die during it.
+        Started(
+            self.nodeid, self.name, str(self.path), scenario.expect, runner.name, full_name(self)
+        ).write(self.out_dir)
         verdict = runner.run(self.path, self.out_dir, timeout).verdict()
         self.stash[VERDICT_KEY] = verdict
         _figures(self.out_dir)
-        _log_verdict(self.config.stash[RUN_DIR_KEY], self, verdict)
-        scenario = self.loaded.scenario
+        log_verdict(
+            self.config.stash[RUN_DIR_KEY], str(self.path), self.name, scenario.expect, verdict
+        )
         decision = decide(scenario.expect, verdict, scenario.expect_reason)
         if decision.outcome == "skipped":
             pytest.skip(decision.message)
@@ -195,15 +205,15 @@ def _figures(out_dir: Path) -> None:
         logging.getLogger(__name__).warning("figures for %s failed", out_dir, exc_info=True)
 
 
-def _log_verdict(run_dir: Path, item: ScenarioItem, verdict: Verdict) -> None:
+def log_verdict(run_dir: Path, path: str, name: str, expect: str, verdict: Verdict) -> None:
     """Append to the session's verdicts.jsonl (one write per line: safe across xdist workers)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     line = (
         json.dumps(
             {
-                "scenario": str(item.path),
-                "name": item.name,
-                "expect": item.loaded.scenario.expect,
+                "scenario": path,
+                "name": name,
+                "expect": expect,
                 "gate": verdict.gate,
                 "outcome": verdict.outcome,
                 "reason": verdict.reason,

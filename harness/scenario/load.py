@@ -140,7 +140,7 @@ def load(path: Path, root: Path | None = None) -> Loaded:
     version = tree.get("format_version")
     if type(version) is not int or version != FORMAT_VERSION:
         msg = (
-            f"{quote(version)} is not supported; "
+            f"format_version {quote(version)} is not supported; "
             f"this harness reads {FORMAT_VERSION} (write `format_version: {FORMAT_VERSION}`)"
         )
         raise ScenarioInvalid([source.at(tree, ("format_version",), msg)])
