@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
-from harness.cli import main
 from harness.scenario import yamlsafe
+from harness.scenario.cli import run_lint
 from harness.scenario.load import check, load
 from harness.scenario.problems import MAX_PROBLEMS, Problem
 from tests.helpers import scenario_text
@@ -59,6 +60,12 @@ KINDS: dict[str, tuple[str | bytes, str]] = {
 }
 
 
+def lint_cli(*paths: Path) -> int:
+    """`harness scenario lint PATH...` without importing every command group (and torch,
+    which must not be imported again after an in-process pytester run dropped it)."""
+    return run_lint(argparse.Namespace(paths=list(paths)))
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_each_kind_users_met_is_one_located_problem(project: pytest.Pytester, kind: str) -> None:
     content, expected = KINDS[kind]
@@ -88,7 +95,7 @@ def test_a_batch_of_bad_files_gets_one_report_each(project: pytest.Pytester, cap
         data = data.replace(b"name: ok", f"name: {kind.replace('_', '-')}".encode())
         (project.path / f"{kind}.scenario.yaml").write_bytes(data)
     project.makefile(".scenario.yaml", good=scenario_text("good", "pass"))
-    assert main(["scenario", "lint", str(project.path)]) == 1
+    assert lint_cli(project.path) == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     for kind in KINDS:
@@ -145,7 +152,7 @@ def test_same_name_twice_is_a_collection_error_naming_both(project: pytest.Pytes
 def test_lint_finds_the_same_name_twice(project: pytest.Pytester, capsys) -> None:
     project.makefile(".scenario.yaml", a=scenario_text("twin", "pass"))
     project.makefile(".scenario.yaml", b=scenario_text("twin", "pass"))
-    assert main(["scenario", "lint", str(project.path)]) == 1
+    assert lint_cli(project.path) == 1
     out = capsys.readouterr().out
     assert "b.scenario.yaml:2:1: name: name 'twin' is also the name of " in out
     assert "a.scenario.yaml:2; names are unique in a session" in out

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
 from harness.crash import crash_verdict, last_record_line
+from harness.history import tier2
 from harness.history.ledger import Ledger, Row
 from tests.helpers import scenario_text
 
@@ -105,11 +105,9 @@ def test_killed_worker_is_an_infra_error_everywhere(project: pytest.Pytester) ->
     assert crashed["status"] == "broken" and "infra-error" in crashed["statusDetails"]["message"]
 
     # `gates check`: the crashed scenario is a broken head (exit 2), never "missing" (exit 0)
-    report = project.path / "tier2.md"
-    ledger_args = ["--ledger", str(ledger.path), "--markdown", str(report)]
-    code = main(["gates", "check", "--baseline", "baseline", *ledger_args])
-    assert code == 2
-    table = report.read_text()
+    result = tier2.check(ledger, "baseline")
+    assert result.exit_code == tier2.NO_VERDICT
+    table = tier2.markdown(result)
     assert "| sleeps | pass | infra-error | ⚠ broken |" in table and "missing" not in table
 
 
