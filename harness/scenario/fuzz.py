@@ -1,7 +1,8 @@
 """The scenario-file fuzzer: seeded mutations of real scenario files, and how checking each ended.
 
 Mutations are the ways files go wrong in many hands (stray bytes, deep nesting, alias bombs,
-wrong types, odd keys and digits, broken overrides and paths). Each mutated file is loaded
+wrong types, odd keys and digits, broken overrides and paths), in the scenario or in the
+operator config it names. Each mutated file is loaded
 directly, so the safety net of `check` cannot hide a crash. Outcomes:
 
     loaded      the mutation left a valid scenario
@@ -199,19 +200,44 @@ class FuzzResult:
         return ", ".join(f"{k} {self.counts.get(k, 0)}" for k in OUTCOMES)
 
 
-def run(seeds: Iterable[Path], cases: int, seed: int, workdir: Path, root: Path) -> FuzzResult:
-    """`cases` mutated files from the real scenario files `seeds`, each loaded once."""
+def _with_config(data: bytes, config: Path) -> bytes:
+    """The scenario pointed at `config` (an absolute path) instead of its own."""
+    line = b"config: '" + str(config).replace("'", "''").encode() + b"'"
+    return re.sub(rb"(?m)^config:.*$", lambda _: line, data, count=1)
+
+
+def run(
+    seeds: Iterable[Path],
+    cases: int,
+    seed: int,
+    workdir: Path,
+    root: Path,
+    config: Path = Path("configs/operator_replay.yaml"),
+    config_share: float = 0.2,
+) -> FuzzResult:
+    """`cases` mutated files from the real scenario files `seeds`, each loaded once; in a
+    `config_share` of them the operator config (`config`, under `root`) is mutated instead."""
     rng = random.Random(seed)
     originals = [p.read_text(encoding="utf-8") for p in sorted(seeds)]
+    config_text = (root / config).read_text(encoding="utf-8")
     workdir.mkdir(parents=True, exist_ok=True)
     result = FuzzResult()
     for case in range(cases):
         path = workdir / f"case{case:05d}.scenario.yaml"
-        path.write_bytes(mutate(rng, rng.choice(originals)))
+        written = [path]
+        if rng.random() < config_share:
+            mutant = workdir / f"case{case:05d}.config.yaml"
+            mutant.write_bytes(mutate(rng, config_text))
+            written.append(mutant)
+            data = _with_config(rng.choice(originals).encode(), mutant)
+        else:
+            data = mutate(rng, rng.choice(originals))
+        path.write_bytes(data)
         kind, detail = outcome(path, root)
         result.counts[kind] += 1
         if kind in ("unlocated", "crash"):
             result.failures.append((case, kind, detail))
         else:
-            path.unlink()  # keep only the files that show a bug
+            for p in written:  # keep only the files that show a bug
+                p.unlink()
     return result
