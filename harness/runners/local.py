@@ -20,7 +20,9 @@ def die_with_parent() -> Callable[[], None] | None:
     """A preexec hook that makes the child die with this process (Linux), or None elsewhere.
 
     The child leads its own process group (killed whole on timeout), so a killed xdist worker
-    would otherwise leave it running and writing a record nothing reads.
+    would otherwise leave it running and writing a record nothing reads. Linux ties the signal
+    to the starting thread: call `run` from a thread that outlives the run (any caller that
+    waits for it does).
     """
     if not sys.platform.startswith("linux"):
         return None
