@@ -61,8 +61,7 @@ KINDS: dict[str, tuple[str | bytes, str]] = {
 
 
 def lint_cli(*paths: Path) -> int:
-    """`harness scenario lint PATH...` without importing every command group (and torch,
-    which must not be imported again after an in-process pytester run dropped it)."""
+    """`harness scenario lint PATH...` through its command function (no other command group)."""
     return run_lint(argparse.Namespace(paths=list(paths)))
 
 
