@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.runners.base import CHILD_PID_NAME, STDERR_NAME, Runner, RunResult, tail
+from harness.telemetry import Sampler, merge_into_record
 
+TELEMETRY_INTERVAL_S = 0.5
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -66,7 +68,8 @@ class SubprocessRunner(Runner):
         out_dir.mkdir(parents=True, exist_ok=True)
         stderr_path = out_dir / STDERR_NAME
         start = time.monotonic()
-        with stderr_path.open("wb") as err:
+        # What this host was doing during the run: the latency gate reports it with its verdict.
+        with Sampler(TELEMETRY_INTERVAL_S) as sampler, stderr_path.open("wb") as err:
             proc = subprocess.Popen(
                 self.command(scenario_path, out_dir),
                 cwd=self.root,
@@ -90,6 +93,7 @@ class SubprocessRunner(Runner):
                 raise
             finally:
                 pid_file.unlink(missing_ok=True)
+        merge_into_record(self.record_path(out_dir), sampler.samples)
         return RunResult(
             self.record_path(out_dir),
             rc,
