@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "harness.history.cli",
     "harness.report.cli",
     "harness.pipeline.vpr.train_cli",
+    "harness.history.surprises_cli",
 )
 
 
@@ -39,6 +40,10 @@ class CommandGroups:
                 dest="command", metavar="COMMAND", required=True
             )
         return self._groups[name]
+
+    def command(self, name: str, help: str) -> argparse.ArgumentParser:
+        """A top-level command with no group (`harness replay BUNDLE`)."""
+        return self._top.add_parser(name, help=help, description=help)
 
 
 def build_parser() -> argparse.ArgumentParser:

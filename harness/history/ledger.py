@@ -176,6 +176,10 @@ class Ledger:
         finally:
             con.close()
 
+    def connect(self, write: bool = False):
+        """A connection for the history modules' own tables (closed on leaving the block)."""
+        return self._connect(write)
+
     def append(self, row: Row) -> None:
         """Store one row atomically (a rerun of the same run and scenario replaces it)."""
         values = [
