@@ -1,4 +1,4 @@
-"""One more run of a scenario through a runner, judged as the plugin judges it (replay, bisect, reruns)."""
+"""One more run of a scenario through a runner, judged as the plugin judges it (replay, bisect)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`harness bisect`: the first commit where a scenario's gate got worse, found with `git bisect run`.
+"""`harness bisect`: the first commit where a scenario's gate got worse, via `git bisect run`.
 
 The user's checkout is never touched: the search runs in a temporary detached worktree (with
 the git-ignored `models/` and `.cache/` linked in). The scenario runs at `--good` first, to fix
