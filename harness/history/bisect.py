@@ -192,7 +192,8 @@ def _search(tree, rel, good_sha, bad_sha, book, runs, bisect_id, timeout_s) -> B
     result = BisectResult(good_v, bad_v)
     if judge(good_v, bad_v) != BAD:
         raise BisectError(
-            f"at --bad {bad_sha[:10]} {rel} stops at {bad_v.gate}, not below {good_v.gate} at "
+            f"at --bad {bad_sha[:10]} {rel} stops at {bad_v.gate} ({bad_v.reason[:200]}), not "
+            f"below {good_v.gate} at "
             "--good: nothing to bisect"
         )
     _git(tree, "bisect", "start", bad_sha, good_sha)
