@@ -26,7 +26,7 @@ from pathlib import Path
 from harness.errors import HarnessError, RecordError
 from harness.gates import Verdict
 from harness.history.attempt import run_scenario
-from harness.history.ledger import DEFAULT_LEDGER, Ledger, Row, row_from_run
+from harness.history.ledger import BISECT_PREFIX, DEFAULT_LEDGER, Ledger, Row, row_from_run
 from harness.history.transitions import rank
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128
@@ -146,7 +146,7 @@ def bisect(
     rel = scenario if not scenario.is_absolute() else scenario.resolve().relative_to(top)
     book = Ledger(ledger or top / DEFAULT_LEDGER)
     runs = top / "reports" / "runs"
-    bisect_id = time.strftime("bisect-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:4]
+    bisect_id = BISECT_PREFIX + time.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:4]
     tmp = Path(tempfile.mkdtemp(prefix="harness-bisect-"))
     tree = tmp / "tree"
     _git(top, "worktree", "add", "--detach", str(tree), bad_sha)

@@ -26,6 +26,8 @@ SCHEMA_VERSION = 1
 # checkpoint is not one of them: it is part of the system under test, and a new checkpoint
 # moving a scenario's gate is exactly the change the ladder is there to show.
 CLASS_KEYS = ("clip_hash", "corpus_hash")
+# Run ids of `harness bisect` steps: one scenario at an old commit, never a session's head.
+BISECT_PREFIX = "bisect-"
 
 
 @dataclass(frozen=True)

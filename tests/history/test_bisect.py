@@ -86,3 +86,15 @@ def test_bisect_names_the_first_bad_commit_and_its_verdict(
 def test_bisect_refuses_what_it_cannot_search(tmp_path: Path, capsys) -> None:
     assert main(["bisect", "--good", "a", "--bad", "b", "x.yaml", "--repo", str(tmp_path)]) == 1
     assert "git rev-parse --show-toplevel" in capsys.readouterr().err
+
+
+def test_bisect_steps_are_never_the_head_or_the_baseline(tmp_path: Path) -> None:
+    from harness.history import tier2
+    from harness.history.ledger import Row
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    for t, run in enumerate(("run-1", "run-2")):
+        ledger.append(Row(run, "s", "provisioning", "fail", time=t, status="xfailed"))
+    ledger.append(Row("bisect-x-abc", "s", "empty-backbones", "skip", time=9, status="bisect:bad"))
+    result = tier2.check(ledger, "last green")
+    assert (result.baseline, result.head) == ("run-1", "run-2")
