@@ -48,7 +48,10 @@ def judge(reference: Verdict, verdict: Verdict) -> int:
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> str:
-    out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    except OSError as exc:
+        raise BisectError(f"git {args[0]} in {cwd}: {exc}; is git installed?") from None
     if check and out.returncode != 0:
         raise BisectError(f"git {' '.join(args)} in {cwd}: {out.stderr.strip() or out.stdout}")
     return out.stdout.strip()
@@ -143,7 +146,12 @@ def bisect(
         raise BisectError(
             f"--good {good} is not an ancestor of --bad {bad}; swap them or pick others"
         )
-    rel = scenario if not scenario.is_absolute() else scenario.resolve().relative_to(top)
+    rel = scenario
+    if scenario.is_absolute():
+        try:
+            rel = scenario.resolve().relative_to(top)
+        except ValueError:
+            raise BisectError(f"{scenario} is not in the repository {top}") from None
     book = Ledger(ledger or top / DEFAULT_LEDGER)
     runs = top / "reports" / "runs"
     bisect_id = BISECT_PREFIX + time.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:4]
@@ -217,8 +225,7 @@ def _search(tree, rel, good_sha, bad_sha, book, runs, bisect_id, timeout_s) -> B
         "--timeout",
         str(timeout_s),
     ]
-    out = subprocess.run(["git", "bisect", "run", *step], cwd=tree, capture_output=True, text=True)
-    text = out.stdout + out.stderr
+    text = _bisect_run(tree, step)
     result.log = _git(tree, "bisect", "log", check=False)
     result.steps = [
         r for r in book.rows(scenario=bad_row.scenario) if r.run_id.startswith(bisect_id)
@@ -233,6 +240,23 @@ def _search(tree, rel, good_sha, bad_sha, book, runs, bisect_id, timeout_s) -> B
     else:
         raise BisectError(f"git bisect run did not finish: {text.strip()[-400:]}")
     return result
+
+
+def _bisect_run(tree: Path, step: list[str]) -> str:
+    """`git bisect run STEP`, echoing its progress lines; returns everything it printed."""
+    seen = []
+    with subprocess.Popen(
+        ["git", "bisect", "run", *step],
+        cwd=tree,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
+        for line in proc.stdout or []:
+            seen.append(line)
+            if line.startswith(("Bisecting:", "harness bisect step")):
+                print(line.rstrip(), flush=True)
+    return "".join(seen)
 
 
 def step_main(argv: list[str] | None = None) -> int:

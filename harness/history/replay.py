@@ -51,6 +51,7 @@ class Comparison:
     replayed: Verdict
     differences: list[str]
     notes: list[str] = field(default_factory=list)
+    workdir: Path | None = None
 
     @property
     def reproduced(self) -> bool:
@@ -87,8 +88,11 @@ def unpack(bundle: Path, dest: Path) -> dict[str, Any]:
     """Extract the bundle into `dest` (members stay inside it) and return its manifest."""
     manifest = read_manifest(bundle)
     dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(bundle, "r:*") as tar:
-        tar.extractall(dest, filter="data")
+    try:
+        with tarfile.open(bundle, "r:*") as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise BundleError(f"{bundle}: cannot unpack into {dest} ({exc})") from None
     return manifest
 
 
@@ -196,6 +200,7 @@ def replay(
     notes = provide_inputs(manifest, project, search)
     cache = cache_dir or dest / "cache"
     runner = _runner(runner_name, project, cache, jetson_host, search)
+    runner.preflight()
     scenario = project / manifest["scenario_path"]
     resolved = json.loads((dest / "resolved" / "scenario.json").read_text() or "{}")
     timeout = timeout_s or float(resolved.get("timeout_s") or 3600)
@@ -206,7 +211,7 @@ def replay(
     except Exception:  # a broken replay has no record: its verdict already says why
         provenance = {}
     result = compare(manifest, verdict, provenance, project)
-    return Comparison(result.original, verdict, result.differences, notes + result.notes)
+    return Comparison(result.original, verdict, result.differences, notes + result.notes, dest)
 
 
 def _runner(name: str, project: Path, cache: Path, jetson_host: str | None, roots: list[Path]):

@@ -76,6 +76,7 @@ def run_replay(args: argparse.Namespace) -> int:
         print(f"harness: error: {exc}", file=sys.stderr)
         return rp.CANNOT
     o, r = result.original, result.replayed
+    print(f"unpacked: {result.workdir} (the replay's record is in replay/)")
     print(f"bundle:   {o.gate} ({o.outcome}): {o.reason}")
     print(f"replayed: {r.gate} ({r.outcome}): {r.reason}")
     if result.reproduced:
