@@ -12,7 +12,7 @@ import torch
 
 from harness.cli import main
 from harness.history.bundle import BundleError, RunFacts, write_bundle
-from harness.pipeline.vpr.netvlad import NetVladVgg16, init_like_torchvision
+from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
 from tests.helpers import scenario_text
 
 TINY = "models/tiny.pt"

@@ -15,7 +15,7 @@ from tests.helpers import scenario_text
 # g = a failed checksum (the provisioning gate: the scenario's expect), b = no check at all
 # (no-data: the gate moved down).
 STACK = """
-from harness.pipeline.api import StageStop
+from harness.run.stage import StageStop
 
 
 class Stack:
