@@ -20,7 +20,6 @@ a hidden part file and renamed, so no half-written bundle ever carries the final
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -86,14 +85,18 @@ class _Parts:
 
     def add(self, arcname: str, src: Path | bytes, *, must: bool = False, what: str = "") -> bool:
         size = len(src) if isinstance(src, bytes) else _size(src)
-        if not must and self.total + size > self.max_bytes:
-            self.left_out.append(
-                f"{what or arcname} ({_mib(size)}): over the {_mib(self.max_bytes)} bound"
-            )
+        if not must and not self.fits(size):
+            self.leave_out(what or arcname, size)
             return False
         self.members.append((arcname, src))
         self.total += size
         return True
+
+    def fits(self, size: int) -> bool:
+        return self.total + size <= self.max_bytes
+
+    def leave_out(self, what: str, size: int) -> None:
+        self.left_out.append(f"{what} ({_mib(size)}): over the {_mib(self.max_bytes)} bound")
 
 
 def _mib(n: int) -> str:
@@ -152,7 +155,9 @@ def _pipeline_file(scenario: dict[str, Any], root: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def collect(facts: RunFacts, record: Record | None, max_bytes: int, include: set[str]) -> tuple:
+def collect(
+    facts: RunFacts, record: Record | None, max_bytes: int, include: set[str]
+) -> tuple[_Parts, dict[str, Any]]:
     """The archive's parts and its manifest (without the member list)."""
     parts = _Parts(max_bytes)
     root = facts.root
@@ -214,7 +219,13 @@ def collect(facts: RunFacts, record: Record | None, max_bytes: int, include: set
     return parts, manifest
 
 
-def _clip(facts, scenario, record, parts: _Parts, include: set[str]) -> dict[str, Any]:
+def _clip(
+    facts: RunFacts,
+    scenario: dict[str, Any],
+    record: Record | None,
+    parts: _Parts,
+    include: set[str],
+) -> dict[str, Any]:
     ref = scenario.get("clip") or {}
     prov = record.provenance if record else {}
     info: dict[str, Any] = {
@@ -232,13 +243,12 @@ def _clip(facts, scenario, record, parts: _Parts, include: set[str]) -> dict[str
             # The whole bundle: cutting a segment out would mean re-encoding its video.
             what = f"clip bundle {raw} (whole, segment {scenario.get('segment')})"
             if path.is_dir():
-                files = sorted(p for p in path.rglob("*") if p.is_file())
-                fits = must or parts.total + _size(path) <= parts.max_bytes
+                fits = must or parts.fits(_size(path))
                 if fits:
-                    for f in files:
+                    for f in sorted(p for p in path.rglob("*") if p.is_file()):
                         parts.add(f"project/{raw.as_posix()}/{f.relative_to(path)}", f, must=True)
                 else:
-                    parts.add(what, path, what=what)  # records why it was left out
+                    parts.leave_out(what, _size(path))
                 info["included"] = fits
             else:
                 info["included"] = parts.add(
@@ -304,7 +314,3 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info.mtime = int(time.time())
     info.mode = 0o644
     tar.addfile(info, io.BytesIO(data))
-
-
-def scenario_hash(resolved: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()

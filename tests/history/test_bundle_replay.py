@@ -158,3 +158,41 @@ def test_an_interrupted_write_leaves_no_archive(tmp_path: Path, monkeypatch) -> 
     written = write_bundle(facts, None, tmp_path / "failures")
     assert [p.name for p in (tmp_path / "failures").iterdir()] == ["s--r.tar.gz"]
     assert written.size == written.path.stat().st_size
+
+
+def test_a_clip_bundle_goes_in_whole_when_it_fits_and_is_named_when_not(tmp_path: Path) -> None:
+    from harness.record import Record
+
+    clip = tmp_path / "clips" / "flight"
+    clip.mkdir(parents=True)
+    (clip / "manifest.json").write_text("{}")
+    (clip / "video.mp4").write_bytes(b"\0" * 300_000)
+    scenario = tmp_path / "s.scenario.yaml"
+    scenario.write_text("name: s\n")
+    resolved = {"clip": {"bundle": "clips/flight"}, "segment": {"start_s": 5, "duration_s": 10}}
+    record = Record(tmp_path / "r.jsonl", {"scenario": resolved, "provenance": {}}, [], None)
+    facts = RunFacts(
+        name="s",
+        run_id="r",
+        scenario_path=scenario,
+        root=tmp_path,
+        config_path=scenario,
+        out_dir=tmp_path / "run",
+        expect="pass",
+        expect_reason=None,
+        verdict={"gate": "no-data", "outcome": "no-data", "reason": "x", "metrics": {}},
+        decision={"outcome": "failed", "message": "x"},
+        runner="local",
+        command={"pytest": []},
+        cache_dir=tmp_path / ".cache",
+    )
+    whole = write_bundle(facts, record, tmp_path / "a")
+    assert ("project/clips/flight/video.mp4", 300_000) in whole.members
+    small = write_bundle(facts, record, tmp_path / "b", max_mb=0.1)
+    assert not any(name.startswith("project/clips") for name, _ in small.members)
+    assert small.left_out == [
+        "clip bundle clips/flight (whole, segment {'start_s': 5, "
+        "'duration_s': 10}) (0.29 MiB): over the 0.10 MiB bound"
+    ]
+    asked = write_bundle(facts, record, tmp_path / "c", max_mb=0.1, include={"clip"})
+    assert ("project/clips/flight/video.mp4", 300_000) in asked.members
