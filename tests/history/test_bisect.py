@@ -54,29 +54,31 @@ def test_bisect_names_the_first_bad_commit_and_its_verdict(
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "config", "user.email", "dev@example.org")
     _git(repo, "config", "user.name", "dev")
+    emptied = good_config.split("\nc10_provisioning:")[0] + "\nc10_provisioning:\n  backbones: []\n"
     shas = [_commit(repo, "c1: provisioning stops on the missing checkpoint", good_config)]
     shas.append(_commit(repo, "c2: docs"))
-    shas.append(_commit(repo, "c3: the config does not parse", "c10_provisioning: [\n"))
-    shas.append(_commit(repo, "c4: config fixed", good_config))
-    emptied = good_config.split("\nc10_provisioning:")[0] + "\nc10_provisioning:\n  backbones: []\n"
-    shas.append(_commit(repo, "c5: backbones emptied by mistake", emptied))
-    shas.append(_commit(repo, "c6: docs"))
+    shas.append(_commit(repo, "c3: docs"))
+    # c4 is where git bisect looks first (the middle of c2..c7): it cannot be judged
+    shas.append(_commit(repo, "c4: the config does not parse", "c10_provisioning: [\n"))
+    shas.append(_commit(repo, "c5: config fixed", good_config))
+    shas.append(_commit(repo, "c6: backbones emptied by mistake", emptied))
     shas.append(_commit(repo, "c7: docs"))
     ledger = tmp_path / "ledger.sqlite"
     capsys.readouterr()
     args = ["bisect", "--good", shas[0], "--bad", "main", "scenarios/prov.scenario.yaml"]
     assert main([*args, "--repo", str(repo), "--ledger", str(ledger)]) == 0
     out = capsys.readouterr().out
-    assert f"first bad commit: {shas[4]}" in out, out
+    assert f"first bad commit: {shas[5]}" in out, out
     assert "its verdict: empty-backbones (skip)" in out
     assert "reference at --good: provisioning" in out
     rows = Ledger(ledger).rows(scenario="prov")
     by_sha = {r.git_sha: r for r in rows}
     assert by_sha[shas[0]].status == "bisect:reference" and by_sha[shas[0]].gate == "provisioning"
-    assert by_sha[shas[4]].gate == "empty-backbones" and by_sha[shas[4]].status == "bisect:bad"
+    assert by_sha[shas[5]].gate == "empty-backbones" and by_sha[shas[5]].status == "bisect:bad"
     steps = [r for r in rows if r.status in ("bisect:good", "bisect:bad", "bisect:skip")]
     assert len(steps) >= 2 and all(r.run_id.startswith("bisect-") for r in rows)
-    assert shas[2] not in by_sha or by_sha[shas[2]].status == "bisect:skip"
+    assert by_sha[shas[3]].gate == "config-error" and by_sha[shas[3]].status == "bisect:skip"
+    assert f"harness bisect step {shas[3]}: config-error -> skip" in out
     # the user's checkout is as it was: on main, not bisecting, one worktree
     assert _git(repo, "rev-parse", "HEAD") == shas[-1]
     assert len(_git(repo, "worktree", "list").splitlines()) == 1
