@@ -123,6 +123,21 @@ def sha256_of(path: Path, cache_dir: Path | None = None) -> str:
     return file_digest(path, cache_dir)
 
 
+def _scenario_text(facts: RunFacts, config_rel: Path) -> Path | bytes:
+    """The scenario file as written; when its operator config lies outside the project, the
+    copy points at the config's place in the bundle instead."""
+    if config_rel.parts[0] != "external":
+        return facts.scenario_path
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    tree = yaml.load(facts.scenario_path.read_text(encoding="utf-8"))
+    tree["config"] = config_rel.as_posix()
+    out = io.StringIO()
+    yaml.dump(tree, out)
+    return out.getvalue().encode()
+
+
 def _checkpoints(facts: RunFacts, record: Record | None) -> list[dict[str, Any]]:
     config = record.config if record else {}
     found = []
@@ -163,7 +178,7 @@ def collect(
     root = facts.root
     scenario_rel = relative(facts.scenario_path, root)
     config_rel = relative(facts.config_path, root)
-    parts.add(f"project/{scenario_rel.as_posix()}", facts.scenario_path, must=True)
+    parts.add(f"project/{scenario_rel.as_posix()}", _scenario_text(facts, config_rel), must=True)
     if facts.config_path.is_file():
         parts.add(f"project/{config_rel.as_posix()}", facts.config_path, must=True)
     resolved_scenario = record.scenario if record else {}

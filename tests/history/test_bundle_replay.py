@@ -196,3 +196,32 @@ def test_a_clip_bundle_goes_in_whole_when_it_fits_and_is_named_when_not(tmp_path
     ]
     asked = write_bundle(facts, record, tmp_path / "c", max_mb=0.1, include={"clip"})
     assert ("project/clips/flight/video.mp4", 300_000) in asked.members
+
+
+def test_a_config_outside_the_project_travels_and_the_copy_points_at_it(tmp_path: Path) -> None:
+    root, outside = tmp_path / "project", tmp_path / "ops"
+    root.mkdir(), outside.mkdir()
+    config = outside / "op.yaml"
+    config.write_text("c10_provisioning: {backbones: []}\n")
+    scenario = root / "s.scenario.yaml"
+    scenario.write_text(f"name: s  # kept\nconfig: {config}\nexpect: pass\n")
+    facts = RunFacts(
+        name="s",
+        run_id="r",
+        scenario_path=scenario,
+        root=root,
+        config_path=config,
+        out_dir=root / "run",
+        expect="pass",
+        expect_reason=None,
+        verdict={"gate": "empty-backbones", "outcome": "skip", "reason": "x", "metrics": {}},
+        decision={"outcome": "failed", "message": "x"},
+        runner="local",
+        command={"pytest": []},
+        cache_dir=root / ".cache",
+    )
+    written = write_bundle(facts, None, tmp_path / "out")
+    with tarfile.open(written.path) as tar:
+        text = tar.extractfile("project/s.scenario.yaml").read().decode()
+        assert tar.extractfile("project/external/op.yaml").read() == config.read_bytes()
+    assert "config: external/op.yaml" in text and "# kept" in text
