@@ -42,7 +42,7 @@ def register(groups) -> None:
 
     p = groups.command(
         "bisect",
-        "find the commit that moved a scenario's gate down (drives git bisect run)",
+        "find the commit that moved a scenario's gate down (git bisect run); exit 0 when found",
     )
     p.add_argument("scenario", type=Path, help="the scenario file, relative to the repository")
     p.add_argument("--good", required=True, help="a revision where the gate was good")
