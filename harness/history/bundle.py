@@ -20,6 +20,7 @@ a hidden part file and renamed, so no half-written bundle ever carries the final
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -117,10 +118,12 @@ def relative(path: Path, root: Path) -> Path:
         return Path("external") / path.name
 
 
-def sha256_of(path: Path, cache_dir: Path | None = None) -> str:
-    from harness.clip.bundle import file_digest  # remembers digests of big files by stamp
-
-    return file_digest(path, cache_dir)
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _scenario_text(facts: RunFacts, config_rel: Path) -> Path | bytes:
@@ -149,7 +152,7 @@ def _checkpoints(facts: RunFacts, record: Record | None) -> list[dict[str, Any]]
         entry: dict[str, Any] = {"name": b.get("name"), "path": str(raw), "exists": path.is_file()}
         if path.is_file():
             entry["size"] = path.stat().st_size
-            entry["sha256"] = sha256_of(path, facts.cache_dir)
+            entry["sha256"] = sha256_of(path)
         found.append(entry)
     return found
 

@@ -140,7 +140,7 @@ def _after_run(item: Any) -> BaseException | None:
     mode = _opt(item.config, "--bundle", "harness_bundle")
     if mode == "all" or (mode == "failures" and decision.outcome in ("failed", "broken")):
         try:
-            _bundle(item, decision)
+            _bundle(item, decision, adjudication)
         except HarnessError as exc:
             log.error("failure bundle for %s: %s", item.name, exc)
         except Exception:
@@ -174,6 +174,11 @@ def _rerun(item: Any, reruns: int) -> Adjudication:
     return adj
 
 
+def _attempts_prop(item: Any) -> dict | None:
+    """The adjudication line and attempts this item recorded (for the bundle's manifest)."""
+    return next((v for k, v in item.user_properties if k == ATTEMPTS_PROP), None)
+
+
 def _attempt(k: int, verdict: Any, scenario: Any, t0: float, t1: float, out: Path) -> Attempt:
     from harness.ratchet import decide
 
@@ -198,7 +203,7 @@ def _store(item: Any, run_id: str, attempts: list[Attempt], adj: Adjudication) -
         log.error("gate ledger: %s", exc)
 
 
-def _bundle(item: Any, decision: Any) -> None:
+def _bundle(item: Any, decision: Any, adjudication: Adjudication | None) -> None:
     from harness.errors import RecordError
     from harness.history.bundle import RunFacts, write_bundle
     from harness.plugin import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY
@@ -223,7 +228,11 @@ def _bundle(item: Any, decision: Any) -> None:
         expect=item.loaded.scenario.expect,
         expect_reason=item.loaded.scenario.expect_reason,
         verdict=item.stash[VERDICT_KEY].as_dict(),
-        decision={"outcome": decision.outcome, "message": decision.message},
+        decision={
+            "outcome": decision.outcome,
+            "message": decision.message,
+            "reruns": _attempts_prop(item) if adjudication else None,
+        },
         runner=runner.name,
         command={"pytest": pytest_cmd, "cwd": [str(params.dir)], "run": run_cmd},
         cache_dir=runner.cache_dir,

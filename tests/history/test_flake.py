@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -52,9 +54,12 @@ def test_wilson_interval_and_the_rule() -> None:
     assert adjudicate(forward, "provisioning").label == "moved forward"
 
 
-def _run(project: pytest.Pytester, pattern: str, run_id: str, monkeypatch) -> tuple:
+def _run(
+    project: pytest.Pytester, pattern: str, run_id: str, monkeypatch, bundle="failures"
+) -> tuple:
     project.makepyfile(flakystack=STACK)
-    project.syspathinsert()
+    path = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(project.path), path) if p))
     (project.path / "pattern.txt").write_text(pattern)
     (project.path / "attempts.txt").unlink(missing_ok=True)
     name = f"stack-{pattern}"
@@ -62,7 +67,9 @@ def _run(project: pytest.Pytester, pattern: str, run_id: str, monkeypatch) -> tu
     project.makefile(".scenario.yaml", **{name: text})
     monkeypatch.setenv("HARNESS_RUN_ID", run_id)
     results = project.path / "allure"
-    result = project.runpytest(
+    # A process of its own per session, as in real use (three sessions in one process would
+    # share the stack module and the C extensions' state).
+    result = project.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
         "--runner",
@@ -72,7 +79,7 @@ def _run(project: pytest.Pytester, pattern: str, run_id: str, monkeypatch) -> tu
         "--alluredir",
         str(results),
         "--bundle",
-        "none",
+        bundle,
     )
     return result, results, name
 
@@ -83,7 +90,7 @@ def _allure(results: Path, name: str) -> list[dict]:
 
 
 def test_a_move_every_rerun_repeats_is_regressed(project, monkeypatch) -> None:
-    result, results, name = _run(project, "bbbb", "run-r", monkeypatch)
+    result, results, name = _run(project, "bbbb", "run-r", monkeypatch, bundle="failures")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -101,6 +108,12 @@ def test_a_move_every_rerun_repeats_is_regressed(project, monkeypatch) -> None:
     assert len(shown) == 5 and len({r["historyId"] for r in shown}) == 1
     assert [r["status"] for r in shown] == ["failed"] * 5
     assert "regressed" in shown[-1]["statusDetails"]["message"]  # the shown one: the verdict
+    (bundle,) = (project.path / "reports" / "failures").glob("*.tar.gz")
+    with tarfile.open(bundle) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        assert "project/flakystack.py" in tar.getnames()  # the stack under development
+    reruns = manifest["decision"]["reruns"]
+    assert reruns["line"].startswith("regressed") and len(reruns["attempts"]) == 4
 
 
 def test_a_move_that_does_not_repeat_is_flaky(project, monkeypatch) -> None:
