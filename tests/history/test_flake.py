@@ -132,8 +132,9 @@ def test_a_move_that_does_not_repeat_is_flaky(project, monkeypatch) -> None:
 
 
 def test_no_rerun_without_a_move(project, monkeypatch) -> None:
-    result, _, name = _run(project, "gggg", "run-g", monkeypatch)
+    result, _, name = _run(project, "gggg", "run-g", monkeypatch, bundle="failures")
     result.assert_outcomes(xfailed=1)
+    assert not (project.path / "reports" / "failures").exists()  # it landed on its expect
     assert "gate moves" not in result.stdout.str()
     ledger = Ledger(project.path / "reports" / "gate-ledger.sqlite")
     assert stored_attempts(ledger, "run-g", name) == []
