@@ -75,6 +75,9 @@ def run_replay(args: argparse.Namespace) -> int:
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return rp.CANNOT
+    except OSError as exc:  # the work folder: read-only, full disk
+        print(f"harness: error: {exc}; choose another --workdir", file=sys.stderr)
+        return rp.CANNOT
     o, r = result.original, result.replayed
     print(f"unpacked: {result.workdir} (the replay's record is in replay/)")
     print(f"bundle:   {o.gate} ({o.outcome}): {o.reason}")
