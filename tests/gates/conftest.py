@@ -14,17 +14,9 @@ import pytest
 from harness.gates import conclude
 from harness.reference.models.scaffold import make_scaffold
 from harness.run.driver import run
+from tests.helpers import TINY, TINY_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
-OVERRIDES = """\
-overrides:
-  c10_provisioning.backbones.0.weights_path: models/tiny.pt
-  c10_provisioning.backbones.0.runtime: pytorch-fp32
-  c10_provisioning.backbones.0.width: 8
-  c10_provisioning.backbones.0.clusters: 8
-  c10_provisioning.backbones.0.descriptor_dim: 64
-"""
 SCENARIOS = {
     "oracle": (
         "vpr: {strategy: oracle, oracle: {sigma_m: 10, seed: 2}}\n"
@@ -42,7 +34,9 @@ SCENARIOS = {
 
 
 def _text(name: str, body: str) -> str:
-    overrides = OVERRIDES if name != "empty" else ("overrides:\n  c10_provisioning.backbones: []\n")
+    overrides = (
+        TINY_OVERRIDES if name != "empty" else ("overrides:\n  c10_provisioning.backbones: []\n")
+    )
     return (
         f"format_version: 1\nname: {name}\nconfig: configs/operator_replay.yaml\n{overrides}"
         f"clip:\n  synth: {{preset: derkachi-10s, seed: 3}}\n{body}expect: pass\n"
