@@ -27,8 +27,9 @@ from harness.runners import RUNNERS, Runner
 from harness.scenario.load import SCENARIO_SUFFIX, Loaded, check, duplicate_name
 from harness.scenario.problems import ScenarioInvalid
 
-# Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin.
-pytest_plugins = ["harness.report.pytest_allure"]
+# Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin,
+# and so do reruns after a gate move and failure bundles.
+pytest_plugins = ["harness.report.pytest_allure", "harness.history.pytest_surprises"]
 
 RUNNER_KEY = pytest.StashKey[Runner]()
 PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any

@@ -297,3 +297,19 @@ def report_crash(
     )
     results.mkdir(parents=True, exist_ok=True)
     AllureFileLogger(str(results), False).report_result(result)
+
+
+def adjudication_step(line: str, attempts: list[Any]) -> None:
+    """A step with the flake adjudication's figures and one sub-step per attempt."""
+    if not AVAILABLE:
+        return
+    with _step(f"gate move adjudicated: {line}"):
+        for a in attempts:
+            title = f"attempt {a.number}: {a.gate} ({a.status})"
+            if a.landed:
+                with _step(title):
+                    pass
+            else:
+                with _failing_step(title):
+                    pass
+        _attach_json([vars(a) for a in attempts], "attempts")
