@@ -75,12 +75,14 @@ def write_bundle(
     truth: np.ndarray | None,
     frames_t: np.ndarray | None,
     telemetry: np.ndarray | None = None,
+    extra: dict[str, tuple[np.ndarray, list[str]]] | None = None,
 ) -> dict:
     """Write the streams next to an already placed video/corpus; fill in files, counts and the hash.
 
     `manifest` carries name, origin, conventions, camera, licence, provenance, faults and, for a
     video, `streams.frames.video`; this adds the stream tables and `content_hash`. `telemetry`
-    (columns `TELEMETRY_COLUMNS`) is the flight controller's AHRS attitude and baro height.
+    (columns `TELEMETRY_COLUMNS`) is the flight controller's AHRS attitude and baro height;
+    `extra`: further sensor streams by name (e.g. `baro`), each a table and its column names.
     """
     folder.mkdir(parents=True, exist_ok=True)
     streams = manifest.setdefault("streams", {})
@@ -89,6 +91,7 @@ def write_bundle(
         ("truth", truth, mf.TRUTH_COLUMNS),
         ("frames", frames_t, mf.FRAME_COLUMNS),
         ("telemetry", telemetry, mf.TELEMETRY_COLUMNS),
+        *((name, table, cols) for name, (table, cols) in (extra or {}).items()),
     ):
         if data is None:
             streams[name] = None

@@ -16,6 +16,7 @@ from harness.errors import HarnessError, ScenarioError
 
 if TYPE_CHECKING:
     from harness.clip.bundle import Clip
+    from harness.clip.corpus import TileCorpus
     from harness.clip.model import Truth
     from harness.config import Backbone, OperatorConfig
     from harness.record import RecordWriter
@@ -35,6 +36,7 @@ class Engine:
     weights_path: Path
     sha256: str
     model: Any = None  # set by deserialize_engine
+    normalisation: dict | None = None  # the checkpoint's recorded input normalisation, if any
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class RunContext:
     # fills it in)
     truth: Truth | None = field(default=None, init=False)
     clip: Clip | None = None
+    corpus: TileCorpus | None = None  # the scenario's `corpus:`, else the clip's; None if neither
     _pending: list[tuple[str, str, dict[str, Any]]] | None = field(default_factory=list)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from harness.clip.spec import ClipRef, Segment
+from harness.clip.spec import ClipRef, CorpusSpec, Segment
 from harness.gates import BROKEN, LADDER, NO_DATA
 from harness.gates.eskf import EskfDivergenceSpec
 from harness.gates.latency import LatencyBudgetSpec
@@ -34,13 +34,13 @@ class OracleSpec(StrictModel):
     sigma_m: float = Field(25.0, gt=0)
     outlier_rate: float = Field(0.0, ge=0, le=1)
     outlier_offset_m: float = Field(400.0, ge=0)  # an outlier is a wrong tile this far away
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     offset_ne_m: tuple[float, float] = (0.0, 0.0)  # a held bias, e.g. a repeated wrong tile
-    offset_from_s: float | None = None
+    offset_from_s: float | None = Field(None, ge=0)
     offset_fixes: int = Field(0, ge=0)
-    dropout_from_s: float | None = None  # no fixes at all in this window
+    dropout_from_s: float | None = Field(None, ge=0)  # no fixes at all in this window
     dropout_s: float = Field(0.0, ge=0)
-    nan_at_s: float | None = None  # the first fix at or after this time is NaN
+    nan_at_s: float | None = Field(None, ge=0)  # the first fix at or after this time is NaN
     scale: float = Field(1.0, gt=0)  # e.g. 1.5597: Web-Mercator metres read as metres at 50.11 N
     latency_s: float = Field(0.0, ge=0)
 
@@ -59,7 +59,7 @@ class EskfSpec(StrictModel):
     init_sigma_height_m: float = Field(5.0, gt=0)
     init_sigma_tilt_deg: float = Field(2.0, gt=0)  # AHRS roll and pitch
     init_sigma_yaw_deg: float = Field(5.0, gt=0)  # AHRS heading (magnetometer-aided)
-    init_yaw_error_deg: float = 0.0  # fault injection: start with this heading error
+    init_yaw_error_deg: float = Field(0.0, ge=-180, le=180)  # fault: start this far off heading
     # Baro height updates: the rate the filter fuses the telemetry's baro height at (null: not
     # at all) and the sigma it is told (the stand-in's bias, drift and noise combined).
     baro_rate_hz: float | None = Field(1.0, gt=0)
@@ -102,6 +102,8 @@ class Scenario(StrictModel):
     overrides: dict[str, Any] = {}
     clip: ClipRef
     segment: Segment = Segment()
+    # The tile corpus retrieval searches (default: the bundle's local-grid corpus).
+    corpus: CorpusSpec | None = None
     pipeline: str = "reference"
     vpr: VprSpec = VprSpec()
     eskf: EskfSpec = EskfSpec()

@@ -58,6 +58,7 @@ def noise_from_manifest(manifest: dict) -> ImuNoise:
 
 
 def navigate(ctx: RunContext, fixes: list[Fix] | FixSource) -> None:
+    ctx.clip.need("imu", "the ESKF replay")
     replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit)
 
 

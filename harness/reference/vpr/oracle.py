@@ -3,31 +3,29 @@
 It stands in for retrieval so the filter can be judged with known fix quality, and it injects
 the faults the eskf-divergence gate must catch (held offsets, dropouts, NaN, scale error). It
 is the only stage that reads truth (`RunContext.truth`); the filter it feeds never does.
+Fixes come at the strategy's own rate over the span truth covers: no video, no corpus needed.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
-from harness.reference.vpr.stage import query_frames
-from harness.run.stage import Fix, RunContext, StageStop
+from harness.run.stage import Fix, RunContext
 from harness.scenario.model import OracleSpec
 
 
 def oracle_fixes(ctx: RunContext) -> list[Fix]:
     spec = ctx.scenario.vpr.oracle or OracleSpec()
     clip, truth = ctx.clip, ctx.truth  # the one stage that reads truth: it is the oracle
-    if truth is None:
-        raise StageStop(
-            "the oracle strategy makes fixes from ground truth and this clip has none; "
-            "use vpr.strategy: netvlad, or a clip with a truth stream"
-        )
+    replace(clip, truth=truth).need("truth", "the oracle strategy")
     rng = np.random.default_rng(spec.seed)
     fixes, held = [], 0
-    for i in query_frames(clip, ctx.scenario.vpr.rate_hz):
-        t = float(clip.frames.t_s[i])
+    t_truth = truth.t_s
+    for t in np.arange(t_truth[0], t_truth[-1] + 1e-9, 1.0 / ctx.scenario.vpr.rate_hz):
+        t = float(t)
         if spec.dropout_from_s is not None and 0 <= t - spec.dropout_from_s < spec.dropout_s:
             continue
         true_ne = np.array([np.interp(t, truth.t_s, truth.p_ned_m[:, k]) for k in (0, 1)])
