@@ -66,6 +66,7 @@ def _run(path: Path, clip: Clip, truth: Truth | None, tmp: Path) -> list[tuple]:
     ctx = RunContext(loaded, None, REPO / ".cache", tmp)
     object.__setattr__(ctx, "clip", clip)  # past the guard: prove the stages ignore it
     object.__setattr__(ctx, "truth", truth)
+    ctx.corpus = clip.corpus()  # as the run driver sets it
     pipeline = ReferencePipeline()
     engines = pipeline.provision(ctx)
     pipeline.navigate(ctx, pipeline.fixes(ctx, engines))
