@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.clip.spec import ClipRef, Segment
 from harness.gates import LADDER
@@ -66,6 +66,20 @@ class VprSpec(StrictModel):
     align: Literal["none", "north-up"] = "none"
 
 
+class ProcessSpec(StrictModel):
+    """`pipeline: process`: the stack under test is a program (any language) or a container
+    that reads the stack input folder and writes JSONL on stdout (docs/adapters.md)."""
+
+    command: list[str] = Field(min_length=1)  # argv; "{input}" becomes the input folder
+    image: str | None = None  # run the command in this local image (docker run, no network)
+    name: str = "stack"  # how provisioning checks and latency samples name the stack
+    corpus: Literal["local-grid", "xyz"] = "local-grid"
+    speed: float = Field(1.0, gt=0)  # frames are released at this multiple of real time
+    # The stack's own deadline; unset: 90 % of the scenario's timeout_s, so the adapter
+    # reports a hang (with the stack's stderr) before the runner kills the whole run.
+    timeout_s: float | None = Field(None, gt=0)
+
+
 class GatesSpec(StrictModel):
     vpr_contract: VprContractSpec = VprContractSpec()
     retrieval_quality: RetrievalQualitySpec = RetrievalQualitySpec()
@@ -84,6 +98,7 @@ class Scenario(StrictModel):
     clip: ClipRef
     segment: Segment = Segment()
     pipeline: str = "reference"
+    process: ProcessSpec | None = None  # what `pipeline: process` runs
     vpr: VprSpec = VprSpec()
     eskf: EskfSpec = EskfSpec()
     gates: GatesSpec = GatesSpec()
@@ -104,6 +119,15 @@ class Scenario(StrictModel):
                     f"not a regular expression ({exc}); escape literal ( [ . * + ? with a backslash"
                 ) from None
         return pattern
+
+    @model_validator(mode="after")
+    def _process_block(self) -> Scenario:
+        if (self.pipeline == "process") != (self.process is not None):
+            raise ValueError(
+                "`pipeline: process` needs a `process:` block (command, and image for a "
+                "container), and a `process:` block needs `pipeline: process`"
+            )
+        return self
 
     @field_validator("markers")
     @classmethod
