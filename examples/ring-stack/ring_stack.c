@@ -11,8 +11,8 @@
  * north-up, rings do not care). Tile candidates sit on a 10 m grid over each tile's central
  * 100 m square, so every point of the mapped area has one. The scale comes from the mission's
  * planned height above ground (--agl-m); a real stack would read its barometer.
- * Filter: a constant-velocity Kalman filter on north/east, initialised from the first fix,
- * with chi-square gating of fixes (NIS <= 13.82). It does not use the IMU: a stack that
+ * Filter: a constant-velocity Kalman filter on north/east, started where two fixes in a
+ * row agree, with chi-square gating of fixes (NIS <= 13.82). It does not use the IMU: a stack that
  * fuses it would do better, and the gates would say so.
  *
  * --fault KIND@FRAME misbehaves on purpose, for the adapter's own tests: malformed (a line
@@ -90,7 +90,7 @@ static void describe(const unsigned char *img, long h, long w, double cy, double
 }
 
 /* The constant-velocity filter: x = (n, e, vn, ve). */
-typedef struct { double x[4], P[4][4], t; int ready; } Filter;
+typedef struct { double x[4], P[4][4], t, pending[2]; int ready, has_pending; } Filter;
 
 static void predict(Filter *f, double t, double q) {
     double dt = t - f->t;
@@ -116,13 +116,18 @@ static void predict(Filter *f, double t, double q) {
 
 /* Fuse a position fix; returns its NIS and whether it passed the gate. */
 static int update(Filter *f, const double z[2], double sigma, double *nis) {
-    if (!f->ready) {
+    if (!f->ready) { /* start only where two fixes in a row agree: one wrong tile is common */
+        int agree = f->has_pending && hypot(z[0] - f->pending[0], z[1] - f->pending[1]) < 3 * sigma;
+        f->pending[0] = z[0], f->pending[1] = z[1], f->has_pending = 1;
+        *nis = 0;
+        if (!agree) return 0;
+        double t = f->t;
         memset(f, 0, sizeof *f);
+        f->t = t;
         f->x[0] = z[0], f->x[1] = z[1];
         f->P[0][0] = f->P[1][1] = sigma * sigma;
         f->P[2][2] = f->P[3][3] = 15.0 * 15.0;
         f->ready = 1;
-        *nis = 0;
         return 1;
     }
     double y[2] = {z[0] - f->x[0], z[1] - f->x[1]}, r = sigma * sigma;
