@@ -68,7 +68,8 @@ def test_healthy_stack_passes_the_same_gates(tmp_path: Path) -> None:
     assert len(queries) == 120 and all(q["truth_ne_m"] is not None for q in queries)
     assert all(q["latency_ms"] is not None and q["latency_ms"] >= 0 for q in queries)
     assert verdict.metrics["retrieval-quality"]["queries"] == len(queries)
-    assert list(record.select("process", "ready"))[0]["name"] == "ring-stack"
+    (ready,) = record.select("process", "ready")
+    assert ready["name"] == "ring-stack"
 
 
 @needs_cc
