@@ -15,6 +15,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
 
 from harness.config import OperatorConfig
+from harness.scenario import SCENARIO_SUFFIX
 from harness.scenario.model import FORMAT_VERSION, Scenario
 from harness.scenario.problems import (
     Problem,
@@ -23,8 +24,6 @@ from harness.scenario.problems import (
     from_validation,
     position,
 )
-
-SCENARIO_SUFFIX = ".scenario.yaml"
 
 
 @dataclass(frozen=True)

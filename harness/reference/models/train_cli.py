@@ -6,8 +6,6 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
-
 from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
@@ -38,6 +36,8 @@ def load_weights(path: Path):
 def run_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    import torch
+
     from harness.reference.models.plots import plot_history
     from harness.reference.models.train import TrainConfig
     from harness.reference.models.trainjob import TrainJob, train_checkpoint
@@ -67,6 +67,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
+    import torch
+
     from harness.reference.models.evaluate import (
         corpus_images,
         descriptors,
