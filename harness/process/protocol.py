@@ -247,3 +247,7 @@ class Translator:
 
 def _ne(p: np.ndarray | None) -> list[float] | None:
     return None if p is None else [float(p[0]), float(p[1])]
+
+
+if __name__ == "__main__":  # python -m harness.process.protocol > harness/process/<SCHEMA_NAME>
+    print(json.dumps(json_schema(), indent=2))

@@ -126,4 +126,6 @@ def test_a_fix_stamped_before_its_frame_breaks_causality(tmp_path: Path) -> None
 
 def test_the_published_schema_is_the_adapters_own() -> None:
     published = json.loads((REPO / "harness" / "process" / SCHEMA_NAME).read_text())
-    assert published == json_schema(), "regenerate it: see docs/adapters.md"
+    assert published == json_schema(), (
+        "regenerate it: python -m harness.process.protocol > harness/process/" + SCHEMA_NAME
+    )
