@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from harness.clip.spec import ClipRef, Segment
 from harness.gates import LADDER
@@ -66,11 +73,21 @@ class VprSpec(StrictModel):
     align: Literal["none", "north-up"] = "none"
 
 
+def _as_arg(value: Any) -> Any:
+    """A number in a command line is its text: `--agl-m, 300` as `--agl-m, "300"`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Arg = Annotated[str, BeforeValidator(_as_arg)]
+
+
 class ProcessSpec(StrictModel):
     """`pipeline: process`: the stack under test is a program (any language) or a container
     that reads the stack input folder and writes JSONL on stdout (docs/adapters.md)."""
 
-    command: list[str] = Field(min_length=1)  # argv; "{input}" becomes the input folder
+    command: list[Arg] = Field(min_length=1)  # argv; "{input}" becomes the input folder
     image: str | None = None  # run the command in this local image (docker run, no network)
     name: str = "stack"  # how provisioning checks and latency samples name the stack
     corpus: Literal["local-grid", "xyz"] = "local-grid"
@@ -97,8 +114,8 @@ class Scenario(StrictModel):
     overrides: dict[str, Any] = {}
     clip: ClipRef
     segment: Segment = Segment()
-    pipeline: str = "reference"
     process: ProcessSpec | None = None  # what `pipeline: process` runs
+    pipeline: str = Field("reference", validate_default=True)
     vpr: VprSpec = VprSpec()
     eskf: EskfSpec = EskfSpec()
     gates: GatesSpec = GatesSpec()
@@ -120,14 +137,23 @@ class Scenario(StrictModel):
                 ) from None
         return pattern
 
-    @model_validator(mode="after")
-    def _process_block(self) -> Scenario:
-        if (self.pipeline == "process") != (self.process is not None):
+    @field_validator("pipeline")
+    @classmethod
+    def _process_block(cls, pipeline: str, info: ValidationInfo) -> str:
+        if "process" not in info.data:  # the block itself is invalid: reported on its own
+            return pipeline
+        has_block = info.data["process"] is not None
+        if pipeline == "process" and not has_block:
             raise ValueError(
-                "`pipeline: process` needs a `process:` block (command, and image for a "
-                "container), and a `process:` block needs `pipeline: process`"
+                "`pipeline: process` runs the command of a `process:` block; add one, e.g. "
+                "process: {command: [path/to/stack, --flag]} (docs/adapters.md)"
             )
-        return self
+        if has_block and pipeline != "process":
+            raise ValueError(
+                "a `process:` block is read only with `pipeline: process`; set that, or "
+                "remove the block"
+            )
+        return pipeline
 
     @field_validator("markers")
     @classmethod
