@@ -2,8 +2,8 @@
 the run-record event the reference stack's stages emit, so the same gates judge it.
 
 One JSON object per line, told apart by `type`. The models here are the one source of the
-published JSON Schema (`stack-output.v1.schema.json`, checked by a test). Ground truth is
-joined to the events here, on the harness's side: the stack never sees it.
+published JSON Schema (`stack-output.v1.schema.json`, checked by a test). Ground truth is not
+read here: the run driver records it after the stack has run, for the gates alone.
 """
 
 from __future__ import annotations
@@ -144,16 +144,12 @@ def parse(number: int, text: str) -> Ready | Check | Query | Fix | State | Reset
 
 
 class Translator:
-    """Turns parsed lines into record events: truth and tile geometry joined, causality checked."""
+    """Turns parsed lines into record events: tile geometry joined, causality checked."""
 
     def __init__(self, clip: Clip, corpus: TileCorpus, name: str, emit) -> None:
         self.clip, self.corpus, self.name, self.emit = clip, corpus, name, emit
         self.frame_t = np.asarray(clip.frames.t_s, dtype=float)
         self.tile_index = {tid: i for i, tid in enumerate(corpus.ids)}
-
-    def _truth_p(self, t_s: float) -> np.ndarray | None:
-        truth = self.clip.truth
-        return None if truth is None else truth.p_ned_m[truth.index_at(t_s)]
 
     def _causal(self, number: int, frame: int | None, t_s: float, released: bool) -> bool:
         """False (and a flag in the record) when the line breaks causality."""
@@ -195,12 +191,7 @@ class Translator:
         elif isinstance(item, Query):
             self.emit("vpr", "query", **self._query(number, item), latency_ms=latency_ms)
         elif isinstance(item, Fix):
-            self.emit(
-                "eskf",
-                "fix",
-                **item.model_dump(exclude={"type"}),
-                truth_ne_m=_ne(self._truth_p(item.t_s)),
-            )
+            self.emit("eskf", "fix", **item.model_dump(exclude={"type"}))
             if latency_ms is not None:
                 self.emit("latency", "sample", stage_name=self.name, ms=latency_ms, frame=frame)
         elif isinstance(item, State):
@@ -227,7 +218,6 @@ class Translator:
                 }
             )
         out = {"frame": item.frame, "t_s": item.t_s, "topk": topk}
-        out["truth_ne_m"] = _ne(self._truth_p(item.t_s))
         if item.descriptor is not None:
             out["descriptor"] = item.descriptor.model_dump()
         return out
@@ -235,18 +225,13 @@ class Translator:
     def _state(self, item: State) -> dict[str, Any]:
         p_hh = np.array(item.P_hh, dtype=float)
         out = item.model_dump(exclude={"type", "frame"})
-        out["eph_m"] = math.sqrt(max(float(np.trace(p_hh)), 0.0))
-        truth = self.clip.truth
-        i = None if truth is None else truth.index_at(item.t_s)
-        out["truth_p_ned_m"] = None if i is None else truth.p_ned_m[i]
-        # Heading is judged only when the stack states its attitude and how sure it is.
-        judged = i is not None and item.q_wxyz is not None and item.sigma_yaw_deg is not None
-        out["truth_q_wxyz"] = truth.q_wxyz[i] if judged else None
+        # A null trace (a non-finite covariance) stays null: D0 judges it.
+        trace = float(np.trace(p_hh))
+        out["eph_m"] = math.sqrt(max(trace, 0.0)) if math.isfinite(trace) else None
+        # Without an attitude and its sigma, heading is not judged (NaN in the gate).
+        if item.q_wxyz is None or item.sigma_yaw_deg is None:
+            out["q_wxyz"], out["sigma_yaw_deg"] = None, None
         return out
-
-
-def _ne(p: np.ndarray | None) -> list[float] | None:
-    return None if p is None else [float(p[0]), float(p[1])]
 
 
 if __name__ == "__main__":  # python -m harness.process.protocol > harness/process/<SCHEMA_NAME>

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.gates import conclude
 from harness.record import read_record
 from harness.run.driver import run
 from harness.runners import image
@@ -56,8 +57,8 @@ def test_the_container_runs_the_same_as_the_process(tmp_path: Path, stack_image:
     args = '--agl-m, "300", --rate-hz, "2"'
     local = _scenario(tmp_path / "local", f"{{command: [{EXAMPLE / 'run'}, {args}], speed: 10}}")
     boxed = _scenario(tmp_path / "boxed", f"{{image: {stack_image}, command: [{args}], speed: 10}}")
-    v_local = run(local, tmp_path / "local" / "out", root=REPO)
-    v_boxed = run(boxed, tmp_path / "boxed" / "out", root=REPO)
+    v_local = conclude(run(local, tmp_path / "local" / "out", root=REPO))
+    v_boxed = conclude(run(boxed, tmp_path / "boxed" / "out", root=REPO))
     assert v_boxed.gate not in ("infra-error", "config-error"), v_boxed.reason
     assert (v_boxed.gate, v_boxed.reason) == (v_local.gate, v_local.reason)
     assert _fixes(tmp_path / "boxed" / "out") == _fixes(tmp_path / "local" / "out")
