@@ -13,7 +13,6 @@ import argparse
 import importlib
 import logging
 import sys
-from importlib.metadata import entry_points
 
 from harness.errors import HarnessError
 
@@ -30,7 +29,8 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "runner": ("the e2e-runner container: image, checks, cleanup", ("harness.runners.cli",)),
     "report": ("the Allure HTML report", ("harness.report.cli",)),
 }
-# A stack's `harness.commands` entry point named GROUP or GROUP-PART adds commands to GROUP.
+# A stack's `harness.commands` entry point named GROUP or GROUP-PART adds commands to its own
+# GROUP (a built-in group is not scanned for them: `harness scenario ...` reads no metadata).
 ENTRY_POINTS = "harness.commands"
 
 
@@ -62,13 +62,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     groups = CommandGroups(parser)
     wanted = _group_named(argv) if argv is not None else None
-    stacks = sorted(entry_points(group=ENTRY_POINTS), key=lambda ep: ep.name)
     for name, (help, modules) in GROUPS.items():
         groups.group(name, help)
         if argv is None or name == wanted:
             for module in modules:
                 importlib.import_module(module).register(groups)
-    for ep in stacks:
+    if wanted in GROUPS:
+        return parser  # a built-in group: no need to scan the installed packages' metadata
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ENTRY_POINTS), key=lambda ep: ep.name):
         name = ep.name.split("-")[0]
         groups.group(name, f"commands of a stack under test ({ep.value.split(':')[0]})")
         if argv is None or name == wanted:
