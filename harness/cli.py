@@ -29,6 +29,14 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "runner": ("the e2e-runner container: image, checks, cleanup", ("harness.runners.cli",)),
     "report": ("the Allure HTML report", ("harness.report.cli",)),
 }
+# Top-level commands with no group: name -> (help, the module whose `register` adds them).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "replay": ("run a failure bundle again", "harness.history.surprises_cli"),
+    "bisect": (
+        "find the commit that moved a scenario's gate down",
+        "harness.history.surprises_cli",
+    ),
+}
 # A stack's `harness.commands` entry point named GROUP or GROUP-PART adds commands to its own
 # GROUP (a built-in group is not scanned for them: `harness scenario ...` reads no metadata).
 ENTRY_POINTS = "harness.commands"
@@ -40,6 +48,7 @@ class CommandGroups:
     def __init__(self, parser: argparse.ArgumentParser) -> None:
         self._top = parser.add_subparsers(dest="group", metavar="GROUP", required=True)
         self._groups: dict[str, argparse._SubParsersAction] = {}
+        self._commands: dict[str, argparse.ArgumentParser] = {}
 
     def group(self, name: str, help: str) -> argparse._SubParsersAction:
         if name not in self._groups:
@@ -48,6 +57,13 @@ class CommandGroups:
                 dest="command", metavar="COMMAND", required=True
             )
         return self._groups[name]
+
+    def command(self, name: str, help: str) -> argparse.ArgumentParser:
+        """A top-level command with no group (`harness replay BUNDLE`)."""
+        if name not in self._commands:
+            self._commands[name] = self._top.add_parser(name, help=help, description=help)
+        self._commands[name].description = help
+        return self._commands[name]
 
 
 def _group_named(argv: list[str]) -> str | None:
@@ -67,7 +83,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         if argv is None or name == wanted:
             for module in modules:
                 importlib.import_module(module).register(groups)
-    if wanted in GROUPS:
+    loaded: set[str] = set()
+    for name, (help, module) in COMMANDS.items():
+        groups.command(name, help)
+        if (argv is None or name == wanted) and module not in loaded:
+            loaded.add(module)
+            importlib.import_module(module).register(groups)
+    if wanted in GROUPS or wanted in COMMANDS:
         return parser  # a built-in group: no need to scan the installed packages' metadata
     from importlib.metadata import entry_points
 
