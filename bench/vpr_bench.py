@@ -126,7 +126,8 @@ def recall_rows(weights: Path, cache_dir: Path, seed: int = 7, input_px: int = 1
     """Recall of eager fp32 and openvino-int8 (calibrated on the flight's corpus) on one flight."""
     from harness.reference.models.evaluate import corpus_images, recall_table
     from harness.reference.models.trainset import clip_flight
-    from harness.reference.provisioning import load_weights, sha256_file
+    from harness.reference.models.train_cli import load_weights
+    from harness.reference.provisioning import sha256_file
     from harness.reference.runtimes import calibration_tiles
     from harness.reference.vpr.preprocess import to_input
 

@@ -145,6 +145,8 @@ def _openvino(
         return ovr.openvino_embed(engine.model, engine.sha256, input_px, engine_dir, calibration)
     except ovr.OpenVinoUnavailable as exc:
         raise RuntimeUnavailable(str(exc)) from None
+    except MemoryError:
+        raise  # the host ran out: a resource failure, not the model's
     except Exception as exc:  # conversion, quantisation or compilation: a recorded failure
         raise RuntimeUnavailable(f"OpenVINO could not build or compile the engine: {exc}") from None
 
