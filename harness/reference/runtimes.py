@@ -145,10 +145,18 @@ def _openvino(
         return ovr.openvino_embed(engine.model, engine.sha256, input_px, engine_dir, calibration)
     except ovr.OpenVinoUnavailable as exc:
         raise RuntimeUnavailable(str(exc)) from None
-    except MemoryError:
-        raise  # the host ran out: a resource failure, not the model's
     except Exception as exc:  # conversion, quantisation or compilation: a recorded failure
+        if out_of_memory(exc):
+            raise  # the host ran out: a resource failure, not the model's
         raise RuntimeUnavailable(f"OpenVINO could not build or compile the engine: {exc}") from None
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is the host or device running out of memory (not a model problem)."""
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text
 
 
 def make_runtime(
@@ -189,6 +197,8 @@ def make_runtime(
             ) from None
         raise RuntimeUnavailable("the reference pipeline builds no TensorRT engines yet")
     except (RuntimeUnavailable, RuntimeError) as exc:
+        if out_of_memory(exc):
+            raise  # a resource failure breaks the run (infra-error), it says nothing of the model
         if wanted == "pytorch-fp16" and allow_fp32_fallback:
             embed = _torch_embed(engine.model, torch.float32, device)
             detail = f"pytorch-fp16 unusable on {device} ({exc}); fell back to fp32 as allowed"
