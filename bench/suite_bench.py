@@ -63,17 +63,20 @@ def fresh_clone() -> Path:
     return target
 
 
-def report(label: str, wall: float, cases: list[tuple[str, float]], yardstick: float) -> None:
+def report(
+    label: str, wall: float, cases: list[tuple[str, float]], yardstick: float, keyword: str | None
+) -> None:
     target = TARGETS_S[label]
     verdict = "meets" if wall <= target else "MISSES"
+    selection = f" -k {keyword!r} (a subset: the target is for the whole suite)" if keyword else ""
     print(
-        f"{label} pytest scenarios/: {wall:.1f} s ({verdict} <= {target:.0f} s); "
+        f"{label} pytest scenarios/{selection}: {wall:.1f} s ({verdict} <= {target:.0f} s); "
         f"{wall / yardstick:.0f}x the reference workload"
     )
     inside = sum(t for _, t in cases)
     for name, seconds in sorted(cases, key=lambda c: -c[1]):
         print(f"  {seconds:7.1f} s  {name}")
-    print(f"  {wall - inside:7.1f} s  outside the scenarios (collection, session setup, training)")
+    print(f"  {wall - inside:7.1f} s  outside the scenarios (start-up, collection, session setup)")
 
 
 def main() -> None:
@@ -92,12 +95,12 @@ def main() -> None:
     if args.cold:
         clone = fresh_clone()
         wall, cases = run_suite(clone, "cold", extra)
-        report("cold", wall, cases, yardstick)
+        report("cold", wall, cases, yardstick, args.keyword)
     if args.warm:
         if args.warm_up:
             run_suite(REPO, "warm-up", extra)  # fills whatever the checkout still lacks
         wall, cases = run_suite(REPO, "warm", extra)
-        report("warm", wall, cases, yardstick)
+        report("warm", wall, cases, yardstick, args.keyword)
     print(f"reference workload at the end: {reference_workload():.2f} s")
 
 
