@@ -47,6 +47,8 @@ def _yawed(q: np.ndarray, yaw_deg: float) -> np.ndarray:
 def navigate(ctx: RunContext, fixes: list[Fix]) -> None:
     if ctx.clip.truth is None:
         raise StageStop("the filter is initialised from the clip's first truth sample; none")
+    ctx.clip.need("imu", "the ESKF replay")
+    ctx.clip.need("attitude", "the ESKF (initialised from the first truth sample)")
     replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit)
 
 
