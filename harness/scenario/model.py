@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.clip.spec import ClipRef, Segment
+from harness.clip.spec import ClipRef, CorpusSpec, Segment
 from harness.gates import BROKEN, LADDER, NO_DATA
 from harness.gates.eskf import EskfDivergenceSpec
 from harness.gates.latency import LatencyBudgetSpec
@@ -118,6 +118,8 @@ class Scenario(StrictModel):
     overrides: dict[str, Any] = {}
     clip: ClipRef
     segment: Segment = Segment()
+    # The tile corpus retrieval searches (default: the bundle's local-grid corpus).
+    corpus: CorpusSpec | None = None
     process: ProcessSpec | None = None  # what `pipeline: process` runs
     pipeline: str = Field("reference", validate_default=True)
     vpr: VprSpec = VprSpec()

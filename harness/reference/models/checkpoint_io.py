@@ -13,18 +13,52 @@ from pathlib import Path
 
 import torch
 
+from harness.errors import ProvisioningError
 from harness.reference.provisioning import sha256_file
 
 # layer group -> (source, trained for VPR)
 Groups = dict[str, tuple[str, bool]]
 
 
+def check_out(out: Path) -> None:
+    """Refuse an output path before any work: a directory, a parent that is a file, or a
+    folder this user cannot write."""
+    import os
+
+    out = Path(out)
+    if out.is_dir():
+        raise ProvisioningError(
+            f"--out {out} is a directory; give a file name, e.g. {out / 'netvlad.pt'}"
+        )
+    parent = out.parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ProvisioningError(
+            f"--out {out}: {existing} is a file, not a folder; choose another --out"
+        )
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ProvisioningError(
+            f"--out {out}: {existing} is not writable by this user; choose another --out"
+        )
+
+
 def save_state(state: dict[str, torch.Tensor], out: Path) -> str:
-    """torch.save a plain state_dict of contiguous tensors to `out`; returns its sha256."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """torch.save a plain state_dict of contiguous tensors to `out`; returns its sha256.
+
+    Written to `out.part` first and renamed; on any failure the part file is removed."""
+    check_out(out)
     tmp = out.with_suffix(".part")
-    torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
+        tmp.replace(out)
+    except OSError as exc:
+        raise ProvisioningError(
+            f"--out {out}: cannot write the checkpoint ({exc.strerror or exc}); free space or "
+            "choose another --out"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return sha256_file(out)
 
 
