@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
 
 from harness.config import OperatorConfig
+from harness.scenario import SCENARIO_SUFFIX
 from harness.scenario.model import FORMAT_VERSION, Scenario
 from harness.scenario.problems import (
     Problem,
@@ -28,8 +29,6 @@ from harness.scenario.problems import (
 )
 from harness.scenario.strict import coercions
 from harness.scenario.yamlsafe import read_tree
-
-SCENARIO_SUFFIX = ".scenario.yaml"
 
 
 @dataclass(frozen=True)

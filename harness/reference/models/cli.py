@@ -6,13 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from harness.reference.models.scaffold import make_scaffold
-from harness.reference.provisioning import Check, verify
-from harness.scenario.load import project_root, read_yaml
-
 
 def register(groups) -> None:
     sub = groups.group("provision", "make, check and train NetVLAD checkpoints")
@@ -55,6 +48,8 @@ def _architecture(p: argparse.ArgumentParser) -> None:
 
 
 def run_scaffold(args: argparse.Namespace) -> int:
+    from harness.reference.models.scaffold import make_scaffold
+
     sha = make_scaffold(
         args.out,
         width=args.width,
@@ -96,10 +91,14 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
     from pydantic import ValidationError
 
     from harness.config import OperatorConfig
     from harness.errors import ProvisioningError
+    from harness.reference.provisioning import Check, verify
+    from harness.scenario.load import project_root, read_yaml
 
     root = project_root(args.config.parent)
     try:

@@ -14,7 +14,7 @@ import numpy as np
 from harness.clip import Clip, TileCorpus
 from harness.errors import ClipError
 from harness.reference.attitude import Pose, require_telemetry, telemetry_pose
-from harness.reference.runtimes import Runtime, make_runtime
+from harness.reference.runtimes import Runtime, calibration_tiles, make_runtime
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.preprocess import to_input
 from harness.run.stage import Engine, Fix, RunContext, StageStop
@@ -97,7 +97,11 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
     provisioning a run pays before its first query."""
     vpr = ctx.scenario.vpr
     runtime, check = make_runtime(
-        engine, vpr.input_px, ctx.cache_dir / "engines", vpr.allow_fp32_fallback
+        engine,
+        vpr.input_px,
+        ctx.cache_dir / "engines",
+        vpr.allow_fp32_fallback,
+        tiles=None if ctx.corpus is None else lambda: calibration_tiles(ctx.corpus),
     )
     ctx.emit(
         "provisioning",
