@@ -21,12 +21,12 @@ from harness.errors import RunnerError
 from harness.gates import Verdict
 from harness.ratchet import decide
 from harness.record import RECORD_NAME, read_record
-from harness.runners import RUNNERS, Runner
+from harness.runners import RUNNERS, Runner, farm_plugin
 from harness.scenario.load import SCENARIO_SUFFIX, Loaded, load
 from harness.scenario.problems import ScenarioInvalid
 
 # Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin.
-pytest_plugins = ["harness.report.pytest_allure"]
+pytest_plugins = ["harness.report.pytest_allure", "harness.runners.farm_plugin"]
 
 RUNNER_KEY = pytest.StashKey[Runner]()
 PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
@@ -95,7 +95,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[RUN_ID_OWNED_KEY] = True
     run_id = config.stash[RUN_ID_KEY] = os.environ["HARNESS_RUN_ID"]
     runs = Path(config.getoption("--harness-runs") or config.getini("harness_runs"))
-    config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+    run_dir = config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+    if farm_plugin.enabled(config):  # --farm-tags: each worker on its own labgrid place
+        config.stash[RUNNER_KEY] = farm_plugin.make_runner(config, run_dir)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -129,6 +131,9 @@ class RunBroken(Exception):
 
 
 class ScenarioItem(pytest.Item):
+    # labgrid's pytest plugin (installed with the farm) reads this on every item; none used.
+    fixturenames: tuple[str, ...] = ()
+
     def __init__(self, *, loaded: Loaded, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.loaded = loaded

@@ -49,6 +49,7 @@ LOG_TAIL = 40
 CACHE_VOLUME = "harness-e2e-cache"
 # Ctrl-C bound: removal is one kill+remove API call with this client timeout.
 REMOVE_TIMEOUT_S = 10.0
+WAIT_POLL_S = 1.0  # and the longest a Ctrl-C waits before the runner sees it
 _OWNER = f"{socket.gethostname()}:{os.getpid()}"
 _live_containers: dict[str, Callable[[], None]] = {}
 
@@ -391,19 +392,28 @@ class DockerRunner(Runner):
         import requests
 
         record = out_dir / "record.jsonl"
-
+        deadline = time.monotonic() + timeout_s
         timed_out, engine_error = False, None
-        try:
-            container.wait(timeout=timeout_s)
-        except requests.exceptions.RequestException as exc:
-            # The SDK reports its read timeout as a ConnectionError too: ask the engine
-            # whether it is still there before calling it lost.
+        while True:
+            # Short polls, not one long read: a Ctrl-C that the kernel hands to another
+            # thread (torch's pool) is only seen when the main thread's read returns.
             try:
-                self._client.ping()
-                container.reload()
-                timed_out = container.status == "running"
-            except Exception:
-                engine_error = f"{type(exc).__name__}: {exc}"
+                container.wait(timeout=max(1, min(WAIT_POLL_S, deadline - time.monotonic())))
+                break
+            except requests.exceptions.RequestException as exc:
+                # The SDK reports its read timeout as a ConnectionError too: ask the engine
+                # whether it is still there before calling it lost.
+                try:
+                    self._client.ping()
+                    container.reload()
+                except Exception:
+                    engine_error = f"{type(exc).__name__}: {exc}"
+                    break
+                if container.status != "running":
+                    break
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
         if engine_error is None:
             try:
                 if timed_out:

@@ -13,6 +13,7 @@ host can sweep those of a session whose process is gone. labgrid is imported laz
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -142,7 +143,9 @@ class Coordinator:
             return future.result(timeout_s)
         except FutureTimeout:
             future.cancel()
-            raise FarmError(f"the coordinator at {self.address} did not answer in {timeout_s:g} s")
+            raise FarmError(
+                f"the coordinator at {self.address} did not answer in {timeout_s:g} s"
+            ) from None
 
     def _rpc(self, rpc: str, **request: Any) -> Any:
         """One coordinator call; gRPC errors become FarmError with the coordinator's words."""
@@ -245,10 +248,8 @@ class Coordinator:
         return ", ".join(held) or "none (reserved by others' pending reservations)"
 
     def cancel(self, token: str) -> None:
-        try:
+        with contextlib.suppress(FarmError):  # already gone (expired, or swept)
             self._rpc("CancelReservation", token=token)
-        except FarmError:
-            pass  # already gone (expired, or cancelled by a sweep)
 
     def release(self, claim: Claim, owner: str | None = None) -> None:
         """Release the place only if `owner` (default: this identity) holds it; cancel."""
