@@ -173,7 +173,9 @@ class Coordinator:
         return dict(self.session.places)
 
     def matching(self, tags: dict[str, str]) -> list[Any]:
-        return [p for p in self.places().values() if tags.items() <= p.tags.items()]
+        # `name=PLACE` picks one place by name, as labgrid's scheduler allows
+        places = self.places().values()
+        return [p for p in places if tags.items() <= {**p.tags, "name": p.name}.items()]
 
     def place_engine(self, name: str) -> str:
         """The engine URL of a place this process holds (its NetworkService resource)."""

@@ -10,6 +10,7 @@ dead (its health check fails); solo is one place for the in-process tests.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.history.ledger import Ledger
 from harness.runners.farm import FarmOptions, FarmRunner, FarmState
 from harness.runners.farm_lab import Lab
 from harness.runners.places import Coordinator, FarmError, identity
@@ -55,6 +57,13 @@ def held(lab: Lab) -> dict[str, str | None]:
     return {**places, "reservations": ",".join(pending) or None}
 
 
+def _env(**extra: str) -> dict[str, str]:
+    """The child's environment, with labgrid's pytest plugin (and its --lg-coordinator)."""
+    env = {**os.environ, **extra}
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
 def _pytest(lab: Lab, tmp_path: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
     cmd = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
@@ -62,6 +71,7 @@ def _pytest(lab: Lab, tmp_path: Path, *args: str, **kw) -> subprocess.CompletedP
         "--gate-ledger", str(tmp_path / "ledger.sqlite"),
         "--alluredir", str(tmp_path / "allure"), *args,
     ]  # fmt: skip
+    kw.setdefault("env", _env())
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900, **kw)
 
 
@@ -69,8 +79,8 @@ def test_three_workers_three_places_same_verdicts(lab: Lab, tmp_path: Path) -> N
     farm = _pytest(lab, tmp_path, str(PROVISIONING), "-n", "3", "--farm-tags", "board=standin")
     local = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(PROVISIONING),
-         "--harness-runs", str(tmp_path / "local")],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+         "--harness-runs", str(tmp_path / "local"), "--gate-ledger", "none"],
+        cwd=REPO, capture_output=True, text=True, timeout=900, env=_env(),
     )  # fmt: skip
     summary = farm.stdout.strip().splitlines()[-1]
     assert summary.split(" in ")[0] == local.stdout.strip().splitlines()[-1].split(" in ")[0], (
@@ -80,6 +90,22 @@ def test_three_workers_three_places_same_verdicts(lab: Lab, tmp_path: Path) -> N
     reserved = {p for p in ("board-1", "board-2", "board-3") if f"{p}: gw" in farm.stdout}
     assert reserved == {"board-1", "board-2", "board-3"}, farm.stdout
     assert not any(held(lab).values())  # everything released, nothing pending
+
+
+def test_one_scenario_on_three_boards_is_three_results(lab: Lab, tmp_path: Path) -> None:
+    """Allure keeps a history per board (device parameter), the ledger a row per board."""
+    for place in ("board-1", "board-2", "board-3"):
+        done = _pytest(lab, tmp_path, str(EMPTY), "--farm-tags", f"board=standin,name={place}")
+        assert "1 skipped" in done.stdout, done.stdout + done.stderr
+    results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
+    devices = {
+        next(p["value"] for p in r["parameters"] if p["name"] == "device"): r["historyId"]
+        for r in results
+    }
+    assert sorted(devices) == ["board-1/cpu", "board-2/cpu", "board-3/cpu"]
+    assert len(set(devices.values())) == 3  # three histories, one per board
+    rows = Ledger(tmp_path / "ledger.sqlite").rows(scenario="empty-backbones")
+    assert sorted(r.device for r in rows) == sorted(devices)
 
 
 def test_a_place_failing_its_health_check_leaves_the_session(lab: Lab, tmp_path: Path) -> None:
@@ -161,7 +187,7 @@ def pytest_runtest_call(item):
 
 def _with_plugin(tmp_path: Path, mode: str) -> dict[str, str]:
     (tmp_path / "farm_test_plugin.py").write_text(PLUGIN)
-    return {**os.environ, "PYTHONPATH": f"{tmp_path}:{REPO}", "FARM_TEST": mode}
+    return _env(PYTHONPATH=f"{tmp_path}:{REPO}", FARM_TEST=mode)
 
 
 def test_a_dead_worker_releases_its_place(lab, tmp_path: Path) -> None:
