@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.clip import ClipRef, Segment, load_clip
-from harness.pipeline.api import Fix
-from harness.pipeline.eskf.filter import Eskf, rotvec_to_matrix, skew
-from harness.pipeline.eskf.stage import noise_from_manifest, replay
+from harness.reference.eskf.filter import Eskf, rotvec_to_matrix, skew
+from harness.reference.eskf.stage import noise_from_manifest, replay
+from harness.run.stage import Fix
 from harness.scenario.model import EskfSpec
 from harness.synth.spec import SynthSpec
 

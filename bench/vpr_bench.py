@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from harness.config import Backbone
-from harness.pipeline.api import Engine, RunContext
-from harness.pipeline.vpr.netvlad import NetVladVgg16, init_like_torchvision
-from harness.pipeline.vpr.runtimes import make_runtime
+from harness.reference.runtimes import make_runtime
+from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
+from harness.run.stage import Engine, RunContext
 
 GFLOP_200x300 = 36.6  # model card; conv cost scales with pixels
 REPO = Path(__file__).resolve().parents[1]
@@ -61,9 +61,9 @@ def provisioning(scenario: Path, cache_dir: Path) -> None:
     the full-size scaffold: the reference pipeline's provision (sha256, weights-only and strict
     load) and the VPR stage's corpus_descriptors (runtime, embedding, on-disk cache)."""
     from harness.clip import load_clip
-    from harness.pipeline.reference import ReferencePipeline
-    from harness.pipeline.vpr.scaffold import make_scaffold
-    from harness.pipeline.vpr.stage import corpus_descriptors
+    from harness.reference.models.scaffold import make_scaffold
+    from harness.reference.pipeline import ReferencePipeline
+    from harness.reference.vpr.stage import corpus_descriptors
     from harness.scenario.load import load
 
     loaded = load(scenario, REPO)

@@ -1,5 +1,8 @@
 """`harness`: the command line. Each part registers its command group from its own cli module.
 
+A stack under test adds its own commands (ours: `harness provision ...`) through the
+`harness.commands` entry-point group, so the framework never imports a stack.
+
 Known errors (HarnessError) print one line and exit 1; anything else keeps its traceback.
 """
 
@@ -9,6 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
+from importlib.metadata import entry_points
 
 from harness.errors import HarnessError
 
@@ -18,10 +22,8 @@ COMMAND_MODULES = (
     "harness.gates.cli",
     "harness.clip.cli",
     "harness.runners.cli",
-    "harness.pipeline.vpr.cli",
     "harness.history.cli",
     "harness.report.cli",
-    "harness.pipeline.vpr.train_cli",
 )
 
 
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     groups = CommandGroups(parser)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(groups)
+    for ep in sorted(entry_points(group="harness.commands"), key=lambda ep: ep.name):
+        ep.load()(groups)
     return parser
 
 

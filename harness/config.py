@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.pipeline.vpr.netvlad import FULL_CLUSTERS, FULL_DESCRIPTOR_DIM, FULL_WIDTH
+# The full NetVLAD-VGG16 of the upstream config: VGG width 64, 64 clusters, 4096-d output.
+FULL_WIDTH, FULL_CLUSTERS, FULL_DESCRIPTOR_DIM = 64, 64, 4096
 
 Runtime = Literal["pytorch-fp16", "pytorch-fp32", "onnxruntime", "tensorrt"]
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.pipeline.vpr.netvlad import NetVladVgg16, init_like_torchvision
-from harness.pipeline.vpr.scaffold import make_scaffold
-from harness.pipeline.vpr.trained import ensure_trained
+from harness.reference.models.scaffold import make_scaffold
+from harness.reference.models.trained import ensure_trained
+from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models" / "scenarios"
@@ -60,7 +60,7 @@ def make_trained(config: pytest.Config) -> Path:
     uncaptured = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[provision train] %(message)s"))
-    logger = logging.getLogger("harness.pipeline.vpr")
+    logger = logging.getLogger("harness.reference.models")
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -90,3 +90,11 @@ def ne_to_tile(z: int, ne: np.ndarray, origin: tuple[float, float, float]):
     ned = np.concatenate([ne, np.zeros((*ne.shape[:-1], 1))], axis=-1)
     lat, lon, _ = ned_to_geodetic(ned, origin)
     return mercator_to_tile(z, *lonlat_to_mercator(lat, lon))
+
+
+def inside_polygon(point: np.ndarray, polygon: np.ndarray) -> bool:
+    """Point in a convex polygon given by its corners in order (either winding)."""
+    edges = np.roll(polygon, -1, axis=0) - polygon
+    rel = point - polygon
+    cross = edges[:, 0] * rel[:, 1] - edges[:, 1] * rel[:, 0]
+    return bool(np.all(cross >= 0) or np.all(cross <= 0))

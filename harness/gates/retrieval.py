@@ -6,6 +6,7 @@ from typing import Literal
 
 import numpy as np
 
+from harness.clip.geo import inside_polygon
 from harness.gates.result import GateResult, GateSpec, spec_of
 from harness.record import Record
 
@@ -19,17 +20,9 @@ class RetrievalQualitySpec(GateSpec):
     applies: bool = True
 
 
-def inside(point: np.ndarray, polygon: np.ndarray) -> bool:
-    """Point in a convex polygon given by its corners in order (either winding)."""
-    edges = np.roll(polygon, -1, axis=0) - polygon
-    rel = point - polygon
-    cross = edges[:, 0] * rel[:, 1] - edges[:, 1] * rel[:, 0]
-    return bool(np.all(cross >= 0) or np.all(cross <= 0))
-
-
 def is_hit(hit: dict, truth: np.ndarray, spec: RetrievalQualitySpec) -> bool:
     if spec.hit_rule == "footprint":
-        return inside(truth, np.asarray(hit["footprint_ne_m"], dtype=float))
+        return inside_polygon(truth, np.asarray(hit["footprint_ne_m"], dtype=float))
     return float(np.linalg.norm(np.asarray(hit["centre_ne_m"]) - truth)) <= spec.radius_m
 
 

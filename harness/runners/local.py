@@ -77,7 +77,7 @@ class InProcessRunner(Runner):
     name = "inprocess"
 
     def run(self, scenario_path: Path, out_dir: Path, timeout_s: float) -> RunResult:
-        from harness.pipeline.orchestrator import run
+        from harness.run.driver import run
 
         start = time.monotonic()
         run(scenario_path, out_dir, self.name, self.root, self.cache_dir)

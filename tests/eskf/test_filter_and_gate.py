@@ -9,10 +9,10 @@ import pytest
 
 from harness.clip import ClipRef, Segment, load_clip
 from harness.gates.eskf import EskfDivergenceSpec, triggers
-from harness.pipeline.api import Fix
-from harness.pipeline.eskf.filter import Eskf
-from harness.pipeline.eskf.stage import replay
 from harness.record import json_ready
+from harness.reference.eskf.filter import Eskf
+from harness.reference.eskf.stage import replay
+from harness.run.stage import Fix
 from harness.scenario.model import EskfSpec
 from harness.synth.spec import SynthSpec
 

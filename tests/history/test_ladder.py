@@ -19,8 +19,8 @@ from ruamel.yaml import YAML
 
 from harness.history.ledger import Ledger
 from harness.history.transitions import compare
-from harness.pipeline.vpr.scaffold import make_scaffold
-from harness.pipeline.vpr.trained import ensure_trained
+from harness.reference.models.scaffold import make_scaffold
+from harness.reference.models.trained import ensure_trained
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCT = REPO / "scenarios" / "vpr" / "derkachi-trained.scenario.yaml"

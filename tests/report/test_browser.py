@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
 # A stand-in stack that makes a figure and stops in provisioning, so the report has an image.
 FIGS = """
 from matplotlib.figure import Figure
-from harness.pipeline.api import StageStop
+from harness.run.stage import StageStop
 
 class Figs:
     def provision(self, ctx):

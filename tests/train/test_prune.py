@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.pipeline.vpr import train as T
-from harness.pipeline.vpr.netvlad import (
+from harness.reference.models import train as T
+from harness.reference.models.prune import prune_to_width
+from harness.reference.vpr.netvlad import (
     VGG16_CONV_INDICES,
     NetVladVgg16,
     expected_layout,
     init_like_torchvision,
 )
-from harness.pipeline.vpr.prune import prune_to_width
 
 
 def _model(seed: int = 0) -> NetVladVgg16:

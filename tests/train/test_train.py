@@ -10,18 +10,18 @@ import torch
 
 from harness.cli import build_parser
 from harness.errors import HarnessError
-from harness.pipeline.vpr import evaluate, trained
-from harness.pipeline.vpr import train as T
-from harness.pipeline.vpr.align import align_north_up
-from harness.pipeline.vpr.evaluate import Recall, format_table, int8_dynamic
-from harness.pipeline.vpr.netvlad import (
+from harness.reference.models import evaluate, trained
+from harness.reference.models import train as T
+from harness.reference.models.evaluate import Recall, format_table, int8_dynamic
+from harness.reference.models.train_cli import load_weights
+from harness.reference.models.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
+from harness.reference.vpr.align import align_north_up
+from harness.reference.vpr.netvlad import (
     NetVladPool,
     NetVladVgg16,
     expected_layout,
     init_like_torchvision,
 )
-from harness.pipeline.vpr.train_cli import load_weights
-from harness.pipeline.vpr.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
 from harness.synth.camera import R_BODY_CAM, intrinsics, render_frames
 from harness.synth.flight import euler_to_q_wxyz
 from harness.synth.terrain import make_ortho

@@ -14,9 +14,9 @@ from torch import nn
 
 from harness.cli import main
 from harness.errors import ProvisioningError
-from harness.pipeline.provisioning import sha256_file
-from harness.pipeline.vpr.importer import import_checkpoint
-from harness.pipeline.vpr.netvlad import NetVladVgg16
+from harness.reference.models.importer import import_checkpoint
+from harness.reference.provisioning import sha256_file
+from harness.reference.vpr.netvlad import NetVladVgg16
 
 TINY = {"width": 4, "clusters": 4, "descriptor_dim": 16}
 TINY_FLAGS = ["--width", "4", "--clusters", "4", "--descriptor-dim", "16"]

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from harness.config import Backbone
-from harness.pipeline.api import Engine
-from harness.pipeline.provisioning import Check, sha256_file, verify
-from harness.pipeline.vpr.netvlad import NetVladPool
-from harness.pipeline.vpr.runtimes import make_runtime
-from harness.pipeline.vpr.scaffold import make_scaffold
+from harness.reference.models.scaffold import make_scaffold
+from harness.reference.provisioning import Check, sha256_file, verify
+from harness.reference.runtimes import make_runtime
+from harness.reference.vpr.netvlad import NetVladPool
+from harness.run.stage import Engine
 
 TINY = {"width": 4, "clusters": 4, "descriptor_dim": 16}
 

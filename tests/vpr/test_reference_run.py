@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.pipeline.orchestrator import run
-from harness.pipeline.vpr.scaffold import make_scaffold
 from harness.record import read_record
+from harness.reference.models.scaffold import make_scaffold
+from harness.run.driver import run
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}

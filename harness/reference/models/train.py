@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.pipeline.vpr.netvlad import VGG16_CONV_INDICES, NetVladPool, NetVladVgg16
+from harness.reference.vpr.netvlad import VGG16_CONV_INDICES, NetVladPool, NetVladVgg16
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.pipeline.api import Engine
-from harness.pipeline.provisioning import Check
+from harness.reference.provisioning import Check
+from harness.run.stage import Engine
 
 Embed = Callable[[torch.Tensor], np.ndarray]
 

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.pipeline.orchestrator import run
+from harness.run.driver import run
 
 
 def main(argv: list[str] | None = None) -> int:

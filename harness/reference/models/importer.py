@@ -21,12 +21,12 @@ import torch
 
 from harness.config import Backbone
 from harness.errors import ProvisioningError
-from harness.pipeline.provisioning import Check, verify
-from harness.pipeline.vpr.checkpoint_io import save_state
-from harness.pipeline.vpr.import_page import write_import_provenance
-from harness.pipeline.vpr.netvlad import expected_layout
-from harness.pipeline.vpr.scaffold import encoder_from_torchvision
-from harness.pipeline.vpr.source_checkpoint import SourceCheckpoint, read_source
+from harness.reference.models.checkpoint_io import save_state
+from harness.reference.models.import_page import write_import_provenance
+from harness.reference.models.scaffold import encoder_from_torchvision
+from harness.reference.models.source_checkpoint import SourceCheckpoint, read_source
+from harness.reference.provisioning import Check, verify
+from harness.reference.vpr.netvlad import expected_layout
 
 BIAS_ZEROS = (
     "zeros: the source was trained with vladv2=False, whose assignment conv has no bias, so its "

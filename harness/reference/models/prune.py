@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.pipeline.vpr.netvlad import VGG16_CONV_INDICES, NetVladVgg16
+from harness.reference.vpr.netvlad import VGG16_CONV_INDICES, NetVladVgg16
 
 
 def prune_to_width(model: NetVladVgg16, width: int) -> NetVladVgg16:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from harness.pipeline.vpr.checkpoint_io import layer_table, write_provenance
+from harness.reference.models.checkpoint_io import layer_table, write_provenance
 
 if TYPE_CHECKING:
-    from harness.pipeline.vpr.importer import ImportResult
+    from harness.reference.models.importer import ImportResult
 
 PREPROCESSING = (
     "0-1 RGB normalised with ImageNet mean/std; VLAD flattened cluster-major (k * C + c), as "

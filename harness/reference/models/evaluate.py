@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.gates.retrieval import inside
-from harness.pipeline.vpr.features import cached_conv_features, encoder_digest
-from harness.pipeline.vpr.netvlad import NetVladVgg16
-from harness.pipeline.vpr.trainset import GeoSet
+from harness.clip.geo import inside_polygon
+from harness.reference.models.features import cached_conv_features, encoder_digest
+from harness.reference.models.trainset import GeoSet
+from harness.reference.vpr.netvlad import NetVladVgg16
 
 RECALL_AT = (1, 5, 10, 20)
 
@@ -78,7 +78,7 @@ def hit_matrix(geo: GeoSet, rule: str, radius_m: float) -> np.ndarray:
     """(Q, N) booleans: tile j is a hit for query i under the rule."""
     if rule == "footprint":
         feet = geo.corpus.footprints_ne_m
-        return np.array([[inside(p, f) for f in feet] for p in geo.truth_ne_m], dtype=bool)
+        return np.array([[inside_polygon(p, f) for f in feet] for p in geo.truth_ne_m], dtype=bool)
     centres = geo.corpus.centres_ne_m
     return np.linalg.norm(centres[None] - geo.truth_ne_m[:, None], axis=2) <= radius_m
 

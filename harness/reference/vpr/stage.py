@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from harness.clip import Clip, TileCorpus
-from harness.pipeline.api import Engine, Fix, RunContext, StageStop
-from harness.pipeline.vpr.align import align_north_up
-from harness.pipeline.vpr.features import to_input
-from harness.pipeline.vpr.runtimes import Runtime, make_runtime
+from harness.reference.runtimes import Runtime, make_runtime
+from harness.reference.vpr.align import align_north_up
+from harness.reference.vpr.preprocess import to_input
+from harness.run.stage import Engine, Fix, RunContext, StageStop
 
 log = logging.getLogger(__name__)
 BATCH = 16

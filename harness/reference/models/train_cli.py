@@ -18,8 +18,8 @@ DEFAULT_CACHE = Path(".cache")
 
 def load_weights(path: Path):
     """A checkpoint in the upstream layout, its width/clusters/dim read from the shapes."""
-    from harness.pipeline.provisioning import load_weights as read_state
-    from harness.pipeline.vpr.netvlad import NetVladVgg16
+    from harness.reference.provisioning import load_weights as read_state
+    from harness.reference.vpr.netvlad import NetVladVgg16
 
     state = read_state(path)  # refused pickles and unreadable files: a ProvisioningError
     try:
@@ -38,9 +38,9 @@ def load_weights(path: Path):
 def run_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from harness.pipeline.vpr.train import TrainConfig
-    from harness.pipeline.vpr.trainjob import TrainJob, train_checkpoint
-    from harness.report.train_plots import plot_history
+    from harness.reference.models.plots import plot_history
+    from harness.reference.models.train import TrainConfig
+    from harness.reference.models.trainjob import TrainJob, train_checkpoint
 
     torch.set_num_threads(max(1, args.threads))
     job = TrainJob(
@@ -67,7 +67,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
-    from harness.pipeline.vpr.evaluate import (
+    from harness.reference.models.evaluate import (
         corpus_images,
         descriptors,
         format_table,
@@ -75,9 +75,9 @@ def run_test(args: argparse.Namespace) -> int:
         int8_dynamic,
         recall_table,
     )
-    from harness.pipeline.vpr.features import random_model
-    from harness.pipeline.vpr.prune import prune_to_width
-    from harness.pipeline.vpr.trainset import clip_flight
+    from harness.reference.models.features import random_model
+    from harness.reference.models.prune import prune_to_width
+    from harness.reference.models.trainset import clip_flight
 
     torch.set_num_threads(max(1, args.threads))
     if args.seed in args.train_seeds:

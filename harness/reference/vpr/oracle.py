@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from harness.pipeline.api import Fix, RunContext, StageStop
-from harness.pipeline.vpr.stage import query_frames
+from harness.reference.vpr.stage import query_frames
+from harness.run.stage import Fix, RunContext, StageStop
 from harness.scenario.model import OracleSpec
 
 

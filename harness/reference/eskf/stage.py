@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from harness.clip import Clip, Truth
-from harness.pipeline.api import Fix, RunContext, StageStop
-from harness.pipeline.eskf.filter import Eskf, ImuNoise, InitialSigma
+from harness.reference.eskf.filter import Eskf, ImuNoise, InitialSigma
+from harness.run.stage import Fix, RunContext, StageStop
 from harness.scenario.model import EskfSpec
 
 STATE_RATE_HZ = 10.0

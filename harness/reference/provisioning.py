@@ -17,7 +17,7 @@ import torch
 
 from harness.config import Backbone
 from harness.errors import ProvisioningError
-from harness.pipeline.vpr.netvlad import NetVladVgg16, expected_layout
+from harness.reference.vpr.netvlad import NetVladVgg16, expected_layout
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 from harness import provenance
 from harness.errors import ClipError, HarnessError, ScenarioError
 from harness.gates import Verdict, classify
-from harness.pipeline.api import RunContext, StageStop, find_pipeline
 from harness.record import RECORD_NAME, RecordWriter, read_record
+from harness.run.stage import RunContext, StageStop, find_pipeline
 from harness.scenario.load import load, project_root
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.clip.corpus import TileCorpus
-from harness.pipeline.vpr.align import QueryAlignment, align_north_up
+from harness.reference.vpr.align import QueryAlignment, align_north_up
 from harness.synth.camera import R_BODY_CAM, intrinsics, render_frames
 from harness.synth.flight import euler_to_q_wxyz
 from harness.synth.terrain import make_ortho

@@ -10,15 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.config import FULL_CLUSTERS, FULL_DESCRIPTOR_DIM, FULL_WIDTH
+
 # VGG16 `features[:-2]`: the 13 convs up to conv5_3, without the last ReLU and MaxPool.
 # Entries are output-channel multiples of `width` ("M" = 2x2 max-pool). Sequential indices
 # follow torchvision, so its weight files load key for key.
 _VGG16_PLAN = (1, 1, "M", 2, 2, "M", 4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8)
 VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 
-FULL_WIDTH = 64
-FULL_CLUSTERS = 64
-FULL_DESCRIPTOR_DIM = 4096
 FULL_PARAMETERS = 149_002_112
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from harness.pipeline.provisioning import sha256_file
+from harness.reference.provisioning import sha256_file
 
 # layer group -> (source, trained for VPR)
 Groups = dict[str, tuple[str, bool]]

@@ -15,20 +15,21 @@ import logging
 from pathlib import Path
 
 import harness
-from harness.pipeline.vpr.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
+from harness.reference.models.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
 
 log = logging.getLogger(__name__)
 
 # What the trained weights are a function of, besides the job's settings: the recipe, the
 # model, the query alignment and everything that renders the training images.
 RECIPE_SOURCES = (
-    "pipeline/vpr/train.py",
-    "pipeline/vpr/trainjob.py",
-    "pipeline/vpr/trainset.py",
-    "pipeline/vpr/features.py",
-    "pipeline/vpr/netvlad.py",
-    "pipeline/vpr/align.py",
-    "pipeline/vpr/evaluate.py",
+    "reference/models/train.py",
+    "reference/models/trainjob.py",
+    "reference/models/trainset.py",
+    "reference/models/features.py",
+    "reference/models/evaluate.py",
+    "reference/vpr/netvlad.py",
+    "reference/vpr/align.py",
+    "reference/vpr/preprocess.py",
     "synth",
     "clip",
 )

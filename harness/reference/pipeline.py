@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.pipeline.api import Engine, Fix, RunContext, StageStop
-from harness.pipeline.provisioning import Check, verify
+from harness.reference.provisioning import Check, verify
+from harness.run.stage import Engine, Fix, RunContext, StageStop
 
 
 class ReferencePipeline:
@@ -34,14 +34,14 @@ class ReferencePipeline:
 
     def fixes(self, ctx: RunContext, engines: list[Engine]) -> list[Fix]:
         if ctx.scenario.vpr.strategy == "oracle":
-            from harness.pipeline.vpr.oracle import oracle_fixes
+            from harness.reference.vpr.oracle import oracle_fixes
 
             return oracle_fixes(ctx)
-        from harness.pipeline.vpr.stage import netvlad_fixes
+        from harness.reference.vpr.stage import netvlad_fixes
 
         return netvlad_fixes(ctx, engines)
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
-        from harness.pipeline.eskf.stage import navigate
+        from harness.reference.eskf.stage import navigate
 
         navigate(ctx, fixes)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.pipeline.provisioning import Check, verify
-from harness.pipeline.vpr.scaffold import make_scaffold
+from harness.reference.models.scaffold import make_scaffold
+from harness.reference.provisioning import Check, verify
 from harness.scenario.load import project_root, read_yaml
 
 
@@ -64,7 +64,7 @@ def run_scaffold(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from harness.pipeline.vpr.importer import import_checkpoint
+    from harness.reference.models.importer import import_checkpoint
 
     result = import_checkpoint(
         args.source,

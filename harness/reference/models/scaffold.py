@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import ProvisioningError
-from harness.pipeline.provisioning import load_weights
-from harness.pipeline.vpr.checkpoint_io import layer_table, save_state, write_provenance
-from harness.pipeline.vpr.netvlad import NetVladVgg16, init_like_torchvision
+from harness.reference.models.checkpoint_io import layer_table, save_state, write_provenance
+from harness.reference.provisioning import load_weights
+from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
 
 
 def encoder_from_torchvision(path: Path) -> dict[str, torch.Tensor]:

@@ -18,11 +18,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from harness.pipeline.vpr import checkpoint_io
-from harness.pipeline.vpr import train as T
-from harness.pipeline.vpr.evaluate import corpus_images
-from harness.pipeline.vpr.features import cached_conv_features, encoder_digest, random_model
-from harness.pipeline.vpr.trainset import AreaSpec, GeoSet, training_area
+from harness.reference.models import checkpoint_io
+from harness.reference.models import train as T
+from harness.reference.models.evaluate import corpus_images
+from harness.reference.models.features import cached_conv_features, encoder_digest, random_model
+from harness.reference.models.trainset import AreaSpec, GeoSet, training_area
 
 log = logging.getLogger(__name__)
 

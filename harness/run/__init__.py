@@ -1,0 +1,1 @@
+"""The run driver (`python -m harness.run`) and the stage interface every stack implements."""
