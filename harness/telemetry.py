@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness import atomic
+
 _DATE = re.compile(r"^\s*(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d)")
 _RAM = re.compile(r"\bRAM (\d+)/(\d+)MB(?: \(lfb (\d+)x(\d+)MB\))?")
 _SWAP = re.compile(r"\bSWAP (\d+)/(\d+)MB(?: \(cached (\d+)MB\))?")
@@ -238,7 +240,5 @@ def merge_into_record(path: Path, samples: list[dict[str, Any]]) -> int:
         last = None
     if not isinstance(last, dict) or last.get("kind") != "verdict":
         return 0
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(lines[:-1] + events + lines[-1:]), encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, "".join(lines[:-1] + events + lines[-1:]))
     return len(events)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from harness.atomic import atomic_path, write_text
 from harness.reference.provisioning import sha256_file
 
 # layer group -> (source, trained for VPR)
@@ -21,10 +22,8 @@ Groups = dict[str, tuple[str, bool]]
 
 def save_state(state: dict[str, torch.Tensor], out: Path) -> str:
     """torch.save a plain state_dict of contiguous tensors to `out`; returns its sha256."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".part")
-    torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
     return sha256_file(out)
 
 
@@ -36,8 +35,9 @@ def layer_table(groups: Groups) -> list[str]:
 
 def write_provenance(out: Path, markdown: list[str], doc: dict, groups: Groups) -> None:
     """`out.provenance.md` (the lines given) and `out.provenance.json` (doc plus the layers)."""
-    out.with_suffix(".provenance.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    write_text(out.with_suffix(".provenance.md"), "\n".join(markdown) + "\n")
     layers = {g: {"source": s, "trained_for_vpr": t} for g, (s, t) in groups.items()}
-    out.with_suffix(".provenance.json").write_text(
-        json.dumps({**doc, "layers": layers}, indent=2), encoding="utf-8"
+    write_text(
+        out.with_suffix(".provenance.json"),
+        json.dumps({**doc, "layers": layers}, indent=2),
     )
