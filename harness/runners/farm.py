@@ -131,7 +131,7 @@ class FarmRunner(Runner):
                 if problem is None:
                     self._claim, self._board = claim, board
                     self.state.add(
-                        "healthy", place=claim.place, engine=claim.engine,
+                        "healthy", place=claim.place, engine=claim.engine, tags=claim.tags,
                         worker=self.options.worker, waited_s=round(claim.waited_s, 3),
                     )  # fmt: skip
                     return
@@ -175,7 +175,7 @@ class FarmRunner(Runner):
             healthy = [e for e in events if e["event"] == "healthy" and e["place"] not in gone]
             if healthy:
                 pick = healthy[0]
-                self._board = self._board_runner(pick["place"], pick["engine"], self.options.tags)
+                self._board = self._board_runner(pick["place"], pick["engine"], pick["tags"])
                 self._board.preflight()
                 self.state.add("shared", place=pick["place"], worker=self.options.worker)
                 return

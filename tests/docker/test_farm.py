@@ -98,8 +98,10 @@ def test_one_scenario_on_three_boards_is_three_results(lab: Lab, tmp_path: Path)
         done = _pytest(lab, tmp_path, str(EMPTY), "--farm-tags", f"board=standin,name={place}")
         assert "1 skipped" in done.stdout, done.stdout + done.stderr
     results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
-    devices = {
-        next(p["value"] for p in r["parameters"] if p["name"] == "device"): r["historyId"]
+    devices = {  # allure-pytest writes parameter values as repr()
+        next(p["value"] for p in r["parameters"] if p["name"] == "device").strip("'"): r[
+            "historyId"
+        ]
         for r in results
     }
     assert sorted(devices) == ["board-1/cpu", "board-2/cpu", "board-3/cpu"]
