@@ -75,7 +75,7 @@ def main() -> None:
         one = _pytest(lab, "pool=three,name=p1", 1, tmp)
         three = _pytest(lab, "pool=three", 3, tmp)
         print(
-            f"pytest scenarios/provisioning (6 scenarios): one place {one:.1f} s, "
+            f"pytest scenarios/provisioning (5 scenarios): one place {one:.1f} s, "
             f"three places -n 3 {three:.1f} s"
         )
     local = _median_run(SubprocessRunner(REPO), args.repeat, tmp)

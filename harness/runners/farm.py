@@ -96,7 +96,7 @@ class FarmRunner(Runner):
             try:
                 self._take_board()
             except RunnerError as exc:
-                self._error = f"farm: {exc}"
+                self._error = str(exc)
         if self._error:
             raise RunnerError(self._error)
 
