@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "harness.runners.cli",
     "harness.history.cli",
     "harness.report.cli",
+    "harness.history.surprises_cli",
 )
 
 
@@ -41,6 +42,10 @@ class CommandGroups:
                 dest="command", metavar="COMMAND", required=True
             )
         return self._groups[name]
+
+    def command(self, name: str, help: str) -> argparse.ArgumentParser:
+        """A top-level command with no group (`harness replay BUNDLE`)."""
+        return self._top.add_parser(name, help=help, description=help)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,16 +17,23 @@ from typing import Any
 
 import pytest
 
+from harness.crash import CrashReporter, Started
 from harness.errors import RunnerError
 from harness.gates import Verdict
 from harness.ratchet import decide
 from harness.record import RECORD_NAME, read_record
+from harness.report.allure_report import full_name
 from harness.runners import RUNNERS, Runner, farm_plugin
-from harness.scenario.load import SCENARIO_SUFFIX, Loaded, load
+from harness.scenario.load import SCENARIO_SUFFIX, Loaded, check, duplicate_name
 from harness.scenario.problems import ScenarioInvalid
 
-# Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin.
-pytest_plugins = ["harness.report.pytest_allure", "harness.runners.farm_plugin"]
+# Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin,
+# and so do reruns after a gate move and failure bundles, and the board farm.
+pytest_plugins = [
+    "harness.report.pytest_allure",
+    "harness.history.pytest_surprises",
+    "harness.runners.farm_plugin",
+]
 
 RUNNER_KEY = pytest.StashKey[Runner]()
 PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
@@ -34,6 +41,7 @@ VERDICT_KEY = pytest.StashKey[Verdict]()
 RUN_DIR_KEY = pytest.StashKey[Path]()
 RUN_ID_KEY = pytest.StashKey[str]()
 RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
+NAMES_KEY = pytest.StashKey[dict[str, Loaded]]()  # scenario name -> the file that has it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -98,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
     run_dir = config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
     if farm_plugin.enabled(config):  # --farm-tags: each worker on its own labgrid place
         config.stash[RUNNER_KEY] = farm_plugin.make_runner(config, run_dir)
+    if not hasattr(config, "workerinput"):  # the xdist controller, or a session without xdist
+        config.pluginmanager.register(CrashReporter(config, run_dir, run_id), "harness-crash")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -113,10 +123,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class ScenarioFile(pytest.File):
     def collect(self):
-        try:
-            loaded = load(self.path, self.config.rootpath)
-        except ScenarioInvalid as exc:
-            raise self.CollectError(str(exc)) from None
+        loaded = check(self.path, self.config.rootpath)
+        if isinstance(loaded, list):
+            raise self.CollectError(str(ScenarioInvalid(loaded))) from None
+        names = self.config.stash.setdefault(NAMES_KEY, {})
+        first = names.setdefault(loaded.scenario.name, loaded)
+        if first is not loaded:
+            raise self.CollectError(str(ScenarioInvalid([duplicate_name(loaded, first)])))
         for marker in loaded.scenario.markers:
             self.config.addinivalue_line("markers", f"{marker}: scenario marker")
         yield ScenarioItem.from_parent(self, name=loaded.scenario.name, loaded=loaded)
@@ -149,11 +162,17 @@ class ScenarioItem(pytest.Item):
         runner = self.config.stash[RUNNER_KEY]
         _preflight(self.config, runner)
         timeout = self.config.getoption("--harness-timeout") or self.loaded.scenario.timeout_s
+        scenario = self.loaded.scenario
+        # What the controller needs to report this run should the worker die during it.
+        Started(
+            self.nodeid, self.name, str(self.path), scenario.expect, runner.name, full_name(self)
+        ).write(self.out_dir)
         verdict = runner.run(self.path, self.out_dir, timeout).verdict()
         self.stash[VERDICT_KEY] = verdict
         _figures(self.out_dir)
-        _log_verdict(self.config.stash[RUN_DIR_KEY], self, verdict)
-        scenario = self.loaded.scenario
+        log_verdict(
+            self.config.stash[RUN_DIR_KEY], str(self.path), self.name, scenario.expect, verdict
+        )
         decision = decide(scenario.expect, verdict, scenario.expect_reason)
         if decision.outcome == "skipped":
             pytest.skip(decision.message)
@@ -196,15 +215,15 @@ def _figures(out_dir: Path) -> None:
         logging.getLogger(__name__).warning("figures for %s failed", out_dir, exc_info=True)
 
 
-def _log_verdict(run_dir: Path, item: ScenarioItem, verdict: Verdict) -> None:
+def log_verdict(run_dir: Path, path: str, name: str, expect: str, verdict: Verdict) -> None:
     """Append to the session's verdicts.jsonl (one write per line: safe across xdist workers)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     line = (
         json.dumps(
             {
-                "scenario": str(item.path),
-                "name": item.name,
-                "expect": item.loaded.scenario.expect,
+                "scenario": path,
+                "name": name,
+                "expect": expect,
                 "gate": verdict.gate,
                 "outcome": verdict.outcome,
                 "reason": verdict.reason,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from harness.errors import LedgerError
 from harness.gates import BROKEN
-from harness.history.ledger import Ledger, Row
+from harness.history.ledger import BISECT_PREFIX, Ledger, Row
 from harness.history.transitions import Transition, compare
 
 LAST_GREEN = ("last green", "last-green", "lastgreen")
@@ -35,6 +35,7 @@ def resolve_run(ledger: Ledger, ref: str, *, before: str | None = None) -> str:
         runs = runs[: runs.index(before)]
     if ref in runs:
         return ref
+    runs = [r for r in runs if not r.startswith(BISECT_PREFIX)]
     rows = ledger.rows()
     by_run: dict[str, list[Row]] = {}
     for row in rows:
@@ -93,7 +94,8 @@ def check(ledger: Ledger, baseline_ref: str, head: str | None = None) -> CheckRe
     runs = ledger.runs()
     if not runs:
         raise LedgerError(f"{ledger.path}: the gate ledger is empty")
-    head = resolve_run(ledger, head) if head else runs[-1]
+    sessions = [r for r in runs if not r.startswith(BISECT_PREFIX)] or runs
+    head = resolve_run(ledger, head) if head else sessions[-1]
     baseline = resolve_run(ledger, baseline_ref, before=head)
     if baseline == head:
         raise LedgerError(f"baseline {baseline_ref!r} is the head run {head} itself")

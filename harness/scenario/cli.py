@@ -12,7 +12,10 @@ from harness.scenario.model import Scenario
 
 def register(groups) -> None:
     sub = groups.group("scenario", "check and describe scenario files")
-    p = sub.add_parser("lint", help="report every error in every scenario file; exit 1 on any")
+    p = sub.add_parser(
+        "lint",
+        help="report every error in every scenario file (each file on its own); exit 1 on any",
+    )
     p.add_argument("paths", nargs="+", type=Path, help="scenario files or folders")
     p.set_defaults(func=run_lint)
     p = sub.add_parser("schema", help="print the scenario JSON Schema")

@@ -6,18 +6,21 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.clip.spec import ClipRef, Segment
-from harness.gates import LADDER
+from harness.gates import BROKEN, LADDER, NO_DATA
 from harness.gates.eskf import EskfDivergenceSpec
 from harness.gates.latency import LatencyBudgetSpec
 from harness.gates.retrieval import RetrievalQualitySpec
 from harness.gates.vpr import VprContractSpec
 
 FORMAT_VERSION = 1
-# Where a scenario may be known to stop: any gate of the ladder.
-ExpectGate = Literal[LADDER]
+# Where a scenario may be known to stop: any gate of the ladder, or one of the verdicts that
+# check the framework's own honesty (a truncated clip must be no-data, an OOM infra-error);
+# those three need an `expect_reason`.
+OFF_LADDER = (NO_DATA, *BROKEN)
+ExpectGate = Literal[(*LADDER, *OFF_LADDER)]
 
 
 class StrictModel(BaseModel):
@@ -31,13 +34,13 @@ class OracleSpec(StrictModel):
     sigma_m: float = Field(25.0, gt=0)
     outlier_rate: float = Field(0.0, ge=0, le=1)
     outlier_offset_m: float = Field(400.0, ge=0)  # an outlier is a wrong tile this far away
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     offset_ne_m: tuple[float, float] = (0.0, 0.0)  # a held bias, e.g. a repeated wrong tile
-    offset_from_s: float | None = None
+    offset_from_s: float | None = Field(None, ge=0)
     offset_fixes: int = Field(0, ge=0)
-    dropout_from_s: float | None = None  # no fixes at all in this window
+    dropout_from_s: float | None = Field(None, ge=0)  # no fixes at all in this window
     dropout_s: float = Field(0.0, ge=0)
-    nan_at_s: float | None = None  # the first fix at or after this time is NaN
+    nan_at_s: float | None = Field(None, ge=0)  # the first fix at or after this time is NaN
     scale: float = Field(1.0, gt=0)  # e.g. 1.5597: Web-Mercator metres read as metres at 50.11 N
     latency_s: float = Field(0.0, ge=0)
 
@@ -47,7 +50,7 @@ class EskfSpec(StrictModel):
 
     init_sigma_p_m: float = Field(10.0, gt=0)
     init_sigma_yaw_deg: float = Field(5.0, gt=0)
-    init_yaw_error_deg: float = 0.0  # fault injection: start with this heading error
+    init_yaw_error_deg: float = Field(0.0, ge=-180, le=180)  # fault: start this far off heading
     gate_nis: float = Field(13.82, gt=0)  # chi2(2) at 0.999
     # Reset the horizontal position to a fix after this long without an accepted one, as PX4
     # and ArduPilot do after 7-10 s; off by default (the reference filter only gates).
@@ -104,6 +107,15 @@ class Scenario(StrictModel):
                     f"not a regular expression ({exc}); escape literal ( [ . * + ? with a backslash"
                 ) from None
         return pattern
+
+    @model_validator(mode="after")
+    def _reason_for_off_ladder(self) -> Scenario:
+        if self.expect in OFF_LADDER and not self.expect_reason:
+            raise ValueError(
+                f"expect: {self.expect} needs an expect_reason (a regular expression the "
+                "verdict's reason must match), so any other broken run still fails"
+            )
+        return self
 
     @field_validator("markers")
     @classmethod
