@@ -127,7 +127,12 @@ class FarmRunner(Runner):
                         raise
                     break  # no other free place: share a sibling's
                 board = self._board_runner(claim.place, claim.engine, claim.tags)
-                problem = self._health(board, claim.place)
+                try:
+                    problem = self._health(board, claim.place)
+                except BaseException:  # a bad --farm-health file, Ctrl-C: let the place go
+                    with contextlib.suppress(FarmError):
+                        coord.release(claim)
+                    raise
                 if problem is None:
                     self._claim, self._board = claim, board
                     self.state.add(
@@ -154,10 +159,14 @@ class FarmRunner(Runner):
             return str(exc)
         if self.options.health is None:
             return None
+        from harness.errors import ScenarioError
         from harness.ratchet import decide
         from harness.scenario.load import load
 
-        loaded = load(self.options.health, self.root)
+        try:
+            loaded = load(self.options.health, self.root)
+        except ScenarioError as exc:  # the user's file, not the board: stop the session
+            raise FarmError(f"--farm-health {self.options.health} does not load: {exc}") from None
         out = self.run_dir / "_health" / place
         verdict = board.run(self.options.health, out, loaded.scenario.timeout_s).verdict()
         decision = decide(loaded.scenario.expect, verdict, loaded.scenario.expect_reason)
