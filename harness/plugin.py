@@ -13,19 +13,20 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.crash import CrashReporter, Started
 from harness.errors import RunnerError
-from harness.gates import Verdict
-from harness.ratchet import decide
-from harness.record import RECORD_NAME, read_record
-from harness.report.allure_report import full_name
-from harness.runners import RUNNERS, Runner, farm_plugin
-from harness.scenario.load import SCENARIO_SUFFIX, Loaded, check, duplicate_name
-from harness.scenario.problems import ScenarioInvalid
+from harness.runners import RUNNER_CLASSES, farm_plugin, runner_class
+from harness.scenario import SCENARIO_SUFFIX
+
+# Every pytest session in the environment loads this plugin: the scenario model, the gates
+# and the runners (pydantic, numpy, docker) are imported when a scenario is collected or run.
+if TYPE_CHECKING:
+    from harness.gates import Verdict
+    from harness.runners.base import Runner
+    from harness.scenario.load import Loaded
 
 # Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin,
 # and so do reruns after a gate move and failure bundles, and the board farm.
@@ -35,20 +36,21 @@ pytest_plugins = [
     "harness.runners.farm_plugin",
 ]
 
-RUNNER_KEY = pytest.StashKey[Runner]()
+RUNNER_NAME_KEY = pytest.StashKey[str]()
+RUNNER_KEY = pytest.StashKey["Runner"]()  # made when the first scenario runs
 PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
-VERDICT_KEY = pytest.StashKey[Verdict]()
+VERDICT_KEY = pytest.StashKey["Verdict"]()
 RUN_DIR_KEY = pytest.StashKey[Path]()
 RUN_ID_KEY = pytest.StashKey[str]()
 RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
-NAMES_KEY = pytest.StashKey[dict[str, Loaded]]()  # scenario name -> the file that has it
+NAMES_KEY = pytest.StashKey["dict[str, Loaded]"]()  # scenario name -> the file that has it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "GPS-denied navigation scenarios")
     group.addoption(
         "--runner",
-        choices=sorted(RUNNERS),
+        choices=sorted(RUNNER_CLASSES),
         default=None,
         help="where scenarios run: local (subprocess, default), inprocess (debugging), ...",
     )
@@ -86,16 +88,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tier1: runs on any host")
     config.addinivalue_line("markers", "tier2: runs on the target device (Tier-2)")
     name = config.getoption("--runner") or config.getini("harness_runner")
-    if name not in RUNNERS:
-        raise pytest.UsageError(f"harness_runner = {name!r}: choose one of {sorted(RUNNERS)}")
+    if name not in RUNNER_CLASSES:
+        raise pytest.UsageError(
+            f"harness_runner = {name!r}: choose one of {sorted(RUNNER_CLASSES)}"
+        )
+    config.stash[RUNNER_NAME_KEY] = name
     root = config.rootpath
-    jetson_host = config.getoption("--jetson-host")
-    if config.getoption("--jetson") or jetson_host:
-        from harness.runners.docker import DockerRunner
-
-        config.stash[RUNNER_KEY] = DockerRunner.from_options(root, True, jetson_host)
-    else:
-        config.stash[RUNNER_KEY] = RUNNERS[name](root)
     # One folder per session, shared by xdist workers (they inherit the environment).
     # HARNESS_RUN_ID may also be set by the caller (CI) to name the session.
     if "HARNESS_RUN_ID" not in os.environ:
@@ -107,12 +105,28 @@ def pytest_configure(config: pytest.Config) -> None:
     if farm_plugin.enabled(config):  # --farm-tags: each worker on its own labgrid place
         config.stash[RUNNER_KEY] = farm_plugin.make_runner(config, run_dir)
     if not hasattr(config, "workerinput"):  # the xdist controller, or a session without xdist
+        from harness.crash import CrashReporter
+
         config.pluginmanager.register(CrashReporter(config, run_dir, run_id), "harness-crash")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(RUN_ID_OWNED_KEY, False):
         os.environ.pop("HARNESS_RUN_ID", None)
+
+
+def _runner(config: pytest.Config) -> Runner:
+    """The session's runner, made on first use (its module may import docker)."""
+    if RUNNER_KEY not in config.stash:
+        jetson_host = config.getoption("--jetson-host")
+        if config.getoption("--jetson") or jetson_host:
+            from harness.runners.docker import DockerRunner
+
+            runner = DockerRunner.from_options(config.rootpath, True, jetson_host)
+        else:
+            runner = runner_class(config.stash[RUNNER_NAME_KEY])(config.rootpath)
+        config.stash[RUNNER_KEY] = runner
+    return config.stash[RUNNER_KEY]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -123,6 +137,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class ScenarioFile(pytest.File):
     def collect(self):
+        from harness.scenario.load import check, duplicate_name
+        from harness.scenario.problems import ScenarioInvalid
+
         loaded = check(self.path, self.config.rootpath)
         if isinstance(loaded, list):
             raise self.CollectError(str(ScenarioInvalid(loaded))) from None
@@ -159,7 +176,11 @@ class ScenarioItem(pytest.Item):
         return self.config.stash[RUN_DIR_KEY] / self.name
 
     def runtest(self) -> None:
-        runner = self.config.stash[RUNNER_KEY]
+        from harness.crash import Started
+        from harness.ratchet import decide
+        from harness.report.allure_report import full_name
+
+        runner = _runner(self.config)
         _preflight(self.config, runner)
         timeout = self.config.getoption("--harness-timeout") or self.loaded.scenario.timeout_s
         scenario = self.loaded.scenario
@@ -207,6 +228,7 @@ def _preflight(config: pytest.Config, runner: Runner) -> None:
 
 def _figures(out_dir: Path) -> None:
     """The run's pictures, from its record; a plotting problem never costs the verdict."""
+    from harness.record import RECORD_NAME, read_record
     from harness.report.run_plots import make_run_figures
 
     try:

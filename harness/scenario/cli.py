@@ -6,9 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.scenario.load import discover, lint
-from harness.scenario.model import Scenario
-
 
 def register(groups) -> None:
     sub = groups.group("scenario", "check and describe scenario files")
@@ -23,6 +20,8 @@ def register(groups) -> None:
 
 
 def run_lint(args: argparse.Namespace) -> int:
+    from harness.scenario.load import discover, lint
+
     files = discover(args.paths)
     problems = lint(args.paths)
     for problem in problems:
@@ -33,5 +32,7 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def run_schema(args: argparse.Namespace) -> int:
+    from harness.scenario.model import Scenario
+
     print(json.dumps(Scenario.model_json_schema(), indent=2))
     return 0

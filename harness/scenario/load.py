@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
 
 from harness.config import OperatorConfig
+from harness.scenario import SCENARIO_SUFFIX
 from harness.scenario.model import FORMAT_VERSION, Scenario
 from harness.scenario.problems import (
     Problem,
@@ -28,8 +29,6 @@ from harness.scenario.problems import (
 )
 from harness.scenario.strict import coercions
 from harness.scenario.yamlsafe import read_tree
-
-SCENARIO_SUFFIX = ".scenario.yaml"
 
 
 @dataclass(frozen=True)
@@ -180,6 +179,7 @@ def load(path: Path, root: Path | None = None) -> Loaded:
         if hit is not None:  # the bad value came from the scenario: point there
             p = source.at(tree, ("overrides", hit), p.message)
         problems.append(p)
+    problems += _missing_files(tree, scenario, root, source)
     if problems or scenario is None or config is None:
         raise ScenarioInvalid(problems)
     line, _ = position(tree, ("name",))
@@ -204,6 +204,29 @@ def duplicate_name(loaded: Loaded, first: Loaded) -> Problem:
         "rename one"
     )
     return Problem(loaded.path, loaded.line, 1, "name", message)
+
+
+def _missing_files(
+    tree: Any, scenario: Scenario | None, root: Path, source: Source
+) -> list[Problem]:
+    """A `corpus: path:` or `clip: recording:` file that does not exist, located at its key."""
+    if scenario is None:
+        return []
+    wanted = []
+    if scenario.corpus is not None and scenario.corpus.path is not None:
+        wanted.append((("corpus", "path"), scenario.corpus.path, f"{scenario.corpus.kind} corpus"))
+    rec = scenario.clip.recording
+    if rec is not None:
+        wanted.append((("clip", "recording", "path"), rec.path, f"{rec.kind} recording"))
+        if rec.video is not None:
+            wanted.append((("clip", "recording", "video"), rec.video, "video"))
+    problems = []
+    for keys, rel, what in wanted:
+        full = rel if rel.is_absolute() else root / rel
+        if not full.exists():
+            msg = f"{what} {full} does not exist; fix the path (relative to {root})"
+            problems.append(source.at(tree, keys, msg))
+    return problems
 
 
 def lint(paths: list[Path]) -> list[Problem]:

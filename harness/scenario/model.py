@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from harness.clip.spec import ClipRef, Segment
+from harness.clip.spec import ClipRef, CorpusSpec, Segment
 from harness.gates import BROKEN, LADDER, NO_DATA
 from harness.gates.eskf import EskfDivergenceSpec
 from harness.gates.latency import LatencyBudgetSpec
@@ -69,6 +77,30 @@ class VprSpec(StrictModel):
     align: Literal["none", "north-up"] = "none"
 
 
+def _as_arg(value: Any) -> Any:
+    """A number in a command line is its text: `--agl-m, 300` as `--agl-m, "300"`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Arg = Annotated[str, BeforeValidator(_as_arg)]
+
+
+class ProcessSpec(StrictModel):
+    """`pipeline: process`: the stack under test is a program (any language) or a container
+    that reads the stack input folder and writes JSONL on stdout (docs/adapters.md)."""
+
+    command: list[Arg] = Field(min_length=1)  # argv; "{input}" becomes the input folder
+    image: str | None = None  # run the command in this local image (docker run, no network)
+    name: str = "stack"  # how provisioning checks and latency samples name the stack
+    corpus: Literal["local-grid", "xyz"] = "local-grid"
+    speed: float = Field(1.0, gt=0)  # frames are released at this multiple of real time
+    # The stack's own deadline; unset: 90 % of the scenario's timeout_s, so the adapter
+    # reports a hang (with the stack's stderr) before the runner kills the whole run.
+    timeout_s: float | None = Field(None, gt=0)
+
+
 class GatesSpec(StrictModel):
     vpr_contract: VprContractSpec = VprContractSpec()
     retrieval_quality: RetrievalQualitySpec = RetrievalQualitySpec()
@@ -86,7 +118,10 @@ class Scenario(StrictModel):
     overrides: dict[str, Any] = {}
     clip: ClipRef
     segment: Segment = Segment()
-    pipeline: str = "reference"
+    # The tile corpus retrieval searches (default: the bundle's local-grid corpus).
+    corpus: CorpusSpec | None = None
+    process: ProcessSpec | None = None  # what `pipeline: process` runs
+    pipeline: str = Field("reference", validate_default=True)
     vpr: VprSpec = VprSpec()
     eskf: EskfSpec = EskfSpec()
     gates: GatesSpec = GatesSpec()
@@ -107,6 +142,24 @@ class Scenario(StrictModel):
                     f"not a regular expression ({exc}); escape literal ( [ . * + ? with a backslash"
                 ) from None
         return pattern
+
+    @field_validator("pipeline")
+    @classmethod
+    def _process_block(cls, pipeline: str, info: ValidationInfo) -> str:
+        if "process" not in info.data:  # the block itself is invalid: reported on its own
+            return pipeline
+        has_block = info.data["process"] is not None
+        if pipeline == "process" and not has_block:
+            raise ValueError(
+                "`pipeline: process` runs the command of a `process:` block; add one, e.g. "
+                "process: {command: [path/to/stack, --flag]} (docs/adapters.md)"
+            )
+        if has_block and pipeline != "process":
+            raise ValueError(
+                "a `process:` block is read only with `pipeline: process`; set that, or "
+                "remove the block"
+            )
+        return pipeline
 
     @model_validator(mode="after")
     def _reason_for_off_ladder(self) -> Scenario:
