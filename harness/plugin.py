@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.errors import RunnerError
-from harness.runners import RUNNER_CLASSES, runner_class
+from harness.runners import RUNNER_CLASSES, farm_plugin, runner_class
 from harness.scenario import SCENARIO_SUFFIX
 
 # Every pytest session in the environment loads this plugin: the scenario model, the gates
@@ -29,8 +29,12 @@ if TYPE_CHECKING:
     from harness.scenario.load import Loaded
 
 # Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin,
-# and so do reruns after a gate move and failure bundles.
-pytest_plugins = ["harness.report.pytest_allure", "harness.history.pytest_surprises"]
+# and so do reruns after a gate move and failure bundles, and the board farm.
+pytest_plugins = [
+    "harness.report.pytest_allure",
+    "harness.history.pytest_surprises",
+    "harness.runners.farm_plugin",
+]
 
 RUNNER_NAME_KEY = pytest.StashKey[str]()
 RUNNER_KEY = pytest.StashKey["Runner"]()  # made when the first scenario runs
@@ -98,6 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id = config.stash[RUN_ID_KEY] = os.environ["HARNESS_RUN_ID"]
     runs = Path(config.getoption("--harness-runs") or config.getini("harness_runs"))
     run_dir = config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+    if farm_plugin.enabled(config):  # --farm-tags: each worker on its own labgrid place
+        config.stash[RUNNER_KEY] = farm_plugin.make_runner(config, run_dir)
     if not hasattr(config, "workerinput"):  # the xdist controller, or a session without xdist
         from harness.crash import CrashReporter
 
@@ -155,6 +161,9 @@ class RunBroken(Exception):
 
 
 class ScenarioItem(pytest.Item):
+    # labgrid's pytest plugin (installed with the farm) reads this on every item; none used.
+    fixturenames: tuple[str, ...] = ()
+
     def __init__(self, *, loaded: Loaded, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.loaded = loaded

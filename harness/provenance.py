@@ -27,11 +27,13 @@ def git_sha(root: Path) -> str | None:
 
 
 def device() -> str:
+    """What ran the model; on a farm board, prefixed by the board (HARNESS_DEVICE, the place
+    name) so that results and the ledger keep two boards of one model apart."""
     import torch
 
-    if torch.cuda.is_available():
-        return f"cuda:{torch.cuda.get_device_name(0)}"
-    return "cpu"
+    accel = f"cuda:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+    board = os.environ.get("HARNESS_DEVICE")
+    return f"{board}/{accel}" if board else accel
 
 
 def version_of(dist: str) -> str | None:

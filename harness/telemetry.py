@@ -9,7 +9,6 @@ while a run goes on; `merge_into_record` puts them into the record as
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from harness import atomic
 
 _DATE = re.compile(r"^\s*(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d)")
 _RAM = re.compile(r"\bRAM (\d+)/(\d+)MB(?: \(lfb (\d+)x(\d+)MB\))?")
@@ -237,9 +238,7 @@ def merge_into_record(path: Path, samples: list[dict[str, Any]]) -> int:
     ends = [i for i, line in enumerate(lines) if line.endswith("\n") and _kind(line) == "end"]
     if not ends:
         return 0
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.telemetry.tmp")
-    tmp.write_text("".join(lines[: ends[0]] + events + lines[ends[0] :]), encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, "".join(lines[: ends[0]] + events + lines[ends[0] :]))
     return len(events)
 
 

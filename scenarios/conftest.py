@@ -1,8 +1,12 @@
-"""Inputs the product scenarios need, made before the session: checkpoints from our own code.
+"""Inputs the product scenarios need, made before they run: checkpoints from our own code.
 
 Nothing large is committed: the full-size scaffold (models/netvlad/), the small test
 checkpoints and the trained checkpoint (models/scenarios/) are git-ignored and rebuilt only
-when missing. The trained one is the default `harness provision train` recipe, kept under a
+when missing, and only those the selected scenarios name. Collection does no model work
+(`--collect-only` builds nothing): the builds run once the session is about to run its
+scenarios, in each process that runs them (not the xdist controller), each under a file lock
+with an atomic write (harness.atomic), so two workers never make the same file twice.
+The trained one is the default `harness provision train` recipe, kept under a
 content key (settings + recipe source): the first session that selects a scenario using it
 trains it (minutes, with progress on the terminal), later ones reuse it until the recipe
 changes.
@@ -12,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from harness.atomic import atomic_path, build_lock
 from harness.reference.models.scaffold import make_scaffold
 from harness.reference.models.trained import ensure_trained
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
@@ -39,12 +45,8 @@ class NotATensor:
 
 
 def _save(state: object, path: Path) -> None:
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{torch.randint(1 << 30, ()).item()}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # atomic: xdist workers may race to make the same file
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def tiny_state() -> dict[str, torch.Tensor]:
@@ -72,26 +74,56 @@ def make_trained(config: pytest.Config) -> Path:
         logger.setLevel(level)
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Train only when a selected scenario uses the trained checkpoint (minutes when new)."""
-    wanted = str(TRAINED_DIR.relative_to(ROOT))
-    if any(wanted in item.path.read_text() for item in session.items):
-        make_trained(session.config)
+def _collapsed(path: Path) -> None:
+    torch.manual_seed(0)
+    model = NetVladVgg16()
+    init_like_torchvision(model)
+    _save(model.state_dict(), path)
 
 
-def pytest_sessionstart(session) -> None:
-    if not SCAFFOLD.exists():
-        make_scaffold(SCAFFOLD)
-    if not COLLAPSED.exists():
-        torch.manual_seed(0)
-        model = NetVladVgg16()
-        init_like_torchvision(model)
-        _save(model.state_dict(), COLLAPSED)
-    state = tiny_state()
-    _save(state, MODELS / "tiny-netvlad.pt")
-    broken = dict(state)
+def _wrong_layout(path: Path) -> None:
+    broken = dict(tiny_state())
     del broken["pca.bias"]
     broken["pool.centroids"] = torch.zeros(8, 32)
     broken["head.weight"] = torch.zeros(3)
-    _save(broken, MODELS / "tiny-wrong-layout.pt")
-    _save({"encoder.0.weight": torch.zeros(1), "note": NotATensor()}, MODELS / "pickled-code.pt")
+    _save(broken, path)
+
+
+BUILDERS = {
+    SCAFFOLD: make_scaffold,
+    COLLAPSED: _collapsed,
+    MODELS / "tiny-netvlad.pt": lambda path: _save(tiny_state(), path),
+    MODELS / "tiny-wrong-layout.pt": _wrong_layout,
+    MODELS / "pickled-code.pt": lambda path: _save(
+        {"encoder.0.weight": torch.zeros(1), "note": NotATensor()}, path
+    ),
+}
+
+
+def _named(items: list[pytest.Item]) -> set[str]:
+    """The checkpoint paths the selected scenarios name (absolute, links kept)."""
+    named = set()
+    for item in items:
+        loaded = getattr(item, "loaded", None)
+        for backbone in loaded.config.c10_provisioning.backbones if loaded else ():
+            named.add(os.path.abspath(loaded.resolve(backbone.weights_path)))
+    return named
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Make what the selected scenarios need, just before they run (never when collecting,
+    never on an xdist controller, which runs nothing)."""
+    config = session.config
+    controller = config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")
+    if config.option.collectonly or controller or not session.items:
+        return
+    named = _named(session.items)
+    for path, build in BUILDERS.items():
+        if os.path.abspath(path) in named and not path.exists():
+            with build_lock(path):
+                if not path.exists():
+                    build(path)
+    wanted = str(TRAINED_DIR.relative_to(ROOT))
+    if any(wanted in item.path.read_text() for item in session.items):
+        make_trained(config)

@@ -16,6 +16,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester, without labgrid's pytest plugin (installed with the farm): it starts a
+    process-global logger once, so a session inside this one must not load it again."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:labgrid")
+    return pytester
+
+
+@pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     """A project root with the real operator config and a pyproject marker."""
     pytester.makefile(".toml", pyproject="[tool.pytest.ini_options]\n")

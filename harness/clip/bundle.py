@@ -10,13 +10,13 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tarfile
 from pathlib import Path
 
 import numpy as np
 
+from harness import atomic
 from harness.clip import manifest as mf
 from harness.clip.corpus import read_corpus
 from harness.clip.model import (
@@ -57,9 +57,7 @@ def file_digest(path: Path, memo_dir: Path | None = None) -> str:
     if memo is not None:
         with contextlib.suppress(OSError):  # a memo is an optimisation, never a failure
             memo.parent.mkdir(parents=True, exist_ok=True)
-            part = memo.with_name(f"{memo.name}.{os.getpid()}")
-            part.write_text(json.dumps({"stamp": stamp, "sha256": digest}))
-            part.replace(memo)
+            atomic.write_text(memo, json.dumps({"stamp": stamp, "sha256": digest}))
     return digest
 
 
@@ -166,19 +164,20 @@ def resolve_tar(path: Path, cache_dir: Path) -> Path:
     folder = cache_dir / "bundles" / file_digest(path, cache_dir)[:24]
     if (folder / "manifest.json").exists():
         return folder
-    part = folder.with_name(f"{folder.name}.part-{os.getpid()}")
+    part = atomic.temp_name(folder)  # a private folder: the tar's top folder may be any name
     try:
-        with tarfile.open(path) as tar:
-            tar.extractall(part, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise ClipError(f"{path}: cannot unpack the bundle ({exc}); re-copy the .tar") from None
-    inner = next((p.parent for p in part.rglob("manifest.json")), None)
-    if inner is None:
+        try:
+            with tarfile.open(path) as tar:
+                tar.extractall(part, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise ClipError(f"{path}: cannot unpack the bundle ({exc}); re-copy the .tar") from None
+        inner = next((p.parent for p in part.rglob("manifest.json")), None)
+        if inner is None:
+            raise ClipError(f"{path}: no manifest.json inside the tar; pack the bundle folder")
+        with contextlib.suppress(OSError):  # another process may have unpacked the same tar first
+            inner.rename(folder)
+    finally:
         shutil.rmtree(part, ignore_errors=True)
-        raise ClipError(f"{path}: no manifest.json inside the tar; pack the bundle folder")
-    with contextlib.suppress(OSError):  # another process may have unpacked the same tar first
-        inner.rename(folder)
-    shutil.rmtree(part, ignore_errors=True)
     return folder
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from harness.errors import LedgerError
 
 DEFAULT_LEDGER = Path("reports/gate-ledger.sqlite")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: one row per (run, scenario, device): one scenario on several boards
 # The hashes that make two runs comparable: the same inputs (clip and tile corpus). The
 # checkpoint is not one of them: it is part of the system under test, and a new checkpoint
 # moving a scenario's gate is exactly the change the ladder is there to show.
@@ -127,15 +127,43 @@ def row_from_run(
     )
 
 
+def _column(name: str) -> str:
+    if name == "time":
+        return "time REAL"
+    # In the key: SQLite keys treat NULLs as distinct, so "no device" is stored as ''.
+    return "device TEXT NOT NULL DEFAULT ''" if name == "device" else f"{name} TEXT"
+
+
+_TABLE = f"""CREATE TABLE IF NOT EXISTS {{name}} (
+    {", ".join(_column(c) for c in COLUMNS)},
+    PRIMARY KEY (run_id, scenario, device)
+)"""
 _CREATE = f"""
-CREATE TABLE IF NOT EXISTS rows (
-    {", ".join(f"{c} {'REAL' if c == 'time' else 'TEXT'}" for c in COLUMNS)},
-    PRIMARY KEY (run_id, scenario)
-);
+{_TABLE.format(name="rows")};
 CREATE INDEX IF NOT EXISTS rows_scenario ON rows (scenario, time);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Schema 1 keyed rows by (run, scenario): rebuild the table with the device in the key."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        found = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if found and found[0] == "1":
+            cols = ", ".join(COLUMNS)
+            picked = cols.replace("device", "COALESCE(device, '')")
+            con.execute(_TABLE.format(name="rows_v2"))
+            con.execute(f"INSERT INTO rows_v2 ({cols}) SELECT {picked} FROM rows")
+            con.execute("DROP TABLE rows")
+            con.execute("ALTER TABLE rows_v2 RENAME TO rows")
+            con.execute("CREATE INDEX IF NOT EXISTS rows_scenario ON rows (scenario, time)")
+            con.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _use_wal(con: sqlite3.Connection, timeout_s: float) -> None:
@@ -172,6 +200,7 @@ class Ledger:
             con.execute("PRAGMA synchronous=NORMAL")
             if write:
                 con.executescript(_CREATE)
+                _migrate(con)
             yield con
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{self.path}: the gate ledger is unreadable ({exc})") from None
@@ -183,10 +212,11 @@ class Ledger:
         return self._connect(write)
 
     def append(self, row: Row) -> None:
-        """Store one row atomically (a rerun of the same run and scenario replaces it)."""
+        """Store one row atomically (a rerun of the same run, scenario and device replaces it)."""
         values = [
             json.dumps(v, sort_keys=True) if k == "metrics" else v for k, v in asdict(row).items()
         ]
+        values[COLUMNS.index("device")] = row.device or ""
         marks = ", ".join("?" for _ in COLUMNS)
         with self._connect(write=True) as con:
             con.execute(
@@ -215,6 +245,7 @@ class Ledger:
         for values in found:
             data = dict(zip(COLUMNS, values, strict=True))
             data["metrics"] = json.loads(data["metrics"] or "{}")
+            data["device"] = data["device"] or None
             out.append(Row(**data))
         return out
 

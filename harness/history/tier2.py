@@ -143,7 +143,7 @@ def markdown_table(transitions: list[Transition], only_moved: bool = False) -> s
         move = ARROWS[t.move] + (" (flaky)" if t.flaky else "")
         note = t.note.replace("|", "\\|").replace("\n", " ")
         lines.append(
-            f"| {t.scenario} | {t.before.gate if t.before else '—'} | "
+            f"| {t.label} | {t.before.gate if t.before else '—'} | "
             f"{t.after.gate if t.after else '—'} | {move} | {deltas_text(t)} | {note} |"
         )
     if not rows:

@@ -59,6 +59,16 @@ class Transition:
     deltas: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
+    def device(self) -> str | None:
+        return (self.after or self.before).device if (self.after or self.before) else None
+
+    @property
+    def label(self) -> str:
+        """The scenario, and the board when it ran on a farm place (`board-1/cpu`)."""
+        device = self.device
+        return f"{self.scenario} @ {device}" if device and "/" in device else self.scenario
+
+    @property
     def regressed(self) -> bool:
         return self.move == "backward" and not self.flaky
 
@@ -130,9 +140,10 @@ def model_change(a: Row, b: Row) -> str:
 
 
 def compare(base: list[Row], head: list[Row], history: Iterable[Row] = ()) -> list[Transition]:
-    """Every scenario of either run, matched by name; `history` feeds flaky detection."""
+    """Every scenario of either run, matched by name and device (like with like: a board's
+    row is compared with that board's); `history` feeds flaky detection."""
     flaky = flaky_groups([*history, *base, *head])
-    by_base = {r.scenario: r for r in base}
-    by_head = {r.scenario: r for r in head}
-    names = sorted(by_base.keys() | by_head.keys())
-    return [transition(by_base.get(n), by_head.get(n), flaky) for n in names]
+    by_base = {(r.scenario, r.device or ""): r for r in base}
+    by_head = {(r.scenario, r.device or ""): r for r in head}
+    keys = sorted(by_base.keys() | by_head.keys())
+    return [transition(by_base.get(k), by_head.get(k), flaky) for k in keys]

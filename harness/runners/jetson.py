@@ -73,16 +73,19 @@ def gpu_runtime_problem(info: dict[str, Any]) -> str | None:
     return None
 
 
-def lock_path(engine: Engine) -> Path:
+def lock_path(engine: Engine, key: str | None = None) -> Path:
     base = Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "harness-devices")
     base.mkdir(parents=True, exist_ok=True)
-    return base / f"{hashlib.sha256(engine.label.encode()).hexdigest()[:16]}.lock"
+    return base / f"{hashlib.sha256((key or engine.label).encode()).hexdigest()[:16]}.lock"
 
 
 @contextlib.contextmanager
-def device_lock(engine: Engine, timeout_s: float = 3600.0) -> Iterator[float]:
-    """Hold the board exclusively; yields the seconds spent waiting for it."""
-    path = lock_path(engine)
+def device_lock(
+    engine: Engine, timeout_s: float = 3600.0, key: str | None = None
+) -> Iterator[float]:
+    """Hold the board exclusively (keyed by its engine, or by `key`: a farm place); yields
+    the seconds spent waiting for it."""
+    path = lock_path(engine, key)
     start = time.monotonic()
     with path.open("a+") as fh:
         while True:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from harness.atomic import atomic_dir, build_lock
 from harness.clip.bundle import write_bundle
 from harness.clip.corpus import write_corpus
 from harness.clip.manifest import CANONICAL, FORMAT, FORMAT_VERSION
@@ -39,16 +38,14 @@ def make_synth(spec: SynthSpec, cache_dir: Path, progress: bool = False) -> Path
     folder = bundle_dir(spec, cache_dir)
     if (folder / "manifest.json").exists():
         return folder
-    # a private build folder per process: parallel workers may make the same spec at once
-    part = folder.with_name(f"{folder.name}.part-{os.getpid()}")
-    shutil.rmtree(part, ignore_errors=True)
-    part.mkdir(parents=True)
-    started = time.perf_counter()
-    _build(spec, part, progress)
-    try:
-        part.rename(folder)
-    except OSError:  # another worker finished first: its bundle is the same bytes
-        shutil.rmtree(part, ignore_errors=True)
+    # parallel workers (and containers sharing a cache volume) may want the same spec at
+    # once: one builds it in a private folder, the others wait for it
+    with build_lock(folder):
+        if (folder / "manifest.json").exists():
+            return folder
+        started = time.perf_counter()
+        with atomic_dir(folder) as part:
+            _build(spec, part, progress)
     log.info("made synth clip %s in %.1f s", folder, time.perf_counter() - started)
     return folder
 

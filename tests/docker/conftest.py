@@ -1,24 +1,26 @@
 """Docker fixtures: the local engine, the e2e-runner image, a second engine as the board.
 
 No engine -> these tests skip with the reason, unless HARNESS_REQUIRE_DOCKER=1 (CI), where
-they fail instead. The second engine is a dockerd on its own socket and data root: the
-stand-in for a Jetson's engine reached through DOCKER_HOST.
+they fail instead. The second engine is a dockerd on its own socket and data root that cannot
+see the checkout or /tmp (harness.runners.standin): the stand-in for a Jetson's engine
+reached through DOCKER_HOST.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import signal
-import subprocess
-import time
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.errors import RunnerError
 from harness.runners import image
 from harness.runners.jetson import Engine
+from harness.runners.standin import StandinEngine
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = "/work/project/harness/runners/fake.py"  # stdlib only: runs on the bare base image
@@ -64,45 +66,42 @@ def base_tag(runner_image: image.BuildResult) -> str:
     return runner_image.base_tag
 
 
-@pytest.fixture(scope="session")
-def second_engine(
-    tmp_path_factory: pytest.TempPathFactory, engine: Engine, base_tag: str
-) -> Iterator[Engine]:
-    """A dockerd on its own socket with the base image loaded (the board's stand-in)."""
+def masked_paths() -> list[Path]:
+    """What a stand-in board must not see: the checkout (and where its links point), /tmp."""
+    paths = [REPO, Path(tempfile.gettempdir())]
+    for link in ("models", ".cache"):
+        target = (REPO / link).resolve()
+        if target.exists() and not target.is_relative_to(REPO):
+            paths.append(target)
+    return paths
+
+
+@contextlib.contextmanager
+def standin(*images: str) -> Iterator[Engine]:
+    """A stand-in board (harness.runners.standin) with `images` loaded; skips without root."""
     if os.getuid() != 0 or not shutil.which("dockerd"):
-        unavailable("a second dockerd needs root and the dockerd binary")
-    home = tmp_path_factory.mktemp("engine2")
-    sock = home / "docker.sock"
-    log = (home / "dockerd.log").open("wb")
-    proc = subprocess.Popen(
-        ["dockerd", "--host", f"unix://{sock}", "--data-root", str(home / "data"),
-         "--exec-root", str(home / "exec"), "--pidfile", str(home / "docker.pid"),
-         "--bridge", "none", "--iptables=false", "--ip-masq=false", "--shutdown-timeout", "1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    second = Engine(f"unix://{sock}")
+        unavailable("a stand-in board needs root and the dockerd binary")
+    board = StandinEngine(masked_paths())
     try:
-        for _ in range(60):
-            try:
-                second.client(timeout=5).ping()
-                break
-            except Exception:
-                time.sleep(0.5)
-        else:
-            unavailable(f"the second dockerd did not come up; see {home}/dockerd.log")
-        save = subprocess.Popen(["docker", "save", base_tag], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["docker", "-H", second.url, "load", "-q"], stdin=save.stdout, check=True,
-            capture_output=True,
-        )  # fmt: skip
-        save.wait()
-        yield second
+        engine = board.start()
+    except RunnerError as exc:
+        unavailable(str(exc))
+    try:
+        board.load(*images)
+        yield engine
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(home / "data", ignore_errors=True)
+        board.stop()
+
+
+@pytest.fixture(scope="session")
+def second_engine(engine: Engine, base_tag: str) -> Iterator[Engine]:
+    """A dockerd on its own socket with the base image loaded (the board's stand-in)."""
+    with standin(base_tag) as board:
+        yield board
+
+
+@pytest.fixture(scope="session")
+def board_with_runner(engine: Engine, runner_image: image.BuildResult) -> Iterator[Engine]:
+    """A stand-in board that cannot see the checkout, with the e2e-runner image loaded."""
+    with standin(runner_image.tag) as board:
+        yield board

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,24 @@ r = DockerRunner(Path("."), image=sys.argv[1], command=fake("sleep"), telemetry=
 print(r.session, flush=True)
 r.run(Path(sys.argv[2]), Path(sys.argv[3]), timeout_s=120)
 """
+# docs/runners.md: a Ctrl-C during a container run ends it within this bound, container
+# removed. Checked here with every core busy; the margin is generous for shared CI hosts.
+CTRL_C_BOUND_S = 30
+
+
+@contextlib.contextmanager
+def cpu_load() -> Iterator[None]:
+    """One busy process per core for the duration."""
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 2)
+    ]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
 
 
 def test_ctrl_c_takes_the_container_down(engine, base_tag: str, tmp_path: Path) -> None:
@@ -67,15 +87,27 @@ def test_ctrl_c_takes_the_container_down(engine, base_tag: str, tmp_path: Path) 
         [sys.executable, "-c", CTRL_C, base_tag, str(SCENARIO), str(tmp_path)],
         cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
-    session = proc.stdout.readline().strip()
+    try:
+        session = proc.stdout.readline().strip()
+        for _ in range(300):  # wait until the container really runs
+            if running(engine, session):
+                break
+            time.sleep(0.2)
+        assert running(engine, session), "the container never started"
+        with cpu_load():
+            time.sleep(0.5)
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(CTRL_C_BOUND_S * 3)  # the assertion below names the bound
+            took = time.monotonic() - sent
+        assert took < CTRL_C_BOUND_S, f"Ctrl-C took {took:.1f} s (bound {CTRL_C_BOUND_S} s)"
+        assert leftovers(engine, session) == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def running(engine, session: str) -> bool:
     client = engine.client()
-    for _ in range(100):  # wait until the container really runs
-        if leftovers(engine, session):
-            break
-        time.sleep(0.2)
-    assert leftovers(engine, session), "the container never started"
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(60)
-    assert leftovers(engine, session) == []
-    assert client.ping()
+    found = client.containers.list(filters={"label": f"org.harness.e2e.session={session}"})
+    return any(c.status == "running" for c in found)

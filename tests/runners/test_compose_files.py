@@ -39,8 +39,9 @@ def test_jetson_service() -> None:
     assert s["environment"]["NVIDIA_VISIBLE_DEVICES"] == "all"
     assert s["build"]["args"]["BASE_IMAGE"].startswith("dustynv/l4t-pytorch:r36")
     m = mounts(s)
-    assert m["/opt/models"]["source"] == str(REPO / "models") and m["/opt/models"]["read_only"]
-    assert {"/work/project", "/cache", "/results", "/etc/nv_tegra_release"} <= set(m)
+    # Nothing of the host: the board's cache volume and a file of the board itself.
+    assert set(m) == {"/cache", "/etc/nv_tegra_release"}
+    assert m["/cache"]["type"] == "volume"
     assert int(s["mem_limit"]) > 0 and s["mem_limit"] == s["memswap_limit"]
 
 
@@ -50,5 +51,20 @@ def test_cpu_override_drops_every_nvidia_part() -> None:
     assert s["image"] == "harness-e2e-runner:test"
     assert not any(k.startswith("NVIDIA") for k in s.get("environment", {}))
     m = mounts(s)
-    assert "/etc/nv_tegra_release" not in m and m["/opt/models"]["read_only"]
+    assert set(m) == {"/cache"} and m["/cache"]["type"] == "volume"
     assert s["pull_policy"] == "never" and s["network_mode"] == "none"
+
+
+def test_no_host_path_is_bound_and_the_cache_volume_is_kept() -> None:
+    """`compose down -v` must not delete the board's cache: the volume is external."""
+    for files in ((JETSON_FILE,), (JETSON_FILE, CPU_FILE)):
+        s = resolved(*files)
+        assert all(v["type"] == "volume" or v["source"].startswith("/etc/") for v in s["volumes"])
+    args = [a for f in (JETSON_FILE, CPU_FILE) for a in ("-f", str(REPO / f))]
+    done = subprocess.run(
+        [*compose_binary(), "--project-directory", str(REPO), *args, "config", "--format", "json"],
+        capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin", "HARNESS_CACHE_VOLUME": "board-cache"},
+    )  # fmt: skip
+    volume = json.loads(done.stdout)["volumes"]["cache"]
+    assert volume == {"name": "board-cache", "external": True}

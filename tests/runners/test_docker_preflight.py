@@ -38,13 +38,3 @@ def test_the_container_runs_the_one_entry_point() -> None:
     assert cmd[:4] == ["python", "-m", "harness.run", "/work/project/scenarios/a.scenario.yaml"]
     assert cmd[cmd.index("--out") + 1] == "/results"
     assert cmd[cmd.index("--runner") + 1] == "docker"
-
-
-def test_scenario_paths_map_into_the_container(tmp_path: Path) -> None:
-    runner = DockerRunner(REPO, image="x:y")
-    inside_repo = REPO / "scenarios" / "provisioning" / "empty-backbones.scenario.yaml"
-    assert runner._paths(inside_repo)[1] == (
-        "/work/project/scenarios/provisioning/empty-backbones.scenario.yaml"
-    )
-    elsewhere = tmp_path / "b.scenario.yaml"
-    assert runner._paths(elsewhere) == (tmp_path, "/work/scenario/b.scenario.yaml")

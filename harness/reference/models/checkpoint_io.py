@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from harness.atomic import atomic_path, write_text
 from harness.errors import ProvisioningError
 from harness.reference.provisioning import sha256_file
 
@@ -45,20 +46,17 @@ def check_out(out: Path) -> None:
 def save_state(state: dict[str, torch.Tensor], out: Path) -> str:
     """torch.save a plain state_dict of contiguous tensors to `out`; returns its sha256.
 
-    Written to `out.part` first and renamed; on any failure the part file is removed."""
+    Written through harness.atomic (a unique temp name, renamed); on any failure nothing is
+    left."""
     check_out(out)
-    tmp = out.with_suffix(".part")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
     except OSError as exc:
         raise ProvisioningError(
             f"--out {out}: cannot write the checkpoint ({exc.strerror or exc}); free space or "
             "choose another --out"
         ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return sha256_file(out)
 
 
@@ -70,8 +68,9 @@ def layer_table(groups: Groups) -> list[str]:
 
 def write_provenance(out: Path, markdown: list[str], doc: dict, groups: Groups) -> None:
     """`out.provenance.md` (the lines given) and `out.provenance.json` (doc plus the layers)."""
-    out.with_suffix(".provenance.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    write_text(out.with_suffix(".provenance.md"), "\n".join(markdown) + "\n")
     layers = {g: {"source": s, "trained_for_vpr": t} for g, (s, t) in groups.items()}
-    out.with_suffix(".provenance.json").write_text(
-        json.dumps({**doc, "layers": layers}, indent=2), encoding="utf-8"
+    write_text(
+        out.with_suffix(".provenance.json"),
+        json.dumps({**doc, "layers": layers}, indent=2),
     )

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.atomic import atomic_path
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
 from harness.reference.vpr.preprocess import to_input
 
@@ -75,9 +76,7 @@ def cached_conv_features(
     if path.exists():
         return torch.from_numpy(np.load(path).astype(np.float32))
     feats = conv_features(encoder, images, input_px)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.npy")
-    np.save(tmp, feats.numpy().astype(np.float16))
-    tmp.rename(path)
+    with atomic_path(path) as tmp:
+        np.save(tmp, feats.numpy().astype(np.float16))
     log.info("cached conv features %s %s", tuple(feats.shape), path)
     return feats

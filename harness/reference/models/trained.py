@@ -9,12 +9,13 @@ lock keeps parallel sessions (and xdist workers) from training the same thing tw
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 from pathlib import Path
 
 import harness
+from harness import atomic
+from harness.atomic import build_lock
 from harness.reference.models.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,11 @@ def ensure_trained(out_dir: Path, cache_dir: Path, job: TrainJob | None = None) 
     out_dir.mkdir(parents=True, exist_ok=True)
     key = recipe_key(job)
     ckpt, stamp = out_dir / CHECKPOINT_NAME, out_dir / KEY_NAME
-    with open(out_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process training the same: wait for it
+    with build_lock(ckpt):  # another process training the same: wait for it
         if ckpt.exists() and stamp.exists() and stamp.read_text().strip() == key:
             return ckpt
         log.info("training the default NetVLAD checkpoint into %s (recipe %s)", out_dir, key[:12])
         stamp.unlink(missing_ok=True)
         train_checkpoint(job, out_dir, cache_dir)
-        stamp.write_text(key + "\n")
+        atomic.write_text(stamp, key + "\n")
     return ckpt

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from harness.atomic import atomic_path
 from harness.reference.models import checkpoint_io
 from harness.reference.models import train as T
 from harness.reference.models.evaluate import corpus_images
@@ -148,8 +149,8 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
             "history": asdict(hist),
             "alpha": alpha,
         }
-        torch.save(doc, state_path.with_suffix(".part"))
-        state_path.with_suffix(".part").rename(state_path)
+        with atomic_path(state_path) as tmp:
+            torch.save(doc, tmp)
         return val is not None and T.stalled(epoch + 1, best["epoch"], job.train.patience)
 
     history = T.train_pool(

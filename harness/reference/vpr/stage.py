@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.atomic import atomic_path, build_lock
 from harness.clip import Clip, TileCorpus
 from harness.errors import ClipError
 from harness.reference.attitude import Pose, require_telemetry, telemetry_pose
@@ -55,20 +56,21 @@ def tile_descriptors(
     path = cache_dir / "descriptors" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
     if path.exists():
         return np.load(path), True
-    strategy = NetVladStrategy(runtime, input_px, np.empty(0), engine.normalisation)
-    out = []
-    for start in range(0, len(corpus.ids), BATCH):
-        batch = np.stack(
-            [corpus.image(i) for i in range(start, min(start + BATCH, len(corpus.ids)))]
-        )
-        out.append(strategy.embed(batch))
-        log.info("tile descriptors %d/%d", min(start + BATCH, len(corpus.ids)), len(corpus.ids))
-    desc = np.concatenate(out).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.npy")
-    np.save(tmp, desc)
-    tmp.replace(path)
-    return desc, False
+    with build_lock(path):  # two workers on the same corpus: one computes, one waits
+        if path.exists():
+            return np.load(path), True
+        strategy = NetVladStrategy(runtime, input_px, np.empty(0), engine.normalisation)
+        out = []
+        for start in range(0, len(corpus.ids), BATCH):
+            batch = np.stack(
+                [corpus.image(i) for i in range(start, min(start + BATCH, len(corpus.ids)))]
+            )
+            out.append(strategy.embed(batch))
+            log.info("tile descriptors %d/%d", min(start + BATCH, len(corpus.ids)), len(corpus.ids))
+        desc = np.concatenate(out).astype(np.float32)
+        with atomic_path(path) as tmp:
+            np.save(tmp, desc)
+        return desc, False
 
 
 def query_frames(clip: Clip, rate_hz: float) -> list[int]:

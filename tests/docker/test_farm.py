@@ -1,0 +1,222 @@
+"""The board farm against a real labgrid coordinator and exporters on this machine.
+
+The lab: `labgrid-coordinator` on a free loopback port and one `labgrid-exporter` per place,
+each exporting a Docker engine as a NetworkService. board-1 and board-2 export this
+machine's engine (one engine exported twice: each board here is a full e2e-runner image
+away, and a second copy of 1.5 GB per board buys nothing a test can see); board-3 exports a
+stand-in dockerd that cannot see the checkout. hp-1/hp-2 form a pool whose hp-2 engine is
+dead (its health check fails); solo is one place for the in-process tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.history.ledger import Ledger
+from harness.runners.farm import FarmOptions, FarmRunner, FarmState
+from harness.runners.farm_lab import Lab
+from harness.runners.places import Coordinator, FarmError, identity
+from tests.docker.conftest import REPO, fake
+
+pytest.importorskip("labgrid", reason="the farm needs labgrid (pip install 'harness[farm]')")
+pytestmark = pytest.mark.docker
+LOCAL = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+PROVISIONING = REPO / "scenarios" / "provisioning"
+EMPTY = PROVISIONING / "empty-backbones.scenario.yaml"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, engine, runner_image, board_with_runner):
+    with Lab(tmp_path_factory.mktemp("lab")) as lab:
+        cpu = {"target": "cpu"}
+        lab.add_board("board-1", LOCAL, {"board": "standin", **cpu})
+        lab.add_board("board-2", LOCAL, {"board": "standin", **cpu})
+        lab.add_board("board-3", board_with_runner.url, {"board": "standin", **cpu})
+        lab.add_board("hp-1", LOCAL, {"pool": "health", **cpu})
+        lab.add_board("hp-2", "unix:///nonexistent/docker.sock", {"pool": "health", **cpu})
+        lab.add_board("solo", LOCAL, {"pool": "solo", **cpu})
+        yield lab
+
+
+def held(lab: Lab) -> dict[str, str | None]:
+    look = Coordinator(lab.address, "harness-test-observer")
+    try:
+        places = {name: p.acquired for name, p in look.places().items()}
+        pending = [r.owner for r in look._rpc("GetReservations").reservations]
+    finally:
+        look.close()
+    return {**places, "reservations": ",".join(pending) or None}
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The child's environment, with labgrid's pytest plugin (and its --lg-coordinator)."""
+    env = {**os.environ, **extra}
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+def _pytest(lab: Lab, tmp_path: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
+        "--harness-runs", str(tmp_path / "runs"), "--lg-coordinator", lab.address,
+        "--gate-ledger", str(tmp_path / "ledger.sqlite"),
+        "--alluredir", str(tmp_path / "allure"), *args,
+    ]  # fmt: skip
+    kw.setdefault("env", _env())
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900, **kw)
+
+
+def test_three_workers_three_places_same_verdicts(lab: Lab, tmp_path: Path) -> None:
+    farm = _pytest(lab, tmp_path, str(PROVISIONING), "-n", "3", "--farm-tags", "board=standin")
+    local = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(PROVISIONING),
+         "--harness-runs", str(tmp_path / "local"), "--gate-ledger", "none"],
+        cwd=REPO, capture_output=True, text=True, timeout=900, env=_env(),
+    )  # fmt: skip
+    summary = farm.stdout.strip().splitlines()[-1]
+    assert summary.split(" in ")[0] == local.stdout.strip().splitlines()[-1].split(" in ")[0], (
+        farm.stdout + farm.stderr
+    )
+    assert "board farm" in farm.stdout
+    reserved = {p for p in ("board-1", "board-2", "board-3") if f"{p}: gw" in farm.stdout}
+    assert reserved == {"board-1", "board-2", "board-3"}, farm.stdout
+    assert not any(held(lab).values())  # everything released, nothing pending
+
+
+def test_one_scenario_on_three_boards_is_three_results(lab: Lab, tmp_path: Path) -> None:
+    """Allure keeps a history per board (device parameter), the ledger a row per board."""
+    for place in ("board-1", "board-2", "board-3"):
+        done = _pytest(lab, tmp_path, str(EMPTY), "--farm-tags", f"board=standin,name={place}")
+        assert "1 skipped" in done.stdout, done.stdout + done.stderr
+    results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
+    devices = {  # allure-pytest writes parameter values as repr()
+        next(p["value"] for p in r["parameters"] if p["name"] == "device").strip("'"): r[
+            "historyId"
+        ]
+        for r in results
+    }
+    assert sorted(devices) == ["board-1/cpu", "board-2/cpu", "board-3/cpu"]
+    assert len(set(devices.values())) == 3  # three histories, one per board
+    rows = Ledger(tmp_path / "ledger.sqlite").rows(scenario="empty-backbones")
+    assert sorted(r.device for r in rows) == sorted(devices)
+
+
+def test_a_place_failing_its_health_check_leaves_the_session(lab: Lab, tmp_path: Path) -> None:
+    done = _pytest(lab, tmp_path, str(PROVISIONING), "-n", "2", "--farm-tags", "pool=health")
+    out = done.stdout
+    assert "hp-2: left the session" in out and "no Docker engine answers" in out, out
+    assert "its scenarios ran on hp-1" in out, out
+    assert " failed" not in out.splitlines()[-1], out
+    assert held(lab)["hp-1"] is None and held(lab)["hp-2"] is None
+
+
+def _solo(tmp_path: Path, **kw) -> FarmRunner:
+    options = FarmOptions(
+        address=kw.pop("address"), tags={"pool": "solo"}, wait_s=kw.pop("wait_s", 30),
+        worker=kw.pop("worker", "gw0"),
+    )  # fmt: skip
+    return FarmRunner(REPO, options=options, run_dir=tmp_path / "run", **kw)
+
+
+def test_a_place_lost_mid_run_is_infra_error(lab, engine, base_tag, tmp_path: Path) -> None:
+    runner = _solo(
+        tmp_path, address=lab.address, image=base_tag, telemetry=False,
+        command=fake("sleep", "--seconds", "8"),
+    )  # fmt: skip
+    try:
+        runner.preflight()
+        kicker = Coordinator(lab.address, "someone-else")
+        threading.Timer(3, kicker._rpc, ("ReleasePlace",), {"placename": "solo"}).start()
+        result = runner.run(EMPTY, tmp_path / "out", timeout_s=60)
+        kicker.close()
+        assert result.infra_error is not None
+        assert result.infra_error.startswith("place solo was taken from this session")
+        assert result.verdict().gate == "infra-error"
+        events = [e["event"] for e in FarmState(tmp_path / "run").events()]
+        assert events == ["healthy", "ran", "lost"]
+        # The next scenario reserves again and runs.
+        again = runner.run(EMPTY, tmp_path / "out2", timeout_s=60)
+        assert again.infra_error is None or "timeout" not in again.infra_error
+        assert held(lab)["solo"] is not None
+    finally:
+        runner.close()
+    assert held(lab)["solo"] is None
+
+
+def test_waiting_for_a_place_times_out_naming_the_option(lab, tmp_path: Path) -> None:
+    holder = Coordinator(lab.address, identity(os.getpid(), "holder"))
+    claim = holder.reserve({"pool": "solo"}, 10)
+    try:
+        waiter = Coordinator(lab.address, identity(os.getpid(), "waiter"))
+        start = time.monotonic()
+        with pytest.raises(FarmError) as exc:
+            waiter.reserve({"pool": "solo"}, 2)
+        waiter.close()
+        assert time.monotonic() - start < 30
+        message = str(exc.value)
+        assert "within 2 s (--farm-wait)" in message and "solo by" in message
+    finally:
+        holder.release(claim)
+        holder.close()
+    assert held(lab)["solo"] is None and held(lab)["reservations"] is None
+
+
+PLUGIN = """
+import os, signal, time
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        return (yield)
+    finally:  # the scenario ran, so this process holds its place now
+        if os.environ.get("FARM_TEST") == "die" and os.environ.get("PYTEST_XDIST_WORKER"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if os.environ.get("FARM_TEST") == "hold":
+            print("holding", flush=True)
+            time.sleep(120)
+"""
+
+
+def _with_plugin(tmp_path: Path, mode: str) -> dict[str, str]:
+    (tmp_path / "farm_test_plugin.py").write_text(PLUGIN)
+    return _env(PYTHONPATH=f"{tmp_path}:{REPO}", FARM_TEST=mode)
+
+
+def test_a_dead_worker_releases_its_place(lab, tmp_path: Path) -> None:
+    done = _pytest(
+        lab, tmp_path, str(EMPTY), "-n", "1", "--farm-tags", "pool=solo",
+        "-p", "farm_test_plugin", env=_with_plugin(tmp_path, "die"),
+    )  # fmt: skip
+    assert "gw0 died; released solo" in done.stdout, done.stdout + done.stderr
+    assert held(lab)["solo"] is None
+
+
+def test_ctrl_c_releases_the_place(lab, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(EMPTY),
+         "--harness-runs", str(tmp_path / "runs"), "--lg-coordinator", lab.address,
+         "--farm-tags", "pool=solo", "-p", "farm_test_plugin"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=_with_plugin(tmp_path, "hold"),
+    )  # fmt: skip
+    try:
+        for line in proc.stdout:
+            if "holding" in line:
+                break
+        assert held(lab)["solo"], "the session does not hold its place"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert held(lab)["solo"] is None and held(lab)["reservations"] is None

@@ -1,0 +1,75 @@
+"""One scenario on several boards: one ledger row each, transitions per board, old ledgers kept."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from harness.history.ledger import COLUMNS, Ledger, Row
+from harness.history.tier2 import diff, markdown_table
+from harness.history.transitions import compare
+
+BOARDS = ("board-1/cpu", "board-2/cpu", "board-3/cpu")
+
+
+def _row(run: str, device: str | None, gate: str, t: float) -> Row:
+    return Row(run, "derkachi", gate, "fail", time=t, device=device, clip_hash="c", corpus_hash="k")
+
+
+def test_three_boards_are_three_rows(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite")
+    for i, board in enumerate(BOARDS):
+        ledger.append(_row("r1", board, "retrieval-quality", i))
+    ledger.append(_row("r1", "board-2/cpu", "vpr-contract", 9))  # a rerun on board-2 replaces
+    rows = ledger.rows(run_id="r1")
+    assert sorted((r.device, r.gate) for r in rows) == [
+        ("board-1/cpu", "retrieval-quality"),
+        ("board-2/cpu", "vpr-contract"),
+        ("board-3/cpu", "retrieval-quality"),
+    ]
+    ledger.append(_row("r1", None, "provisioning", 10))  # no device: still one row of its own
+    assert [r.device for r in ledger.rows(run_id="r1")][-1] is None
+
+
+def test_transitions_compare_each_board_with_itself() -> None:
+    base = [_row("a", "board-1/cpu", "retrieval-quality", 1), _row("a", "board-2/cpu", "pass", 2)]
+    head = [_row("b", "board-1/cpu", "pass", 3), _row("b", "board-2/cpu", "retrieval-quality", 4)]
+    moves = {t.label: t.move for t in compare(base, head)}
+    assert moves == {"derkachi @ board-1/cpu": "forward", "derkachi @ board-2/cpu": "backward"}
+    # A run on a board is not compared with a run elsewhere: new on one side, missing on the other.
+    local = [_row("c", "cpu", "pass", 5)]
+    assert sorted(t.move for t in compare(local, head[:1])) == ["missing", "new"]
+
+
+def test_gates_check_names_the_board(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.append(_row("a", "board-2/cpu", "pass", 1))
+    ledger.append(_row("b", "board-2/cpu", "retrieval-quality", 2))
+    table = markdown_table(diff(ledger, "a", "b"))
+    assert "derkachi @ board-2/cpu" in table
+
+
+def test_a_schema_1_ledger_is_migrated_with_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    cols = ", ".join(f"{c} {'REAL' if c == 'time' else 'TEXT'}" for c in COLUMNS)
+    con.executescript(
+        f"CREATE TABLE rows ({cols}, PRIMARY KEY (run_id, scenario));"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+    )
+    con.execute(
+        f"INSERT INTO rows ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+        ["r0", "derkachi", "pass", "pass", 0.0, *[None] * (len(COLUMNS) - 6), "{}"],
+    )
+    con.commit()
+    con.close()
+    ledger = Ledger(path)
+    for i, board in enumerate(BOARDS[:2]):
+        ledger.append(_row("r1", board, "pass", i + 1))
+    assert [(r.run_id, r.device) for r in ledger.rows()] == [
+        ("r0", None), ("r1", "board-1/cpu"), ("r1", "board-2/cpu"),
+    ]  # fmt: skip
+    assert ledger.check() == "ok"
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT value FROM meta").fetchone()[0] == "2"
