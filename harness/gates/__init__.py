@@ -94,7 +94,10 @@ def classify(record: Record) -> Verdict:
         if result.outcome in ("pass", "n/a"):
             continue
         if result.outcome == "no-data":
-            return Verdict(NO_DATA, "no-data", f"{gate}: {result.reason}", metrics)
+            why = f"{gate}: {result.reason}"
+            for stop in record.select("run", "stop"):  # the stack said why it had no more
+                why += f" (the stack stopped: {text(stop, 'reason')})"
+            return Verdict(NO_DATA, "no-data", why, metrics)
         return Verdict(gate, result.outcome, result.reason, metrics)
     return Verdict("pass", "pass", "every gate passed", metrics)
 

@@ -105,8 +105,9 @@ def _stages(ctx: RunContext, prov: dict) -> None:
     try:
         fixes = pipeline.fixes(ctx, engines)
         pipeline.navigate(ctx, fixes)
-    except StageStop as exc:
+    except StageStop as exc:  # a product stop: recorded, so a verdict can say why
         log.info("stopped: %s", exc)
+        ctx.emit("run", "stop", reason=str(exc))
     except (ScenarioError, ClipError) as exc:  # the scenario asks for what the clip lacks
         ctx.emit("setup", "error", category="config-error", message=str(exc))
     except Exception as exc:  # runner, record, resources (out of memory): the run broke

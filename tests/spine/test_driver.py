@@ -63,5 +63,6 @@ def test_failures_after_provisioning_land_in_their_category(
     verdict = conclude(record)
     if how == "stop":  # a product stop is judged on what was recorded: here, nothing
         assert verdict.gate == "no-data" and "no provisioning check" in verdict.reason
+        assert "(the stack stopped: no frames to query)" in verdict.reason
         return
     assert verdict.gate == gate and words in verdict.reason
