@@ -86,3 +86,17 @@ class OperatorConfig(BaseModel):
                 f"c10_provisioning.backbones {names}"
             )
         return self
+
+
+def unpinned_checkpoints(config: dict[str, Any] | None) -> list[str]:
+    """Weights paths of the backbones whose sha256 a resolved operator config leaves unset.
+
+    Works on the config as the run record stores it (a plain dict), so the gates and the
+    ledger can tell an unpinned checkpoint from any record.
+    """
+    provisioning = (config or {}).get("c10_provisioning") or {}
+    return [
+        str(b.get("weights_path"))
+        for b in provisioning.get("backbones") or []
+        if isinstance(b, dict) and not b.get("sha256")
+    ]

@@ -9,6 +9,7 @@ they are trained for VPR.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import torch
@@ -19,12 +20,23 @@ from harness.reference.provisioning import sha256_file
 Groups = dict[str, tuple[str, bool]]
 
 
+# torch.save names the zip archive's top folder after the file it writes, so the bytes (and
+# the sha256 an operator pins) would depend on the file name. Every checkpoint is written
+# under this one name in a private folder beside `out`, then moved into place.
+INNER_NAME = "checkpoint.pt"
+
+
 def save_state(state: dict[str, torch.Tensor], out: Path) -> str:
-    """torch.save a plain state_dict of contiguous tensors to `out`; returns its sha256."""
+    """torch.save a plain state_dict of contiguous tensors to `out`; returns its sha256.
+
+    The same tensors give the same bytes wherever they are written (see INNER_NAME), and
+    the move into place is atomic: a killed run leaves no half file under the real name.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".part")
-    torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
-    tmp.replace(out)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        staged = Path(tmp) / INNER_NAME
+        torch.save({k: v.contiguous() for k, v in state.items()}, staged)
+        staged.replace(out)
     return sha256_file(out)
 
 
