@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
+from harness.reference.models.checkpoint_io import INNER_NAME
 from harness.reference.models.scaffold import make_scaffold
 from harness.reference.models.trained import ensure_trained
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
@@ -42,9 +44,13 @@ def _save(state: object, path: Path) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{torch.randint(1 << 30, ()).item()}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # atomic: xdist workers may race to make the same file
+    # Staged under one fixed name (torch stores the file name in the archive, so the bytes
+    # and the sha256 stay the same wherever the file lands), then moved atomically: xdist
+    # workers may race to make the same file.
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        staged = Path(tmp) / INNER_NAME
+        torch.save(state, staged)
+        staged.replace(path)
 
 
 def tiny_state() -> dict[str, torch.Tensor]:

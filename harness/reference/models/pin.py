@@ -1,18 +1,17 @@
 """`harness provision pin`: write each checkpoint's sha256 into the operator config.
 
-The config is edited in place, round-trip (its comments and layout stay), and replaced
+Only the `sha256:` lines change (found through the YAML parser's line marks, edited as
+text, so every comment and the layout stay as they were), and the file is replaced
 atomically: a killed pin leaves the old file, never half a file.
 """
 
 from __future__ import annotations
 
-import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-from ruamel.yaml import YAML
 
 from harness.errors import ProvisioningError
 from harness.reference.provisioning import sha256_file
@@ -52,6 +51,8 @@ def pin(config: Path, names: list[str] | None = None) -> list[Pinned]:
             f"{config}: no backbone named {', '.join(unknown)}; the config has {', '.join(known)}"
         )
     root = project_root(config.parent)
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    inserts: list[tuple[int, str]] = []
     done = []
     for entry in backbones:
         if names and str(entry.get("name")) not in names:
@@ -65,20 +66,32 @@ def pin(config: Path, names: list[str] | None = None) -> list[Pinned]:
             )
         digest = sha256_file(path)
         done.append(Pinned(str(entry.get("name")), weights, digest, entry.get("sha256")))
-        entry["sha256"] = digest
-    _write_atomic(config, tree)
+        if entry.fa.flow_style():
+            raise ProvisioningError(
+                f"{config}: backbone {entry.get('name')!r} is written inline ({{...}}); write it "
+                f"as a block mapping or set `sha256: {digest}` in it by hand"
+            )
+        if "sha256" in entry:
+            row = entry.lc.key("sha256")[0]
+            lines[row] = _SHA_LINE.sub(rf"\g<1>{digest}\g<3>", lines[row], count=1)
+        else:  # no sha256 key yet: add one under the entry's first key, at its indent
+            row, col = entry.lc.key(next(iter(entry)))
+            inserts.append((row + 1, " " * col + f"sha256: {digest}\n"))
+    for row, text in sorted(inserts, reverse=True):
+        lines.insert(row, text)
+    _write_atomic(config, "".join(lines))
     return done
 
 
-def _write_atomic(path: Path, tree: object) -> None:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    buf = io.StringIO()
-    yaml.dump(tree, buf)
+# `sha256: <value>  # comment` (also after a list dash): the value is group 2.
+_SHA_LINE = re.compile(r"^(\s*(?:-\s+)?sha256:[ \t]*)([^#\s]*)([ \t]*(?:#.*)?\r?\n?)$")
+
+
+def _write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(buf.getvalue())
+            fh.write(text)
         os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
     except BaseException:
