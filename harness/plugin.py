@@ -203,6 +203,10 @@ def _log_verdict(run_dir: Path, item: ScenarioItem, verdict: Verdict) -> None:
                 "gate": verdict.gate,
                 "outcome": verdict.outcome,
                 "reason": verdict.reason,
+                # the pytest outcome after the ratchet (`harness report table` lists it)
+                "status": decide(
+                    item.loaded.scenario.expect, verdict, item.loaded.scenario.expect_reason
+                ).outcome,
             }
         )
         + "\n"
