@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _session(tmp_path: Path, rows: list[tuple[str, str, str]]) -> tuple[Path, Path]:
     scenarios = tmp_path / "scenarios"
     runs = tmp_path / "runs"
-    (runs / "s1").mkdir(parents=True)
+    (runs / "s1").mkdir(parents=True, exist_ok=True)
     lines = []
     for name, status, gate in rows:
         path = scenarios / f"{name}.scenario.yaml"
