@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.scenario.load import SCENARIO_SUFFIX
+from harness.scenario.load import SCENARIO_SUFFIX, project_root
 
 BEGIN = "<!-- scenario-table: made by `harness report table --write README.md` from a run -->"
 END = "<!-- /scenario-table -->"
@@ -62,6 +62,7 @@ def scenario_names(scenarios: Path) -> list[str]:
 def lines_from_run(verdicts: Path, scenarios: Path) -> list[Line]:
     """One line per scenario file under `scenarios`; every one must be in the session."""
     root = scenarios.resolve()
+    project = project_root(root)
     by_name: dict[str, Line] = {}
     for text in verdicts.read_text(encoding="utf-8").splitlines():
         try:
@@ -75,7 +76,9 @@ def lines_from_run(verdicts: Path, scenarios: Path) -> list[Line]:
             raise TableError(f"{verdicts}: written by an older harness (no status); rerun")
         name = str(path.relative_to(root)).removesuffix(SCENARIO_SUFFIX)
         status = STATUS_WORDS.get(row["status"], row["status"].upper())
-        by_name[name] = Line(name, status, row["gate"], row.get("reason", ""))
+        # Paths in reasons are the runner's absolute ones: shown relative to the project.
+        reason = row.get("reason", "").replace(f"{project}/", "")
+        by_name[name] = Line(name, status, row["gate"], reason)
     missing = [n for n in scenario_names(scenarios) if n not in by_name]
     if missing:
         raise TableError(
