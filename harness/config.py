@@ -94,9 +94,10 @@ def unpinned_checkpoints(config: dict[str, Any] | None) -> list[str]:
     Works on the config as the run record stores it (a plain dict), so the gates and the
     ledger can tell an unpinned checkpoint from any record.
     """
-    provisioning = (config or {}).get("c10_provisioning") or {}
+    provisioning = config.get("c10_provisioning") if isinstance(config, dict) else None
+    backbones = provisioning.get("backbones") if isinstance(provisioning, dict) else None
     return [
         str(b.get("weights_path"))
-        for b in provisioning.get("backbones") or []
+        for b in (backbones if isinstance(backbones, list) else [])
         if isinstance(b, dict) and not b.get("sha256")
     ]

@@ -29,6 +29,15 @@ def decide(expect: str, verdict: Verdict, expect_reason: str | None = None) -> D
     divergence trigger): stopping there for another reason fails.
     """
     gate, why = verdict.gate, verdict.reason
+    if expect not in LADDER:  # no-data, infra-error, config-error: the framework's honesty
+        if gate == expect and expect_reason and re.search(expect_reason, why):
+            return Decision("xfailed", f"{gate} as expected: {why}")
+        if gate == expect:
+            return Decision(
+                "failed",
+                f"{gate} as expected, but {why!r} does not match expect_reason {expect_reason!r}",
+            )
+        return Decision("failed", f"expected {expect}, got {gate}: {why}")
     if gate in BROKEN:
         return Decision("broken", f"{gate}: {why}")
     if gate == NO_DATA:

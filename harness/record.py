@@ -1,13 +1,17 @@
-"""The run record: a JSONL stream (condition line, event lines, verdict line) and its reader.
+"""The run record: a JSONL stream (condition line, event lines, end line, verdict line).
 
 Each line is written with one `write` and flushed, so a killed writer leaves at most one
-torn final line; the reader drops it and says so. The verdict line alone decides a run.
+torn final line; the reader drops it and says so. The run driver ends a finished run with an
+`end` line; the host classifies the record once, after the runner has added what it
+collected (device telemetry), and appends the verdict line, which alone decides the run.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +67,9 @@ class RecordWriter:
     def event(self, stage: str, type: str, **fields: Any) -> None:
         self._write({"kind": "event", "stage": stage, "type": type, **fields})
 
-    def verdict(self, verdict: dict[str, Any]) -> None:
-        self._write({"kind": "verdict", **verdict})
+    def end(self) -> None:
+        """The run driver finished: every event the run will write is in the record."""
+        self._write({"kind": "end"})
 
     def close(self) -> None:
         self._fh.close()
@@ -85,18 +90,28 @@ class Record:
     events: list[dict[str, Any]]
     verdict: dict[str, Any] | None
     problems: list[str] = field(default_factory=list)
+    ended: bool = False  # the run driver wrote its end line
+    lines: dict[int, int] = field(default_factory=dict, repr=False)  # id(event) -> line
+
+    def where(self, event: dict[str, Any]) -> str:
+        """`path:line` of an event, for reasons that point at the offending line."""
+        return f"{self.path}:{self.lines.get(id(event), '?')}"
+
+    def _block(self, key: str) -> dict[str, Any]:
+        value = (self.condition or {}).get(key)
+        return value if isinstance(value, dict) else {}
 
     @property
     def scenario(self) -> dict[str, Any]:
-        return (self.condition or {}).get("scenario", {})
+        return self._block("scenario")
 
     @property
     def config(self) -> dict[str, Any]:
-        return (self.condition or {}).get("config", {})
+        return self._block("config")
 
     @property
     def provenance(self) -> dict[str, Any]:
-        return (self.condition or {}).get("provenance", {})
+        return self._block("provenance")
 
     def select(self, stage: str, type: str | None = None) -> Iterator[dict[str, Any]]:
         """Events of one stage (and type), in record order."""
@@ -115,6 +130,8 @@ def read_record(path: Path) -> Record:
     verdict: dict[str, Any] | None = None
     events: list[dict[str, Any]] = []
     problems: list[str] = []
+    where: dict[int, int] = {}
+    ended = False
     lines = text.split("\n")
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -129,13 +146,41 @@ def read_record(path: Path) -> Record:
         kind = obj.get("kind") if isinstance(obj, dict) else None
         if kind == "condition" and condition is None and not events:
             condition = obj
-        elif kind == "event":
+        elif kind == "event" and not ended:
             events.append(obj)
+            where[id(obj)] = lineno
+        elif kind == "end" and not ended:
+            ended = True
         elif kind == "verdict":
             verdict = obj
         else:
-            problems.append(f"{path}:{lineno}: unexpected line of kind {kind!r}")
+            what = "after the end line" if ended and kind in ("event", "end") else "unexpected"
+            problems.append(f"{path}:{lineno}: {what}: a line of kind {kind!r}")
         if verdict is not None and kind != "verdict":
             verdict = None  # anything after a verdict means the verdict was not the last line
             problems.append(f"{path}:{lineno}: a line follows the verdict")
-    return Record(path, condition, events, verdict, problems)
+    return Record(path, condition, events, verdict, problems, ended, where)
+
+
+def append_verdict(path: Path, verdict: dict[str, Any]) -> None:
+    """Make `verdict` the record's last line, replacing a verdict line already there.
+
+    The record is rewritten to a temporary file and moved into place, so a reader sees the
+    old record or the new one, never half of either.
+    """
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    kept = [ln for ln in text.split("\n") if ln.strip() and not _is_verdict(ln)]
+    line = json.dumps(
+        json_ready({"kind": "verdict", **verdict}), allow_nan=False, separators=(",", ":")
+    )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text("\n".join([*kept, line]) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _is_verdict(line: str) -> bool:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and obj.get("kind") == "verdict"

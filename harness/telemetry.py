@@ -9,6 +9,7 @@ while a run goes on; `merge_into_record` puts them into the record as
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -219,10 +220,11 @@ class Sampler:
 
 
 def merge_into_record(path: Path, samples: list[dict[str, Any]]) -> int:
-    """Insert `telemetry/sample` events just before the verdict line; returns how many.
+    """Insert `telemetry/sample` events just before the record's end line; returns how many.
 
-    A record with no verdict line is left untouched (it is infra-error evidence as it is);
-    the samples always go to `telemetry.jsonl` beside it too.
+    The runner does this before the host classifies the record, so the latency gate sees what
+    the device was doing. A record with no end line is left untouched (it is infra-error
+    evidence as it is); the samples always go to `telemetry.jsonl` beside it too.
     """
     if not samples:
         return 0
@@ -232,13 +234,18 @@ def merge_into_record(path: Path, samples: list[dict[str, Any]]) -> int:
     if not path.exists():
         return 0
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    try:
-        last = json.loads(lines[-1]) if lines and lines[-1].endswith("\n") else None
-    except json.JSONDecodeError:
-        last = None
-    if not isinstance(last, dict) or last.get("kind") != "verdict":
+    ends = [i for i, line in enumerate(lines) if line.endswith("\n") and _kind(line) == "end"]
+    if not ends:
         return 0
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(lines[:-1] + events + lines[-1:]), encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.telemetry.tmp")
+    tmp.write_text("".join(lines[: ends[0]] + events + lines[ends[0] :]), encoding="utf-8")
     tmp.replace(path)
     return len(events)
+
+
+def _kind(line: str) -> str | None:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return obj.get("kind") if isinstance(obj, dict) else None

@@ -22,6 +22,18 @@ def scenario_text(name: str, expect: str, **extra: str) -> str:
     return text
 
 
+# A small NetVLAD in the full layout's family, at models/tiny.pt under the project root.
+TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
+TINY_OVERRIDES = """\
+overrides:
+  c10_provisioning.backbones.0.weights_path: models/tiny.pt
+  c10_provisioning.backbones.0.runtime: pytorch-fp32
+  c10_provisioning.backbones.0.width: 8
+  c10_provisioning.backbones.0.clusters: 8
+  c10_provisioning.backbones.0.descriptor_dim: 64
+"""
+
+
 def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Every file under `root` -> (size, mtime in ns), every folder -> (-1, 0) (its presence);
     empty when `root` does not exist."""

@@ -3,10 +3,12 @@
 Gates are ordered; a run stops at the first gate whose check does not pass. Beside the
 ladder, `config-error` and `infra-error` say the run itself is broken (not a product
 verdict) and `no-data` says a gate had too little evidence to judge (never a silent PASS).
+Classification never raises: a record a gate cannot read is a located infra-error.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -14,9 +16,12 @@ from typing import Any, Literal
 
 from harness.errors import RecordError
 from harness.gates import eskf, latency, provisioning, retrieval, vpr
+from harness.gates.fields import Malformed, text
 from harness.gates.result import GateResult
 from harness.gates.warnings import record_warnings
-from harness.record import Record, read_record
+from harness.record import Record, append_verdict, read_record
+
+log = logging.getLogger(__name__)
 
 LADDER = (
     "empty-backbones",
@@ -42,7 +47,7 @@ CHECKS: tuple[tuple[str, Callable[[Record], GateResult]], ...] = (
     ("latency-budget", latency.check),
 )
 
-__all__ = ["ALL_GATES", "CHECKS", "LADDER", "GateResult", "Verdict", "classify", "read_verdict"]
+__all__ = ["ALL_GATES", "CHECKS", "LADDER", "GateResult", "Verdict", "classify", "conclude"]
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,19 @@ def _classify(record: Record) -> Verdict:
     if record.condition is None:
         return Verdict.broken("infra-error", f"{record.path}: the record has no condition line")
     for err in record.select("setup", "error"):
-        return Verdict.broken(err.get("category", "infra-error"), err.get("message", "?"))
+        category = err.get("category")
+        category = category if category in BROKEN else "infra-error"
+        return Verdict.broken(category, text(err, "message"))
     metrics: dict[str, Any] = {}
     for gate, check in CHECKS:
-        result = check(record)
+        try:
+            result = check(record)
+        except Malformed as exc:
+            return Verdict.broken("infra-error", f"{gate}: malformed run record: {exc}")
+        except Exception as exc:  # a gate must never take the session down
+            log.exception("gate %s could not judge %s", gate, record.path)
+            why = f"{type(exc).__name__}: {str(exc)[:300]}"
+            return Verdict.broken("infra-error", f"{gate}: could not judge {record.path}: {why}")
         if result.metrics:
             metrics[gate] = result.metrics
         if result.outcome in ("pass", "n/a"):
@@ -96,17 +110,30 @@ def _classify(record: Record) -> Verdict:
     return Verdict("pass", "pass", "every gate passed", metrics)
 
 
-def read_verdict(path: Path) -> Verdict:
-    """The verdict a finished run wrote as its last line; anything else is infra-error."""
+def conclude(path: Path) -> Verdict:
+    """Classify a finished run's record on the host and append the verdict as its last line.
+
+    A record without its end line (the run died, or was cut short) is infra-error: only a
+    run that finished is judged, and the verdict never comes from a line the run wrote.
+    """
     try:
         record = read_record(path)
     except RecordError as exc:
         return Verdict.broken("infra-error", str(exc))
-    if record.verdict is None:
-        why = "; ".join(record.problems[-2:]) or "the run ended before writing its verdict line"
-        return Verdict.broken("infra-error", f"{path}: no verdict line ({why})")
-    v = record.verdict
-    gate = v.get("gate")
-    if gate not in ALL_GATES:
-        return Verdict.broken("infra-error", f"{path}: verdict names an unknown gate {gate!r}")
-    return Verdict(gate, v.get("outcome", "fail"), v.get("reason", ""), v.get("metrics") or {})
+    if not record.ended:
+        why = "; ".join(record.problems[-2:]) or "the run ended before writing its end line"
+        verdict = Verdict.broken("infra-error", f"{path}: the run did not finish ({why})")
+    else:
+        verdict = classify(record)
+    write_verdict(path, verdict)
+    return verdict
+
+
+def write_verdict(path: Path, verdict: Verdict) -> None:
+    """The verdict as the record's last line; a record that cannot be written keeps none."""
+    if not path.exists():
+        return
+    try:
+        append_verdict(path, verdict.as_dict())
+    except OSError as exc:
+        log.warning("cannot write the verdict into %s: %s", path, exc)

@@ -54,10 +54,10 @@ def samples_by_stage(record: Record) -> dict[str, list[float]]:
     """Every finite latency sample in the record, grouped by stage name."""
     out: dict[str, list[float]] = defaultdict(list)
     for q in record.select("vpr", "query"):
-        if isinstance(q.get("latency_ms"), (int, float)):
+        if isinstance(q.get("latency_ms"), (int, float)) and not isinstance(q["latency_ms"], bool):
             out[VPR_STAGE].append(float(q["latency_ms"]))
     for s in record.select("latency", "sample"):
-        if isinstance(s.get("ms"), (int, float)):
+        if isinstance(s.get("ms"), (int, float)) and not isinstance(s["ms"], bool):
             out[str(s.get("stage_name") or s.get("name") or "unnamed")].append(float(s["ms"]))
     return dict(out)
 
@@ -69,11 +69,23 @@ def telemetry_summary(record: Record) -> dict[str, Any]:
         return {}
 
     def values(key: str) -> list[float]:
-        return [float(s[key]) for s in samples if isinstance(s.get(key), (int, float))]
+        return [
+            float(s[key])
+            for s in samples
+            if isinstance(s.get(key), (int, float)) and not isinstance(s.get(key), bool)
+        ]
 
-    temps = [float(t) for s in samples for t in (s.get("temps_c") or {}).values() if t is not None]
+    temps = [
+        float(t)
+        for s in samples
+        if isinstance(s.get("temps_c"), dict)
+        for t in s["temps_c"].values()
+        if isinstance(t, (int, float)) and not isinstance(t, bool)
+    ]
     ram, cpu, gpu = values("ram_used_mb"), values("cpu_load_pct"), values("gpu_load_pct")
-    summary: dict[str, Any] = {"source": samples[0].get("source"), "samples": len(samples)}
+    source = samples[0].get("source")
+    summary: dict[str, Any] = {"source": source if isinstance(source, str) else None}
+    summary["samples"] = len(samples)
     if ram:
         summary["ram_peak_mb"] = max(ram)
     if cpu:
@@ -115,9 +127,27 @@ def judge(samples: dict[str, list[float]], spec: LatencyBudgetSpec) -> GateResul
     return GateResult("pass", "", metrics)
 
 
+def describe(device: dict[str, Any]) -> str:
+    """What the device was doing, in a few words, for a verdict's reason."""
+    parts = [
+        f"CPU {device['cpu_load_mean_pct']:g} % mean" if "cpu_load_mean_pct" in device else "",
+        f"GPU {device['gpu_load_mean_pct']:g} % mean" if "gpu_load_mean_pct" in device else "",
+        f"RAM peak {device['ram_peak_mb']:.0f} MB" if "ram_peak_mb" in device else "",
+        f"hottest {device['temp_max_c']:g} C" if "temp_max_c" in device else "",
+    ]
+    said = ", ".join(p for p in parts if p)
+    return f"device: {said or 'no figures'} ({device['samples']} {device['source']} samples)"
+
+
 def check(record: Record) -> GateResult:
-    spec = spec_of(record.scenario, "latency_budget", LatencyBudgetSpec)
+    spec = spec_of(record, "latency_budget", LatencyBudgetSpec)
     result = judge(samples_by_stage(record), spec)
-    if (telemetry := telemetry_summary(record)) and result.outcome != "n/a":
-        return GateResult(result.outcome, result.reason, {**result.metrics, "device": telemetry})
-    return result
+    if result.outcome == "n/a":
+        return result
+    telemetry = telemetry_summary(record)
+    if not telemetry:
+        return result
+    reason = f"{result.reason}; {describe(telemetry)}" if result.outcome == "fail" else ""
+    return GateResult(
+        result.outcome, reason or result.reason, {**result.metrics, "device": telemetry}
+    )

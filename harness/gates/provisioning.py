@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.gates.fields import flag, number, text
 from harness.gates.result import GateResult
 from harness.record import Record
 
@@ -11,24 +12,26 @@ def check_backbones(record: Record) -> GateResult:
     if not events:
         return GateResult("no-data", "the run recorded no c10_provisioning.backbones list")
     ev = events[-1]
-    if ev.get("count", 0) == 0:
+    if number(record, ev, "count") == 0:
         return GateResult(
             "skip",
             f"c10_provisioning.backbones is empty in {ev.get('source', 'the operator config')}: "
             "nothing is provisioned",
         )
-    return GateResult("pass", metrics={"backbones": ev.get("names", [])})
+    names = ev.get("names")
+    return GateResult("pass", metrics={"backbones": names if isinstance(names, list) else []})
 
 
 def check(record: Record) -> GateResult:
     checks = list(record.select("provisioning", "check"))
     if not checks:
         return GateResult("no-data", "no provisioning check was recorded")
-    failed = [c for c in checks if not c.get("ok")]
-    metrics = {"checks": len(checks), "failed": [f"{c['backbone']}:{c['check']}" for c in failed]}
+    failed = [c for c in checks if not flag(record, c, "ok")]
+    names = [f"{text(c, 'backbone')}:{text(c, 'check')}" for c in failed]
+    metrics = {"checks": len(checks), "failed": names}
     if failed:
         first = failed[0]
-        reason = f"{first['backbone']}: {first['check']} failed: {first.get('detail', '')}"
+        reason = f"{names[0].replace(':', ': ', 1)} failed: {text(first, 'detail', '')}"
         if len(failed) > 1:
             reason += f" (+{len(failed) - 1} more)"
         return GateResult("fail", reason, metrics)

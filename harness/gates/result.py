@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+if TYPE_CHECKING:
+    from harness.record import Record
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,20 @@ class GateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def spec_of(record_scenario: dict[str, Any], key: str, model: type[GateSpec]) -> GateSpec:
-    """The gate's thresholds as resolved in the record's condition line (defaults if absent)."""
-    return model.model_validate((record_scenario.get("gates") or {}).get(key) or {})
+def spec_of(record: Record, key: str, model: type[GateSpec]) -> Any:
+    """The gate's thresholds as resolved in the record's condition line (defaults if absent).
+
+    Thresholds that do not validate there are a located `Malformed` record, not a crash.
+    """
+    from harness.gates.fields import Malformed
+
+    gates = record.scenario.get("gates")
+    block = gates.get(key) if isinstance(gates, dict) else None
+    try:
+        return model.model_validate(block or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise Malformed(
+            f"{record.path}:1: condition line: gates.{key}.{field}: {err['msg']}"
+        ) from None

@@ -1,24 +1,31 @@
-"""The retrieval-quality gate: recall@N of query frames against the tile corpus."""
+"""The retrieval-quality gate: recall@N of query frames against the tile corpus.
+
+Truth comes from the record's truth lines (the stack never sees it), looked up at each
+query's time; a query without finite truth is not judged, and too few judged is no-data.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from harness.clip.geo import inside_polygon
+from harness.gates.fields import Malformed, array, number
 from harness.gates.result import GateResult, GateSpec, spec_of
+from harness.gates.truth import TruthTrack
 from harness.record import Record
 
 
 class RetrievalQualitySpec(GateSpec):
     # Defaults are the reference's bar (docs/contracts.md): the fix is the top-1 tile, a hit
     # is the true position inside that tile's footprint (the aerial VPR convention), 0.80.
-    recall_at: int = 1
+    recall_at: int = Field(1, ge=1)
     hit_rule: Literal["footprint", "radius"] = "footprint"
-    radius_m: float = 25.0
-    min_recall: float = 0.8
-    min_queries: int = 30
+    radius_m: float = Field(25.0, gt=0)
+    min_recall: float = Field(0.8, ge=0, le=1)
+    min_queries: int = Field(30, ge=1)
     applies: bool = True
 
 
@@ -28,14 +35,32 @@ def is_hit(hit: dict, truth: np.ndarray, spec: RetrievalQualitySpec) -> bool:
     return float(np.linalg.norm(np.asarray(hit["centre_ne_m"]) - truth)) <= spec.radius_m
 
 
-def check(record: Record) -> GateResult:
-    spec = spec_of(record.scenario, "retrieval_quality", RetrievalQualitySpec)
+def judged_queries(record: Record, spec: RetrievalQualitySpec) -> list[tuple[list, np.ndarray]]:
+    """(top-N hits, true north/east) of each query that has both, in record order."""
+    truth = TruthTrack.of(record)
     queries = [q for q in record.select("vpr", "query") if q.get("topk") is not None]
-    judged = [q for q in queries if q.get("truth_ne_m") is not None]
-    hits = sum(
-        any(is_hit(h, np.asarray(q["truth_ne_m"]), spec) for h in q["topk"][: spec.recall_at])
-        for q in judged
-    )
+    if truth is None or not queries:
+        return []
+    t = np.array([number(record, q, "t_s") for q in queries])
+    at = truth.position_ne(t)
+    out = []
+    for q, p in zip(queries, at, strict=True):
+        if not np.all(np.isfinite(p)):
+            continue
+        top = q["topk"]
+        if not isinstance(top, list) or not all(isinstance(h, dict) for h in top):
+            raise Malformed(f"{record.where(q)}: vpr/query field 'topk' is not a list of tiles")
+        key = "footprint_ne_m" if spec.hit_rule == "footprint" else "centre_ne_m"
+        shape = (4, 2) if key == "footprint_ne_m" else (2,)
+        hits = [{key: array(record, h, key, shape, line=q)} for h in top[: spec.recall_at]]
+        out.append((hits, p))
+    return out
+
+
+def check(record: Record) -> GateResult:
+    spec = spec_of(record, "retrieval_quality", RetrievalQualitySpec)
+    judged = judged_queries(record, spec)
+    hits = sum(any(is_hit(h, p, spec) for h in top) for top, p in judged)
     recall = hits / len(judged) if judged else None
     rule = spec.hit_rule if spec.hit_rule == "footprint" else f"within {spec.radius_m:g} m"
     metrics = {"queries": len(judged), "recall": recall, "recall_at": spec.recall_at, "rule": rule}

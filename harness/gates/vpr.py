@@ -1,48 +1,88 @@
-"""The vpr-contract gate: every query descriptor has the promised shape, dtype, finiteness, norm."""
+"""The vpr-contract gate: every query descriptor has the promised shape, dtype, finiteness, norm.
+
+The descriptor size comes from the backbone the operator config provisions (`descriptor_dim`),
+not from a constant; descriptors are float32 (what the onboard index holds). Non-finite
+descriptors are a FAIL that says so; too few described queries is no-data.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import Field
+
+from harness.gates.fields import Malformed, number, text
 from harness.gates.result import GateResult, GateSpec, spec_of
 from harness.record import Record
 
+DEFAULT_DESCRIPTOR_DIM = 4096  # the upstream NetVLAD-VGG16 with its 4096-d PCA
+
 
 class VprContractSpec(GateSpec):
-    descriptor_dim: int = 4096
-    norm_tol: float = 1e-2
-    min_queries: int = 1
+    descriptor_dim: int | None = Field(None, gt=0)  # None: the provisioned backbone's
+    dtypes: tuple[str, ...] = ("float32",)
+    norm_tol: float = Field(1e-2, gt=0)
+    min_queries: int = Field(1, ge=1)
     # Query descriptors whose least similar pair is still this alike have collapsed.
-    collapse_min_cosine: float = 0.9999
+    collapse_min_cosine: float = Field(0.9999, gt=0, le=1)
+
+
+def configured_dim(config: dict[str, Any]) -> int:
+    """`descriptor_dim` of the backbone c2_vpr uses (the named one, else the first)."""
+    backbones = (config.get("c10_provisioning") or {}).get("backbones") or []
+    chosen = (config.get("c2_vpr") or {}).get("backbone")
+    for b in backbones:
+        if isinstance(b, dict) and (chosen is None or b.get("name") == chosen):
+            dim = b.get("descriptor_dim")
+            return dim if isinstance(dim, int) and not isinstance(dim, bool) else 0
+    return DEFAULT_DESCRIPTOR_DIM
+
+
+def _broken(record: Record, q: dict[str, Any], dim: int, spec: VprContractSpec) -> str | None:
+    """Why one query's descriptor breaks the contract, or None."""
+    d = q.get("descriptor")
+    if not isinstance(d, dict):
+        raise Malformed(f"{record.where(q)}: vpr/query field 'descriptor' is not an object")
+    at = f"frame {text(q, 'frame')}"
+    shape = d.get("shape")
+    if not isinstance(shape, list) or not shape or shape[-1] != dim:
+        return f"{at}: shape {text(d, 'shape')}, expected (..., {dim}) from the backbone config"
+    if d.get("dtype") not in spec.dtypes:
+        return f"{at}: dtype {text(d, 'dtype')}, expected one of {', '.join(spec.dtypes)}"
+    if d.get("finite") is not True:
+        return f"{at}: non-finite values (NaN or inf) in the descriptor"
+    norm = d.get("norm")
+    if norm is not None and (isinstance(norm, bool) or not isinstance(norm, (int, float))):
+        raise Malformed(f"{record.where(q)}: vpr/query field 'descriptor.norm' is not a number")
+    if norm is None or not abs(norm - 1.0) <= spec.norm_tol:
+        return f"{at}: norm {norm} not within 1±{spec.norm_tol:g}"
+    return None
 
 
 def check(record: Record) -> GateResult:
-    spec = spec_of(record.scenario, "vpr_contract", VprContractSpec)
+    spec = spec_of(record, "vpr_contract", VprContractSpec)
     if (record.scenario.get("vpr") or {}).get("strategy") == "oracle":
         return GateResult("n/a", "the oracle strategy makes no descriptors")
+    dim = spec.descriptor_dim or configured_dim(record.config)
     queries = [q for q in record.select("vpr", "query") if "descriptor" in q]
     if len(queries) < spec.min_queries:
         return GateResult(
             "no-data", f"{len(queries)} described queries < min_queries {spec.min_queries}"
         )
-    broken = []
-    for q in queries:
-        d = q["descriptor"]
-        if d.get("shape", [None])[-1] != spec.descriptor_dim:
-            broken.append(f"frame {q.get('frame')}: shape {d.get('shape')}")
-        elif not d.get("finite", False):
-            broken.append(f"frame {q.get('frame')}: non-finite values")
-        elif d.get("norm") is None or abs(d["norm"] - 1.0) > spec.norm_tol:
-            broken.append(
-                f"frame {q.get('frame')}: norm {d.get('norm')} not within 1±{spec.norm_tol}"
-            )
-    metrics = {"queries": len(queries), "broken": len(broken)}
+    broken = [why for q in queries if (why := _broken(record, q, dim, spec))]
+    metrics: dict[str, Any] = {"queries": len(queries), "broken": len(broken), "dim": dim}
     for spread in record.select("vpr", "spread"):
-        metrics["min_cosine"] = spread["min_cosine"]
-        if spread["min_cosine"] > spec.collapse_min_cosine:
+        cosine = number(record, spread, "min_cosine", null_ok=True)
+        metrics["min_cosine"] = cosine
+        if cosine != cosine:  # NaN: the descriptors themselves were not finite
+            broken.append("the spread of the query descriptors is not finite")
+        elif cosine > spec.collapse_min_cosine:
             broken.append(
-                f"descriptors collapsed: every pair of {spread['queries']} queries has cosine "
-                f">= {spread['min_cosine']:.6f} (> {spec.collapse_min_cosine}); check the "
+                f"descriptors collapsed: every pair of {text(spread, 'queries')} queries has "
+                f"cosine >= {cosine:.6f} (> {spec.collapse_min_cosine}); check the "
                 "encoder's initialisation or weights"
             )
     if broken:
-        return GateResult("fail", f"descriptor contract broken: {broken[0]}", metrics)
+        more = f" (+{len(broken) - 1} more)" if len(broken) > 1 else ""
+        return GateResult("fail", f"descriptor contract broken: {broken[0]}{more}", metrics)
     return GateResult("pass", metrics=metrics)

@@ -9,7 +9,7 @@ from harness.record import Record
 def record_warnings(record: Record) -> list[str]:
     """One line per warning, each naming the fix (empty when the run is clean)."""
     unpinned = record.provenance.get("unpinned")
-    if unpinned is None:  # a record written before provenance said so: read its config
+    if not isinstance(unpinned, list):  # a record written before provenance said so
         unpinned = unpinned_checkpoints(record.config)
     return [
         f"unpinned checkpoint {path}: the operator config sets no sha256, so this verdict "

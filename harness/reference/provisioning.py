@@ -22,9 +22,13 @@ from harness.reference.vpr.netvlad import NetVladVgg16, expected_layout
 
 @dataclass(frozen=True)
 class Check:
-    check: str  # exists | sha256 | weights_only | layout | strict_load
+    check: str  # exists | sha256 | weights_only | layout | strict_load | finite | forward
     ok: bool
     detail: str
+
+
+# The probe input of the one forward pass provisioning runs: small, fixed, deterministic.
+PROBE_PX = 64
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -117,4 +121,39 @@ def verify(backbone: Backbone, path: Path) -> Iterator[Check | NetVladVgg16]:
         yield Check("strict_load", False, str(exc).splitlines()[0])
         return
     yield Check("strict_load", True, "load_state_dict(strict=True)")
+    for check in (finite_weights(path, state), forward_probe(model)):
+        yield check
+        if not check.ok:
+            return
     yield model
+
+
+def finite_weights(path: Path, state: dict[str, torch.Tensor]) -> Check:
+    """The first tensor of the checkpoint that holds NaN or inf, in state_dict order."""
+    for key, value in state.items():
+        bad = ~torch.isfinite(value)
+        if bad.any():
+            what = "NaN" if torch.isnan(value).any() else "inf"
+            return Check(
+                "finite",
+                False,
+                f"{path}: tensor {key} holds {what} ({int(bad.sum())} of {value.numel()} "
+                "values); the checkpoint is corrupt or its training diverged: re-export it",
+            )
+    return Check("finite", True, f"{len(state)} tensors finite")
+
+
+@torch.no_grad()
+def forward_probe(model: NetVladVgg16) -> Check:
+    """One forward pass on a fixed input: the descriptor must be finite (fp32, CPU)."""
+    x = torch.linspace(-2.0, 2.0, 3 * PROBE_PX * PROBE_PX).reshape(1, 3, PROBE_PX, PROBE_PX)
+    out = model(x)["vlad_descriptor"]
+    if not torch.isfinite(out).all():
+        return Check(
+            "forward",
+            False,
+            f"a {PROBE_PX} px forward pass gives a non-finite descriptor "
+            f"({int((~torch.isfinite(out)).sum())} of {out.numel()} values) with finite weights: "
+            "the weights overflow; check their scale",
+        )
+    return Check("forward", True, f"{PROBE_PX} px probe: finite {list(out.shape)} descriptor")

@@ -117,6 +117,14 @@ def _onnxruntime(engine: Engine, input_px: int, engine_dir: Path) -> Embed:
     return embed
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is the host or device running out of memory (not a model problem)."""
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text
+
+
 def make_runtime(
     engine: Engine, input_px: int, engine_dir: Path, allow_fp32_fallback: bool
 ) -> tuple[Runtime, Check]:
@@ -145,6 +153,8 @@ def make_runtime(
             ) from None
         raise RuntimeUnavailable("the reference pipeline builds no TensorRT engines yet")
     except (RuntimeUnavailable, RuntimeError) as exc:
+        if out_of_memory(exc):
+            raise  # a resource failure breaks the run (infra-error), it says nothing of the model
         if wanted == "pytorch-fp16" and allow_fp32_fallback:
             embed = _torch_embed(engine.model, torch.float32, device)
             detail = f"pytorch-fp16 unusable on {device} ({exc}); fell back to fp32 as allowed"

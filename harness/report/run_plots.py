@@ -19,6 +19,7 @@ import numpy as np
 from harness.gates.eskf import heading_error_deg
 from harness.gates.result import spec_of
 from harness.gates.retrieval import RetrievalQualitySpec, is_hit
+from harness.gates.truth import TruthTrack
 from harness.record import Record
 
 THUMBS = "vpr_thumbs.npz"
@@ -27,26 +28,33 @@ CHI2_2 = (0.0506, 7.378)  # chi2(2) two-sided 95 %
 
 def make_run_figures(record: Record, out_dir: Path) -> list[Path]:
     made = []
+    truth = TruthTrack.of(record)
     if list(record.select("eskf", "state")):
-        made.append(_eskf(record, out_dir / "eskf.png"))
-    queries = [q for q in record.select("vpr", "query") if q.get("truth_ne_m") is not None]
-    if queries:
-        spec = spec_of(record.scenario, "retrieval_quality", RetrievalQualitySpec)
+        made.append(_eskf(record, truth, out_dir / "eskf.png"))
+    queries = [q for q in record.select("vpr", "query") if q.get("topk")]
+    if queries and truth is not None:
+        at = truth.position_ne(np.array([q["t_s"] for q in queries]))
+        queries = [
+            {**q, "truth_ne_m": p} for q, p in zip(queries, at, strict=True) if np.isfinite(p).all()
+        ]
+    if queries and truth is not None:
+        spec = spec_of(record, "retrieval_quality", RetrievalQualitySpec)
         made.append(_recall(queries, spec, out_dir / "vpr_recall.png"))
         if (out_dir / THUMBS).exists():
             made.append(_mosaic(queries, spec, out_dir / THUMBS, out_dir / "vpr_mosaic.png"))
     return made
 
 
-def _eskf(record: Record, path: Path) -> Path:
-    states = [s for s in record.select("eskf", "state") if s.get("truth_p_ned_m") is not None]
+def _eskf(record: Record, truth: TruthTrack | None, path: Path) -> Path:
+    states = list(record.select("eskf", "state")) if truth is not None else []
     fixes = list(record.select("eskf", "fix"))
     resets = list(record.select("eskf", "reset"))
     fig, grid = plt.subplots(2, 2, figsize=(12, 8))
     ax = [grid[0, 0], grid[0, 1], grid[1, 1], grid[1, 0]]  # error, NEES/NIS, track, heading
     if states:
         t = np.array([s["t_s"] for s in states])
-        e = np.array([np.subtract(s["p_ned_m"][:2], s["truth_p_ned_m"][:2]) for s in states])
+        truth_ne = truth.position_ne(t)
+        e = np.array([s["p_ned_m"][:2] for s in states], dtype=float) - truth_ne
         eph = np.array([s["eph_m"] for s in states])
         ax[0].plot(t, np.linalg.norm(e, axis=1), label="|error|")
         ax[0].plot(t, 3 * eph / np.sqrt(2), "--", label="3 sigma (per axis)")
@@ -55,21 +63,14 @@ def _eskf(record: Record, path: Path) -> Path:
             for ei, s in zip(e, states, strict=True)
         ]
         ax[1].semilogy(t, np.maximum(nees, 1e-4), ".", ms=2, label="NEES (h)")
-        truth = np.array([s["truth_p_ned_m"][:2] for s in states])
-        est = np.array([s["p_ned_m"][:2] for s in states])
-        ax[2].plot(truth[:, 1], truth[:, 0], "k-", lw=1, label="truth")
+        est = np.array([s["p_ned_m"][:2] for s in states], dtype=float)
+        ax[2].plot(truth_ne[:, 1], truth_ne[:, 0], "k-", lw=1, label="truth")
         ax[2].plot(est[:, 1], est[:, 0], "b-", lw=1, label="estimate")
-        with_q = [s for s in states if s.get("truth_q_wxyz") is not None]
-        if with_q:
-            ax[3].plot(
-                [s["t_s"] for s in with_q],
-                [heading_error_deg(s["q_wxyz"], s["truth_q_wxyz"]) for s in with_q],
-                label="heading error",
-            )
-            three = 3 * np.array([s["sigma_yaw_deg"] for s in with_q])
-            t_q = [s["t_s"] for s in with_q]
-            ax[3].plot(t_q, three, "--", color="C1", label="+-3 sigma")
-            ax[3].plot(t_q, -three, "--", color="C1")
+        q = np.array([s["q_wxyz"] for s in states], dtype=float)
+        ax[3].plot(t, heading_error_deg(q, truth.attitude(t)), label="heading error")
+        three = 3 * np.array([s["sigma_yaw_deg"] for s in states], dtype=float)
+        ax[3].plot(t, three, "--", color="C1", label="+-3 sigma")
+        ax[3].plot(t, -three, "--", color="C1")
     nis = [(f["t_s"], f["nis"]) for f in fixes if f.get("nis") is not None]
     if nis:
         ax[1].semilogy(*zip(*nis, strict=True), "o", ms=3, label="NIS (fixes)")

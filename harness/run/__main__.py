@@ -1,7 +1,7 @@
 """`python -m harness.run SCENARIO --out DIR`: the one entry point every runner starts.
 
-Exit status 0 means a verdict line was written (whatever the gate); anything else means the
-run itself broke and the record says so or is missing its last line.
+Exit status 0 means the run finished and ended its record (whatever happened in it); the host
+classifies the record afterwards. Anything else means the run itself broke.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, help="clip, corpus and descriptor cache")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    verdict = run(args.scenario, args.out, args.runner, args.root, args.cache_dir)
-    print(f"verdict: {verdict.gate} ({verdict.outcome}): {verdict.reason}", file=sys.stderr)
+    record = run(args.scenario, args.out, args.runner, args.root, args.cache_dir)
+    print(f"run record complete: {record}", file=sys.stderr)
     return 0
 
 

@@ -1,8 +1,10 @@
-"""Runs a scenario's stages over its clip and streams the run record; the last line decides.
+"""Runs a scenario's stages over its clip and streams the run record, ending it with `end`.
 
 Provisioning runs before the condition line is written (its events are held back) so that
 a run that stops there costs no clip generation, and a run that goes on records the clip
-and corpus hashes in its first line.
+and corpus hashes in its first line. The driver never judges: the host classifies the
+record once, after the runner has added what it collected. Ground truth goes into the record
+here, after the stack has run, as `truth/sample` lines for the gates.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import logging
 import traceback
 from pathlib import Path
 
+import numpy as np
+
 from harness import provenance
-from harness.errors import ClipError, HarnessError, ScenarioError
-from harness.gates import Verdict, classify
-from harness.record import RECORD_NAME, RecordWriter, read_record
+from harness.clip.model import Truth
+from harness.errors import ClipError, ScenarioError
+from harness.record import RECORD_NAME, RecordWriter
 from harness.run.stage import RunContext, StageStop, find_pipeline
 from harness.scenario.load import load, project_root
 
 log = logging.getLogger(__name__)
+TRUTH_RATE_HZ = 10.0
 
 
 def _broken(writer: RecordWriter, scenario_path: Path, prov: dict, category: str, msg: str) -> None:
@@ -32,8 +37,8 @@ def run(
     runner: str = "local",
     root: Path | None = None,
     cache_dir: Path | None = None,
-) -> Verdict:
-    """Run one scenario into `out_dir/record.jsonl` and return the verdict written last."""
+) -> Path:
+    """Run one scenario into `out_dir/record.jsonl` (ended, not yet judged); returns its path."""
     root = (root or project_root(scenario_path.parent)).resolve()
     cache_dir = cache_dir or root / ".cache"
     record_path = out_dir / RECORD_NAME
@@ -46,9 +51,8 @@ def run(
         else:
             ctx = RunContext(loaded, writer, cache_dir, out_dir)
             _stages(ctx, prov)
-        verdict = classify(read_record(record_path))
-        writer.verdict(verdict.as_dict())
-    return verdict
+        writer.end()
+    return record_path
 
 
 def _stages(ctx: RunContext, prov: dict) -> None:
@@ -80,6 +84,7 @@ def _stages(ctx: RunContext, prov: dict) -> None:
 
         ctx.clip = load_clip(loaded.scenario.clip, loaded.scenario.segment, ctx.cache_dir)
         prov["clip_hash"] = ctx.clip.content_hash
+        prov["clip_duration_s"] = ctx.clip.duration_s
         prov["corpus_hash"] = ctx.clip.corpus().content_hash
     except StageStop as exc:
         log.info("stopped in provisioning: %s", exc)
@@ -94,15 +99,31 @@ def _stages(ctx: RunContext, prov: dict) -> None:
         _infra(ctx, exc)
         return
     _condition(ctx, prov)
+    truth = ctx.clip.truth
     try:
         fixes = pipeline.fixes(ctx, engines)
         pipeline.navigate(ctx, fixes)
     except StageStop as exc:
         log.info("stopped: %s", exc)
-    except HarnessError as exc:
+    except (ScenarioError, ClipError) as exc:  # the scenario asks for what the clip lacks
         ctx.emit("setup", "error", category="config-error", message=str(exc))
-    except Exception as exc:
+    except Exception as exc:  # runner, record, resources (out of memory): the run broke
         _infra(ctx, exc)
+    if truth is not None:
+        for sample in truth_samples(truth):
+            ctx.record.event("truth", "sample", **sample)
+
+
+def truth_samples(truth: Truth) -> list[dict]:
+    """Ground truth at TRUTH_RATE_HZ over the clip, as the record's truth/sample fields."""
+    if len(truth.t_s) == 0:
+        return []
+    ticks = np.arange(float(truth.t_s[0]), float(truth.t_s[-1]) + 1e-9, 1.0 / TRUTH_RATE_HZ)
+    picked = sorted({*np.atleast_1d(truth.index_at(ticks)).tolist(), len(truth.t_s) - 1})
+    return [
+        {"t_s": truth.t_s[i], "p_ned_m": truth.p_ned_m[i], "q_wxyz": truth.q_wxyz[i]}
+        for i in picked
+    ]
 
 
 def _condition(ctx: RunContext, prov: dict) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from harness.gates import Verdict, read_verdict
+from harness.gates import Verdict, conclude, write_verdict
 from harness.record import RECORD_NAME
 
 STDERR_NAME = "stderr.log"
@@ -28,11 +28,14 @@ class RunResult:
     image_digest: str | None = None
 
     def verdict(self) -> Verdict:
-        """The record's verdict, unless the machinery broke: then infra-error with the tail."""
+        """Classify the collected record once, here on the host, and write the verdict into it;
+        when the machinery broke, infra-error with the stderr tail instead."""
         if self.infra_error is None:
-            return read_verdict(self.record_path)
+            return conclude(self.record_path)
         tail = "\n".join(self.stderr_tail)
-        return Verdict.broken("infra-error", f"{self.infra_error}\n{tail}".strip())
+        verdict = Verdict.broken("infra-error", f"{self.infra_error}\n{tail}".strip())
+        write_verdict(self.record_path, verdict)
+        return verdict
 
 
 class Runner(ABC):

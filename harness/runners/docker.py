@@ -84,8 +84,8 @@ def _git_sha(root: Path) -> str:
         return ""
 
 
-def _has_verdict(record: Path) -> bool:
-    """Whether the record's last complete line is a verdict line."""
+def _has_end(record: Path) -> bool:
+    """Whether the record's last complete line is the run driver's end line."""
     try:
         with record.open("rb") as fh:
             fh.seek(max(0, record.stat().st_size - 65536))
@@ -98,7 +98,7 @@ def _has_verdict(record: Path) -> bool:
         last = json.loads(chunk.splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
         return False
-    return isinstance(last, dict) and last.get("kind") == "verdict"
+    return isinstance(last, dict) and last.get("kind") == "end"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -379,7 +379,7 @@ class DockerRunner(Runner):
             except Exception as exc:  # the engine went away between wait and inspect
                 engine_error = f"{type(exc).__name__}: {exc}"
         if engine_error is not None:
-            return ContainerExit(None, engine_error=engine_error, has_verdict=_has_verdict(record))
+            return ContainerExit(None, engine_error=engine_error, has_end=_has_end(record))
         state = container.attrs.get("State", {})
         host_config = container.attrs.get("HostConfig", {})
         limit = host_config.get("Memory") or 0
@@ -388,7 +388,7 @@ class DockerRunner(Runner):
             oom_killed=bool(state.get("OOMKilled")),
             timed_out=timed_out,
             timeout_s=timeout_s,
-            has_verdict=_has_verdict(record),
+            has_end=_has_end(record),
             mem_limit=f"{limit / 2**20:.0f} MiB" if limit else None,
             log_tail=tuple(raw.splitlines()[-LOG_TAIL:]),
         )

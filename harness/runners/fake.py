@@ -1,9 +1,9 @@
 """A stand-in for `python -m harness.run` that misbehaves on purpose (runner fault tests).
 
-`python -m harness.runners.fake MODE --out DIR`: `verdict` writes a small, well-formed
-record; `oom` allocates until the memory limit kills it; `sleep` outlives any timeout;
-`no-verdict` writes the condition line and exits 0. It stands in for the run, never for a
-product verdict: its verdict line is always `infra-error`-free `pass` of a fake scenario.
+`python -m harness.runners.fake MODE --out DIR`: `verdict` writes a small, well-formed,
+ended record (nothing provisioned: the host judges it empty-backbones); `oom` allocates until
+the memory limit kills it; `sleep` outlives any timeout; `no-verdict` writes the condition
+line and exits 0 without ending the record. It stands in for the run, never for a product.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fake: holding {len(hog) * 64} MiB", file=sys.stderr, flush=True)
     latencies = [{"kind": "event", "stage": "latency", "type": "sample", "stage_name": "vpr",
                   "ms": 10.0 + i} for i in range(5)]  # fmt: skip
-    verdict = {"kind": "verdict", "gate": "pass", "outcome": "pass", "reason": "fake run"}
-    _write(args.out, [condition, *latencies, verdict])
+    nothing = {"kind": "event", "stage": "provisioning", "type": "backbones", "count": 0,
+               "names": [], "source": "fake run"}  # fmt: skip
+    _write(args.out, [condition, nothing, *latencies, {"kind": "end"}])
     return 0
 
 

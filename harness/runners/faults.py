@@ -21,7 +21,7 @@ class ContainerExit:
     timed_out: bool = False
     timeout_s: float | None = None
     engine_error: str | None = None
-    has_verdict: bool = False
+    has_end: bool = False
     mem_limit: str | None = None
     log_tail: tuple[str, ...] = ()
 
@@ -39,10 +39,10 @@ def classify(end: ContainerExit) -> str | None:
         if any(h in line for line in end.log_tail for h in MEMORY_HINTS):
             return f"out of memory: killed (exit 137) after a memory error{limit}"
         return f"killed by SIGKILL (exit 137); likely memory{limit}"
-    if not end.has_verdict:
+    if not end.has_end:
         if end.exit_code is not None and end.exit_code != 0:
             if any(h in line for line in end.log_tail for h in MEMORY_HINTS):
                 return f"out of memory: exit {end.exit_code} after a memory error{limit}"
-            return f"the run exited {end.exit_code} without a verdict line"
-        return "the run exited 0 without a verdict line"
+            return f"the run exited {end.exit_code} without ending its record"
+        return "the run exited 0 without ending its record"
     return None

@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 
 from harness.runners.base import STDERR_NAME, Runner, RunResult, tail
+from harness.telemetry import Sampler, merge_into_record
+
+TELEMETRY_INTERVAL_S = 0.5
 
 
 class SubprocessRunner(Runner):
@@ -37,7 +40,8 @@ class SubprocessRunner(Runner):
         out_dir.mkdir(parents=True, exist_ok=True)
         stderr_path = out_dir / STDERR_NAME
         start = time.monotonic()
-        with stderr_path.open("wb") as err:
+        # What this host was doing during the run: the latency gate reports it with its verdict.
+        with Sampler(TELEMETRY_INTERVAL_S) as sampler, stderr_path.open("wb") as err:
             proc = subprocess.Popen(
                 self.command(scenario_path, out_dir),
                 cwd=self.root,
@@ -56,6 +60,7 @@ class SubprocessRunner(Runner):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 raise
+        merge_into_record(self.record_path(out_dir), sampler.samples)
         return RunResult(
             self.record_path(out_dir),
             rc,

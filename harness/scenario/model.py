@@ -6,18 +6,21 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.clip.spec import ClipRef, Segment
-from harness.gates import LADDER
+from harness.gates import BROKEN, LADDER, NO_DATA
 from harness.gates.eskf import EskfDivergenceSpec
 from harness.gates.latency import LatencyBudgetSpec
 from harness.gates.retrieval import RetrievalQualitySpec
 from harness.gates.vpr import VprContractSpec
 
 FORMAT_VERSION = 1
-# Where a scenario may be known to stop: any gate of the ladder.
-ExpectGate = Literal[LADDER]
+# Where a scenario may be known to stop: any gate of the ladder, or one of the verdicts that
+# check the framework's own honesty (a truncated clip must be no-data, an OOM infra-error);
+# those three need an `expect_reason`.
+OFF_LADDER = (NO_DATA, *BROKEN)
+ExpectGate = Literal[(*LADDER, *OFF_LADDER)]
 
 
 class StrictModel(BaseModel):
@@ -104,6 +107,15 @@ class Scenario(StrictModel):
                     f"not a regular expression ({exc}); escape literal ( [ . * + ? with a backslash"
                 ) from None
         return pattern
+
+    @model_validator(mode="after")
+    def _reason_for_off_ladder(self) -> Scenario:
+        if self.expect in OFF_LADDER and not self.expect_reason:
+            raise ValueError(
+                f"expect: {self.expect} needs an expect_reason (a regular expression the "
+                "verdict's reason must match), so any other broken run still fails"
+            )
+        return self
 
     @field_validator("markers")
     @classmethod

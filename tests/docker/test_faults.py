@@ -44,10 +44,10 @@ def test_sleeping_past_the_timeout(engine, base_tag: str, tmp_path: Path) -> Non
 def test_exiting_without_a_verdict(engine, base_tag: str, tmp_path: Path) -> None:
     r = runner(base_tag, "no-verdict")
     result = r.run(SCENARIO, tmp_path, timeout_s=60)
-    assert result.infra_error == "the run exited 0 without a verdict line"
+    assert result.infra_error == "the run exited 0 without ending its record"
     assert "fake: leaving without a verdict line" in result.stderr_tail
     verdict = result.verdict()
-    assert verdict.gate == "infra-error" and "without a verdict" in verdict.reason
+    assert verdict.gate == "infra-error" and "without ending its record" in verdict.reason
     assert leftovers(engine, r.session) == []
 
 

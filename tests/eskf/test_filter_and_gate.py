@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness.clip import ClipRef, Segment, load_clip
-from harness.gates.eskf import EskfDivergenceSpec, triggers
-from harness.record import json_ready
+from harness.gates.eskf import EskfDivergenceSpec, Evidence, nees_h, triggers
+from harness.record import Record, RecordWriter, read_record
 from harness.reference.eskf.filter import Eskf
 from harness.reference.eskf.stage import replay
+from harness.run.driver import truth_samples
 from harness.run.stage import Fix
 from harness.scenario.model import EskfSpec
 from harness.synth.spec import SynthSpec
@@ -26,21 +28,27 @@ def clip():
     )
 
 
-def _events(clip, fixes: list[Fix], spec: EskfSpec | None = None) -> dict[str, list[dict]]:
-    """The ESKF stage's replay over the clip; its events by type, as the record holds them."""
-    events: dict[str, list[dict]] = {"state": [], "fix": [], "reset": []}
+def recorded(path: Path, clip, fixes: list[Fix], spec: EskfSpec | None = None) -> Record:
+    """The record the run driver writes for the ESKF stage's replay over the clip: the
+    stage's own events, then the driver's truth lines, then the end line."""
+    with RecordWriter(path) as w:
+        w.condition({"name": "eskf"}, {}, {"clip_duration_s": clip.duration_s})
+        replay(clip, fixes, spec or EskfSpec(), w.event)
+        for sample in truth_samples(clip.truth):
+            w.event("truth", "sample", **sample)
+        w.end()
+    return read_record(path)
 
-    def emit(stage: str, type: str, **fields: object) -> None:
-        if stage == "eskf":
-            events[type].append(json_ready(fields))
 
-    replay(clip, fixes, spec or EskfSpec(), emit)
-    return events
+@pytest.fixture
+def run(clip, tmp_path: Path):
+    """`run(fixes, spec)` -> the evidence the gate judges, from a freshly written record."""
+    count = iter(range(10_000))
 
+    def _run(fixes: list[Fix], spec: EskfSpec | None = None) -> Evidence:
+        return Evidence.of(recorded(tmp_path / f"r{next(count)}.jsonl", clip, fixes, spec))
 
-def _run(clip, fixes: list[Fix], spec: EskfSpec | None = None) -> tuple[list[dict], list[dict]]:
-    events = _events(clip, fixes, spec)
-    return events["state"], events["fix"]
+    return _run
 
 
 def _oracle(clip, seed: int, sigma: float = 25.0, offset=None) -> list[Fix]:
@@ -53,23 +61,20 @@ def _oracle(clip, seed: int, sigma: float = 25.0, offset=None) -> list[Fix]:
     return fixes
 
 
-def _nees(states: list[dict], after_s: float = 20.0) -> np.ndarray:
-    out = []
-    for st in states:
-        if st["t_s"] >= after_s:
-            e = np.subtract(st["p_ned_m"][:2], st["truth_p_ned_m"][:2])
-            out.append(e @ np.linalg.solve(np.asarray(st["P_hh"]), e))
-    return np.array(out)
+def _nees(ev: Evidence, after_s: float = 20.0) -> np.ndarray:
+    st = ev.states
+    after = st.t >= after_s
+    return nees_h(st.p[after, :2] - ev.truth.position_ne(st.t[after]), st.P_hh[after])
 
 
-def test_monte_carlo_nees_is_consistent_and_nothing_fires(clip) -> None:
+def test_monte_carlo_nees_is_consistent_and_nothing_fires(clip, run) -> None:
     """20 seeded oracle runs at nominal noise: time-averaged NEES inside its chi2 bounds."""
     runs = 20
     per_run = []
     for seed in range(runs):
-        states, logs = _run(clip, _oracle(clip, seed))
-        assert triggers(states, logs, EskfDivergenceSpec()) == []
-        per_run.append(_nees(states))
+        ev = run(_oracle(clip, seed))
+        assert triggers(ev, EskfDivergenceSpec()) == []
+        per_run.append(_nees(ev))
     avg = np.mean(per_run, axis=0)  # per epoch, over runs: chi2(2 * runs) / runs if consistent
     lo, hi = 1.22, 2.97  # chi2(40) / 20, two-sided 95 %
     assert lo <= float(avg.mean()) <= hi, f"time-averaged NEES {avg.mean():.2f} not in [{lo}, {hi}]"
@@ -77,23 +82,21 @@ def test_monte_carlo_nees_is_consistent_and_nothing_fires(clip) -> None:
     assert inside >= 0.85, f"only {inside:.0%} of epochs inside the 95 % bounds"
 
 
-def test_held_offset_is_confidently_wrong_d1(clip) -> None:
+def test_held_offset_is_confidently_wrong_d1(clip, run) -> None:
     fixes = _oracle(
         clip, 1, sigma=58.0, offset=lambda t: np.array([200.0, 0.0]) if 25 <= t < 35 else 0.0
     )
-    states, logs = _run(clip, fixes)
-    fired = triggers(states, logs, EskfDivergenceSpec(sigma_vpr_m=58.0))
+    fired = triggers(run(fixes), EskfDivergenceSpec(sigma_vpr_m=58.0))
     assert fired and fired[0].id == "D1" and 25 <= fired[0].t_s <= 40
 
 
-def test_a_heading_error_the_filter_is_sure_of_is_d1_on_heading(clip) -> None:
+def test_a_heading_error_the_filter_is_sure_of_is_d1_on_heading(clip, run) -> None:
     """Position tracks (gentle turns hide heading from fixes); the heading block does not."""
     sure_but_wrong = EskfSpec(init_yaw_error_deg=20, init_sigma_yaw_deg=1)
-    states, logs = _run(clip, _oracle(clip, 1), sure_but_wrong)
-    fired = triggers(states, logs, EskfDivergenceSpec())
+    fired = triggers(run(_oracle(clip, 1), sure_but_wrong), EskfDivergenceSpec())
     assert [tr.id for tr in fired] == ["D1"] and "heading" in fired[0].evidence
     honest = EskfSpec(init_yaw_error_deg=20, init_sigma_yaw_deg=20)
-    assert triggers(*_run(clip, _oracle(clip, 1), honest), EskfDivergenceSpec()) == []
+    assert triggers(run(_oracle(clip, 1), honest), EskfDivergenceSpec()) == []
 
 
 def test_covariance_every_sample_or_composed_agree(clip) -> None:
@@ -110,43 +113,43 @@ def test_covariance_every_sample_or_composed_agree(clip) -> None:
     np.testing.assert_allclose(composed, every, rtol=1e-4)
 
 
-def test_dropout_coasts_into_d3_and_nan_is_d0(clip) -> None:
+def test_dropout_coasts_into_d3_and_nan_is_d0(clip, run) -> None:
     fixes = [f for f in _oracle(clip, 2) if not 20 <= f.t_s < 60]
-    states, logs = _run(clip, fixes)
-    ids = [tr.id for tr in triggers(states, logs, EskfDivergenceSpec())]
+    ids = [tr.id for tr in triggers(run(fixes), EskfDivergenceSpec())]
     assert "D3" in ids or "D2" in ids
-    logs_nan = [*logs[:5], {**logs[5], "z_ne_m": [None, None]}]
-    assert triggers(states, logs_nan, EskfDivergenceSpec())[0].id == "D0"
+    nan = [*fixes[:5], Fix(fixes[5].t_s, (float("nan"), float("nan")), 25.0, "oracle")]
+    assert triggers(run(nan), EskfDivergenceSpec())[0].id == "D0"
 
 
-def test_aliasing_bursts_with_resets_are_a_reset_storm_d5(clip) -> None:
+def test_aliasing_bursts_with_resets_are_a_reset_storm_d5(clip, run) -> None:
     """10 s of good fixes, 10 s of a repeated wrong tile 400 m away, and so on: a filter that
     resets to fixes after 7 s without an accepted one snaps back and forth."""
     resetting = EskfSpec(reset_after_s=7)
-    assert _events(clip, _oracle(clip, 3), resetting)["reset"] == []  # healthy fixes: none
+    assert run(_oracle(clip, 3), resetting).resets == []  # healthy fixes: none
     aliased = _oracle(clip, 3, offset=lambda t: np.array([400.0, 0.0]) * (int(t - 1) // 10 % 2))
-    ev = _events(clip, aliased, resetting)
-    assert len(ev["reset"]) >= 4
-    fired = triggers(ev["state"], ev["fix"], EskfDivergenceSpec(), ev["reset"])
+    ev = run(aliased, resetting)
+    assert len(ev.resets) >= 4
+    fired = triggers(ev, EskfDivergenceSpec())
     assert "D5" in [tr.id for tr in fired]
-    three = triggers(ev["state"], ev["fix"], EskfDivergenceSpec(), ev["reset"][:3])
+    three = triggers(replace(ev, resets=ev.resets[:3]), EskfDivergenceSpec())
     assert three == [tr for tr in fired if tr.id != "D5"]
 
 
-def test_d4_innovation_collapse_on_synthetic_logs() -> None:
-    states = [
-        {
-            "t_s": float(t),
-            "p_ned_m": [0.0, 0.0, 0.0],
-            "P_hh": [[100.0, 0], [0, 100.0]],
-            "eph_m": 14.1,
-            "truth_p_ned_m": [0.0, 0.0, 0.0],
-        }
-        for t in range(30)
-    ]
-    fixes = [
-        {"t_s": float(t), "z_ne_m": [10.0, 0.0], "accepted": t < 5, "truth_ne_m": [0.0, 0.0]}
-        for t in range(20)
-    ]
-    fired = triggers(states, fixes, EskfDivergenceSpec())
-    assert [tr.id for tr in fired] == ["D4"]
+def test_a_gate_too_tight_for_good_fixes_is_innovation_collapse_d4(clip, run) -> None:
+    """A filter whose NIS gate refuses fixes that were near truth: D4 names it."""
+    fired = triggers(run(_oracle(clip, 4), EskfSpec(gate_nis=0.05)), EskfDivergenceSpec())
+    d4 = [tr for tr in fired if tr.id == "D4"]
+    assert d4 and "within 75 m of truth" in d4[0].evidence
+
+
+def test_a_held_300m_offset_the_gate_keeps_rejecting_is_coasting_d6(clip, run) -> None:
+    """From 10 s on every fix is 300 m off: the NIS gate rejects nearly all of them and the
+    filter coasts on its IMU, its error small for a while; D6 fires, D4 cannot (the rejected
+    fixes were far from truth)."""
+    offset = _oracle(clip, 5, offset=lambda t: np.array([300.0, 0.0]) if t >= 10 else 0.0)
+    ev = run(offset)
+    fired = triggers(ev, EskfDivergenceSpec())
+    assert fired and fired[0].id == "D6" and "coasting" in fired[0].evidence
+    assert 0 < fired[0].t_s <= 20
+    assert "D4" not in [tr.id for tr in fired]
+    assert triggers(run(_oracle(clip, 5)), EskfDivergenceSpec()) == []  # the same, healthy

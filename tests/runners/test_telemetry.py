@@ -86,19 +86,19 @@ def test_sampler_collects_psutil_samples() -> None:
     assert sampler.samples[0]["t_s"] < sampler.samples[-1]["t_s"]
 
 
-def _record(path: Path, *, verdict: bool) -> None:
+def _record(path: Path, *, end: bool) -> None:
     lines = [{"kind": "condition", "scenario": {}}, {"kind": "event", "stage": "x", "type": "y"}]
-    if verdict:
-        lines.append({"kind": "verdict", "gate": "pass", "outcome": "pass", "reason": ""})
+    if end:
+        lines.append({"kind": "end"})
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
 
 
-def test_merge_keeps_the_verdict_last(tmp_path: Path) -> None:
+def test_merge_goes_before_the_end_line(tmp_path: Path) -> None:
     record = tmp_path / "record.jsonl"
-    _record(record, verdict=True)
+    _record(record, end=True)
     assert merge_into_record(record, [{"t_s": 0.5, "ram_used_mb": 1}]) == 1
     lines = [json.loads(x) for x in record.read_text().splitlines()]
-    assert [x["kind"] for x in lines] == ["condition", "event", "event", "verdict"]
+    assert [x["kind"] for x in lines] == ["condition", "event", "event", "end"]
     assert lines[2] == {
         "kind": "event", "stage": "telemetry", "type": "sample", "t_s": 0.5, "ram_used_mb": 1
     }  # fmt: skip
@@ -107,7 +107,7 @@ def test_merge_keeps_the_verdict_last(tmp_path: Path) -> None:
 
 def test_merge_leaves_a_record_without_verdict_alone(tmp_path: Path) -> None:
     record = tmp_path / "record.jsonl"
-    _record(record, verdict=False)
+    _record(record, end=False)
     before = record.read_text()
     assert merge_into_record(record, [{"t_s": 0.5}]) == 0
     assert record.read_text() == before

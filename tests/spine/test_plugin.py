@@ -147,7 +147,7 @@ def test_broken_children_are_infra_errors_and_the_session_goes_on(
             "*about to die*",
             "*infra-error: timed out after 3 s and was killed*",
             "*infra-error: harness.run was killed by SIGKILL*",
-            "*infra-error: */torn/record.jsonl: no verdict line*torn final line*",
+            "*infra-error: */torn/record.jsonl: the run did not finish*torn final line*",
             "*infra-error: ZeroDivisionError: bug in the stack*",
         ]
     )

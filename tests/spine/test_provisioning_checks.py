@@ -45,6 +45,8 @@ def test_good_checkpoint_passes_every_check_and_loads(tmp_path: Path) -> None:
         "weights_only",
         "layout",
         "strict_load",
+        "finite",
+        "forward",
     ]
     assert all(s.ok for s in steps[:-1])
     out = steps[-1](torch.rand(1, 3, 32, 32))["vlad_descriptor"]
@@ -80,3 +82,43 @@ def test_layout_reports_missing_unexpected_and_misshaped_together(tmp_path: Path
     assert "missing encoder.28.bias [32]" in last.detail
     assert "pca.weight has shape [3, 3], expected [16, 128]" in last.detail
     assert "unexpected module.extra" in last.detail
+
+
+def test_a_nan_weight_stops_provisioning_naming_the_tensor(tmp_path: Path) -> None:
+    """A checkpoint with NaN weights would make NaN descriptors: provisioning stops first."""
+    torch.manual_seed(0)
+    state = NetVladVgg16(**TINY).state_dict()
+    state["pool.centroids"][1, 2] = float("nan")
+    state["pca.weight"][0, 0] = float("inf")
+    torch.save(state, tmp_path / "nan.pt")
+    last = _checks(_backbone(tmp_path / "nan.pt"))[-1]
+    assert last.check == "finite" and not last.ok
+    assert "tensor pool.centroids holds NaN (1 of 128 values)" in last.detail
+
+
+def test_weights_that_overflow_stop_at_the_forward_probe(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    state = NetVladVgg16(**TINY).state_dict()
+    for key in state:
+        if key.startswith("encoder.") and key.endswith("weight"):
+            state[key] = state[key] * 1e30
+    torch.save(state, tmp_path / "big.pt")
+    last = _checks(_backbone(tmp_path / "big.pt"))[-1]
+    assert last.check == "forward" and not last.ok and "non-finite descriptor" in last.detail
+
+
+def test_out_of_memory_in_a_runtime_is_not_a_provisioning_verdict(tmp_path: Path) -> None:
+    """The runtime check reports model problems; running out of memory breaks the run."""
+    import pytest
+
+    from harness.reference.runtimes import make_runtime
+    from harness.run.stage import Engine
+
+    class Hungry(torch.nn.Module):
+        def forward(self, x):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    engine = Engine(_backbone(tmp_path / "x.pt", runtime="onnxruntime"), tmp_path, "0" * 64)
+    engine.model = Hungry()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        make_runtime(engine, 32, tmp_path, allow_fp32_fallback=True)

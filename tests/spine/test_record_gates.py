@@ -8,19 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.gates import LADDER, Verdict, classify, read_verdict
+from harness.gates import LADDER, Verdict, classify, conclude
 from harness.ratchet import decide
 from harness.record import RecordWriter, read_record
 
 
-def _record(tmp_path: Path, *events: dict, verdict: bool = False, scenario: dict | None = None):
+def _record(tmp_path: Path, *events: dict, end: bool = True, scenario: dict | None = None):
     path = tmp_path / "record.jsonl"
     with RecordWriter(path) as w:
         w.condition(scenario or {"name": "t"}, {}, {"git_sha": None})
         for ev in events:
             w.event(**ev)
-        if verdict:
-            w.verdict(classify(read_record(path)).as_dict())
+        if end:
+            w.end()
     return path
 
 
@@ -30,24 +30,35 @@ def test_nan_and_numpy_are_written_as_plain_json(tmp_path: Path) -> None:
     assert rec.events[0]["p"] == [1.0, None] and rec.problems == []
 
 
-def test_missing_verdict_and_torn_line_are_infra_error(tmp_path: Path) -> None:
-    path = _record(tmp_path, {"stage": "provisioning", "type": "backbones", "count": 0})
-    assert read_verdict(path).gate == "infra-error"
+def test_missing_end_line_and_torn_line_are_infra_error(tmp_path: Path) -> None:
+    path = _record(tmp_path, {"stage": "provisioning", "type": "backbones", "count": 0}, end=False)
+    assert conclude(path).gate == "infra-error"
     with path.open("a") as fh:
-        fh.write('{"kind": "verdict", "gate": "pa')
-    verdict = read_verdict(path)
+        fh.write('{"kind": "end"')
+    verdict = conclude(path)
     assert verdict.gate == "infra-error" and "torn final line" in verdict.reason
-    assert read_verdict(tmp_path / "absent.jsonl").gate == "infra-error"
+    assert conclude(tmp_path / "absent.jsonl").gate == "infra-error"
 
 
-def test_line_after_verdict_voids_it(tmp_path: Path) -> None:
-    path = _record(
-        tmp_path, {"stage": "provisioning", "type": "backbones", "count": 0}, verdict=True
-    )
-    assert read_verdict(path).gate == "empty-backbones"
+def test_the_host_classifies_and_a_written_verdict_is_never_trusted(tmp_path: Path) -> None:
+    """A run that writes its own PASS line gets the verdict its evidence earns, as last line."""
+    path = _record(tmp_path, {"stage": "provisioning", "type": "backbones", "count": 0})
+    with path.open("a") as fh:
+        fh.write('{"kind":"verdict","gate":"pass","outcome":"pass","reason":"trust me"}\n')
+    assert conclude(path).gate == "empty-backbones"
+    last = read_record(path)
+    assert last.verdict["gate"] == "empty-backbones" and last.problems == []
+    assert conclude(path).gate == "empty-backbones"  # judging twice keeps one verdict line
+    assert path.read_text().count('"kind":"verdict"') == 1
+
+
+def test_events_after_the_end_line_are_not_evidence(tmp_path: Path) -> None:
+    path = _record(tmp_path, {"stage": "provisioning", "type": "backbones", "count": 0})
     with path.open("a") as fh:
         fh.write('{"kind": "event", "stage": "x", "type": "y"}\n')
-    assert read_verdict(path).gate == "infra-error"
+    rec = read_record(path)
+    assert rec.ended and rec.events[-1]["stage"] == "provisioning"
+    assert "after the end line" in rec.problems[0]
 
 
 def test_classification_walks_the_ladder(tmp_path: Path) -> None:

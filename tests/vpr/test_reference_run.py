@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.gates import conclude
 from harness.record import read_record
 from harness.reference.models.scaffold import make_scaffold
 from harness.run.driver import run
+from tests.helpers import TINY, TINY_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
 
 
 def _scenario(
@@ -22,13 +23,7 @@ def _scenario(
 format_version: 1
 name: {name}
 config: configs/operator_replay.yaml
-overrides:
-  c10_provisioning.backbones.0.sha256: {sha if pin else "null"}
-  c10_provisioning.backbones.0.weights_path: models/tiny.pt
-  c10_provisioning.backbones.0.runtime: pytorch-fp32
-  c10_provisioning.backbones.0.width: 8
-  c10_provisioning.backbones.0.clusters: 8
-  c10_provisioning.backbones.0.descriptor_dim: 64
+{TINY_OVERRIDES}  c10_provisioning.backbones.0.sha256: {sha if pin else "null"}
 clip:
   synth: {{preset: derkachi-10s, seed: 3}}
 vpr: {vpr}
@@ -46,7 +41,9 @@ def test_netvlad_run_records_queries_and_reaches_a_product_gate(project: pytest.
         "{vpr_contract: {descriptor_dim: 64}, retrieval_quality: {min_queries: 10}, "
         "eskf_divergence: {warmup_s: 3, min_states: 30}}",
     )
-    verdict = run(path, project.path / "out", root=project.path, cache_dir=REPO / ".cache")
+    verdict = conclude(
+        run(path, project.path / "out", root=project.path, cache_dir=REPO / ".cache")
+    )
     record = read_record(project.path / "out" / "record.jsonl")
     queries = list(record.select("vpr", "query"))
     assert len(queries) >= 19 and len(queries[0]["topk"]) == 5
@@ -62,9 +59,11 @@ def test_oracle_run_passes_through_the_filter(project: pytest.Pytester) -> None:
         "or",
         "{strategy: oracle, oracle: {sigma_m: 10, seed: 2}}",
         "{retrieval_quality: {applies: false}, "
-        "eskf_divergence: {sigma_vpr_m: 10, warmup_s: 3, min_states: 30}}",
+        "eskf_divergence: {sigma_vpr_m: 10, warmup_s: 3, min_states: 30, min_fixes: 5}}",
     )
-    verdict = run(path, project.path / "out", root=project.path, cache_dir=REPO / ".cache")
+    verdict = conclude(
+        run(path, project.path / "out", root=project.path, cache_dir=REPO / ".cache")
+    )
     assert verdict.gate == "pass", verdict
     assert verdict.metrics["eskf-divergence"]["rmse_m"] < 10
 
@@ -77,7 +76,9 @@ def test_the_untrained_scaffold_stops_at_retrieval_quality_under_the_default_bar
     gates = "{vpr_contract: {descriptor_dim: 64}, eskf_divergence: {warmup_s: 3}}"
     vpr = "{strategy: netvlad, rate_hz: 4, input_px: 64}"
     path = _scenario(project, "defaults", vpr, gates)
-    verdict = run(path, project.path / "out", root=project.path, cache_dir=REPO / ".cache")
+    verdict = conclude(
+        run(path, project.path / "out", root=project.path, cache_dir=REPO / ".cache")
+    )
     assert verdict.gate == "retrieval-quality", verdict
     assert verdict.reason.startswith("recall@1 (footprint) "), verdict.reason
     assert "< 0.80 over" in verdict.reason
@@ -87,6 +88,8 @@ def test_the_untrained_scaffold_stops_at_retrieval_quality_under_the_default_bar
     assert prov["checkpoint_pinned"] is False and prov["unpinned"] == ["models/tiny.pt"]
 
     pinned = _scenario(project, "pinned", vpr, gates, pin="yes")
-    verdict = run(pinned, project.path / "out2", root=project.path, cache_dir=REPO / ".cache")
+    verdict = conclude(
+        run(pinned, project.path / "out2", root=project.path, cache_dir=REPO / ".cache")
+    )
     assert verdict.gate == "retrieval-quality" and "warnings" not in verdict.metrics
     assert read_record(project.path / "out2" / "record.jsonl").provenance["checkpoint_pinned"]

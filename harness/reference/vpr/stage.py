@@ -158,7 +158,7 @@ def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
             truth_ne_m=None if truth is None else truth[0][:2],
             descriptor={
                 "shape": list(desc.shape),
-                "dtype": runtime.dtype,
+                "dtype": str(desc.dtype),  # what retrieval sees, not the compute dtype
                 "finite": bool(np.all(np.isfinite(desc))),
                 "norm": float(np.linalg.norm(desc)),
             },
