@@ -13,6 +13,7 @@ core for the target figure:
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -20,17 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from harness.clip import ClipRef, Segment, load_clip
-from harness.reference.eskf.filter import Eskf, rotvec_to_matrix, skew
+from harness.reference.eskf.filter import Eskf, quat_to_matrix, rotvec_to_matrix, skew
 from harness.reference.eskf.stage import noise_from_manifest, replay
 from harness.run.stage import Fix
 from harness.scenario.model import EskfSpec
 from harness.synth.spec import SynthSpec
 
+State = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # final p, v, R, P
 
-def plain_numpy(clip, noise) -> None:
+
+def plain_numpy(clip, noise) -> State:
     """The same propagation written as bare numpy: the reference for the overhead we add."""
     p, v = clip.truth.p_ned_m[0].copy(), clip.truth.v_ned_m_s[0].copy()
-    R, P = np.eye(3), np.eye(15)
+    R, P = quat_to_matrix(clip.truth.q_wxyz[0]), _initial(clip, noise, 1).P.copy()
     g = np.array([0.0, 0.0, 9.81])
     t, gyro, acc = clip.imu.t_s, clip.imu.gyro_rad_s, clip.imu.accel_m_s2
     for k in range(1, len(t)):
@@ -54,21 +57,37 @@ def plain_numpy(clip, noise) -> None:
         v = v + a * dt
         R = R @ dR
         P = F @ P @ F.T + Q
+    return p, v, R, P
 
 
-def ours(clip, noise, cov_every: int) -> None:
-    f = Eskf(
-        clip.truth.p_ned_m[0],
-        clip.truth.v_ned_m_s[0],
-        clip.truth.q_wxyz[0],
-        noise,
-        cov_every=cov_every,
-    )
+def _initial(clip, noise, cov_every: int) -> Eskf:
+    truth = clip.truth
+    return Eskf(truth.p_ned_m[0], truth.v_ned_m_s[0], truth.q_wxyz[0], noise, cov_every=cov_every)
+
+
+def per_sample(clip, noise, cov_every: int, fixes: bool) -> State:
+    """`Eskf.propagate` once per IMU sample, as an online loop calls it."""
+    f = _initial(clip, noise, cov_every)
     t, gyro, acc = clip.imu.t_s, clip.imu.gyro_rad_s, clip.imu.accel_m_s2
     for k in range(1, len(t)):
         f.propagate(gyro[k], acc[k], t[k] - t[k - 1])
-        if k % 200 == 0:  # a 1 Hz fix, as the scenarios feed it
+        if fixes and k % 200 == 0:  # a 1 Hz fix, as the scenarios feed it
             f.fix(clip.truth.p_ned_m[k // 2, :2], 25.0)
+    return f.p, f.v, f.R, f.P
+
+
+def batched(clip, noise, cov_every: int, fixes: bool) -> State:
+    """`Eskf.propagate_many` over the runs of samples between those same fixes."""
+    f = _initial(clip, noise, cov_every)
+    t, gyro, acc = clip.imu.t_s, clip.imu.gyro_rad_s, clip.imu.accel_m_s2
+    dt, k, run = np.diff(t), 1, 200 if fixes else len(t)
+    while k < len(t):
+        end = min(len(t), k + run)
+        f.propagate_many(gyro[k:end], acc[k:end], dt[k - 1 : end - 1])
+        if fixes and (end - 1) % 200 == 0:
+            f.fix(clip.truth.p_ned_m[(end - 1) // 2, :2], 25.0)
+        k = end
+    return f.p, f.v, f.R, f.P
 
 
 def stage(clip, noise) -> None:
@@ -89,22 +108,40 @@ def main() -> None:
     )
     noise = noise_from_manifest(clip.manifest)
     span = float(clip.imu.t_s[-1] - clip.imu.t_s[0])
-    print(f"clip: {span:.0f} s, {len(clip.imu.t_s)} IMU samples")
-    rows = (
-        ("plain numpy (reference)", plain_numpy),
-        ("Eskf, P every sample", partial(ours, cov_every=1)),
-        ("Eskf, P every 4 samples", partial(ours, cov_every=4)),
-        ("ESKF stage replay", stage),
+    cpu = os.sched_getaffinity(0)
+    print(f"clip: {span:.0f} s, {len(clip.imu.t_s)} IMU samples; cores allowed: {sorted(cpu)}")
+    rows = (  # name, function, the row its final state is compared with
+        ("plain numpy (reference)", plain_numpy, None),
+        ("per sample, P every 1", partial(per_sample, cov_every=1, fixes=False), 0),
+        ("batched, P every 1", partial(batched, cov_every=1, fixes=False), 0),
+        ("per sample, P every 4", partial(per_sample, cov_every=4, fixes=True), None),
+        ("batched, P every 4", partial(batched, cov_every=4, fixes=True), 3),
+        ("ESKF stage replay", stage, None),
     )
-    for name, fn in rows:
-        best = min(_timed(fn, clip, noise) for _ in range(args.repeat))
-        print(f"{name:<26} {best:6.2f} s  {span / best:6.1f} x real time")
+    states: list[State | None] = []
+    print(f"{'row':<24} {'best':>7} {'x real time':>12}  same math as (max |diff| p m, R, P rel)")
+    for name, fn, against in rows:
+        best, state = min((_timed(fn, clip, noise) for _ in range(args.repeat)), key=_first)
+        states.append(state)
+        same = "" if against is None else f"  row {against}: {_diff(state, states[against])}"
+        print(f"{name:<24} {best:6.3f}s {span / best:10.1f} x{same}")
 
 
-def _timed(fn, clip, noise) -> float:
+def _first(pair: tuple) -> float:
+    return pair[0]
+
+
+def _diff(a: State, b: State) -> str:
+    dp = float(np.max(np.abs(a[0] - b[0])))
+    dR = float(np.max(np.abs(a[2] - b[2])))
+    dP = float(np.max(np.abs(a[3] - b[3])) / np.max(np.abs(b[3])))
+    return f"{dp:.1e} m, {dR:.1e}, {dP:.1e}"
+
+
+def _timed(fn, clip, noise) -> tuple[float, State | None]:
     start = time.perf_counter()
-    fn(clip, noise)
-    return time.perf_counter() - start
+    state = fn(clip, noise)
+    return time.perf_counter() - start, state
 
 
 if __name__ == "__main__":

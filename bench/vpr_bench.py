@@ -3,6 +3,12 @@ matmul roofline, exact retrieval over random 4096-d tile sets, and cold/warm pro
 the default stand-in corpus through the VPR stage's own code (targets: cold < 2 min, warm < 5 s).
 
     python bench/vpr_bench.py [--sizes 240 480] [--frames 4] [--threads N] [--no-provisioning]
+                              [--runtimes openvino-int8 ...] [--recall WEIGHTS.pt]
+
+openvino-int8 is calibrated on the stand-in corpus's tiles (as a scenario calibrates on its
+own); its target is 2x the eager forward on a VNNI CPU, 1.5x on AVX2 only (the ISA is printed).
+`--recall` compares recall@1 of eager fp32 and openvino-int8 for a checkpoint on the held-out
+flight (seed 7, north-up queries, at the checkpoint's 160 px).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import numpy as np
 import torch
 
 from harness.config import Backbone
+from harness.reference.openvino_runtime import cpu_isa
 from harness.reference.runtimes import make_runtime
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
 from harness.run.stage import Engine, RunContext
@@ -27,7 +34,15 @@ GFLOP_200x300 = 36.6  # model card; conv cost scales with pixels
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "scenarios" / "vpr" / "derkachi-scaffold.scenario.yaml"
 COLD_TARGET_S, WARM_TARGET_S = 120.0, 5.0
-RUNTIMES = ("pytorch-fp32", "pytorch-fp16", "onnxruntime", "tensorrt")  # each says if it can't
+RUNTIMES = (  # each says why where it cannot run
+    "pytorch-fp32",
+    "pytorch-fp16",
+    "onnxruntime",
+    "openvino-fp32",
+    "openvino-int8",
+    "tensorrt",
+)
+INT8_TARGET = {"avx512_vnni": 2.0, "avx_vnni": 2.0}  # x the eager fp32 forward; 1.5 elsewhere
 
 
 def gflop(px: int) -> float:
@@ -92,6 +107,70 @@ def provisioning(scenario: Path, cache_dir: Path) -> None:
         )
 
 
+def stand_in_tiles(args: argparse.Namespace):
+    """The default scenario's corpus tiles (int8 calibration), loaded when first asked for."""
+
+    def tiles() -> np.ndarray:
+        from harness.clip import load_clip
+        from harness.reference.runtimes import calibration_tiles
+        from harness.scenario.load import load
+
+        loaded = load(args.scenario, REPO)
+        clip = load_clip(loaded.scenario.clip, loaded.scenario.segment, args.cache_dir)
+        return calibration_tiles(clip.corpus())
+
+    return tiles
+
+
+def recall_rows(weights: Path, cache_dir: Path, seed: int = 7, input_px: int = 160) -> None:
+    """Recall of eager fp32 and openvino-int8 (calibrated on the flight's corpus) on one flight."""
+    from harness.reference.models.evaluate import corpus_images, recall_table
+    from harness.reference.models.train_cli import load_weights
+    from harness.reference.models.trainset import clip_flight
+    from harness.reference.provisioning import sha256_file
+    from harness.reference.runtimes import calibration_tiles
+    from harness.reference.vpr.preprocess import to_input
+
+    geo = clip_flight("derkachi-60s", seed, cache_dir, alignment="north-up")
+    tiles = corpus_images(geo.corpus)
+    model = load_weights(weights).eval()
+    backbone = Backbone(name="b", weights_path=weights, runtime="openvino-int8")
+    engine = Engine(backbone, weights, sha256_file(weights), model)
+    int8, check = make_runtime(
+        engine,
+        input_px,
+        Path(tempfile.mkdtemp()),
+        False,
+        tiles=lambda: calibration_tiles(geo.corpus),
+    )
+    if int8 is None:
+        print(f"recall: openvino-int8 unavailable: {check.detail}")
+        return
+    print(f"recall check, {weights.name}: {check.detail}")
+
+    def fp32(x: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return model(x)["vlad_descriptor"].numpy()
+
+    for name, embed in (("eager fp32", fp32), ("openvino-int8", int8.embed)):
+        q = torch.from_numpy(
+            np.concatenate(
+                [
+                    embed(to_input(geo.queries[i : i + 8], input_px))
+                    for i in range(0, len(geo.queries), 8)
+                ]
+            )
+        )
+        t = torch.from_numpy(
+            np.concatenate(
+                [embed(to_input(tiles[i : i + 8], input_px)) for i in range(0, len(tiles), 8)]
+            )
+        )
+        for row in recall_table(name, q, t, geo, 75.0):
+            r = row.recall
+            print(f"  {name:<14} {row.rule:<10} R@1 {r[1]:.2f}  R@5 {r[5]:.2f}  ({row.queries} q)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[240, 480])
@@ -101,6 +180,8 @@ def main() -> None:
     parser.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
     parser.add_argument("--cache-dir", type=Path, default=REPO / ".cache", help="synth clips")
     parser.add_argument("--provisioning", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES)
+    parser.add_argument("--recall", type=Path, help="checkpoint for the fp32-vs-int8 recall rows")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -108,6 +189,10 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (others' work slows this)"
     )
+    isa = cpu_isa()
+    print(f"CPU int8 path: {isa} (int8 target: {INT8_TARGET.get(isa, 1.5)}x the eager forward)")
+    if args.recall:
+        recall_rows(args.recall, args.cache_dir)
     if args.provisioning:
         provisioning(args.scenario, args.cache_dir)
     a = torch.rand(4096, 4096)
@@ -129,14 +214,17 @@ def main() -> None:
             f"{px} px, batch {args.frames}: eager reference {args.frames / ref:.2f} frames/s, "
             f"{gflop(px) * args.frames / ref:.0f} GFLOP/s"
         )
-        for runtime in RUNTIMES:
+        for runtime in args.runtimes:
             eng = Engine(
                 backbone.model_copy(update={"runtime": runtime}),
                 Path("x.pt"),
                 f"bench{px}",
                 copy.deepcopy(model),  # a runtime may cast or move its model
             )
-            rt, check = make_runtime(eng, px, engine_dir, allow_fp32_fallback=False)
+            start = time.perf_counter()
+            rt, check = make_runtime(eng, px, engine_dir, False, tiles=stand_in_tiles(args))
+            if runtime.startswith("openvino"):
+                print(f"  {runtime}: built in {time.perf_counter() - start:.0f} s; {check.detail}")
             if rt is None:
                 print(f"  {runtime}: unavailable: {check.detail.removeprefix(runtime + ': ')}")
                 continue

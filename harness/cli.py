@@ -1,4 +1,5 @@
-"""`harness`: the command line. Each part registers its command group from its own cli module.
+"""`harness`: the command line. Each part registers its command group from its own cli module,
+imported only when its group is asked for.
 
 A stack under test adds its own commands (ours: `harness provision ...`) through the
 `harness.commands` entry-point group, so the framework never imports a stack.
@@ -12,19 +13,33 @@ import argparse
 import importlib
 import logging
 import sys
-from importlib.metadata import entry_points
 
 from harness.errors import HarnessError
 
-# Modules with `register(groups: CommandGroups)`.
-COMMAND_MODULES = (
-    "harness.scenario.cli",
-    "harness.gates.cli",
-    "harness.clip.cli",
-    "harness.runners.cli",
-    "harness.history.cli",
-    "harness.report.cli",
-)
+# Each group with its help and the modules whose `register(groups: CommandGroups)` add its
+# commands. A module is imported only when its group is named on the command line, so
+# `harness --help` imports none of them (numpy, pydantic, torch stay out).
+GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "scenario": ("check and describe scenario files", ("harness.scenario.cli",)),
+    "gates": (
+        "gate verdicts: ratchet, transitions, Tier-2 check",
+        ("harness.gates.cli", "harness.history.cli"),
+    ),
+    "clip": ("make, inspect, plot and import clip bundles", ("harness.clip.cli",)),
+    "runner": ("the e2e-runner container: image, checks, cleanup", ("harness.runners.cli",)),
+    "report": ("the Allure HTML report", ("harness.report.cli",)),
+}
+# Top-level commands with no group: name -> (help, the module whose `register` adds them).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "replay": ("run a failure bundle again", "harness.history.surprises_cli"),
+    "bisect": (
+        "find the commit that moved a scenario's gate down",
+        "harness.history.surprises_cli",
+    ),
+}
+# A stack's `harness.commands` entry point named GROUP or GROUP-PART adds commands to its own
+# GROUP (a built-in group is not scanned for them: `harness scenario ...` reads no metadata).
+ENTRY_POINTS = "harness.commands"
 
 
 class CommandGroups:
@@ -33,6 +48,7 @@ class CommandGroups:
     def __init__(self, parser: argparse.ArgumentParser) -> None:
         self._top = parser.add_subparsers(dest="group", metavar="GROUP", required=True)
         self._groups: dict[str, argparse._SubParsersAction] = {}
+        self._commands: dict[str, argparse.ArgumentParser] = {}
 
     def group(self, name: str, help: str) -> argparse._SubParsersAction:
         if name not in self._groups:
@@ -42,20 +58,52 @@ class CommandGroups:
             )
         return self._groups[name]
 
+    def command(self, name: str, help: str) -> argparse.ArgumentParser:
+        """A top-level command with no group (`harness replay BUNDLE`)."""
+        if name not in self._commands:
+            self._commands[name] = self._top.add_parser(name, help=help, description=help)
+        self._commands[name].description = help
+        return self._commands[name]
 
-def build_parser() -> argparse.ArgumentParser:
+
+def _group_named(argv: list[str]) -> str | None:
+    """The group the command line asks for: its first word that is not an option."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the named group's modules are imported (all of them when argv is
+    None: e.g. for documentation)."""
     parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     groups = CommandGroups(parser)
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(groups)
-    for ep in sorted(entry_points(group="harness.commands"), key=lambda ep: ep.name):
-        ep.load()(groups)
+    wanted = _group_named(argv) if argv is not None else None
+    for name, (help, modules) in GROUPS.items():
+        groups.group(name, help)
+        if argv is None or name == wanted:
+            for module in modules:
+                importlib.import_module(module).register(groups)
+    loaded: set[str] = set()
+    for name, (help, module) in COMMANDS.items():
+        groups.command(name, help)
+        if (argv is None or name == wanted) and module not in loaded:
+            loaded.add(module)
+            importlib.import_module(module).register(groups)
+    if wanted in GROUPS or wanted in COMMANDS:
+        return parser  # a built-in group: no need to scan the installed packages' metadata
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ENTRY_POINTS), key=lambda ep: ep.name):
+        name = ep.name.split("-")[0]
+        groups.group(name, f"commands of a stack under test ({ep.value.split(':')[0]})")
+        if argv is None or name == wanted:
+            ep.load()(groups)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # The full NetVLAD-VGG16 of the upstream config: VGG width 64, 64 clusters, 4096-d output.
 FULL_WIDTH, FULL_CLUSTERS, FULL_DESCRIPTOR_DIM = 64, 64, 4096
 
-Runtime = Literal["pytorch-fp16", "pytorch-fp32", "onnxruntime", "tensorrt"]
+Runtime = Literal[
+    "pytorch-fp16", "pytorch-fp32", "onnxruntime", "openvino-fp32", "openvino-int8", "tensorrt"
+]
 
 
 class StrictModel(BaseModel):

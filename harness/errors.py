@@ -27,3 +27,7 @@ class RunnerError(HarnessError):
 
 class LedgerError(HarnessError):
     """The gate ledger is unreadable or a comparison is impossible."""
+
+
+class StackError(HarnessError):
+    """A stack run by the process adapter crashed, hung or wrote output off its schema."""

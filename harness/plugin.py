@@ -13,34 +13,40 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.errors import RunnerError
-from harness.gates import Verdict
-from harness.ratchet import decide
-from harness.record import RECORD_NAME, read_record
-from harness.runners import RUNNERS, Runner
-from harness.scenario.load import SCENARIO_SUFFIX, Loaded, load
-from harness.scenario.problems import ScenarioInvalid
+from harness.runners import RUNNER_CLASSES, runner_class
+from harness.scenario import SCENARIO_SUFFIX
 
-# Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin.
-pytest_plugins = ["harness.report.pytest_allure"]
+# Every pytest session in the environment loads this plugin: the scenario model, the gates
+# and the runners (pydantic, numpy, docker) are imported when a scenario is collected or run.
+if TYPE_CHECKING:
+    from harness.gates import Verdict
+    from harness.runners.base import Runner
+    from harness.scenario.load import Loaded
 
-RUNNER_KEY = pytest.StashKey[Runner]()
+# Reporting (Allure steps, the gate ledger, the results' side files) lives in its own plugin,
+# and so do reruns after a gate move and failure bundles.
+pytest_plugins = ["harness.report.pytest_allure", "harness.history.pytest_surprises"]
+
+RUNNER_NAME_KEY = pytest.StashKey[str]()
+RUNNER_KEY = pytest.StashKey["Runner"]()  # made when the first scenario runs
 PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
-VERDICT_KEY = pytest.StashKey[Verdict]()
+VERDICT_KEY = pytest.StashKey["Verdict"]()
 RUN_DIR_KEY = pytest.StashKey[Path]()
 RUN_ID_KEY = pytest.StashKey[str]()
 RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
+NAMES_KEY = pytest.StashKey["dict[str, Loaded]"]()  # scenario name -> the file that has it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "GPS-denied navigation scenarios")
     group.addoption(
         "--runner",
-        choices=sorted(RUNNERS),
+        choices=sorted(RUNNER_CLASSES),
         default=None,
         help="where scenarios run: local (subprocess, default), inprocess (debugging), ...",
     )
@@ -78,16 +84,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tier1: runs on any host")
     config.addinivalue_line("markers", "tier2: runs on the target device (Tier-2)")
     name = config.getoption("--runner") or config.getini("harness_runner")
-    if name not in RUNNERS:
-        raise pytest.UsageError(f"harness_runner = {name!r}: choose one of {sorted(RUNNERS)}")
+    if name not in RUNNER_CLASSES:
+        raise pytest.UsageError(
+            f"harness_runner = {name!r}: choose one of {sorted(RUNNER_CLASSES)}"
+        )
+    config.stash[RUNNER_NAME_KEY] = name
     root = config.rootpath
-    jetson_host = config.getoption("--jetson-host")
-    if config.getoption("--jetson") or jetson_host:
-        from harness.runners.docker import DockerRunner
-
-        config.stash[RUNNER_KEY] = DockerRunner.from_options(root, True, jetson_host)
-    else:
-        config.stash[RUNNER_KEY] = RUNNERS[name](root)
     # One folder per session, shared by xdist workers (they inherit the environment).
     # HARNESS_RUN_ID may also be set by the caller (CI) to name the session.
     if "HARNESS_RUN_ID" not in os.environ:
@@ -95,12 +97,30 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[RUN_ID_OWNED_KEY] = True
     run_id = config.stash[RUN_ID_KEY] = os.environ["HARNESS_RUN_ID"]
     runs = Path(config.getoption("--harness-runs") or config.getini("harness_runs"))
-    config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+    run_dir = config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+    if not hasattr(config, "workerinput"):  # the xdist controller, or a session without xdist
+        from harness.crash import CrashReporter
+
+        config.pluginmanager.register(CrashReporter(config, run_dir, run_id), "harness-crash")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(RUN_ID_OWNED_KEY, False):
         os.environ.pop("HARNESS_RUN_ID", None)
+
+
+def _runner(config: pytest.Config) -> Runner:
+    """The session's runner, made on first use (its module may import docker)."""
+    if RUNNER_KEY not in config.stash:
+        jetson_host = config.getoption("--jetson-host")
+        if config.getoption("--jetson") or jetson_host:
+            from harness.runners.docker import DockerRunner
+
+            runner = DockerRunner.from_options(config.rootpath, True, jetson_host)
+        else:
+            runner = runner_class(config.stash[RUNNER_NAME_KEY])(config.rootpath)
+        config.stash[RUNNER_KEY] = runner
+    return config.stash[RUNNER_KEY]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -111,10 +131,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class ScenarioFile(pytest.File):
     def collect(self):
-        try:
-            loaded = load(self.path, self.config.rootpath)
-        except ScenarioInvalid as exc:
-            raise self.CollectError(str(exc)) from None
+        from harness.scenario.load import check, duplicate_name
+        from harness.scenario.problems import ScenarioInvalid
+
+        loaded = check(self.path, self.config.rootpath)
+        if isinstance(loaded, list):
+            raise self.CollectError(str(ScenarioInvalid(loaded))) from None
+        names = self.config.stash.setdefault(NAMES_KEY, {})
+        first = names.setdefault(loaded.scenario.name, loaded)
+        if first is not loaded:
+            raise self.CollectError(str(ScenarioInvalid([duplicate_name(loaded, first)])))
         for marker in loaded.scenario.markers:
             self.config.addinivalue_line("markers", f"{marker}: scenario marker")
         yield ScenarioItem.from_parent(self, name=loaded.scenario.name, loaded=loaded)
@@ -141,14 +167,24 @@ class ScenarioItem(pytest.Item):
         return self.config.stash[RUN_DIR_KEY] / self.name
 
     def runtest(self) -> None:
-        runner = self.config.stash[RUNNER_KEY]
+        from harness.crash import Started
+        from harness.ratchet import decide
+        from harness.report.allure_report import full_name
+
+        runner = _runner(self.config)
         _preflight(self.config, runner)
         timeout = self.config.getoption("--harness-timeout") or self.loaded.scenario.timeout_s
+        scenario = self.loaded.scenario
+        # What the controller needs to report this run should the worker die during it.
+        Started(
+            self.nodeid, self.name, str(self.path), scenario.expect, runner.name, full_name(self)
+        ).write(self.out_dir)
         verdict = runner.run(self.path, self.out_dir, timeout).verdict()
         self.stash[VERDICT_KEY] = verdict
         _figures(self.out_dir)
-        _log_verdict(self.config.stash[RUN_DIR_KEY], self, verdict)
-        scenario = self.loaded.scenario
+        log_verdict(
+            self.config.stash[RUN_DIR_KEY], str(self.path), self.name, scenario.expect, verdict
+        )
         decision = decide(scenario.expect, verdict, scenario.expect_reason)
         if decision.outcome == "skipped":
             pytest.skip(decision.message)
@@ -183,6 +219,7 @@ def _preflight(config: pytest.Config, runner: Runner) -> None:
 
 def _figures(out_dir: Path) -> None:
     """The run's pictures, from its record; a plotting problem never costs the verdict."""
+    from harness.record import RECORD_NAME, read_record
     from harness.report.run_plots import make_run_figures
 
     try:
@@ -191,15 +228,15 @@ def _figures(out_dir: Path) -> None:
         logging.getLogger(__name__).warning("figures for %s failed", out_dir, exc_info=True)
 
 
-def _log_verdict(run_dir: Path, item: ScenarioItem, verdict: Verdict) -> None:
+def log_verdict(run_dir: Path, path: str, name: str, expect: str, verdict: Verdict) -> None:
     """Append to the session's verdicts.jsonl (one write per line: safe across xdist workers)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     line = (
         json.dumps(
             {
-                "scenario": str(item.path),
-                "name": item.name,
-                "expect": item.loaded.scenario.expect,
+                "scenario": path,
+                "name": name,
+                "expect": expect,
                 "gate": verdict.gate,
                 "outcome": verdict.outcome,
                 "reason": verdict.reason,

@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,15 @@ def device() -> str:
     return "cpu"
 
 
-def base(root: Path, runner: str) -> dict[str, Any]:
-    import numpy
-    import torch
+def version_of(dist: str) -> str | None:
+    """An installed distribution's version, read from its metadata (nothing is imported)."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
+
+def base(root: Path, runner: str) -> dict[str, Any]:
     return {
         "git_sha": git_sha(root),
         "worktree_hash": worktree_hash(root),
@@ -89,7 +95,7 @@ def base(root: Path, runner: str) -> dict[str, Any]:
         "versions": {
             "harness": harness.__version__,
             "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "numpy": numpy.__version__,
+            "torch": version_of("torch"),
+            "numpy": version_of("numpy"),
         },
     }

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# pytester drops the modules a test imported when it ends, and torch's extension cannot be
+# initialised twice in one process: import it (as the CLI's command groups do) before any test.
+import torch  # noqa: F401
+
 from tests.helpers import tree_changes, tree_snapshot
 
 pytest_plugins = ["pytester"]

@@ -65,11 +65,13 @@ def write_bundle(
     imu: np.ndarray | None,
     truth: np.ndarray | None,
     frames_t: np.ndarray | None,
+    extra: dict[str, tuple[np.ndarray, list[str]]] | None = None,
 ) -> dict:
     """Write the streams next to an already placed video/corpus; fill in files, counts and the hash.
 
     `manifest` carries name, origin, conventions, camera, licence, provenance, faults and, for a
-    video, `streams.frames.video`; this adds the stream tables and `content_hash`.
+    video, `streams.frames.video`; this adds the stream tables and `content_hash`. `extra`:
+    further sensor streams by name (e.g. `baro`), each a table and its column names.
     """
     folder.mkdir(parents=True, exist_ok=True)
     streams = manifest.setdefault("streams", {})
@@ -77,6 +79,7 @@ def write_bundle(
         ("imu", imu, mf.IMU_COLUMNS),
         ("truth", truth, mf.TRUTH_COLUMNS),
         ("frames", frames_t, mf.FRAME_COLUMNS),
+        *((name, table, cols) for name, (table, cols) in (extra or {}).items()),
     ):
         if data is None:
             streams[name] = None

@@ -1,4 +1,4 @@
-"""`harness clip make|inspect|plot|import-srt|import-ulog`: make, read and picture clip bundles."""
+"""`harness clip make|inspect|plot|import-*`: make, read, picture and import clip bundles."""
 
 from __future__ import annotations
 
@@ -33,20 +33,47 @@ def register(groups) -> None:
     p.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where a .tar is unpacked")
     p.set_defaults(func=run_plot)
-    p = sub.add_parser("import-srt", help="bundle from a DJI mp4 and its .SRT telemetry")
-    p.add_argument("video", type=Path)
-    p.add_argument("srt", type=Path)
+    p = sub.add_parser("import-srt", help="bundle from a DJI .SRT telemetry file (and its video)")
+    p.add_argument("files", type=Path, nargs="+", metavar="[VIDEO] SRT")
     p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
     p.add_argument("--hfov-deg", type=float, default=82.1, help="horizontal field of view")
     p.add_argument("--skip-bad", action="store_true", help="skip unparsable cues with a warning")
+    p.add_argument(
+        "--assume-alt-m", type=float, help="constant height for an SRT that records none"
+    )
+    p.add_argument(
+        "--simulate-imu",
+        action="store_true",
+        help="add an IMU simulated from the smoothed track (SRT alone; labelled in the manifest)",
+    )
     p.set_defaults(func=run_import_srt)
-    p = sub.add_parser("import-ulog", help="bundle (IMU + GPS truth) from a PX4 .ulg")
+    p = sub.add_parser("import-ulog", help="bundle (IMU, baro, truth) from a PX4 .ulg")
     p.add_argument("ulog", type=Path)
     p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
     p.add_argument("--video", type=Path, help="the nadir camera's mp4, if any")
     p.add_argument("--video-start-s", type=float, default=0.0, help="clip time of its first frame")
     p.add_argument("--hfov-deg", type=float, default=60.0, help="its horizontal field of view")
+    p.add_argument(
+        "--truth-source",
+        choices=("gnss", "estimate"),
+        default="gnss",
+        help="truth from the GNSS receiver or from the autopilot's own estimate (default gnss)",
+    )
     p.set_defaults(func=run_import_ulog)
+    p = sub.add_parser("import-rosbag", help="bundle from a ROS 2 bag (sqlite3 or MCAP)")
+    p.add_argument("bag", type=Path, help="the bag folder, or its .db3 / .mcap file")
+    p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
+    p.add_argument(
+        "--time",
+        choices=("header", "receive"),
+        default="header",
+        help="stamp samples by header.stamp (default) or the bag's receive time",
+    )
+    for name in ("imu", "gnss", "image", "camera-info"):
+        p.add_argument(f"--{name}-topic", help=f"the {name} topic, when the bag has several")
+    p.add_argument("--distro", default="humble", help="typestore for bags without definitions")
+    p.add_argument("--hfov-deg", type=float, default=60.0, help="FOV when there is no CameraInfo")
+    p.set_defaults(func=run_import_rosbag)
 
 
 def load_spec(path: Path):
@@ -109,16 +136,47 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def run_import_srt(args: argparse.Namespace) -> int:
-    from harness.clip.srt import import_dji
+    from harness.clip.srt_import import import_dji
 
-    print(
-        import_dji(args.video, args.srt, args.out, hfov_deg=args.hfov_deg, skip_bad=args.skip_bad)
+    if len(args.files) > 2:
+        raise ClipError("harness clip import-srt: give [VIDEO] SRT (one or two files)")
+    video, srt = (None, *args.files) if len(args.files) == 1 else args.files
+    out = import_dji(
+        video,
+        srt,
+        args.out,
+        hfov_deg=args.hfov_deg,
+        skip_bad=args.skip_bad,
+        assume_alt_m=args.assume_alt_m,
+        simulate_imu=args.simulate_imu,
     )
+    print(out)
     return 0
 
 
 def run_import_ulog(args: argparse.Namespace) -> int:
     from harness.clip.ulog import import_ulog
 
-    print(import_ulog(args.ulog, args.out, args.video, args.video_start_s, args.hfov_deg))
+    out = import_ulog(
+        args.ulog, args.out, args.video, args.video_start_s, args.hfov_deg, args.truth_source
+    )
+    print(out)
+    return 0
+
+
+def run_import_rosbag(args: argparse.Namespace) -> int:
+    from harness.clip.rosbag import import_rosbag
+
+    out = import_rosbag(
+        args.bag,
+        args.out,
+        imu_topic=args.imu_topic,
+        gnss_topic=args.gnss_topic,
+        image_topic=args.image_topic,
+        camera_info_topic=args.camera_info_topic,
+        time=args.time,
+        distro=args.distro,
+        hfov_deg=args.hfov_deg,
+    )
+    print(out)
     return 0

@@ -15,7 +15,7 @@ import numpy as np
 from harness.errors import ClipError
 
 CORPUS_FORMAT_VERSION = 1
-KINDS = ("local-grid", "xyz")
+KINDS = ("local-grid", "xyz", "geotiff")
 
 
 class TileCorpus:

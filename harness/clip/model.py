@@ -109,6 +109,9 @@ class Clip:
     manifest: dict
     _corpora: dict[str, Callable[[], TileCorpus]] = field(default_factory=dict, repr=False)
 
+    def has_corpus(self, kind: str) -> bool:
+        return kind in self._corpora
+
     def corpus(self, kind: str = "local-grid") -> TileCorpus:
         """The clip's tile corpus (`local-grid` or `xyz`)."""
         from harness.errors import ClipError
@@ -122,6 +125,34 @@ class Clip:
                 "with harness.clip.xyz.read_xyz_folder"
             )
         return self._corpora[kind]()
+
+    def need(self, stream: str, user: str) -> None:
+        """Raise a ClipError naming `stream` when this clip lacks it (imu, truth, frames,
+        attitude) and what `user` (e.g. "the netvlad strategy") needs it for."""
+        from harness.errors import ClipError
+
+        missing = {
+            "imu": len(self.imu.t_s) < 2,
+            "frames": len(self.frames) == 0,
+            "truth": self.truth is None or len(self.truth.t_s) == 0,
+            "attitude": self.truth is None or not np.isfinite(self.truth.q_wxyz[:1]).all(),
+        }[stream]
+        if not missing:
+            return
+        fix = {
+            "imu": "replay a recording with an IMU (PX4 ULog, a ROS 2 bag with sensor_msgs/Imu), "
+            "or import a DJI SRT with simulate_imu",
+            "frames": "import the recording with its video, or use the oracle strategy",
+            "truth": "use a clip with ground truth (GNSS or the autopilot's estimate)",
+            "attitude": "use a clip whose truth has attitude (PX4 ULog, a synth clip, or a DJI "
+            "SRT imported with simulate_imu)",
+        }[stream]
+        where = self.manifest.get("_path", "clip")
+        have = [k for k, v in self.manifest.get("streams", {}).items() if v]
+        raise ClipError(
+            f"{where}: {user} needs the clip's {stream} stream, and this clip has none "
+            f"(its streams: {', '.join(have) or 'none'}); {fix}"
+        )
 
     def segment(self, start_s: float, duration_s: float | None) -> Clip:
         """The window [start_s, start_s + duration_s) with times from its own start; no copying."""

@@ -1,150 +1,168 @@
-"""Reader: an mp4 plus its DJI .SRT telemetry sidecar (one cue per frame) into a clip bundle.
+"""Reader: a DJI .SRT telemetry sidecar into a position track stamped by each cue's own time.
 
-Each cue's start time stamps its frame; latitude, longitude and altitude (abs_alt, else
-altitude, else rel_alt) become position truth. DJI SRT carries no attitude and no IMU: the
-bundle's truth has NaN quaternions and its IMU stream is absent (manifest says so).
+A sample's time is its cue's start on the video timeline (1 Hz and per-frame generations
+alike; frames are stamped by the video's own presentation times, never paired to cues by
+index). Height comes from the height field the file carries (see srt_fields); a satellite
+count or a GPS precision is never read as a height. Cues before a fix (0, 0), without a
+position, or truncated at the end of the file are dropped and counted, never carried over.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from harness.clip.bundle import write_bundle
-from harness.clip.geo import geodetic_to_ned
-from harness.clip.manifest import nadir_camera, new_manifest
-from harness.clip.video import probe
+from harness.clip import srt_fields as sf
+from harness.clip.srt_text import Cue, iter_cues
 from harness.errors import ClipError
 
 log = logging.getLogger(__name__)
-_TIME = re.compile(r"^(\d+):(\d\d):(\d\d)[,.](\d{1,3})\s*-->\s*(\d+):(\d\d):(\d\d)[,.](\d{1,3})")
-_FIELDS = {
-    "lat": re.compile(r"latitude\s*:\s*(-?\d+(?:\.\d+)?)"),
-    "lon": re.compile(r"longitude\s*:\s*(-?\d+(?:\.\d+)?)"),
-    "abs_alt": re.compile(r"abs_alt\s*:\s*(-?\d+(?:\.\d+)?)"),
-    "altitude": re.compile(r"(?<!_)altitude\s*:\s*(-?\d+(?:\.\d+)?)"),
-    "rel_alt": re.compile(r"rel_alt\s*:\s*(-?\d+(?:\.\d+)?)"),
-}
-_OLD_GPS = re.compile(
-    r"GPS\s*\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)"
-)  # lon, lat, alt
 
 
 @dataclass(frozen=True)
 class SrtTrack:
-    t_s: np.ndarray  # cue start, from the first cue
+    t_s: np.ndarray  # cue start on the video timeline [s] (or from the first date, see info)
+    dur_s: np.ndarray  # cue end - start [s]; NaN without timing lines
     lat_deg: np.ndarray
     lon_deg: np.ndarray
-    alt_m: np.ndarray
+    alt_m: np.ndarray  # from info["altitude_field"]; NaN when the file has no height
     lines: np.ndarray  # the line each cue starts on, for error messages
+    info: dict = field(default_factory=dict)
 
 
-def _seconds(h: str, m: str, s: str, ms: str) -> float:
-    return int(h) * 3600 + int(m) * 60 + int(s) + int(ms.ljust(3, "0")) / 1000
+def _bad(path: Path, cue: Cue, msg: str, skip_bad: bool, kept: int) -> None:
+    text = f"{path}:{cue.line}: {msg}; fix or delete that cue"
+    if not skip_bad:
+        raise ClipError(f"{text} ({kept} cues before it parsed; skip_bad=True keeps them)")
+    log.warning("%s (skipped)", text)
+
+
+def _times(path: Path, cues: list[Cue], skip_bad: bool) -> tuple[list[Cue], np.ndarray, str]:
+    """Each kept cue's time: its timing line, or (a generation without them) its date."""
+    timed = [c for c in cues if c.start_s is not None]
+    if timed and len(timed) < len(cues):
+        first = next(c for c in cues if c.start_s is None)
+        _bad(path, first, "cue has no timing line while others do", skip_bad, 0)
+        cues = timed
+    if timed:
+        return cues, np.array([c.start_s for c in cues]), "cue-start"
+    clocks = [sf.wall_clock(c.payload) for c in cues]
+    kept = [(c, w) for c, w in zip(cues, clocks, strict=True) if w is not None]
+    if len(kept) < len(cues):
+        first = next(c for c, w in zip(cues, clocks, strict=True) if w is None)
+        _bad(path, first, "cue has neither a timing line nor a date", skip_bad, 0)
+    if not kept:
+        return [], np.zeros(0), "none"
+    # This generation writes one cue a second; its whole-second dates repeat or skip a second
+    # now and then, so the cue number is the clock and the dates must agree with it (+-1.5 s).
+    number = np.array([c.number for c, _ in kept], dtype=np.float64)
+    t = number - number[0]
+    dates = np.array([(w - kept[0][1]).total_seconds() for _, w in kept])
+    off = np.flatnonzero(np.abs(dates - t) > 1.5)
+    if len(off):
+        cue = kept[int(off[0])][0]
+        raise ClipError(
+            f"{path}:{cue.line}: cue {cue.number} has no timing line and its date is "
+            f"{dates[off[0]]:.1f} s after the first cue's, not about {t[off[0]]:.0f} s (1 Hz): "
+            "the cue numbers are not a clock here; cut the file where the recording restarts"
+        )
+    return [c for c, _ in kept], t, "cue number at 1 Hz (no timing lines; dates agree +-1.5 s)"
+
+
+def _height_field(found: list[dict]) -> str | None:
+    """The one height field of the file: the one most cues carry (ties: HEIGHTS order).
+
+    A file that switches fields (an edited export of two drones) gets an error at the first
+    cue without it; skip_bad keeps the majority."""
+    counts = {k: sum(k in h for h in found) for k in sf.HEIGHTS}
+    best = max(counts.values(), default=0)
+    return next((k for k in sf.HEIGHTS if counts[k] == best), None) if best else None
 
 
 def parse_srt(path: Path, skip_bad: bool = False) -> SrtTrack:
-    """Parse every cue; a bad cue is an error naming its line (or, with skip_bad, a warning)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig", errors="strict")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ClipError(
-            f"{path}: cannot read the SRT ({exc}); is it a DJI .SRT text file?"
-        ) from None
-    rows, line_no = [], 1
-    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
-        start_line, line_no = line_no, line_no + block.count("\n") + 2
-        lines = block.strip("\n").split("\n")
-        if not block.strip():
+    """Every usable cue with a position; a bad cue is an error naming its line (or, with
+    skip_bad, a warning). An empty file gives an empty track, not an error."""
+    path = Path(path)
+    all_cues = list(iter_cues(path))
+    cues, kept = [], 0
+    for i, cue in enumerate(all_cues):
+        if cue.problem and i == len(all_cues) - 1:
+            log.warning("%s:%d: last cue is incomplete (%s): dropped", path, cue.line, cue.problem)
+        elif cue.problem:
+            _bad(path, cue, cue.problem, skip_bad, kept)
+        else:
+            cues.append(cue)
+            kept += 1
+    cues, t, time_source = _times(path, cues, skip_bad)
+    rows, found, counts = [], [], {"no_position": 0, "no_fix_0_0": 0}
+    forms = set()
+    for cue, t_s in zip(cues, t, strict=True):
+        pos = sf.position(cue.payload)
+        if pos is None:
+            counts["no_position"] += 1
             continue
-        try:
-            rows.append((*_parse_cue(lines), start_line))
-        except ValueError as exc:
-            msg = f"{path}:{start_line}: {exc}; fix or delete that cue"
-            if not skip_bad:
-                raise ClipError(
-                    msg + f" ({len(rows)} cues before it parsed; skip_bad=True keeps them)"
-                ) from None
-            log.warning("%s (skipped)", msg)
+        lat, lon, form = pos
+        if lat == 0 and lon == 0:
+            counts["no_fix_0_0"] += 1
+            continue
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            _bad(path, cue, f"latitude {lat} / longitude {lon} out of range", skip_bad, len(rows))
+            continue
+        forms.add(form)
+        dur = np.nan if cue.end_s is None else cue.end_s - cue.start_s
+        rows.append((cue, t_s, dur, lat, lon))
+        found.append(sf.heights(cue.payload))
+    alt_key = _height_field(found)
+    alt = []
+    for (cue, *_), h in zip(rows, found, strict=True):
+        if alt_key is not None and alt_key not in h:
+            other = ", ".join(h) or "none"
+            msg = (
+                f"cue has no {alt_key!r} height (it carries: {other}) while most cues do; the file "
+                "mixes generations (an edited export?): cut it, or skip_bad keeps the "
+                f"{alt_key!r} cues"
+            )
+            _bad(path, cue, msg, skip_bad, len(alt))
+            alt.append(None)
+            continue
+        alt.append(np.nan if alt_key is None else h[alt_key])
+    keep = [i for i, a in enumerate(alt) if a is not None]
+    rows, alt = [rows[i] for i in keep], np.array([alt[i] for i in keep], dtype=np.float64)
+    info = {
+        "cues": len(all_cues),
+        "samples": len(rows),
+        "time_source": time_source,
+        "position_form": sorted(forms),
+        "altitude_field": alt_key,
+        "altitude_datum": sf.DATUM.get(alt_key),
+        **counts,
+    }
     if not rows:
+        return SrtTrack(*(np.zeros(0) for _ in range(5)), np.zeros(0, int), info)
+    t = np.array([r[1] for r in rows])
+    dur = np.array([r[2] for r in rows])
+    lat = np.array([r[3] for r in rows])
+    lon = np.array([r[4] for r in rows])
+    lines = np.array([r[0].line for r in rows])
+    back = np.flatnonzero(np.diff(t) <= 0)
+    if len(back):
+        i = int(back[0]) + 1
         raise ClipError(
-            f"{path}: no telemetry cues found; is this a DJI .SRT with latitude/longitude fields?"
+            f"{path}:{lines[i]}: cue starts at {t[i]:.3f} s, not after the previous cue "
+            f"({t[i - 1]:.3f} s); the SRT clock is not monotonic: fix the cue times"
         )
-    tab = np.array(rows, dtype=np.float64)
-    bad = np.flatnonzero(np.diff(tab[:, 0]) <= 0)
-    if len(bad):
-        i = int(bad[0]) + 1
-        raise ClipError(
-            f"{path}:{int(tab[i, 4])}: cue starts at {tab[i, 0]:.3f} s, not after the previous cue "
-            f"({tab[i - 1, 0]:.3f} s); the SRT clock is not monotonic: fix the cue times"
-        )
-    return SrtTrack(tab[:, 0] - tab[0, 0], tab[:, 1], tab[:, 2], tab[:, 3], tab[:, 4].astype(int))
-
-
-def _parse_cue(lines: list[str]) -> tuple[float, float, float, float]:
-    if len(lines) < 3 or not lines[0].strip().isdigit():
-        raise ValueError(
-            f"expected 'index', 'start --> end' and telemetry lines, got {lines[:2]!r}"
-        )
-    m = _TIME.match(lines[1].strip())
-    if not m:
-        raise ValueError(f"bad cue time line {lines[1]!r}")
-    body = " ".join(lines[2:])
-    values = {k: float(r.search(body).group(1)) for k, r in _FIELDS.items() if r.search(body)}
-    if "lat" not in values and (old := _OLD_GPS.search(body)):
-        values.update(
-            lon=float(old.group(1)), lat=float(old.group(2)), altitude=float(old.group(3))
-        )
-    alt = values.get("abs_alt", values.get("altitude", values.get("rel_alt")))
-    if "lat" not in values or "lon" not in values or alt is None:
-        raise ValueError("cue has no latitude/longitude/altitude fields")
-    if not (-90 <= values["lat"] <= 90 and -180 <= values["lon"] <= 180):
-        raise ValueError(f"latitude {values['lat']} / longitude {values['lon']} out of range")
-    return _seconds(*m.groups()[:4]), values["lat"], values["lon"], alt
-
-
-def import_dji(
-    video: Path, srt: Path, out: Path, hfov_deg: float = 82.1, skip_bad: bool = False
-) -> Path:
-    """Write a bundle at `out` from a DJI mp4 and its SRT; the origin is the first fix."""
-    track = parse_srt(srt, skip_bad=skip_bad)
-    width, height, pts = probe(video)
-    count = len(pts)
-    n = min(count, len(track.t_s))
-    if count != len(track.t_s):
-        log.warning(
-            "%s has %d frames, %s %d cues: keeping the first %d",
-            video,
-            count,
-            srt,
-            len(track.t_s),
-            n,
-        )
-    origin = (track.lat_deg[0], track.lon_deg[0], track.alt_m[0])
-    p = geodetic_to_ned(track.lat_deg[:n], track.lon_deg[:n], track.alt_m[:n], origin)
-    t = track.t_s[:n]
-    v = np.gradient(p, t, axis=0) if n > 1 else np.zeros_like(p)
-    truth = np.column_stack([t, p, v, np.full((n, 4), np.nan)])
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(video, out / "video.mp4")
-    manifest = new_manifest(
-        f"DJI {video.name}",
-        origin,
-        float(t[-1]) + (t[-1] - t[0]) / max(n - 1, 1),
-        {
-            "reader": "harness.clip.srt",
-            "video": video.name,
-            "srt": srt.name,
-            "notes": "truth is GNSS position only (no attitude); no IMU in a DJI SRT",
-        },
-        camera=nadir_camera(width, height, hfov_deg),
-    )
-    manifest["streams"]["frames"] = {"video": "video.mp4"}
-    manifest["ground_truth"] = "position-only"
-    write_bundle(out, manifest, None, truth, t)
-    return out
+    if alt_key == "altitude" and all(c.font_size == 28 for c in cues):
+        alt = alt * 10.0  # DJI FPV writes `altitude` at a tenth of its value (font 28 files)
+        info["altitude_scale"] = 10.0
+    radians = (np.abs(lat) < np.pi / 2).all() and (np.abs(lon) < np.pi).all()
+    if radians and len(lat) > 1 and np.ptp(lat) < 1e-3 and np.ptp(lon) < 1e-3:
+        lat, lon = np.degrees(lat), np.degrees(lon)  # some Air 2 firmware wrote radians
+        info["radians_converted"] = True
+    if len(t) > 1:
+        info["cue_rate_hz"] = round(float((len(t) - 1) / (t[-1] - t[0])), 4)
+    med = float(np.nanmedian(dur)) if np.isfinite(dur).any() else np.nan
+    info["cadence"] = "1 Hz" if med >= 0.5 else "per-frame" if np.isfinite(med) else "unknown"
+    return SrtTrack(t, dur, lat, lon, alt, lines, info)

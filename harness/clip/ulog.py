@@ -1,9 +1,15 @@
-"""Reader: a PX4 ULog (pyulog) into a clip bundle: sensor_combined is the IMU, GPS the truth.
+"""Reader: a PX4 ULog (pyulog) into a clip bundle: IMU, barometer, and truth from a named source.
 
-Truth positions come from vehicle_gps_position (or sensor_gps, else vehicle_global_position),
-velocities from the GPS NED velocity, attitude from vehicle_attitude (slerped to GPS times).
-PX4 already logs FRD body, NED world and w-first Hamilton quaternions. A ULog holds no video:
-give the nadir camera's mp4 and the clip time of its first frame to add frames.
+IMU: sensor_combined, else vehicle_imu (delta angle / velocity over their dt). Barometer:
+vehicle_air_data, written as the bundle's `baro` stream. Truth (`truth_source`): "gnss" =
+vehicle_gps_position / sensor_gps 3D fixes with the receiver's NED velocity, or "estimate" =
+the autopilot's own EKF output (vehicle_global_position + vehicle_local_position velocity);
+attitude from vehicle_attitude, slerped. Truth rows are kept only where every truth topic has
+data around them: nothing outside a topic's span is filled with NaN or extrapolated.
+PX4 logs FRD body, NED world and w-first Hamilton quaternions, as the bundle wants.
+
+Time alignment: all topics share the autopilot's boot clock; the bundle clock is seconds from
+the first IMU sample; a video's first frame sits at `video_start_s` on that clock.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from pyulog import ULog
 from scipy.spatial.transform import Rotation, Slerp
 
+from harness.clip import ulog_topics as topics
 from harness.clip.bundle import write_bundle
 from harness.clip.geo import geodetic_to_ned
 from harness.clip.manifest import nadir_camera, new_manifest
@@ -24,21 +31,25 @@ from harness.errors import ClipError
 
 log = logging.getLogger(__name__)
 MAGIC = b"ULog\x01\x12\x35"
-GPS_TOPICS = ("vehicle_gps_position", "sensor_gps", "vehicle_global_position")
+TruthSource = Literal["gnss", "estimate"]
 
 
-def _open(path: Path) -> ULog:
+def _open(path: Path):
+    from pyulog import ULog
+
+    if path.is_dir():
+        raise ClipError(f"{path}: is a directory; give the PX4 .ulg file")
     try:
-        with Path(path).open("rb") as f:
+        with path.open("rb") as f:
             head = f.read(16)
     except OSError as exc:
-        raise ClipError(f"{path}: cannot read ({exc})") from None
+        raise ClipError(f"{path}: cannot read ({exc.strerror}); check the path") from None
     if head[:7] != MAGIC:
         raise ClipError(
             f"{path}: byte 0: not a ULog file (magic {head[:7]!r}, want {MAGIC!r}); give a PX4 .ulg"
         )
     try:
-        ulog = ULog(str(path), ["sensor_combined", "vehicle_attitude", *GPS_TOPICS])
+        ulog = ULog(str(path), topics.TOPICS)
     except Exception as exc:  # pyulog raises bare exceptions of several kinds on broken files
         raise ClipError(
             f"{path}: pyulog cannot parse the file ({type(exc).__name__}: {exc}); "
@@ -47,10 +58,6 @@ def _open(path: Path) -> ULog:
     if ulog.file_corruption:
         log.warning("%s: corrupt data skipped by pyulog; kept every message that parsed", path)
     return ulog
-
-
-def _topic(ulog: ULog, name: str):
-    return next((d for d in ulog.data_list if d.name == name and d.multi_id == 0), None)
 
 
 def _monotonic(t: np.ndarray, path: Path, topic: str) -> None:
@@ -63,18 +70,49 @@ def _monotonic(t: np.ndarray, path: Path, topic: str) -> None:
         )
 
 
-def _gps(d) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    data = d.data
-    if "latitude_deg" in data:
-        lat, lon, alt = data["latitude_deg"], data["longitude_deg"], data["altitude_msl_m"]
-    elif d.name == "vehicle_global_position":
-        lat, lon, alt = data["lat"], data["lon"], data["alt"]
-    else:
-        lat, lon, alt = data["lat"] * 1e-7, data["lon"] * 1e-7, data["alt"] * 1e-3
-    ok = np.isfinite(lat) & (np.abs(lat) > 1e-6)
-    if "fix_type" in data:
-        ok &= data["fix_type"] >= 3
-    return data["timestamp"][ok].astype(np.float64), lat[ok], lon[ok], alt[ok].astype(np.float64)
+def _truth(ulog, path: Path, source: TruthSource, t0: float, t_end: float):
+    """(truth table, origin, provenance) with rows only inside every truth topic's span."""
+    pos = topics.gnss(ulog) if source == "gnss" else topics.estimate(ulog)
+    if pos is None or not len(pos.t_us):
+        wanted = (
+            ", ".join(topics.GNSS_TOPICS)
+            if source == "gnss"
+            else ("vehicle_global_position and vehicle_local_position")
+        )
+        other = "estimate" if source == "gnss" else "gnss"
+        raise ClipError(
+            f"{path}: truth_source {source!r} needs {wanted} with a 3D fix; the log has none: "
+            f"try truth_source {other!r}, or log those topics"
+        )
+    _monotonic(pos.t_us, path, pos.topic)
+    att = topics.attitude(ulog)
+    lo, hi = t0, t_end
+    if att is not None:
+        lo, hi = max(lo, att.t_us[0]), min(hi, att.t_us[-1])
+    keep = (pos.t_us >= lo) & (pos.t_us <= hi)
+    t, vals = pos.t_us[keep], pos.values[keep]
+    if not len(t):
+        raise ClipError(
+            f"{path}: no {pos.topic} sample lies inside the IMU and vehicle_attitude spans; "
+            "the log has no usable truth"
+        )
+    origin = (float(vals[0, 0]), float(vals[0, 1]), float(vals[0, 2]))
+    p = geodetic_to_ned(vals[:, 0], vals[:, 1], vals[:, 2], origin)
+    v = vals[:, 3:6]
+    if not np.isfinite(v).all():
+        v = np.gradient(p, t / 1e6, axis=0) if len(t) > 1 else np.zeros_like(p)
+    q = np.full((len(t), 4), np.nan)
+    if att is not None:
+        slerp = Slerp(att.t_us, Rotation.from_quat(att.values, scalar_first=True))
+        q = slerp(t).as_quat(scalar_first=True)
+        q *= np.where(q[:, :1] < 0, -1.0, 1.0)
+    prov = {
+        "truth_source": source,
+        "truth_topic": pos.topic,
+        "attitude_topic": None if att is None else att.topic,
+        "truth_dropped_outside_spans": int((~keep).sum()),
+    }
+    return np.column_stack([(t - t0) / 1e6, p, v, q]), origin, prov
 
 
 def import_ulog(
@@ -83,51 +121,35 @@ def import_ulog(
     video: Path | None = None,
     video_start_s: float = 0.0,
     hfov_deg: float = 60.0,
+    truth_source: TruthSource = "gnss",
 ) -> Path:
-    """Write an IMU + truth bundle at `out` from a PX4 .ulg; frames too when a video is given.
+    """Write an IMU + baro + truth bundle at `out` from a PX4 .ulg; frames when a video is given.
 
-    `video_start_s`: clip time (from the first sensor_combined sample) of the video's first frame.
+    `video_start_s`: clip time (from the first IMU sample) of the video's first frame.
     """
-    path = Path(path)
+    path, out = Path(path), Path(out)
+    if truth_source not in ("gnss", "estimate"):
+        raise ClipError(f"truth_source {truth_source!r}: use 'gnss' or 'estimate'")
     ulog = _open(path)
-    sc = _topic(ulog, "sensor_combined")
-    if sc is None or len(sc.data["timestamp"]) < 2:
+    imu_s = topics.imu(ulog)
+    if imu_s is None:
         raise ClipError(
-            f"{path}: topic sensor_combined is missing or empty; log it "
-            "(SDLOG_PROFILE) to get an IMU"
+            f"{path}: topics sensor_combined and vehicle_imu are missing or empty; log one of "
+            "them (SDLOG_PROFILE) to get an IMU"
         )
-    ts = sc.data["timestamp"].astype(np.float64)
-    _monotonic(ts, path, "sensor_combined")
-    t0 = ts[0]
-    gyro = np.column_stack([sc.data[f"gyro_rad[{i}]"] for i in range(3)])
-    accel = np.column_stack([sc.data[f"accelerometer_m_s2[{i}]"] for i in range(3)])
-    imu = np.column_stack([(ts - t0) / 1e6, gyro, accel])
-    gps = next((d for name in GPS_TOPICS if (d := _topic(ulog, name)) is not None), None)
-    truth, origin = None, None
-    if gps is not None:
-        tg, lat, lon, alt = _gps(gps)
-        keep = tg >= t0
-        tg, lat, lon, alt = tg[keep], lat[keep], lon[keep], alt[keep]
-        _monotonic(tg, path, gps.name)
-        if len(tg):
-            origin = (float(lat[0]), float(lon[0]), float(alt[0]))
-            p = geodetic_to_ned(lat, lon, alt, origin)
-            sel = gps.data["timestamp"] >= t0
-            if "vel_n_m_s" in gps.data:
-                fields = ("vel_n_m_s", "vel_e_m_s", "vel_d_m_s")
-            else:
-                fields = ("vel_n", "vel_e", "vel_d")
-            if all(f in gps.data for f in fields):
-                ok = np.isin(gps.data["timestamp"][sel].astype(np.float64), tg)
-                v = np.column_stack([gps.data[f][sel][ok] for f in fields])
-            else:
-                v = np.gradient(p, tg / 1e6, axis=0) if len(tg) > 1 else np.zeros_like(p)
-            truth = np.column_stack([(tg - t0) / 1e6, p, v, _attitude(ulog, tg)])
-    if origin is None:
-        raise ClipError(
-            f"{path}: no GPS fix in {', '.join(GPS_TOPICS)}; the clip needs an origin: "
-            "use a log with GPS, or write the bundle by hand with an origin"
-        )
+    _monotonic(imu_s.t_us, path, imu_s.topic)
+    t0, t_end = imu_s.t_us[0], imu_s.t_us[-1]
+    imu = np.column_stack([(imu_s.t_us - t0) / 1e6, imu_s.values])
+    truth, origin, truth_prov = _truth(ulog, path, truth_source, t0, t_end)
+    extra = {}
+    baro = topics.baro(ulog)
+    if baro is not None:
+        inside = (baro.t_us >= t0) & (baro.t_us <= t_end)
+        if inside.sum() >= 2:
+            extra["baro"] = (
+                np.column_stack([(baro.t_us[inside] - t0) / 1e6, baro.values[inside]]),
+                ["t_s", "baro_alt_m"],
+            )
     duration = float(imu[-1, 0])
     info = ulog.msg_info_dict
     manifest = new_manifest(
@@ -139,40 +161,27 @@ def import_ulog(
             "ulog": path.name,
             "sys_name": str(info.get("sys_name", "")),
             "ver_hw": str(info.get("ver_hw", "")),
-            "gps_topic": gps.name,
+            "imu_topic": imu_s.topic,
+            "baro_topic": None if baro is None else baro.topic,
+            **truth_prov,
             "file_corruption": bool(ulog.file_corruption),
+            "time_alignment": "boot clock (us) of every topic; bundle t_s = (t - first IMU) / 1e6",
         },
     )
-    manifest["ground_truth"] = "gnss"
+    manifest["ground_truth"] = "gnss" if truth_source == "gnss" else "autopilot-estimate"
     frames_t = None
     if video is not None:
-        width, height, pts = probe(video)
+        width, height, pts = probe(Path(video))
         frames_t = video_start_s + pts
         keep = (frames_t >= 0) & (frames_t < duration)
-        if not keep.all() or len(frames_t) == 0:
+        if not keep.all():
             raise ClipError(
                 f"{video}: frames span [{frames_t.min():.3f}, {frames_t.max():.3f}] s but "
-                "the log's IMU "
-                f"spans [0, {duration:.3f}] s; fix video_start_s or trim the video"
+                f"the log's IMU spans [0, {duration:.3f}] s; fix video_start_s or trim the video"
             )
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(video, out / "video.mp4")
         manifest["camera"] = nadir_camera(width, height, hfov_deg)
         manifest["streams"]["frames"] = {"video": "video.mp4", "video_start_s": video_start_s}
-    write_bundle(out, manifest, imu, truth, frames_t)
-    return out
-
-
-def _attitude(ulog: ULog, t_us: np.ndarray) -> np.ndarray:
-    att = _topic(ulog, "vehicle_attitude")
-    out = np.full((len(t_us), 4), np.nan)
-    if att is None or len(att.data["timestamp"]) < 2:
-        return out
-    ta = att.data["timestamp"].astype(np.float64)
-    q = np.column_stack([att.data[f"q[{i}]"] for i in range(4)])
-    inside = (t_us >= ta[0]) & (t_us <= ta[-1])
-    slerp = Slerp(ta, Rotation.from_quat(q, scalar_first=True))
-    if inside.any():
-        qi = slerp(t_us[inside]).as_quat(scalar_first=True)
-        out[inside] = qi * np.where(qi[:, :1] < 0, -1.0, 1.0)
+    write_bundle(out, manifest, imu, truth, frames_t, extra=extra)
     return out

@@ -38,23 +38,50 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int =
     return count
 
 
+# Codecs that hold still images: FFmpeg opens a TIFF or PNG as a one-frame "video".
+STILL_CODECS = {"tiff", "png", "bmp", "gif", "webp", "jpeg2000", "mjpeg", "ppm", "pgm", "dpx"}
+
+
 def probe(path: Path) -> tuple[int, int, np.ndarray]:
-    """Width, height and each frame's presentation time [s] from the first, without decoding."""
+    """Width, height and each frame's presentation time [s] from the first, without decoding.
+
+    Refuses a file that is not a moving-picture video: no video stream (audio, text, an SRT),
+    a still image PyAV would open as a one-frame stream (TIFF, PNG, JPEG), or no frames."""
+    if Path(path).is_dir():
+        raise ClipError(f"{path}: is a directory; give the video file (.mp4/.mov)")
     try:
         with av.open(str(path)) as container:
+            fmt = container.format.name
+            if not container.streams.video:
+                kinds = sorted({s.type for s in container.streams}) or ["none"]
+                raise ClipError(
+                    f"{path}: PyAV finds no video stream (format {fmt!r}, streams: "
+                    f"{', '.join(kinds)}); give the video file (.mp4/.mov) the telemetry belongs to"
+                )
             stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            if fmt.endswith("_pipe") or fmt == "image2" or codec in STILL_CODECS:
+                raise ClipError(
+                    f"{path}: is a still image ({codec}, format {fmt!r}), not a video; "
+                    "give the video file (.mp4/.mov) the telemetry belongs to"
+                )
             pts = [p.pts for p in container.demux(stream) if p.size and p.pts is not None]
             width, height, tb = (
                 stream.codec_context.width,
                 stream.codec_context.height,
                 stream.time_base,
             )
-    except (av.error.FFmpegError, OSError, IndexError) as exc:
+    except (av.error.FFmpegError, OSError) as exc:
         raise ClipError(
             f"{path}: cannot read the video ({exc}); give an mp4 with a video stream"
         ) from None
+    if len(pts) < 2:
+        raise ClipError(
+            f"{path}: the video stream holds {len(pts)} frame(s); a clip needs a moving picture: "
+            "give the full recording"
+        )
     t = np.sort(np.asarray(pts, dtype=np.float64)) * float(tb)
-    return width, height, t - (t[0] if len(t) else 0.0)
+    return width, height, t - t[0]
 
 
 class VideoFrames:

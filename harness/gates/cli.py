@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from harness.errors import LedgerError
-from harness.ratchet import raise_expect
 
 
 def register(groups) -> None:
@@ -37,6 +36,8 @@ def last_verdicts(runs: Path) -> list[dict]:
 
 
 def run_update(args: argparse.Namespace) -> int:
+    from harness.ratchet import raise_expect
+
     scope = [p.resolve() for p in args.paths]
     changed = 0
     for row in last_verdicts(args.runs):

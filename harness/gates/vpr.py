@@ -61,6 +61,12 @@ def _broken(record: Record, q: dict[str, Any], dim: int, spec: VprContractSpec) 
 
 def check(record: Record) -> GateResult:
     spec = spec_of(record, "vpr_contract", VprContractSpec)
+    # A stack run by the process adapter answered before its frame existed (harness.process).
+    if breaches := list(record.select("vpr", "causality")):
+        first, more = breaches[0], f" (+{len(breaches) - 1} more)" if len(breaches) > 1 else ""
+        what = f"stack output line {first.get('line', '?')}: {first.get('reason', '?')}"
+        reason = f"causality broken: {what}{more}"
+        return GateResult("fail", reason, {"causality_breaches": len(breaches)})
     if (record.scenario.get("vpr") or {}).get("strategy") == "oracle":
         return GateResult("n/a", "the oracle strategy makes no descriptors")
     dim = spec.descriptor_dim or configured_dim(record.config)

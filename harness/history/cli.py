@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 from harness.errors import LedgerError
-from harness.history import refusals, tier2
+from harness.history import refusals
 from harness.history.ledger import DEFAULT_LEDGER, Ledger
-from harness.history.transitions import flaky_scenarios
 
 ALLOW_HELP = {
     "missing": "baseline scenarios the head run lacks",
@@ -61,6 +60,8 @@ def register(groups) -> None:
 
 
 def run_diff(args: argparse.Namespace) -> int:
+    from harness.history import tier2
+
     ledger = Ledger(args.ledger)
     a, b = tier2.resolve_run(ledger, args.a), tier2.resolve_run(ledger, args.b)
     transitions = tier2.diff(ledger, a, b)
@@ -70,6 +71,8 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from harness.history import tier2
+
     ledger = Ledger(args.ledger)
     try:
         result = tier2.check(
@@ -91,6 +94,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
+    from harness.history.transitions import flaky_scenarios
+
     ledger = Ledger(args.ledger)
     rows = ledger.rows(scenario=args.scenario)
     if not rows:

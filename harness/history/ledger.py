@@ -26,6 +26,8 @@ SCHEMA_VERSION = 1
 # checkpoint is not one of them: it is part of the system under test, and a new checkpoint
 # moving a scenario's gate is exactly the change the ladder is there to show.
 CLASS_KEYS = ("clip_hash", "corpus_hash")
+# Run ids of `harness bisect` steps: one scenario at an old commit, never a session's head.
+BISECT_PREFIX = "bisect-"
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,10 @@ class Ledger:
             raise LedgerError(f"{self.path}: the gate ledger is unreadable ({exc})") from None
         finally:
             con.close()
+
+    def connect(self, write: bool = False):
+        """A connection for the history modules' own tables (closed on leaving the block)."""
+        return self._connect(write)
 
     def append(self, row: Row) -> None:
         """Store one row atomically (a rerun of the same run and scenario replaces it)."""

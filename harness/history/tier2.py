@@ -17,7 +17,7 @@ from harness.gates import BROKEN
 from harness.history import baseline as baselines
 from harness.history import refusals as refusing
 from harness.history.baseline import GREEN_STATUSES
-from harness.history.ledger import Ledger, Row
+from harness.history.ledger import BISECT_PREFIX, Ledger, Row
 from harness.history.refusals import Refusal
 from harness.history.transitions import Transition, compare
 
@@ -41,6 +41,7 @@ def resolve_run(ledger: Ledger, ref: str, *, before: str | None = None) -> str:
         runs = runs[: runs.index(before)]
     if ref in runs:
         return ref
+    runs = [r for r in runs if not r.startswith(BISECT_PREFIX)]
     rows = ledger.rows()
     by_run: dict[str, list[Row]] = {}
     for row in rows:
@@ -120,11 +121,12 @@ def check(
     runs = ledger.runs()
     if not runs:
         raise LedgerError(f"{ledger.path}: the gate ledger is empty")
-    head = resolve_run(ledger, head) if head else runs[-1]
+    sessions = [r for r in runs if not r.startswith(BISECT_PREFIX)] or runs
+    head = resolve_run(ledger, head) if head else sessions[-1]
     history = ledger.rows()
     head_rows = [r for r in history if r.run_id == head]
     if baseline_ref.lower() in LAST_GREEN:
-        before = runs[: runs.index(head)]
+        before = [r for r in runs[: runs.index(head)] if not r.startswith(BISECT_PREFIX)]
         base_rows, label = baselines.last_green(history, head_rows, before)
         if not base_rows:
             raise LedgerError(

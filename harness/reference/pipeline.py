@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.reference.provisioning import Check, verify
+from harness.reference.provisioning import Check, input_normalisation, verify
 from harness.run.stage import Engine, Fix, RunContext, StageStop
 
 
@@ -16,7 +16,10 @@ class ReferencePipeline:
             sha = ""
             for step in verify(backbone, path):
                 if not isinstance(step, Check):
-                    engines.append(Engine(backbone, path, sha, model=step))
+                    norm = input_normalisation(path)
+                    engines.append(Engine(backbone, path, sha, model=step, normalisation=norm))
+                    if norm is not None:
+                        ctx.emit("provisioning", "normalisation", backbone=backbone.name, **norm)
                     break
                 ctx.emit(
                     "provisioning",

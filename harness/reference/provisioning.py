@@ -17,6 +17,7 @@ import torch
 
 from harness.config import Backbone
 from harness.errors import ProvisioningError
+from harness.reference.checkpoint_kind import TORCH, sniff
 from harness.reference.vpr.netvlad import NetVladVgg16, expected_layout
 
 
@@ -39,16 +40,45 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def _foreign(path: Path) -> ProvisioningError | None:
+    """An error naming what `path` really is, when it is no PyTorch checkpoint."""
+    try:
+        kind = sniff(path)
+    except OSError:
+        return None
+    if kind is TORCH:
+        return None
+    return ProvisioningError(f"{path}: is {kind.name}, not a PyTorch checkpoint; {kind.fix}")
+
+
 def load_weights(path: Path, allow: Sequence = ()) -> dict:
     """torch.load(weights_only=True): a pickle with code in it is refused, never run.
 
     `allow` names the few extra globals a caller accepts (torch.serialization.safe_globals
-    entries), for files that carry more than tensors, such as numpy scalars.
+    entries), for files that carry more than tensors, such as numpy scalars. A directory, an
+    unreadable file or a foreign format (.mat, ONNX, text...) is named with its fix.
     """
+    path = Path(path)
+    if path.is_dir():
+        raise _foreign(path)
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        raise ProvisioningError(
+            f"{path}: unreadable (permission denied); make it readable by this user "
+            "(chmod a+r) or run as its owner"
+        ) from None
+    except OSError as exc:
+        raise ProvisioningError(
+            f"{path}: cannot be opened ({exc.strerror}); check the path"
+        ) from None
     try:
         with torch.serialization.safe_globals(list(allow)):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if (foreign := _foreign(path)) is not None:
+            raise foreign from None
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         what = f"it pickles {found.group(1)}" if found else "it holds more than tensors"
         raise ProvisioningError(
@@ -56,13 +86,42 @@ def load_weights(path: Path, allow: Sequence = ()) -> dict:
             "re-save it as a plain state_dict of tensors"
         ) from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        if (foreign := _foreign(path)) is not None:
+            raise foreign from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ProvisioningError(f"{path}: not a readable torch checkpoint ({first})") from None
+        raise ProvisioningError(
+            f"{path}: not a readable torch checkpoint ({first}); re-copy it (truncated?) or "
+            "re-save it with torch.save(model.state_dict(), path)"
+        ) from None
     if not isinstance(state, dict):
         raise ProvisioningError(
             f"{path}: holds a {type(state).__name__}, not a state_dict; save model.state_dict()"
         )
     return state
+
+
+def input_normalisation(path: Path) -> dict | None:
+    """The input normalisation a checkpoint's provenance records (MATLAB-origin imports do),
+    or None for the PyTorch family's ImageNet default."""
+    import json
+
+    try:
+        doc = json.loads(Path(path).with_suffix(".provenance.json").read_text())
+    except (OSError, ValueError):
+        return None
+    norm = doc.get("input_normalisation") if isinstance(doc, dict) else None
+    return norm if isinstance(norm, dict) else None
+
+
+def non_finite(state: dict[str, object]) -> list[str]:
+    """'key: N NaN/Inf of M' for every floating tensor holding a non-finite value."""
+    out = []
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                out.append(f"{key}: {bad} NaN/Inf of {value.numel()}")
+    return out
 
 
 def layout_problems(state: dict[str, object], backbone: Backbone) -> list[str]:
@@ -76,6 +135,18 @@ def layout_problems(state: dict[str, object], backbone: Backbone) -> list[str]:
             problems.append(f"{key} is a {type(value).__name__}, not a tensor")
         elif tuple(value.shape) != want[key]:
             problems.append(f"{key} has shape {list(value.shape)}, expected {list(want[key])}")
+    dtypes = sorted(
+        {
+            str(v.dtype).removeprefix("torch.")
+            for v in state.values()
+            if isinstance(v, torch.Tensor) and v.dtype != torch.float32
+        }
+    )
+    if dtypes:
+        problems.append(
+            f"tensors are {', '.join(dtypes)}, the layout is float32: re-save with "
+            "{k: v.float() for k, v in state.items()} (the runtime makes fp16 itself)"
+        )
     return problems
 
 
@@ -89,11 +160,20 @@ def build_model(backbone: Backbone, state: dict[str, torch.Tensor]) -> NetVladVg
 
 def verify(backbone: Backbone, path: Path) -> Iterator[Check | NetVladVgg16]:
     """Yield each check in order and, if all pass, the loaded model last."""
+    if path.is_dir():
+        yield Check("exists", False, f"{path} is a directory; point weights_path at the .pt in it")
+        return
     if not path.is_file():
         yield Check("exists", False, f"{path} does not exist; make it or fix weights_path")
         return
     yield Check("exists", True, str(path))
-    digest = sha256_file(path)
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        yield Check(
+            "sha256", False, f"{path} is unreadable ({exc.strerror}); make it readable by this user"
+        )
+        return
     if backbone.sha256 is not None and digest != backbone.sha256:
         yield Check(
             "sha256",

@@ -1,8 +1,10 @@
 """Runtimes a provisioned backbone runs on, chosen by its `runtime` config field.
 
 pytorch-fp16 is the onboard default; a host without usable fp16 kernels says so and falls back
-to fp32 only when the scenario allows it. TensorRT exists only where it is importable (a
-Jetson); elsewhere it is a provisioning failure with the reason, never a silent skip.
+to fp32 only when the scenario allows it. openvino-fp32 / openvino-int8 run on the CPU plugin
+(`openvino_runtime`; int8 calibrated on the corpus tiles, parity to fp32 recorded). TensorRT
+exists only where it is importable (a Jetson); elsewhere it is a provisioning failure with the
+reason, never a silent skip.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from harness.reference.provisioning import Check
 from harness.run.stage import Engine
 
 Embed = Callable[[torch.Tensor], np.ndarray]
+Tiles = Callable[[], np.ndarray]  # uint8 (N, H, W, 3) corpus tiles, for int8 calibration
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,37 @@ def _onnxruntime(engine: Engine, input_px: int, engine_dir: Path) -> Embed:
     return embed
 
 
+def calibration_tiles(corpus, count: int = 24) -> np.ndarray:
+    """`count` corpus tiles spread evenly over the corpus (all of a smaller one)."""
+    picks = np.unique(np.linspace(0, len(corpus) - 1, min(count, len(corpus))).round().astype(int))
+    return np.stack([corpus.image(int(i)) for i in picks])
+
+
+def _openvino(
+    engine: Engine, input_px: int, engine_dir: Path, tiles: Tiles | None, int8: bool
+) -> tuple[Embed, str]:
+    from harness.reference import openvino_runtime as ovr
+    from harness.reference.vpr.preprocess import to_input
+
+    calibration = None
+    if int8:
+        if tiles is None:
+            raise RuntimeUnavailable("int8 calibration needs the corpus tiles; none were given")
+
+        def calibration() -> tuple[str, torch.Tensor]:
+            images = tiles()
+            return ovr.calibration_digest(images), to_input(images, input_px)
+
+    try:
+        return ovr.openvino_embed(engine.model, engine.sha256, input_px, engine_dir, calibration)
+    except ovr.OpenVinoUnavailable as exc:
+        raise RuntimeUnavailable(str(exc)) from None
+    except Exception as exc:  # conversion, quantisation or compilation: a recorded failure
+        if out_of_memory(exc):
+            raise  # the host ran out: a resource failure, not the model's
+        raise RuntimeUnavailable(f"OpenVINO could not build or compile the engine: {exc}") from None
+
+
 def out_of_memory(exc: BaseException) -> bool:
     """Whether `exc` is the host or device running out of memory (not a model problem)."""
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
@@ -126,12 +160,22 @@ def out_of_memory(exc: BaseException) -> bool:
 
 
 def make_runtime(
-    engine: Engine, input_px: int, engine_dir: Path, allow_fp32_fallback: bool
+    engine: Engine,
+    input_px: int,
+    engine_dir: Path,
+    allow_fp32_fallback: bool,
+    tiles: Tiles | None = None,
 ) -> tuple[Runtime, Check]:
     """The runtime for `engine`, and the provisioning check that records what was chosen."""
     wanted = engine.backbone.runtime
     device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
+        if wanted in ("openvino-fp32", "openvino-int8"):
+            int8 = wanted == "openvino-int8"
+            embed, detail = _openvino(engine, input_px, engine_dir, tiles, int8)
+            return Runtime(wanted, "int8" if int8 else "float32", embed), Check(
+                "runtime", True, detail
+            )
         if wanted == "pytorch-fp32":
             return Runtime(wanted, "float32", _torch_embed(engine.model, torch.float32, device)), (
                 Check("runtime", True, f"{wanted} on {device}")

@@ -246,3 +246,70 @@ def start_listener(config: Any, results: Path) -> None:
             allure_commons.plugin_manager.unregister(name=name)
 
     config.add_cleanup(clean_up)
+
+
+def full_name(item: Any) -> str:
+    """The test's Allure full name (what its history id is made from); "" without Allure."""
+    if not AVAILABLE:
+        return ""
+    from allure_pytest.utils import allure_full_name
+
+    return allure_full_name(item)
+
+
+def report_crash(
+    results: Path,
+    *,
+    name: str,
+    full_name: str,
+    verdict: Verdict,
+    runner: str,
+    device: str,
+    run_id: str,
+) -> None:
+    """A result for a test whose worker died (so allure-pytest never wrote one): broken, with
+    the verdict's reason, under the same history id as the scenario's other runs."""
+    if not AVAILABLE:
+        return
+    import uuid
+
+    from allure_commons.logger import AllureFileLogger
+    from allure_commons.model2 import Label, Parameter, Status, StatusDetails, TestResult
+    from allure_commons.utils import md5, now
+
+    parameters = [
+        Parameter(name="runner", value=runner),
+        Parameter(name="device", value=device),
+        Parameter(name="run id", value=run_id, excluded=True),
+    ]
+    result = TestResult(
+        uuid=str(uuid.uuid4()),
+        name=name,
+        fullName=full_name,
+        historyId=md5(full_name, device, runner),  # as allure-pytest: sorted, not excluded
+        testCaseId=md5(full_name),
+        status=Status.BROKEN,
+        statusDetails=StatusDetails(message=f"{verdict.gate}: {verdict.reason}"),
+        labels=[Label(name=LabelType.TAG, value=f"gate:{verdict.gate}")],
+        parameters=parameters,
+        start=now(),
+        stop=now(),
+    )
+    results.mkdir(parents=True, exist_ok=True)
+    AllureFileLogger(str(results), False).report_result(result)
+
+
+def adjudication_step(line: str, attempts: list[Any]) -> None:
+    """A step with the flake adjudication's figures and one sub-step per attempt."""
+    if not AVAILABLE:
+        return
+    with _step(f"gate move adjudicated: {line}"):
+        for a in attempts:
+            title = f"attempt {a.number}: {a.gate} ({a.status})"
+            if a.landed:
+                with _step(title):
+                    pass
+            else:
+                with _failing_step(title):
+                    pass
+        _attach_json([vars(a) for a in attempts], "attempts")

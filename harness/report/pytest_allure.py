@@ -19,10 +19,10 @@ import pytest
 
 from harness.errors import LedgerError, RecordError
 from harness.history.ledger import DEFAULT_LEDGER, Ledger, Row, row_from_run
-from harness.ratchet import decide
-from harness.record import read_record
-from harness.report import allure_report
-from harness.scenario.load import SCENARIO_SUFFIX
+from harness.scenario import SCENARIO_SUFFIX
+
+# Loaded with the harness plugin by every pytest session: Allure, the gates and the record
+# (numpy, pydantic) are imported in the hooks that use them, once scenarios are in play.
 
 log = logging.getLogger(__name__)
 STARTED_KEY = pytest.StashKey[float]()
@@ -61,7 +61,11 @@ def alluredir(config: pytest.Config) -> Path | None:
     if given:
         return Path(given).resolve()
     default = config.getini("harness_alluredir")
-    return _path(config, default) if default and allure_report.AVAILABLE else None
+    if not default:
+        return None
+    from harness.report import allure_report
+
+    return _path(config, default) if allure_report.AVAILABLE else None
 
 
 def _scenario_items(items: list[pytest.Item]) -> list[pytest.Item]:
@@ -81,6 +85,8 @@ def pytest_collection_modifyitems(
     if target is None or config.option.collectonly:
         return
     config.option.allure_report_dir = str(target)
+    from harness.report import allure_report
+
     allure_report.start_listener(config, target)
 
 
@@ -95,6 +101,9 @@ def pytest_runtest_call(item: pytest.Item):
 
 def _report(item: pytest.Item) -> None:
     from harness.plugin import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY, ScenarioItem
+    from harness.ratchet import decide
+    from harness.record import read_record
+    from harness.report import allure_report
 
     if not isinstance(item, ScenarioItem) or VERDICT_KEY not in item.stash:
         return
@@ -201,6 +210,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if not rows:
         return
+    from harness.report import allure_report
+
     if config.stash.get(DEFAULT_DIR_KEY, False):
         # Our default folder holds this session only (trends live in the report's history);
         # with an explicit --alluredir the user decides (--clean-alluredir).

@@ -82,10 +82,13 @@ def _stages(ctx: RunContext, prov: dict) -> None:
         prov["checkpoint_sha256"] = engines[0].sha256 if engines else None
         from harness.clip import load_clip
 
-        ctx.clip = load_clip(loaded.scenario.clip, loaded.scenario.segment, ctx.cache_dir)
+        ctx.clip = load_clip(
+            loaded.scenario.clip, loaded.scenario.segment, ctx.cache_dir, root=loaded.root
+        )
         prov["clip_hash"] = ctx.clip.content_hash
         prov["clip_duration_s"] = ctx.clip.duration_s
-        prov["corpus_hash"] = ctx.clip.corpus().content_hash
+        ctx.corpus = _corpus(ctx)
+        prov["corpus_hash"] = ctx.corpus.content_hash if ctx.corpus else None
     except StageStop as exc:
         log.info("stopped in provisioning: %s", exc)
         _condition(ctx, prov)
@@ -124,6 +127,17 @@ def truth_samples(truth: Truth) -> list[dict]:
         {"t_s": truth.t_s[i], "p_ned_m": truth.p_ned_m[i], "q_wxyz": truth.q_wxyz[i]}
         for i in picked
     ]
+
+
+def _corpus(ctx: RunContext):
+    """The scenario's `corpus:`, else the clip's local-grid corpus, else None (a clip without
+    one is legal; a strategy that needs one says so)."""
+    from harness.clip.corpus_source import scenario_corpus
+
+    spec = ctx.scenario.corpus
+    if spec is None and not ctx.clip.has_corpus("local-grid"):
+        return None
+    return scenario_corpus(spec, ctx.clip, ctx.loaded.resolve, ctx.cache_dir)
 
 
 def _condition(ctx: RunContext, prov: dict) -> None:

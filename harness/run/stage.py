@@ -16,6 +16,7 @@ from harness.errors import HarnessError, ScenarioError
 
 if TYPE_CHECKING:
     from harness.clip.bundle import Clip
+    from harness.clip.corpus import TileCorpus
     from harness.config import Backbone, OperatorConfig
     from harness.record import RecordWriter
     from harness.scenario.load import Loaded
@@ -34,6 +35,7 @@ class Engine:
     weights_path: Path
     sha256: str
     model: Any = None  # set by deserialize_engine
+    normalisation: dict | None = None  # the checkpoint's recorded input normalisation, if any
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class RunContext:
     cache_dir: Path
     out_dir: Path
     clip: Clip | None = None
+    corpus: TileCorpus | None = None  # the scenario's `corpus:`, else the clip's; None if neither
     _pending: list[tuple[str, str, dict[str, Any]]] | None = field(default_factory=list)
 
     @property

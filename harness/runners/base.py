@@ -16,6 +16,7 @@ from harness.gates import Verdict, conclude, write_verdict
 from harness.record import RECORD_NAME
 
 STDERR_NAME = "stderr.log"
+CHILD_PID_NAME = "child.pid"  # the run's process (group leader) while a runner waits for it
 
 
 @dataclass(frozen=True)

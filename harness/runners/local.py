@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from harness.runners.base import STDERR_NAME, Runner, RunResult, tail
+from harness.runners.base import CHILD_PID_NAME, STDERR_NAME, Runner, RunResult, tail
 from harness.telemetry import Sampler, merge_into_record
 
 TELEMETRY_INTERVAL_S = 0.5
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A preexec hook that makes the child die with this process (Linux), or None elsewhere.
+
+    The child leads its own process group (killed whole on timeout), so a killed xdist worker
+    would otherwise leave it running and writing a record nothing reads. Linux ties the signal
+    to the starting thread: call `run` from a thread that outlives the run (any caller that
+    waits for it does).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above: follow it now
+            os._exit(1)
+
+    return preexec
 
 
 class SubprocessRunner(Runner):
-    """`python -m harness.run` in a child process group, killed whole on timeout."""
+    """`python -m harness.run` in a child process group, killed whole on timeout or when the
+    process that started it dies; its pid is left in CHILD_PID_NAME while it runs."""
 
     name = "local"
 
@@ -48,7 +76,10 @@ class SubprocessRunner(Runner):
                 stdout=err,
                 stderr=err,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
+            pid_file = out_dir / CHILD_PID_NAME
+            pid_file.write_text(str(proc.pid), encoding="utf-8")
             try:
                 rc: int | None = proc.wait(timeout=timeout_s)
                 problem = None if rc == 0 else _exit_problem(rc)
@@ -60,6 +91,8 @@ class SubprocessRunner(Runner):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 raise
+            finally:
+                pid_file.unlink(missing_ok=True)
         merge_into_record(self.record_path(out_dir), sampler.samples)
         return RunResult(
             self.record_path(out_dir),

@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.scenario.load import discover, lint
-from harness.scenario.model import Scenario
-
 
 def register(groups) -> None:
     sub = groups.group("scenario", "check and describe scenario files")
-    p = sub.add_parser("lint", help="report every error in every scenario file; exit 1 on any")
+    p = sub.add_parser(
+        "lint",
+        help="report every error in every scenario file (each file on its own); exit 1 on any",
+    )
     p.add_argument("paths", nargs="+", type=Path, help="scenario files or folders")
     p.set_defaults(func=run_lint)
     p = sub.add_parser("schema", help="print the scenario JSON Schema")
@@ -20,6 +20,8 @@ def register(groups) -> None:
 
 
 def run_lint(args: argparse.Namespace) -> int:
+    from harness.scenario.load import discover, lint
+
     files = discover(args.paths)
     problems = lint(args.paths)
     for problem in problems:
@@ -30,5 +32,7 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def run_schema(args: argparse.Namespace) -> int:
+    from harness.scenario.model import Scenario
+
     print(json.dumps(Scenario.model_json_schema(), indent=2))
     return 0

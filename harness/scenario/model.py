@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from harness.clip.spec import ClipRef, Segment
+from harness.clip.spec import ClipRef, CorpusSpec, Segment
 from harness.gates import BROKEN, LADDER, NO_DATA
 from harness.gates.eskf import EskfDivergenceSpec
 from harness.gates.latency import LatencyBudgetSpec
@@ -34,13 +42,13 @@ class OracleSpec(StrictModel):
     sigma_m: float = Field(25.0, gt=0)
     outlier_rate: float = Field(0.0, ge=0, le=1)
     outlier_offset_m: float = Field(400.0, ge=0)  # an outlier is a wrong tile this far away
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     offset_ne_m: tuple[float, float] = (0.0, 0.0)  # a held bias, e.g. a repeated wrong tile
-    offset_from_s: float | None = None
+    offset_from_s: float | None = Field(None, ge=0)
     offset_fixes: int = Field(0, ge=0)
-    dropout_from_s: float | None = None  # no fixes at all in this window
+    dropout_from_s: float | None = Field(None, ge=0)  # no fixes at all in this window
     dropout_s: float = Field(0.0, ge=0)
-    nan_at_s: float | None = None  # the first fix at or after this time is NaN
+    nan_at_s: float | None = Field(None, ge=0)  # the first fix at or after this time is NaN
     scale: float = Field(1.0, gt=0)  # e.g. 1.5597: Web-Mercator metres read as metres at 50.11 N
     latency_s: float = Field(0.0, ge=0)
 
@@ -50,7 +58,7 @@ class EskfSpec(StrictModel):
 
     init_sigma_p_m: float = Field(10.0, gt=0)
     init_sigma_yaw_deg: float = Field(5.0, gt=0)
-    init_yaw_error_deg: float = 0.0  # fault injection: start with this heading error
+    init_yaw_error_deg: float = Field(0.0, ge=-180, le=180)  # fault: start this far off heading
     gate_nis: float = Field(13.82, gt=0)  # chi2(2) at 0.999
     # Reset the horizontal position to a fix after this long without an accepted one, as PX4
     # and ArduPilot do after 7-10 s; off by default (the reference filter only gates).
@@ -67,6 +75,30 @@ class VprSpec(StrictModel):
     # Query preprocessing: "north-up" rotates and scales each frame to a tile's footprint using
     # attitude and height (AHRS and baro onboard; the clip's telemetry in a replay).
     align: Literal["none", "north-up"] = "none"
+
+
+def _as_arg(value: Any) -> Any:
+    """A number in a command line is its text: `--agl-m, 300` as `--agl-m, "300"`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Arg = Annotated[str, BeforeValidator(_as_arg)]
+
+
+class ProcessSpec(StrictModel):
+    """`pipeline: process`: the stack under test is a program (any language) or a container
+    that reads the stack input folder and writes JSONL on stdout (docs/adapters.md)."""
+
+    command: list[Arg] = Field(min_length=1)  # argv; "{input}" becomes the input folder
+    image: str | None = None  # run the command in this local image (docker run, no network)
+    name: str = "stack"  # how provisioning checks and latency samples name the stack
+    corpus: Literal["local-grid", "xyz"] = "local-grid"
+    speed: float = Field(1.0, gt=0)  # frames are released at this multiple of real time
+    # The stack's own deadline; unset: 90 % of the scenario's timeout_s, so the adapter
+    # reports a hang (with the stack's stderr) before the runner kills the whole run.
+    timeout_s: float | None = Field(None, gt=0)
 
 
 class GatesSpec(StrictModel):
@@ -86,7 +118,10 @@ class Scenario(StrictModel):
     overrides: dict[str, Any] = {}
     clip: ClipRef
     segment: Segment = Segment()
-    pipeline: str = "reference"
+    # The tile corpus retrieval searches (default: the bundle's local-grid corpus).
+    corpus: CorpusSpec | None = None
+    process: ProcessSpec | None = None  # what `pipeline: process` runs
+    pipeline: str = Field("reference", validate_default=True)
     vpr: VprSpec = VprSpec()
     eskf: EskfSpec = EskfSpec()
     gates: GatesSpec = GatesSpec()
@@ -107,6 +142,24 @@ class Scenario(StrictModel):
                     f"not a regular expression ({exc}); escape literal ( [ . * + ? with a backslash"
                 ) from None
         return pattern
+
+    @field_validator("pipeline")
+    @classmethod
+    def _process_block(cls, pipeline: str, info: ValidationInfo) -> str:
+        if "process" not in info.data:  # the block itself is invalid: reported on its own
+            return pipeline
+        has_block = info.data["process"] is not None
+        if pipeline == "process" and not has_block:
+            raise ValueError(
+                "`pipeline: process` runs the command of a `process:` block; add one, e.g. "
+                "process: {command: [path/to/stack, --flag]} (docs/adapters.md)"
+            )
+        if has_block and pipeline != "process":
+            raise ValueError(
+                "a `process:` block is read only with `pipeline: process`; set that, or "
+                "remove the block"
+            )
+        return pipeline
 
     @model_validator(mode="after")
     def _reason_for_off_ladder(self) -> Scenario:

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 GRAVITY_M_S2 = 9.81
+MIN_SPEED_M_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,9 @@ def euler_to_q_wxyz(euler_rad: np.ndarray) -> np.ndarray:
 def kinematics(traj: Trajectory, t_s: np.ndarray) -> Kinematics:
     p, v, a, j = (traj.derivative(t_s, k) for k in range(4))
     vn, ve, an, ae, jn, je = v[:, 0], v[:, 1], a[:, 0], a[:, 1], j[:, 0], j[:, 1]
-    h2 = vn**2 + ve**2
+    # Below walking pace the heading of the track is noise; the floor keeps yaw rates finite for
+    # tracks that hover (recorded ones); the stand-in never flies that slowly, so it is unchanged.
+    h2 = np.maximum(vn**2 + ve**2, MIN_SPEED_M_S**2)
     vh = np.sqrt(h2)
     yaw = np.arctan2(ve, vn)
     cross = vn * ae - ve * an

@@ -77,7 +77,7 @@ class SynthSpec(_Model):
     """`clip: {synth: {...}}` in a scenario: everything the stand-in is a pure function of."""
 
     preset: str = "derkachi-60s"
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     overrides: SynthOverrides = SynthOverrides()
     faults: list[Fault] = []
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from harness.clip.bundle import read_bundle
-from harness.clip.srt import import_dji, parse_srt
+from harness.clip.srt import parse_srt
+from harness.clip.srt_import import import_dji
 from harness.clip.ulog import import_ulog
 from harness.clip.video import write_video
 from harness.errors import ClipError
@@ -103,6 +104,7 @@ def test_truncated_ulog_keeps_what_was_readable(tmp_path):
 def test_fixtures_carry_their_licences():
     assert "BSD" in (FIX / "px4" / "README.md").read_text() and (FIX / "px4" / "LICENSE").exists()
     assert "CC0" in (FIX / "dji" / "README.md").read_text()
+    assert "MIT" in (FIX / "dji" / "real" / "LICENSE").read_text()
 
 
 def test_ulog_with_a_video_gets_frames_at_the_given_start(mp4, tmp_path):

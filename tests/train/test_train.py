@@ -108,6 +108,28 @@ def test_resume_continues_from_the_saved_epoch(tmp_path, caplog) -> None:
     assert len(hist.loss) == 3 and all(np.isfinite(hist.loss))
 
 
+def test_training_stops_when_validation_stalls() -> None:
+    """Patience 2: best at epoch 1, epochs 2 and 3 no better -> stop after 3 of at most 12."""
+    assert not T.stalled(1, best_epoch=1, patience=2)
+    assert not T.stalled(2, best_epoch=1, patience=2)
+    assert T.stalled(3, best_epoch=1, patience=2)
+    assert T.stalled(2, best_epoch=0, patience=2)  # the k-means init was never beaten
+    assert not T.stalled(12, best_epoch=0, patience=0)  # 0: run every epoch
+    x, t = torch.randn(20, 8, 3, 3), torch.randn(30, 8, 3, 3)
+    truth = np.random.default_rng(0).uniform(0, 500, (20, 2))
+    centres = np.random.default_rng(1).uniform(0, 500, (30, 2))
+    cfg = replace(T.TrainConfig(), epochs=12, negatives=3, pos_radius_m=150, neg_radius_m=150)
+    scores = iter([1.0, 1.5, 1.5, 1.4, 2.0])  # a later improvement is never reached
+
+    def on_epoch(epoch: int, hist: T.History, opt: dict) -> bool:
+        hist.validation.append(next(scores))
+        best = int(np.argmax(hist.validation)) + 1
+        return T.stalled(epoch + 1, best, cfg.patience)
+
+    hist = T.train_pool(NetVladPool(2, 8), x, t, truth, centres, cfg, on_epoch=on_epoch)
+    assert len(hist.loss) == 4 and hist.validation == [1.0, 1.5, 1.5, 1.4]
+
+
 def test_load_weights_names_the_file_and_the_fix(tmp_path) -> None:
     bad = tmp_path / "bad.pt"
     torch.save({"encoder.0.weight": torch.zeros(1)}, bad)

@@ -2,16 +2,20 @@
 
 Conventions (docs/contracts.md): NED world, FRD body, Hamilton w-first quaternion body->world,
 local (right) attitude error. Error state [dp, dv, dtheta, dba, dbg]. The nominal state is
-plain numpy float64; the error covariance is predicted and updated with filterpy (Joseph form).
+plain numpy float64; the error covariance is updated with filterpy (Joseph form), and a run of
+samples between fixes is propagated in a few numpy calls (`batch`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from filterpy.kalman import predict, update
+from filterpy.kalman import update
+
+from harness.reference.eskf.batch import Pending, covariances, integrate
 
 GRAVITY_NED = np.array([0.0, 0.0, 9.81])
 H_HORIZONTAL = np.hstack([np.eye(2), np.zeros((2, 13))])
@@ -75,12 +79,13 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
 
 
 def matrix_to_quat(r: np.ndarray) -> np.ndarray:
-    w = math.sqrt(max(0.0, 1 + r[0, 0] + r[1, 1] + r[2, 2])) / 2
-    x = math.copysign(math.sqrt(max(0.0, 1 + r[0, 0] - r[1, 1] - r[2, 2])) / 2, r[2, 1] - r[1, 2])
-    y = math.copysign(math.sqrt(max(0.0, 1 - r[0, 0] + r[1, 1] - r[2, 2])) / 2, r[0, 2] - r[2, 0])
-    z = math.copysign(math.sqrt(max(0.0, 1 - r[0, 0] - r[1, 1] + r[2, 2])) / 2, r[1, 0] - r[0, 1])
-    q = np.array([w, x, y, z])
-    return q / np.linalg.norm(q)
+    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = r.tolist()
+    w = math.sqrt(max(0.0, 1 + r00 + r11 + r22)) / 2
+    x = math.copysign(math.sqrt(max(0.0, 1 + r00 - r11 - r22)) / 2, r21 - r12)
+    y = math.copysign(math.sqrt(max(0.0, 1 - r00 + r11 - r22)) / 2, r02 - r20)
+    z = math.copysign(math.sqrt(max(0.0, 1 - r00 - r11 + r22)) / 2, r10 - r01)
+    norm = math.sqrt(w * w + x * x + y * y + z * z)
+    return np.array([w / norm, x / norm, y / norm, z / norm])
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ class Eskf:
         self.R = quat_to_matrix(np.asarray(q_wxyz, float) / np.linalg.norm(q_wxyz))
         self.ba, self.bg = np.zeros(3), np.zeros(3)
         self.noise, self.gate_nis, self.cov_every = noise, gate_nis, cov_every
-        self._F, self._x0 = np.eye(15), np.zeros(15)
+        self._F = np.eye(15)
         self._phi, self._pending, self._pending_dt = np.eye(15), 0, 0.0
         self._q_density = np.array(
             [0.0] * 3
@@ -148,10 +153,14 @@ class Eskf:
     def _fold(self) -> None:
         """Predict the covariance over the samples composed since the last fold."""
         if self._pending:
-            _, P = predict(self._x0, self._P, F=self._phi, Q=0.0)
-            P.reshape(-1)[::16] += self._q_density * self._pending_dt  # Q_i = N^2 dt, diagonal
-            self._P = 0.5 * (P + P.T)
+            self._predict(self._phi, self._pending_dt)
             self._phi, self._pending, self._pending_dt = np.eye(15), 0, 0.0
+
+    def _predict(self, phi: np.ndarray, span_s: float) -> None:
+        """P <- phi P phi^T + Q over `span_s` seconds (Q_i = N^2 dt, diagonal), symmetrised."""
+        P = phi @ self._P @ phi.T
+        P.reshape(-1)[::16] += self._q_density * span_s
+        self._P = 0.5 * (P + P.T)
 
     def yaw_variance(self) -> float:
         """Variance of the heading error: the world-down component of the attitude error."""
@@ -179,6 +188,41 @@ class Eskf:
         self._pending_dt += dt
         if self._pending >= self.cov_every:
             self._fold()
+
+    def propagate_many(
+        self,
+        gyro: np.ndarray,
+        accel: np.ndarray,
+        dt: np.ndarray,
+        stops: Sequence[int] = (),
+        on_stop: Callable[[int], None] | None = None,
+    ) -> None:
+        """Samples in a row, as `propagate` on each, vectorised (`batch`); the biases hold.
+
+        After each sample index in `stops` (ascending) `on_stop(index)` sees the filter as it
+        stands at that sample, its covariance brought up to date (read it; fuse no fix there).
+        """
+        if len(dt) == 0:
+            return
+        dt = np.asarray(dt, float)
+        run = integrate(
+            self.p,
+            self.v,
+            self.R,
+            np.asarray(accel, float) - self.ba,
+            (np.asarray(gyro, float) - self.bg) * dt[:, None],
+            dt,
+        )
+        pending = Pending(self._phi, self._pending, self._pending_dt)
+        self._phi, self._pending, self._pending_dt = np.eye(15), 0, 0.0
+        steps = covariances(self._P, run.F, dt, pending, self.cov_every, stops, self._q_density)
+        for stop, P in steps:
+            self._P = P
+            end = len(dt) if stop < 0 else stop + 1
+            self.p, self.v, self.R = run.p[end].copy(), run.v[end].copy(), run.R[end].copy()
+            if stop >= 0 and on_stop is not None:
+                on_stop(stop)
+        self._phi, self._pending, self._pending_dt = pending.phi, pending.count, pending.span_s
 
     def fix(self, z_ne_m: np.ndarray, sigma_m: float) -> FixResult:
         """A horizontal position fix, chi-square gated; accepted fixes update and inject."""
@@ -213,11 +257,17 @@ class Eskf:
 
     def numerical_problem(self) -> str | None:
         """D0 checks: finite state and P, symmetric, positive semi-definite."""
-        if not (np.all(np.isfinite(self.P)) and np.all(np.isfinite(self.p))):
+        P = self.P
+        if not (np.isfinite(P).all() and np.isfinite(self.p).all()):
             return "non-finite state or covariance"
-        scale = float(np.max(np.abs(self.P)))
-        if float(np.max(np.abs(self.P - self.P.T))) > 1e-6 * scale:
+        scale = float(np.abs(P).max())
+        if float(np.abs(P - P.T).max()) > 1e-6 * scale:
             return "covariance not symmetric"
-        if float(np.linalg.eigvalsh(self.P).min()) < -1e-9 * float(np.max(np.diag(self.P))):
+        try:  # positive definite passes at Cholesky's cost; otherwise the eigenvalues judge
+            np.linalg.cholesky(P)
+            return None
+        except np.linalg.LinAlgError:
+            pass
+        if float(np.linalg.eigvalsh(P).min()) < -1e-9 * float(P.diagonal().max()):
             return "covariance not positive semi-definite"
         return None

@@ -47,6 +47,8 @@ def _yawed(q: np.ndarray, yaw_deg: float) -> np.ndarray:
 def navigate(ctx: RunContext, fixes: list[Fix]) -> None:
     if ctx.clip.truth is None:
         raise StageStop("the filter is initialised from the clip's first truth sample; none")
+    ctx.clip.need("imu", "the ESKF replay")
+    ctx.clip.need("attitude", "the ESKF (initialised from the first truth sample)")
     replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit)
 
 
@@ -67,9 +69,10 @@ def replay(clip: Clip, fixes: list[Fix], spec: EskfSpec, emit: Emit) -> None:
     k_fix, next_state, last_accepted = 0, 0.0, float(imu.t_s[0])
     started = time.perf_counter()
     t_imu = imu.t_s
-    for k in range(1, len(t_imu)):
-        t = float(t_imu[k])
-        while k_fix < len(order) and order[k_fix].t_s <= t:
+    dt = np.diff(t_imu)
+    k, n = 1, len(t_imu)
+    while k < n:  # the samples between two fixes, propagated in one vectorised call
+        while k_fix < len(order) and order[k_fix].t_s <= float(t_imu[k]):
             fix = order[k_fix]
             if _fuse(emit, filt, fix, truth):
                 last_accepted = fix.t_s
@@ -77,10 +80,28 @@ def replay(clip: Clip, fixes: list[Fix], spec: EskfSpec, emit: Emit) -> None:
                 _reset(emit, filt, fix)
                 last_accepted = fix.t_s
             k_fix += 1
-        filt.propagate(imu.gyro_rad_s[k], imu.accel_m_s2[k], t - float(t_imu[k - 1]))
-        if t >= next_state:
-            _state(emit, filt, t, truth)
+        end = n  # the next fix is fused before the first sample at or after its time
+        if k_fix < len(order):
+            end = max(int(np.searchsorted(t_imu, order[k_fix].t_s, "left")), k + 1)
+        stops = []  # samples after which a state is due: at or past next_state, one per sample
+        while True:
+            j = max(int(np.searchsorted(t_imu, next_state, "left")), stops[-1] + 1 if stops else k)
+            if j >= end:
+                break
+            stops.append(j)
             next_state += 1.0 / STATE_RATE_HZ
+
+        def state_at(j: int, first: int = k) -> None:
+            _state(emit, filt, float(t_imu[first + j]), truth)
+
+        filt.propagate_many(
+            imu.gyro_rad_s[k:end],
+            imu.accel_m_s2[k:end],
+            dt[k - 1 : end - 1],
+            stops=[j - k for j in stops],
+            on_stop=state_at,
+        )
+        k = end
     seconds = time.perf_counter() - started
     emit(
         "eskf",

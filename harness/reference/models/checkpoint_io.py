@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from harness.errors import ProvisioningError
 from harness.reference.provisioning import sha256_file
 
 # layer group -> (source, trained for VPR)
@@ -26,17 +27,46 @@ Groups = dict[str, tuple[str, bool]]
 INNER_NAME = "checkpoint.pt"
 
 
+def check_out(out: Path) -> None:
+    """Refuse an output path before any work: a directory, a parent that is a file, or a
+    folder this user cannot write."""
+    import os
+
+    out = Path(out)
+    if out.is_dir():
+        raise ProvisioningError(
+            f"--out {out} is a directory; give a file name, e.g. {out / 'netvlad.pt'}"
+        )
+    parent = out.parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ProvisioningError(
+            f"--out {out}: {existing} is a file, not a folder; choose another --out"
+        )
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ProvisioningError(
+            f"--out {out}: {existing} is not writable by this user; choose another --out"
+        )
+
+
 def save_state(state: dict[str, torch.Tensor], out: Path) -> str:
     """torch.save a plain state_dict of contiguous tensors to `out`; returns its sha256.
 
     The same tensors give the same bytes wherever they are written (see INNER_NAME), and
-    the move into place is atomic: a killed run leaves no half file under the real name.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
-        staged = Path(tmp) / INNER_NAME
-        torch.save({k: v.contiguous() for k, v in state.items()}, staged)
-        staged.replace(out)
+    the move into place is atomic: a killed run leaves no half file under the real name; on
+    any failure the staging folder is removed."""
+    check_out(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+            staged = Path(tmp) / INNER_NAME
+            torch.save({k: v.contiguous() for k, v in state.items()}, staged)
+            staged.replace(out)
+    except OSError as exc:
+        raise ProvisioningError(
+            f"--out {out}: cannot write the checkpoint ({exc.strerror or exc}); free space or "
+            "choose another --out"
+        ) from None
     return sha256_file(out)
 
 

@@ -1,17 +1,11 @@
 """`harness provision scaffold|import|pin|verify`: make the scaffold checkpoint, translate a
-pytorch-NetVlad one, pin checkpoints in the operator config, check provisioned ones."""
+pytorch-NetVlad one or the MATLAB release, pin checkpoints in the operator config, check
+provisioned ones."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
-import torch
-
-from harness.reference.models.scaffold import make_scaffold
-from harness.reference.provisioning import Check, verify
-from harness.scenario.load import project_root, read_yaml
 
 
 def register(groups) -> None:
@@ -25,7 +19,11 @@ def register(groups) -> None:
     p = sub.add_parser(
         "import", help="translate a pytorch-NetVlad checkpoint into the upstream layout"
     )
-    p.add_argument("source", type=Path, help="pytorch-NetVlad checkpoint (.pth.tar)")
+    p.add_argument(
+        "source",
+        type=Path,
+        help="pytorch-NetVlad checkpoint (.pth.tar) or the MATLAB release (.mat)",
+    )
     p.add_argument("--out", type=Path, default=Path("models/netvlad/netvlad.pt"))
     p.add_argument(
         "--vgg16", type=Path, help="a torchvision VGG16 file for a source without an encoder"
@@ -57,6 +55,8 @@ def _architecture(p: argparse.ArgumentParser) -> None:
 
 
 def run_scaffold(args: argparse.Namespace) -> int:
+    from harness.reference.models.scaffold import make_scaffold
+
     sha = make_scaffold(
         args.out,
         width=args.width,
@@ -107,10 +107,25 @@ def run_pin(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from pydantic import ValidationError
+
     from harness.config import OperatorConfig
+    from harness.errors import ProvisioningError
+    from harness.reference.provisioning import Check, verify
+    from harness.scenario.load import project_root, read_yaml
 
     root = project_root(args.config.parent)
-    config = OperatorConfig.model_validate(read_yaml(args.config))
+    try:
+        config = OperatorConfig.model_validate(read_yaml(args.config))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ProvisioningError(
+            f"{args.config}: {where}: {first['msg']}; fix the operator config "
+            "(`harness scenario lint` shows every problem with its line)"
+        ) from None
     failed = 0
     for backbone in config.c10_provisioning.backbones:
         path = backbone.weights_path

@@ -13,6 +13,7 @@ the descriptors are the source model's own; a file of another family is refused,
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,13 +22,15 @@ import torch
 
 from harness.config import Backbone
 from harness.errors import ProvisioningError
-from harness.reference.models.checkpoint_io import save_state
+from harness.reference.checkpoint_kind import sniff
+from harness.reference.models.checkpoint_io import check_out, save_state
 from harness.reference.models.import_page import write_import_provenance
 from harness.reference.models.scaffold import encoder_from_torchvision
 from harness.reference.models.source_checkpoint import SourceCheckpoint, read_source
-from harness.reference.provisioning import Check, verify
+from harness.reference.provisioning import Check, non_finite, verify
 from harness.reference.vpr.netvlad import expected_layout
 
+log = logging.getLogger(__name__)
 BIAS_ZEROS = (
     "zeros: the source was trained with vladv2=False, whose assignment conv has no bias, so its "
     "logits are w_k . x alone and a zero bias is exactly that function; the vladv2 bias "
@@ -64,6 +67,23 @@ class ImportResult:
     source: SourceCheckpoint
     architecture: tuple[int, int, int]  # width, clusters, descriptor_dim
     translation: Translation  # with its state dropped: the tensors live in `out`
+
+
+def _warn_negated(src: SourceCheckpoint) -> None:
+    """pytorch-NetVlad initialises each assignment filter along its centroid; trained, they
+    stay alike. Filters pointing away from their centroids mean MATLAB-style negated centres."""
+    w, c = src.state.get("pool.conv.weight"), src.state.get("pool.centroids")
+    if w is None or c is None or w.shape[:2] != c.shape:
+        return
+    cos = torch.nn.functional.cosine_similarity(w.flatten(1).float(), c.float(), dim=1)
+    if float(cos.mean()) < -0.5:
+        log.warning(
+            "%s: the centroids look negated (mean cosine %.2f to their assignment filters): "
+            "MATLAB-origin centres in a pytorch-NetVlad file? Descriptors will be wrong; "
+            "import the release's .mat instead",
+            src.path,
+            float(cos.mean()),
+        )
 
 
 def _source_layout(want: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
@@ -234,8 +254,26 @@ def import_checkpoint(
 ) -> ImportResult:
     """Write `out` in our layout plus its provenance page; the output is verified as
     provisioning will verify it before this returns."""
+    check_out(out)
+    try:
+        kind = sniff(source)
+    except OSError:
+        kind = None  # load_weights names the problem
+    if kind is not None and kind.name.startswith("a MATLAB .mat"):
+        from harness.reference.models.matlab import import_matlab
+
+        return import_matlab(
+            source, out, width=width, clusters=clusters, descriptor_dim=descriptor_dim
+        )
     want = expected_layout(width, clusters, descriptor_dim)
     src = read_source(source)
+    bad = non_finite(src.state)
+    if bad:
+        raise ProvisioningError(
+            f"{source}: non-finite values in the source ({'; '.join(bad[:4])}); training "
+            "diverged or the file is corrupt: import an earlier checkpoint"
+        )
+    _warn_negated(src)
     done = translate(src, want, vgg16, random_pca, seed)
     sha = save_state(done.state, out)
     backbone = Backbone(

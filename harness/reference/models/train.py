@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 12
+    # stop once this many epochs in a row scored no better on validation than the best so far
+    patience: int = 2
     lr: float = 1e-3
     margin: float = 0.1**0.5  # pytorch-NetVlad: sqrt(0.1) on L2 distances
     negatives: int = 10
@@ -198,9 +200,12 @@ def train_pool(
     cfg: TrainConfig,
     history: History | None = None,
     optimizer_state: dict | None = None,
-    on_epoch: Callable[[int, History, dict], None] | None = None,
+    on_epoch: Callable[[int, History, dict], bool] | None = None,
 ) -> History:
-    """Triplet-loss epochs; hard negatives re-mined from fresh descriptors every epoch."""
+    """Triplet-loss epochs; hard negatives re-mined from fresh descriptors every epoch.
+
+    `on_epoch` sees each finished epoch and returns True to stop there (early stopping).
+    """
     history = history or History()
     opt = torch.optim.Adam(pool.parameters(), lr=cfg.lr)
     if optimizer_state:
@@ -245,9 +250,15 @@ def train_pool(
             history.recall_at_1[-1],
             history.seconds[-1],
         )
-        if on_epoch is not None:
-            on_epoch(epoch, history, opt.state_dict())
+        if on_epoch is not None and on_epoch(epoch, history, opt.state_dict()):
+            log.info("stopping after epoch %d: validation did not improve", epoch + 1)
+            break
     return history
+
+
+def stalled(epochs_done: int, best_epoch: int, patience: int) -> bool:
+    """True once `patience` epochs in a row have not beaten the best (epoch 0: the init)."""
+    return patience > 0 and epochs_done - best_epoch >= patience
 
 
 def fit_pca_whitening(

@@ -6,8 +6,6 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
-
 from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
@@ -38,6 +36,8 @@ def load_weights(path: Path):
 def run_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    import torch
+
     from harness.reference.models.plots import plot_history
     from harness.reference.models.train import TrainConfig
     from harness.reference.models.trainjob import TrainJob, train_checkpoint
@@ -51,7 +51,7 @@ def run_train(args: argparse.Namespace) -> int:
         queries_per_area=args.queries,
         area_size_m=args.area_m,
         validation_seed=args.validation_seed,
-        train=replace(TrainConfig(), epochs=args.epochs),
+        train=replace(TrainConfig(), epochs=args.epochs, patience=args.patience),
     )
     result = train_checkpoint(job, args.out, args.cache_dir)
     png = plot_history(
@@ -67,6 +67,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
+    import torch
+
     from harness.reference.models.evaluate import (
         corpus_images,
         descriptors,
@@ -123,7 +125,13 @@ def register(groups) -> None:
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="checkpoint folder")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="conv feature cache")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=12, help="at most this many triplet epochs")
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=2,
+        help="stop after this many epochs without a better validation score (0: never)",
+    )
     p.add_argument("--area-seeds", type=int, nargs="+", default=[101, 102])
     p.add_argument("--queries", type=int, default=200, help="rendered queries per area")
     p.add_argument(

@@ -133,7 +133,7 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
         best = state["best"]
         log.info("resuming after epoch %d from %s", len(history.loss), state_path)
 
-    def save_state(epoch: int, hist: T.History, opt: dict) -> None:
+    def save_state(epoch: int, hist: T.History, opt: dict) -> bool:
         if val is not None:
             hist.validation.append(T.retrieval_score(model.pool, *val, job.train))
             if hist.validation[-1] > best["score"]:
@@ -150,6 +150,7 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
         }
         torch.save(doc, state_path.with_suffix(".part"))
         state_path.with_suffix(".part").rename(state_path)
+        return val is not None and T.stalled(epoch + 1, best["epoch"], job.train.patience)
 
     history = T.train_pool(
         model.pool, q_all, t_all, truth, centres, job.train, history, opt_state, save_state

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.clip import Clip, TileCorpus
-from harness.reference.runtimes import Runtime, make_runtime
+from harness.errors import ClipError
+from harness.reference.runtimes import Runtime, calibration_tiles, make_runtime
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.preprocess import to_input
 from harness.run.stage import Engine, Fix, RunContext, StageStop
@@ -24,11 +25,14 @@ BATCH = 16
 class NetVladStrategy:
     """create / embed_query / retrieve_topk, as the onboard VPR strategy exposes them."""
 
-    def __init__(self, runtime: Runtime, input_px: int, tiles: np.ndarray) -> None:
+    def __init__(
+        self, runtime: Runtime, input_px: int, tiles: np.ndarray, normalisation: dict | None = None
+    ) -> None:
         self.runtime, self.input_px, self.tiles = runtime, input_px, tiles
+        self.normalisation = normalisation  # the checkpoint's own, else ImageNet
 
     def embed(self, images: np.ndarray) -> np.ndarray:
-        return self.runtime.embed(to_input(images, self.input_px))
+        return self.runtime.embed(to_input(images, self.input_px, self.normalisation))
 
     def embed_query(self, frame: np.ndarray) -> np.ndarray:
         return self.embed(frame[None])
@@ -45,10 +49,12 @@ def tile_descriptors(
 ) -> tuple[np.ndarray, bool]:
     """Corpus descriptors, cached by (checkpoint sha256, corpus hash, runtime, input size)."""
     key = f"{engine.sha256}:{corpus.content_hash}:{runtime.name}:{input_px}"
+    if engine.normalisation is not None:  # other preprocessing, other descriptors
+        key += f":{sorted(engine.normalisation.items())}"
     path = cache_dir / "descriptors" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
     if path.exists():
         return np.load(path), True
-    strategy = NetVladStrategy(runtime, input_px, np.empty(0))
+    strategy = NetVladStrategy(runtime, input_px, np.empty(0), engine.normalisation)
     out = []
     for start in range(0, len(corpus.ids), BATCH):
         batch = np.stack(
@@ -97,7 +103,11 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
     provisioning a run pays before its first query."""
     vpr = ctx.scenario.vpr
     runtime, check = make_runtime(
-        engine, vpr.input_px, ctx.cache_dir / "engines", vpr.allow_fp32_fallback
+        engine,
+        vpr.input_px,
+        ctx.cache_dir / "engines",
+        vpr.allow_fp32_fallback,
+        tiles=None if ctx.corpus is None else lambda: calibration_tiles(ctx.corpus),
     )
     ctx.emit(
         "provisioning",
@@ -109,7 +119,13 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
     )
     if not check.ok:
         raise StageStop(check.detail)
-    corpus = ctx.clip.corpus()
+    corpus = ctx.corpus
+    if corpus is None:
+        raise ClipError(
+            f"{ctx.clip.manifest.get('_path', 'the clip')}: the netvlad strategy needs a tile "
+            "corpus, and neither the clip nor the scenario has one; add `corpus: {kind: "
+            "geotiff|xyz, path: ...}` to the scenario"
+        )
     started = time.perf_counter()
     tiles, cached = tile_descriptors(runtime, engine, corpus, vpr.input_px, ctx.cache_dir)
     ctx.emit(
@@ -126,10 +142,11 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
 
 def netvlad_fixes(ctx: RunContext, engines: list[Engine]) -> list[Fix]:
     vpr, clip = ctx.scenario.vpr, ctx.clip
+    clip.need("frames", "the netvlad strategy")
     chosen = ctx.config.backbone()
     engine = next(e for e in engines if e.backbone.name == chosen.name)
     runtime, corpus, tiles = corpus_descriptors(ctx, engine)
-    strategy = NetVladStrategy(runtime, vpr.input_px, tiles)
+    strategy = NetVladStrategy(runtime, vpr.input_px, tiles, engine.normalisation)
     sigma = corpus.size_m / math.sqrt(12.0)  # a tile-centre fix is uniform over the tile
     fixes, queries, thumbs = [], [], ThumbCollector(corpus)
     for i in query_frames(clip, vpr.rate_hz):

@@ -1,0 +1,82 @@
+"""A scenario's real recording (`clip: {recording: ...}`) imported once into the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from harness.clip.bundle import file_digest
+from harness.clip.spec import RecordingSpec
+from harness.errors import ClipError
+
+READER_VERSION = 1  # bump when a reader's output changes, so cached imports are redone
+
+
+def _digest(path: Path, cache_dir: Path) -> str:
+    if path.is_dir():  # a ROS 2 bag folder: every file in it
+        h = hashlib.sha256()
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f.relative_to(path).as_posix().encode())
+            h.update(file_digest(f, cache_dir).encode())
+        return h.hexdigest()
+    return file_digest(path, cache_dir)
+
+
+def import_recording(spec: RecordingSpec, root: Path, cache_dir: Path) -> Path:
+    """The bundle folder for `spec` (paths relative to `root`), imported on first use."""
+    path = spec.path if spec.path.is_absolute() else root / spec.path
+    video = (
+        None
+        if spec.video is None
+        else (spec.video if spec.video.is_absolute() else root / spec.video)
+    )
+    for p in (path, video):
+        if p is not None and not p.exists():
+            raise ClipError(
+                f"{p}: does not exist; fix `clip: recording:` (paths relative to {root})"
+            )
+    key = json.dumps(
+        [
+            READER_VERSION,
+            spec.model_dump(mode="json", exclude={"path", "video"}),
+            _digest(path, cache_dir),
+            None if video is None else _digest(video, cache_dir),
+        ]
+    )
+    folder = cache_dir / "recordings" / hashlib.sha256(key.encode()).hexdigest()[:24]
+    if (folder / "manifest.json").exists():
+        return folder
+    part = folder.with_name(f"{folder.name}.part-{os.getpid()}")
+    shutil.rmtree(part, ignore_errors=True)
+    try:
+        _import(spec, path, video, part)
+        shutil.rmtree(folder, ignore_errors=True)
+        part.rename(folder)
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+    return folder
+
+
+def _import(spec: RecordingSpec, path: Path, video: Path | None, out: Path) -> None:
+    if spec.kind == "dji-srt":
+        from harness.clip.srt_import import import_dji
+
+        import_dji(
+            video,
+            path,
+            out,
+            hfov_deg=spec.hfov_deg,
+            assume_alt_m=spec.assume_alt_m,
+            simulate_imu=spec.simulate_imu,
+        )
+    elif spec.kind == "px4-ulog":
+        from harness.clip.ulog import import_ulog
+
+        import_ulog(path, out, video, spec.video_start_s, spec.hfov_deg, spec.truth_source)
+    else:
+        from harness.clip.rosbag import import_rosbag
+
+        import_rosbag(path, out, time=spec.time, hfov_deg=spec.hfov_deg)

@@ -1,0 +1,109 @@
+"""`harness replay BUNDLE` and `harness bisect --good REV --bad REV SCENARIO`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.history import replay as rp
+from harness.history.ledger import DEFAULT_LEDGER
+
+
+def register(groups) -> None:
+    p = groups.command(
+        "replay",
+        "run a failure bundle again; exit 0 reproduced, 1 the verdict differs, 2 cannot replay",
+    )
+    p.add_argument("bundle", type=Path, help="a reports/failures/*.tar.gz file")
+    p.add_argument(
+        "--root",
+        type=Path,
+        action="append",
+        default=[],
+        help="a project holding inputs the bundle left out (checkpoints, clip bundles); "
+        "repeatable; the bundle's own project root is searched last",
+    )
+    p.add_argument("--workdir", type=Path, help="unpack here (default: a new temporary folder)")
+    p.add_argument("--cache-dir", type=Path, help="clip and corpus cache (default: in workdir)")
+    p.add_argument(
+        "--runner",
+        choices=("local", "docker"),
+        default="local",
+        help="where the replay runs (docker: this host's engine)",
+    )
+    p.add_argument("--jetson", action="store_true", help="run it on a Jetson's Docker engine")
+    p.add_argument("--jetson-host", metavar="URL", help="the board's engine, ssh://user@board")
+    p.add_argument("--timeout", type=float, help="seconds (default: the scenario's timeout_s)")
+    p.set_defaults(func=run_replay)
+
+    from harness.history import bisect as bs
+
+    p = groups.command(
+        "bisect",
+        "find the commit that moved a scenario's gate down (git bisect run); exit 0 when found",
+    )
+    p.add_argument("scenario", type=Path, help="the scenario file, relative to the repository")
+    p.add_argument("--good", required=True, help="a revision where the gate was good")
+    p.add_argument("--bad", required=True, help="a revision where the gate is worse")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default .)")
+    p.add_argument("--ledger", type=Path, help=f"where steps land (default REPO/{DEFAULT_LEDGER})")
+    p.add_argument(
+        "--link",
+        action="append",
+        default=None,
+        help="git-ignored folders the runs need, linked into the bisect worktree "
+        f"(default: {', '.join(bs.DEFAULT_LINKS)} when present)",
+    )
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per step (default 1800)")
+    p.set_defaults(func=run_bisect)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    runner = "jetson" if args.jetson or args.jetson_host else args.runner
+    try:
+        result = rp.replay(
+            args.bundle,
+            workdir=args.workdir,
+            roots=[r.resolve() for r in args.root] + [Path.cwd()],
+            cache_dir=args.cache_dir,
+            runner_name=runner,
+            jetson_host=args.jetson_host,
+            timeout_s=args.timeout,
+        )
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return rp.CANNOT
+    except OSError as exc:  # the work folder: read-only, full disk
+        print(f"harness: error: {exc}; choose another --workdir", file=sys.stderr)
+        return rp.CANNOT
+    o, r = result.original, result.replayed
+    print(f"unpacked: {result.workdir} (the replay's record is in replay/)")
+    print(f"bundle:   {o.gate} ({o.outcome}): {o.reason}")
+    print(f"replayed: {r.gate} ({r.outcome}): {r.reason}")
+    if result.reproduced:
+        print("reproduced")
+    else:
+        print("not reproduced:")
+        for line in result.differences:
+            print(f"  {line}")
+    for line in result.notes:
+        print(f"  note: {line}")
+    return result.exit_code
+
+
+def run_bisect(args: argparse.Namespace) -> int:
+    from harness.history import bisect as bs
+
+    result = bs.bisect(
+        args.repo,
+        args.scenario,
+        args.good,
+        args.bad,
+        ledger=args.ledger,
+        links=args.link,
+        timeout_s=args.timeout,
+    )
+    print(result.summary())
+    return 0 if result.first_bad else 1

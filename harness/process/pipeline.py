@@ -1,0 +1,97 @@
+"""`pipeline: process`: a stack in any language, run as a process or container, judged by the
+same gates as the reference stack. Registered as `process` in `harness.pipelines`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from harness.errors import StackError
+from harness.process.inputs import stack_input
+from harness.process.launch import Clock, Launch, run_stack
+from harness.process.protocol import Translator, parse
+from harness.run.stage import Engine, Fix, RunContext, StageStop
+from harness.scenario.model import ProcessSpec
+
+log = logging.getLogger(__name__)
+STDERR_NAME = "stack.stderr"
+
+
+def _executable(ctx: RunContext, spec: ProcessSpec) -> tuple[bool, str]:
+    """Whether the stack's program (or image) is there, and what was found."""
+    if spec.image:
+        try:
+            done = subprocess.run(
+                ["docker", "image", "inspect", "--format", "{{.Id}}", spec.image],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"cannot ask the Docker engine for image {spec.image!r}: {exc}"
+        if done.returncode != 0:
+            return False, (
+                f"image {spec.image!r} is not on this Docker engine; build it "
+                "(docs/adapters.md) - nothing is pulled"
+            )
+        return True, f"image {spec.image} {done.stdout.strip()}"
+    program = spec.command[0]
+    if "/" in program:
+        path = ctx.loaded.resolve(Path(program))
+        if path.is_file() and os.access(path, os.X_OK):
+            return True, str(path)
+        return False, f"{path} is not an executable file; fix process.command[0]"
+    found = shutil.which(program)
+    if found:
+        return True, found
+    return False, f"{program!r} is not on PATH; give a path in process.command[0]"
+
+
+def _command(ctx: RunContext, spec: ProcessSpec) -> list[str]:
+    if spec.image or "/" not in spec.command[0]:
+        return list(spec.command)
+    return [str(ctx.loaded.resolve(Path(spec.command[0]))), *spec.command[1:]]
+
+
+class ProcessPipeline:
+    """The stack does VPR and filtering itself; the adapter feeds it and records its output."""
+
+    def provision(self, ctx: RunContext) -> list[Engine]:
+        spec = ctx.scenario.process
+        ok, detail = _executable(ctx, spec)
+        ctx.emit("provisioning", "check", backbone=spec.name, check="exists", ok=ok, detail=detail)
+        if not ok:
+            raise StageStop(detail)
+        return []
+
+    def fixes(self, ctx: RunContext, engines: list[Engine]) -> list[Fix]:
+        spec, clip = ctx.scenario.process, ctx.clip
+        folder = stack_input(clip, spec.corpus, ctx.cache_dir)
+        translator = Translator(clip, clip.corpus(spec.corpus), spec.name, ctx.emit)
+
+        def on_line(number: int, raw: bytes, clock: Clock, arrived: float) -> None:
+            text = raw.decode("utf-8", errors="replace").strip()
+            if not text:
+                return
+            item = parse(number, text)
+            if item.type == "ready":
+                clock.start()
+            released, latency_ms = clock.latency_ms(getattr(item, "frame", None), arrived)
+            translator.line(number, item, released, latency_ms)
+
+        deadline = spec.timeout_s or 0.9 * ctx.scenario.timeout_s
+        launch = Launch(_command(ctx, spec), folder.resolve(), spec.image)
+        try:
+            run_stack(
+                launch, clip.frames.t_s, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
+            )
+        except StackError as exc:
+            ctx.emit("setup", "error", category="infra-error", message=str(exc))
+            raise StageStop(str(exc).splitlines()[0]) from None
+        return []
+
+    def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
+        """The stack filtered already: its states are in the record."""

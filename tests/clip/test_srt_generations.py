@@ -1,0 +1,213 @@
+"""DJI SRT: real sidecars of every generation (fixtures/dji/real) and the broken-file cases."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from harness.clip.bundle import read_bundle
+from harness.clip.srt import parse_srt
+from harness.clip.srt_import import import_dji
+from harness.clip.video import probe, write_video
+from harness.errors import ClipError
+
+REAL = Path(__file__).resolve().parents[2] / "fixtures" / "dji" / "real"
+
+# file, samples, height field, first (lat, lon), (min, max) height, cadence, first cue start
+GENERATIONS = [
+    ("old_format.SRT", 468, "Hb", (-20.2533, 149.0251), (-1.7, 118.7), "1 Hz", 1.0),
+    ("mavic_pro.SRT", 468, "BAROMETER", (-20.2533, 149.0251), (-1.7, 118.7), "1 Hz", 1.0),
+    ("matrice_300.srt", 381, "BAROMETER", (36.6146, -6.1120), (-0.1, 87.9), "1 Hz", 0.0),
+    ("mavic_mini.SRT", 117, "H", (48.0771, -121.7458), (200.5, 201.0), "1 Hz", 0.0),
+    ("p4_rtk.SRT", 55, "H", (-34.237922, -58.851745), (85.48, 86.07), "1 Hz", 0.0),
+    ("p4p_sample.SRT", 5, "H", (47.4692, 8.2090), (45.6, 45.6), "1 Hz", 0.0),
+    (
+        "m2zoom_first300.SRT",
+        300,
+        "altitude",
+        (31.452012, 74.398751),
+        (213.977, 214.078),
+        "per-frame",
+        0.0,
+    ),
+    ("air2s.srt", 17, "altitude", (41.424724, 2.234156), (117.0, 117.1), "per-frame", 0.0),
+    ("mavic_air2.srt", 25, "altitude", (41.420684, 2.162162), (27.3, 29.2), "per-frame", 0.0),
+    ("MAVIC3_first300.srt", 300, "abs_alt", (3.41531, -3.37440), (0.401, 0.401), "per-frame", 0.0),
+]
+
+
+@pytest.mark.parametrize(("name", "n", "field", "first", "span", "cadence", "t0"), GENERATIONS)
+def test_each_generation_reads_its_own_height_and_times(name, n, field, first, span, cadence, t0):
+    track = parse_srt(REAL / name)
+    assert len(track.t_s) == n and track.info["altitude_field"] == field
+    assert (track.lat_deg[0], track.lon_deg[0]) == pytest.approx(first)
+    assert (track.alt_m.min(), track.alt_m.max()) == pytest.approx(span, abs=1e-3)
+    assert track.info["cadence"] == cadence and track.t_s[0] == pytest.approx(t0)
+    assert np.all(np.diff(track.t_s) > 0)
+
+
+def test_satellite_count_is_never_the_height():
+    """GPS(lon,lat,16): 16 satellites for the whole flight; BAROMETER climbs 1.9 -> 118.7 m."""
+    track = parse_srt(REAL / "mavic_pro.SRT")
+    assert track.alt_m[0] == pytest.approx(1.9) and np.mean(track.alt_m == 16.0) < 0.05
+    assert track.info["position_form"] == ["GPS(lon,lat,satellites)"]
+    m300 = parse_srt(REAL / "matrice_300.srt")  # GPS(lat,lon,0.0M): lat first, 0.0 is precision
+    assert m300.info["position_form"] == ["GPS(lat,lon,precision M)"]
+    assert m300.alt_m.max() == pytest.approx(87.9)
+
+
+@pytest.mark.parametrize(
+    ("name", "rate"),
+    [
+        ("air2s.srt", 30.0),
+        ("mavic_air2.srt", 60.0),
+        ("m2zoom_first300.SRT", 59.94),
+        ("MAVIC3_first300.srt", 50.0),
+    ],
+)
+def test_per_frame_rates_come_from_the_cue_timeline(name, rate):
+    assert parse_srt(REAL / name).info["cue_rate_hz"] == pytest.approx(rate, rel=0.01)
+
+
+def test_two_frame_cues_and_counter_jumps_follow_the_cue_times():
+    track = parse_srt(REAL / "mavic_2pro_new_first200.SRT")  # FrameCnt starts at 218, cues of 80 ms
+    assert track.t_s[:3] == pytest.approx([0.0, 0.04, 0.12])
+    assert track.info["altitude_field"] is None  # this generation sometimes writes no height
+
+
+def test_date_only_generation_is_clocked_by_cue_number():
+    track = parse_srt(REAL / "mavic_2_style.SRT")  # no timing lines; dates repeat and skip
+    assert len(track.t_s) == 468 and track.t_s[-1] == 467.0
+    assert track.info["time_source"].startswith("cue number at 1 Hz")
+    assert track.lon_deg[0] == pytest.approx(149.0251)  # spelt `longtitude`
+
+
+def test_broken_files_give_complete_cues_or_nothing():
+    assert len(parse_srt(REAL / "broken_empty.SRT").t_s) == 0  # 0 bytes
+    assert len(parse_srt(REAL / "broken_empty2.SRT").t_s) == 0  # "1\n"
+    cut = parse_srt(REAL / "broken_incomplete.SRT")  # last cue ends after its date
+    assert len(cut.t_s) == 19 and cut.t_s[-1] == 19.0 and cut.info["no_position"] == 1
+    cut2 = parse_srt(REAL / "broken_incomplete2.SRT")  # BOM, last cue ends inside `longtitude`
+    assert len(cut2.t_s) == 4 and np.isfinite(cut2.lon_deg).all()
+
+
+def test_no_position_and_mixed_generations_are_refused_with_the_place(tmp_path):
+    with pytest.raises(ClipError, match=r"mavic_air.SRT: no cue carries a position .*2 cues"):
+        import_dji(None, REAL / "mavic_air.SRT", tmp_path / "a")
+    with pytest.raises(ClipError, match=r"mix_p4rtk_mavic2pro.srt:1: cue has no 'altitude' height"):
+        parse_srt(REAL / "mix_p4rtk_mavic2pro.srt")
+    kept = parse_srt(REAL / "mix_p4rtk_mavic2pro.srt", skip_bad=True)
+    assert len(kept.t_s) == 6 and kept.t_s[0] == pytest.approx(909.942)  # edited export: 00:15:09
+    with pytest.raises(ClipError, match=r"no cue carries a height .*--assume-alt-m"):
+        import_dji(None, REAL / "mavic_2pro_new_first200.SRT", tmp_path / "b")
+    clip = read_bundle(
+        import_dji(None, REAL / "mavic_2pro_new_first200.SRT", tmp_path / "c", assume_alt_m=50.0)
+    )
+    assert np.abs(clip.truth.p_ned_m[:, 2]).max() < 0.01  # flat, up to the tangent plane
+
+
+def test_one_hz_cues_keep_their_own_times_beside_a_30_fps_video(tmp_path):
+    """5 cues (0..4 s) and a 5 s video of 150 frames: frames and truth each keep their clock."""
+    mp4 = tmp_path / "p4p.mp4"
+    write_video(mp4, (np.full((32, 32, 3), i, np.uint8) for i in range(150)), 30.0)
+    clip = read_bundle(import_dji(mp4, REAL / "p4p_sample.SRT", tmp_path / "b"))
+    assert len(clip.frames) == 150 and clip.frames.t_s[30] == pytest.approx(1.0, abs=1e-3)
+    assert clip.truth.t_s.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert clip.duration_s == pytest.approx(5.0, abs=0.05)
+    prov = clip.manifest["provenance"]
+    assert prov["altitude_field"] == "H" and "video timeline" in prov["time_alignment"]
+
+
+def test_srt_alone_is_a_truth_only_bundle_from_the_first_cue(tmp_path):
+    clip = read_bundle(import_dji(None, REAL / "mavic_pro.SRT", tmp_path / "b"))
+    assert clip.truth.t_s[0] == 0.0 and len(clip.frames) == 0 and len(clip.imu.t_s) == 0
+    assert -clip.truth.p_ned_m[:, 2].min() == pytest.approx(118.7 - 1.9, abs=0.01)
+    assert "minus 1.000 s" in clip.manifest["provenance"]["time_alignment"]
+
+
+def test_a_file_that_is_not_a_video_is_refused(tmp_path):
+    tif = tmp_path / "frame.tif"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tif)
+    with pytest.raises(ClipError, match=r"frame.tif: is a still image \(tiff"):
+        probe(tif)
+    with pytest.raises(ClipError, match=r"p4p_sample.SRT: PyAV finds no video stream .*subtitle"):
+        probe(REAL / "p4p_sample.SRT")
+    with pytest.raises(ClipError, match=r"is a directory"):
+        probe(tmp_path)
+    with pytest.raises(ClipError, match=r"frame.tif: is a still image"):
+        import_dji(tif, REAL / "p4p_sample.SRT", tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def _cue(i: int, start_ms: int, end_ms: int, payload: str) -> str:
+    def ts(ms: int) -> str:
+        return f"00:00:{ms // 1000:02d},{ms % 1000:03d}"
+
+    return f"{i}\r\n{ts(start_ms)} --> {ts(end_ms)}  \r\n{payload}  \r\n\r\n  \r\n"
+
+
+def test_envelope_variants_and_special_values(tmp_path):
+    """BOM, CRLF, trailing spaces, blank lines holding spaces; (0,0) before lock; radians;
+    DJI FPV's tenth-scale `altitude` in font-28 files."""
+    font36 = '<font size="36">[latitude : {}] [longtitude : {}] [altitude: 5.0]</font>'
+    lock = [
+        _cue(1, 0, 33, font36.format("0.000000", "0.000000")),
+        _cue(2, 33, 66, font36.format("50.11", "36.12")),
+        _cue(3, 66, 100, font36.format("50.1101", "36.12")),
+    ]
+    path = tmp_path / "lock.SRT"
+    path.write_bytes(b"\xef\xbb\xbf" + "".join(lock).encode())
+    track = parse_srt(path)
+    assert len(track.t_s) == 2 and track.info["no_fix_0_0"] == 1 and track.t_s[0] == 0.033
+    rad = "[latitude: {}] [longitude: 0.63042]"
+    cues = [_cue(i + 1, i * 33, i * 33 + 33, rad.format(0.87458 + i * 1e-6)) for i in range(3)]
+    (tmp_path / "rad.SRT").write_text("".join(cues))
+    track = parse_srt(tmp_path / "rad.SRT")
+    assert track.info.get("radians_converted")
+    assert track.lat_deg[0] == pytest.approx(50.11, abs=0.01)
+    font28 = '<font size="28">[latitude: 50.11] [longitude: 36.1{}] [altitude: 12.0]</font>'
+    fpv = [_cue(i + 1, i * 33, i * 33 + 33, font28.format(i)) for i in range(2)]
+    (tmp_path / "fpv.SRT").write_text("".join(fpv))
+    assert parse_srt(tmp_path / "fpv.SRT").alt_m.tolist() == [120.0, 120.0]
+
+
+def test_simulated_imu_is_opt_in_labelled_and_follows_the_real_track(tmp_path):
+    raw = read_bundle(import_dji(None, REAL / "p4_rtk.SRT", tmp_path / "raw"))
+    clip = read_bundle(import_dji(None, REAL / "p4_rtk.SRT", tmp_path / "sim", simulate_imu=True))
+    assert clip.manifest["imu_source"] == "simulated-from-track"
+    assert "SIMULATED" in clip.manifest["provenance"]["notes"]
+    assert 99 < 1 / np.median(np.diff(clip.imu.t_s)) < 101
+    assert np.median(clip.imu.accel_m_s2[:, 2]) == pytest.approx(-9.8, abs=0.2)
+    assert np.isfinite(clip.truth.q_wxyz).all() and clip.truth.t_s[1] == pytest.approx(0.1)
+    near = clip.truth.p_ned_m[clip.truth.index_at(raw.truth.t_s)]
+    assert np.abs(near - raw.truth.p_ned_m).max() < 5.0  # smoothed, not invented
+    mp4 = tmp_path / "v.mp4"
+    write_video(mp4, (np.zeros((16, 16, 3), np.uint8) for _ in range(10)), 5.0)
+    with pytest.raises(ClipError, match=r"simulate_imu works on the SRT alone"):
+        import_dji(mp4, REAL / "p4_rtk.SRT", tmp_path / "v", simulate_imu=True)
+
+
+def test_a_missing_stream_is_named_with_its_fix(tmp_path):
+    clip = read_bundle(import_dji(None, REAL / "p4p_sample.SRT", tmp_path / "b"))
+    clip.need("truth", "the oracle strategy")  # present: no error
+    with pytest.raises(
+        ClipError, match=r"the ESKF needs the clip's imu stream, .*its streams: truth\)"
+    ):
+        clip.need("imu", "the ESKF")
+    with pytest.raises(ClipError, match=r"the netvlad strategy needs the clip's frames stream"):
+        clip.need("frames", "the netvlad strategy")
+    with pytest.raises(ClipError, match=r"needs the clip's attitude stream.*simulate_imu"):
+        clip.need("attitude", "the ESKF")
+
+
+def test_cli_imports_an_srt_alone_and_refuses_a_tiff_video(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["clip", "import-srt", str(REAL / "p4_rtk.SRT"), "-o", str(tmp_path / "a")]) == 0
+    assert read_bundle(tmp_path / "a").manifest["provenance"]["altitude_field"] == "H"
+    tif = tmp_path / "f.tif"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tif)
+    args = ["clip", "import-srt", str(tif), str(REAL / "p4_rtk.SRT"), "-o", str(tmp_path / "b")]
+    assert main(args) == 1
+    assert "f.tif: is a still image" in capsys.readouterr().err
