@@ -27,15 +27,25 @@ def temp_name(target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Write to the yielded path; it replaces `target` when the block ends without error."""
+def atomic_path(target: Path, inner_name: str | None = None) -> Iterator[Path]:
+    """Write to the yielded path; it replaces `target` when the block ends without error.
+
+    With `inner_name` the yielded path has that fixed name, in a unique hidden folder beside
+    `target`: for writers that store their own file name in the file (torch.save does), so
+    the bytes do not depend on where they are written.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(target)
+    if inner_name is not None:
+        tmp.mkdir()
+    written = tmp / inner_name if inner_name is not None else tmp
     try:
-        yield tmp
-        os.replace(tmp, target)
+        yield written
+        os.replace(written, target)
     finally:
+        if inner_name is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
 

@@ -88,3 +88,18 @@ class OperatorConfig(BaseModel):
                 f"c10_provisioning.backbones {names}"
             )
         return self
+
+
+def unpinned_checkpoints(config: dict[str, Any] | None) -> list[str]:
+    """Weights paths of the backbones whose sha256 a resolved operator config leaves unset.
+
+    Works on the config as the run record stores it (a plain dict), so the gates and the
+    ledger can tell an unpinned checkpoint from any record.
+    """
+    provisioning = config.get("c10_provisioning") if isinstance(config, dict) else None
+    backbones = provisioning.get("backbones") if isinstance(provisioning, dict) else None
+    return [
+        str(b.get("weights_path"))
+        for b in (backbones if isinstance(backbones, list) else [])
+        if isinstance(b, dict) and not b.get("sha256")
+    ]

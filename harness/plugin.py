@@ -191,10 +191,15 @@ class ScenarioItem(pytest.Item):
         verdict = runner.run(self.path, self.out_dir, timeout).verdict()
         self.stash[VERDICT_KEY] = verdict
         _figures(self.out_dir)
-        log_verdict(
-            self.config.stash[RUN_DIR_KEY], str(self.path), self.name, scenario.expect, verdict
-        )
         decision = decide(scenario.expect, verdict, scenario.expect_reason)
+        log_verdict(
+            self.config.stash[RUN_DIR_KEY],
+            str(self.path),
+            self.name,
+            scenario.expect,
+            verdict,
+            decision.outcome,
+        )
         if decision.outcome == "skipped":
             pytest.skip(decision.message)
         if decision.outcome == "xfailed":
@@ -237,8 +242,17 @@ def _figures(out_dir: Path) -> None:
         logging.getLogger(__name__).warning("figures for %s failed", out_dir, exc_info=True)
 
 
-def log_verdict(run_dir: Path, path: str, name: str, expect: str, verdict: Verdict) -> None:
-    """Append to the session's verdicts.jsonl (one write per line: safe across xdist workers)."""
+def log_verdict(
+    run_dir: Path, path: str, name: str, expect: str, verdict: Verdict, status: str | None = None
+) -> None:
+    """Append to the session's verdicts.jsonl (one write per line: safe across xdist workers).
+
+    `status` is the pytest outcome after the ratchet (`harness report table` lists it); when
+    not given it is decided from `expect` alone."""
+    from harness.ratchet import decide
+
+    if status is None:
+        status = decide(expect, verdict, None).outcome
     run_dir.mkdir(parents=True, exist_ok=True)
     line = (
         json.dumps(
@@ -249,6 +263,7 @@ def log_verdict(run_dir: Path, path: str, name: str, expect: str, verdict: Verdi
                 "gate": verdict.gate,
                 "outcome": verdict.outcome,
                 "reason": verdict.reason,
+                "status": status,
             }
         )
         + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from harness.config import unpinned_checkpoints
 
 
 def git_sha(root: Path) -> str | None:
@@ -24,6 +26,46 @@ def git_sha(root: Path) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
+
+
+def _git(root: Path, *args: str) -> bytes | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def worktree_hash(root: Path) -> str | None:
+    """A sha256 of the uncommitted changes (tracked diffs and untracked, not ignored files).
+
+    None for a clean checkout (or no git). Part of a run's identity: a rerun at the same
+    commit with different uncommitted code is a different system under test, so a gate
+    that moved between them is a regression candidate, not flakiness. Containers get it
+    from HARNESS_WORKTREE_HASH (they have no .git).
+    """
+    if "HARNESS_WORKTREE_HASH" in os.environ:
+        return os.environ["HARNESS_WORKTREE_HASH"] or None
+    diff = _git(root, "diff", "HEAD", "--binary", "--no-ext-diff")
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
+    if diff is None or untracked is None:
+        return None
+    if not diff and not untracked:
+        return None
+    digest = hashlib.sha256(diff)
+    for name in sorted(n for n in untracked.split(b"\0") if n):
+        digest.update(b"\0" + name + b"\0")
+        path = root / os.fsdecode(name)
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def pinning(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The provenance keys that say whether the checkpoints were pinned by sha256."""
+    backbones = ((config or {}).get("c10_provisioning") or {}).get("backbones") or []
+    unpinned = unpinned_checkpoints(config)
+    return {"checkpoint_pinned": not unpinned if backbones else None, "unpinned": unpinned}
 
 
 def device() -> str:
@@ -47,6 +89,7 @@ def version_of(dist: str) -> str | None:
 def base(root: Path, runner: str) -> dict[str, Any]:
     return {
         "git_sha": git_sha(root),
+        "worktree_hash": worktree_hash(root),
         "runner": runner,
         "host": platform.node(),
         "device": device(),

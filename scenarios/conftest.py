@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from harness.atomic import atomic_path, build_lock
+from harness.reference.models.checkpoint_io import INNER_NAME
 from harness.reference.models.scaffold import make_scaffold
 from harness.reference.models.trained import ensure_trained
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
@@ -45,7 +46,9 @@ class NotATensor:
 
 
 def _save(state: object, path: Path) -> None:
-    with atomic_path(path) as tmp:
+    # Under one fixed inner name: torch stores the file name in the archive, so the bytes
+    # (and the sha256 a scenario pins) stay the same wherever the file lands.
+    with atomic_path(path, inner_name=INNER_NAME) as tmp:
         torch.save(state, tmp)
 
 

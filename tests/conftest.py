@@ -1,7 +1,10 @@
-"""Shared fixtures: a throwaway project (operator config + scenario files) for pytester runs."""
+"""Shared fixtures: a throwaway project (operator config + scenario files) for pytester runs,
+and the guard that the suite never writes into the project's own reports/ (ledger, Allure
+results, run folders)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,9 +13,26 @@ import pytest
 # initialised twice in one process: import it (as the CLI's command groups do) before any test.
 import torch  # noqa: F401
 
+from tests.helpers import tree_changes, tree_snapshot
+
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def project_reports_untouched() -> Iterator[None]:
+    """Fails the session (an error at the last test's teardown) when any test wrote into
+    the project's reports/: the framework's tests use throwaway projects and tmp paths,
+    so the ledger that `harness gates check` reads holds the product's runs only."""
+    reports = REPO / "reports"
+    before = tree_snapshot(reports)
+    yield
+    changed = tree_changes(before, tree_snapshot(reports))
+    assert not changed, (
+        f"the test suite wrote into {reports}: {', '.join(changed[:10])}; give the test a "
+        "tmp_path (--gate-ledger, --alluredir, --harness-runs) instead"
+    )
 
 
 @pytest.fixture

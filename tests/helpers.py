@@ -1,8 +1,9 @@
-"""Helpers for the framework's tests: scenario text builders."""
+"""Helpers for the framework's tests: scenario text builders, folder snapshots."""
 
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 
 def scenario_text(name: str, expect: str, **extra: str) -> str:
@@ -31,3 +32,31 @@ overrides:
   c10_provisioning.backbones.0.clusters: 8
   c10_provisioning.backbones.0.descriptor_dim: 64
 """
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `root` -> (size, mtime in ns), every folder -> (-1, 0) (its presence);
+    empty when `root` does not exist."""
+    if not root.is_dir():
+        return {}
+    out = {}
+    for path in root.rglob("*"):
+        try:
+            st = path.lstat()
+        except FileNotFoundError:  # removed while we walked
+            continue
+        is_dir = path.is_dir() and not path.is_symlink()
+        out[str(path.relative_to(root))] = (-1, 0) if is_dir else (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def tree_changes(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> list[str]:
+    """Files added, removed or rewritten between two snapshots, each labelled."""
+    added = [f"{p} (new)" for p in sorted(after.keys() - before.keys())]
+    gone = [f"{p} (removed)" for p in sorted(before.keys() - after.keys())]
+    changed = [
+        f"{p} (changed)" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]
+    ]
+    return added + gone + changed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from harness.errors import RecordError
 from harness.gates import eskf, latency, provisioning, retrieval, vpr
 from harness.gates.fields import Malformed, text
 from harness.gates.result import GateResult
+from harness.gates.warnings import record_warnings
 from harness.record import Record, append_verdict, read_record
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,17 @@ class Verdict:
 
 
 def classify(record: Record) -> Verdict:
-    """Judge a record's condition and events (its verdict line, if any, is not consulted)."""
+    """Judge a record's condition and events (its verdict line, if any, is not consulted).
+
+    Warnings (an unpinned checkpoint) ride along in `metrics["warnings"]` on every verdict.
+    """
+    verdict = _classify(record)
+    if found := record_warnings(record):
+        verdict = replace(verdict, metrics={**verdict.metrics, "warnings": found})
+    return verdict
+
+
+def _classify(record: Record) -> Verdict:
     if record.condition is None:
         return Verdict.broken("infra-error", f"{record.path}: the record has no condition line")
     for err in record.select("setup", "error"):

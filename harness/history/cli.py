@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 from harness.errors import LedgerError
+from harness.history import refusals
 from harness.history.ledger import DEFAULT_LEDGER, Ledger
+
+ALLOW_HELP = {
+    "missing": "baseline scenarios the head run lacks",
+    "not-comparable": "scenarios whose clip or corpus changed since the baseline",
+    "ledger-gap": "head verdicts that never reached the ledger (a failed write)",
+    "unpinned": "head scenarios run with a checkpoint the operator config does not pin",
+}
 
 
 def register(groups) -> None:
@@ -26,6 +34,22 @@ def register(groups) -> None:
     p.add_argument("--run", help="the run to judge (default: the newest in the ledger)")
     p.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER, help=ledger_help)
     p.add_argument("--markdown", type=Path, help="write the merge-request summary here")
+    p.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("reports/runs"),
+        help="the sessions' run folders, to find verdicts that never reached the ledger "
+        "(default reports/runs)",
+    )
+    for kind, (flag, _) in refusals.FLAGS.items():
+        p.add_argument(
+            flag,
+            dest="allow",
+            action="append_const",
+            const=kind,
+            default=[],
+            help=f"do not withhold the OK for {ALLOW_HELP[kind]}",
+        )
     p.set_defaults(func=run_check)
 
     p = sub.add_parser("history", help="a scenario's gate and key metrics over the ledger's runs")
@@ -51,7 +75,9 @@ def run_check(args: argparse.Namespace) -> int:
 
     ledger = Ledger(args.ledger)
     try:
-        result = tier2.check(ledger, args.baseline, args.run)
+        result = tier2.check(
+            ledger, args.baseline, args.run, runs_dir=args.runs, allow=frozenset(args.allow)
+        )
     except LedgerError as exc:  # no baseline, no ledger: no verdict is possible
         text = f"## Tier-2 gate check\n\n**No verdict**: {exc}\n"
         if args.markdown:

@@ -53,6 +53,10 @@ class Row:
     config_hash: str | None = None
     scenario_hash: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    # A hash of the uncommitted changes the run saw (None: a clean checkout at git_sha).
+    worktree_hash: str | None = None
+    # Whether every configured checkpoint was pinned by sha256 (None: none configured).
+    checkpoint_pinned: bool | None = None
 
     @property
     def provenance_class(self) -> tuple[str | None, ...]:
@@ -67,6 +71,7 @@ class Row:
             self.config_hash,
             self.scenario_hash,
             self.git_sha,
+            self.worktree_hash,
             self.runner,
             self.device,
         )
@@ -124,6 +129,8 @@ def row_from_run(
         config_hash=prov.get("config_hash"),
         scenario_hash=scenario_hash,
         metrics=key_metrics(verdict.metrics or {}),
+        worktree_hash=prov.get("worktree_hash"),
+        checkpoint_pinned=prov.get("checkpoint_pinned"),
     )
 
 
@@ -179,6 +186,25 @@ def _use_wal(con: sqlite3.Connection, timeout_s: float) -> None:
             time.sleep(0.05)
 
 
+def _columns(con: sqlite3.Connection) -> list[str]:
+    return [r[1] for r in con.execute("PRAGMA table_info(rows)").fetchall()]
+
+
+def _add_new_columns(con: sqlite3.Connection) -> None:
+    """A ledger written by an older harness gains the columns added since (empty in old rows)."""
+    for name in COLUMNS:
+        if name not in _columns(con):
+            con.execute(f"ALTER TABLE rows ADD COLUMN {name} TEXT")
+
+
+def _from_db(data: dict[str, Any]) -> Row:
+    data["metrics"] = json.loads(data.get("metrics") or "{}")
+    data["device"] = data.get("device") or None  # stored as "" in the key
+    pinned = data.get("checkpoint_pinned")
+    data["checkpoint_pinned"] = None if pinned is None else str(pinned) in ("1", "True", "true")
+    return Row(**data)
+
+
 class Ledger:
     """The ledger file. Cheap to construct; every call opens and closes its own connection."""
 
@@ -190,16 +216,17 @@ class Ledger:
     def _connect(self, write: bool) -> Iterator[sqlite3.Connection]:
         if not write and not self.path.exists():
             raise LedgerError(f"{self.path}: no gate ledger here; run the scenarios first")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"{self.path}: cannot open the gate ledger ({exc})") from None
         try:
             _use_wal(con, self.timeout_s)
             con.execute("PRAGMA synchronous=NORMAL")
             if write:
                 con.executescript(_CREATE)
+                _add_new_columns(con)  # first: the schema-1 rebuild copies every column
                 _migrate(con)
             yield con
         except sqlite3.DatabaseError as exc:
@@ -232,22 +259,18 @@ class Ledger:
         if run_id is not None:
             where.append("run_id = ?")
             args.append(run_id)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM rows"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY time, run_id, scenario"
         with self._connect(write=False) as con:
+            # Columns an older ledger lacks read as empty.
+            have = [c for c in COLUMNS if c in _columns(con)]
+            sql = f"SELECT {', '.join(have)} FROM rows"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += " ORDER BY time, run_id, scenario"
             try:
                 found = con.execute(sql, args).fetchall()
             except sqlite3.OperationalError as exc:
                 raise LedgerError(f"{self.path}: not a gate ledger ({exc})") from None
-        out = []
-        for values in found:
-            data = dict(zip(COLUMNS, values, strict=True))
-            data["metrics"] = json.loads(data["metrics"] or "{}")
-            data["device"] = data["device"] or None
-            out.append(Row(**data))
-        return out
+        return [_from_db(dict(zip(have, values, strict=True))) for values in found]
 
     def runs(self) -> list[str]:
         """Run ids, oldest first (by the first row each run wrote)."""

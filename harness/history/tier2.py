@@ -1,21 +1,27 @@
 """The Tier-2 pre-merge check: compare a run with a baseline and say merge or not, in Markdown.
 
-Exit codes: 0 nothing regressed, 1 a gate regressed (a verdict, so it wins), 2 a run was
-broken (infra-error, config-error) or the baseline cannot be found: no verdict possible.
+Exit codes: 0 nothing regressed, 1 a gate regressed (a verdict, so it wins), 2 no verdict:
+a run was broken (infra-error, config-error), the baseline cannot be found, or a refusal
+(`harness.history.refusals`: a missing scenario, a not-comparable pair, a ledger gap, an
+unpinned checkpoint) that no `--allow-*` flag let through.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.errors import LedgerError
 from harness.gates import BROKEN
+from harness.history import baseline as baselines
+from harness.history import refusals as refusing
+from harness.history.baseline import GREEN_STATUSES
 from harness.history.ledger import BISECT_PREFIX, Ledger, Row
+from harness.history.refusals import Refusal
 from harness.history.transitions import Transition, compare
 
 LAST_GREEN = ("last green", "last-green", "lastgreen")
-GREEN_STATUSES = {"passed", "skipped", "xfailed"}
 OK, REGRESSED, NO_VERDICT = 0, 1, 2
 
 
@@ -61,6 +67,7 @@ class CheckResult:
     baseline: str
     head: str
     transitions: list[Transition]
+    refusals: list[Refusal] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Transition]:
@@ -72,10 +79,15 @@ class CheckResult:
         return [t for t in self.transitions if t.after is not None and t.after.gate in BROKEN]
 
     @property
+    def refused(self) -> list[Refusal]:
+        """Refusals no flag allowed: each alone withholds the OK."""
+        return [r for r in self.refusals if not r.allowed]
+
+    @property
     def exit_code(self) -> int:
         if self.regressions:
             return REGRESSED
-        if self.broken:
+        if self.broken or self.refused:
             return NO_VERDICT
         return OK
 
@@ -83,24 +95,53 @@ class CheckResult:
     def headline(self) -> str:
         if self.exit_code == REGRESSED:
             return f"**Regression**: {len(self.regressions)} scenario(s) stopped at an earlier gate"
-        if self.exit_code == NO_VERDICT:
+        if self.exit_code == NO_VERDICT and self.broken:
             return f"**No verdict**: {len(self.broken)} scenario(s) broken (infra/config error)"
+        if self.exit_code == NO_VERDICT:
+            return f"**No verdict**: {'; '.join(r.line() for r in self.refused)}"
         forward = sum(t.move == "forward" and not t.flaky for t in self.transitions)
         return f"**OK**: no gate regressed ({forward} moved forward)"
 
 
-def check(ledger: Ledger, baseline_ref: str, head: str | None = None) -> CheckResult:
-    """Compare the head run (default: the newest) with the baseline REF."""
+def check(
+    ledger: Ledger,
+    baseline_ref: str,
+    head: str | None = None,
+    *,
+    runs_dir: Path | None = None,
+    allow: frozenset[str] = frozenset(),
+) -> CheckResult:
+    """Compare the head run (default: the newest) with the baseline REF.
+
+    'last green' is chosen per scenario (`harness.history.baseline.last_green`); a run id
+    or git sha names one run for every scenario. `runs_dir` (the sessions' folders) lets
+    the check find head verdicts that never reached the ledger; `allow` holds the refusal
+    kinds (`harness.history.refusals.FLAGS`) the user let through.
+    """
     runs = ledger.runs()
     if not runs:
         raise LedgerError(f"{ledger.path}: the gate ledger is empty")
     sessions = [r for r in runs if not r.startswith(BISECT_PREFIX)] or runs
     head = resolve_run(ledger, head) if head else sessions[-1]
-    baseline = resolve_run(ledger, baseline_ref, before=head)
-    if baseline == head:
-        raise LedgerError(f"baseline {baseline_ref!r} is the head run {head} itself")
-    transitions = diff(ledger, baseline, head)
-    return CheckResult(baseline, head, transitions)
+    history = ledger.rows()
+    head_rows = [r for r in history if r.run_id == head]
+    if baseline_ref.lower() in LAST_GREEN:
+        before = [r for r in runs[: runs.index(head)] if not r.startswith(BISECT_PREFIX)]
+        base_rows, label = baselines.last_green(history, head_rows, before)
+        if not base_rows:
+            raise LedgerError(
+                f"{ledger.path}: no green run before {head} on the same runner and device "
+                "to use as the baseline; name one with --baseline RUN_ID"
+            )
+    else:
+        run = resolve_run(ledger, baseline_ref, before=head)
+        if run == head:
+            raise LedgerError(f"baseline {baseline_ref!r} is the head run {head} itself")
+        base_rows = [r for r in history if r.run_id == run]
+        label = f"run `{run}`"
+    transitions = compare(base_rows, head_rows, history)
+    gaps = refusing.ledger_gaps(runs_dir, head, head_rows, set(runs))
+    return CheckResult(label, head, transitions, refusing.find(transitions, head_rows, gaps, allow))
 
 
 def diff(ledger: Ledger, a: str, b: str) -> list[Transition]:
@@ -163,8 +204,10 @@ def markdown(result: CheckResult) -> str:
             "",
             result.headline,
             "",
-            f"Baseline run `{result.baseline}` → head run `{result.head}`: {tally}.",
+            f"Baseline {result.baseline} → head run `{result.head}`: {tally}.",
             "",
+            *[f"- {r.line()}" for r in result.refusals],
+            *([""] if result.refusals else []),
             markdown_table(result.transitions),
             "",
             f"Exit code {result.exit_code} (0 ok, 1 regression, 2 no verdict).",

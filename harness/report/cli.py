@@ -1,4 +1,5 @@
-"""`harness report build|open`: the offline Allure HTML report and a local server for it."""
+"""`harness report build|open|table`: the offline Allure HTML report, a local server for it, and
+the README's table of what `pytest scenarios/` shows."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ def register(groups) -> None:
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only serve, open no browser")
     p.set_defaults(func=run_open)
+    p = sub.add_parser("table", help="the table of what `pytest scenarios/` shows, from a run")
+    p.add_argument("--runs", type=Path, default=Path("reports/runs"), help="session folders")
+    p.add_argument("--session", help="the session id (default: the newest)")
+    p.add_argument("--scenarios", type=Path, default=Path("scenarios"), help="scenario folder")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--write", type=Path, metavar="README", help="replace the table in it")
+    mode.add_argument(
+        "--check", type=Path, metavar="README", help="exit 1 when its table differs from the run"
+    )
+    p.set_defaults(func=run_table)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -41,4 +52,30 @@ def run_open(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
+    return 0
+
+
+def run_table(args: argparse.Namespace) -> int:
+    from harness.report import table
+
+    verdicts = table.session_file(args.runs, args.session)
+    lines = table.lines_from_run(verdicts, args.scenarios)
+    if args.write:
+        table.write(args.write, lines)
+        print(f"{args.write}: table of {len(lines)} scenarios from {verdicts}")
+        return 0
+    if args.check:
+        shown = table.parse(args.check.read_text(encoding="utf-8"), args.check)
+        diffs = table.differences(shown, lines)
+        for d in diffs:
+            print(f"{args.check}: {d}")
+        if diffs:
+            print(
+                f"{args.check}: the table differs from the run {verdicts}; fix the regression, "
+                f"or run `harness report table --write {args.check}` if the change is intended"
+            )
+            return 1
+        print(f"{args.check}: the table matches the run ({len(lines)} scenarios)")
+        return 0
+    print(table.render(lines))
     return 0

@@ -10,6 +10,7 @@ controller writes the results directory's side files at the end.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from pathlib import Path
@@ -135,10 +136,26 @@ def _report(item: pytest.Item) -> None:
     )
     if not row.runner:
         row = dataclasses.replace(row, runner=runner)
+    _append(item.config, ledger, row)
+
+
+def _append(config: pytest.Config, ledger: Ledger, row: Row) -> None:
+    """Store a row; a failed write is logged and noted in the session's run folder, where
+    `harness gates check` finds it and withholds its OK (see harness.history.refusals)."""
+    from harness.plugin import RUN_DIR_KEY
+
     try:
         ledger.append(row)
     except LedgerError as exc:
         log.error("gate ledger: %s", exc)
+        run_dir = config.stash[RUN_DIR_KEY]
+        line = json.dumps({"name": row.scenario, "error": str(exc)}) + "\n"
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with (run_dir / "ledger-errors.jsonl").open("a", encoding="utf-8") as fh:
+                fh.write(line)
+        except OSError as err:
+            log.error("cannot note the failed ledger write in %s: %s", run_dir, err)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -164,10 +181,7 @@ def pytest_make_collect_report(collector: pytest.Collector):
         scenario_path=str(collector.path),
         reason=str(report.longrepr).strip(),
     )
-    try:
-        ledger.append(row)
-    except LedgerError as exc:
-        log.error("gate ledger: %s", exc)
+    _append(collector.config, ledger, row)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

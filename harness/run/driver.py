@@ -60,6 +60,7 @@ def _stages(ctx: RunContext, prov: dict) -> None:
     prov = {
         **prov,
         "config_hash": loaded.config_hash(),
+        **provenance.pinning(loaded.config.model_dump(mode="json")),
         "checkpoint_sha256": None,
         "clip_hash": None,
         "corpus_hash": None,

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import provenance
 from harness.errors import RunnerError
 from harness.runners import image as image_recipe
 from harness.runners.base import Runner, RunResult
@@ -189,6 +190,7 @@ class DockerRunner(Runner):
         self._client: Any = None
         self._image_id: str | None = None
         self._git_sha = _git_sha(self.root)
+        self._worktree_hash = provenance.worktree_hash(self.root) or ""
 
     @staticmethod
     def from_options(
@@ -283,6 +285,7 @@ class DockerRunner(Runner):
             HARNESS_SESSION=self.session,
             HARNESS_OWNER=_OWNER,
             HARNESS_GIT_SHA=self._git_sha,
+            HARNESS_WORKTREE_HASH=self._worktree_hash,
             HARNESS_IMAGE_DIGEST=self._image_id or "",
             HARNESS_DEVICE=self.device or "",
             COMPOSE_PROJECT_NAME=project,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.history.ledger import Ledger
 from harness.record import read_record
 from harness.runners import image
 from harness.runners.docker import DockerRunner
@@ -41,8 +42,12 @@ def test_empty_backbones_runs_in_the_container(engine, runner_image, tmp_path: P
 
 
 def _pytest(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """pytest on the project's own scenarios, with every output in tmp_path: the framework's
+    tests never write into the project's ledger, Allure results or run folders."""
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
-           "--harness-runs", str(tmp_path / "runs"), *args]  # fmt: skip
+           "--harness-runs", str(tmp_path / "runs"),
+           "--gate-ledger", str(tmp_path / "ledger.sqlite"),
+           "--alluredir", str(tmp_path / "allure"), *args]  # fmt: skip
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
@@ -50,6 +55,8 @@ def test_pytest_runner_docker_runs_a_scenario(engine, runner_image, tmp_path: Pa
     done = _pytest(str(EMPTY), "--runner", "docker", tmp_path=tmp_path)
     assert "1 skipped" in done.stdout, done.stdout + done.stderr
     assert "empty-backbones" in done.stdout
+    (row,) = Ledger(tmp_path / "ledger.sqlite").rows()  # the row went to the given ledger
+    assert (row.scenario, row.runner) == ("empty-backbones", "docker")
 
 
 def test_jetson_preflight_fails_the_session_once(tmp_path: Path) -> None:

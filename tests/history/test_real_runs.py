@@ -45,12 +45,15 @@ def test_regression_forward_move_and_infra_from_real_runs(
     assert "**Regression**: 1 scenario(s)" in text
     assert "| prov | provisioning | empty-backbones | ⬇ **backward** |" in text
     assert "| steady | empty-backbones | empty-backbones | = |" in text
-    assert "Baseline run `run-1` → head run `run-2`" in text
+    assert "Baseline last green per scenario: run `run-1` → head run `run-2`" in text
     # run 3: back to provisioning: relative to run 2 that is a forward move, and no regression
     _run(
         project, monkeypatch, "run-3", prov=scenario_text("prov", "provisioning", overrides=MISSING)
     )
-    assert main(["gates", "check", "--baseline", "run-2", *common]) == 0
+    # the operator config pins no checkpoint: no OK until it does, or the flag allows it
+    assert main(["gates", "check", "--baseline", "run-2", *common]) == 2
+    assert "prov" in md.read_text() and "--allow-unpinned" in md.read_text()
+    assert main(["gates", "check", "--baseline", "run-2", *common, "--allow-unpinned"]) == 0
     assert "| prov | empty-backbones | provisioning | ⬆ forward |" in md.read_text()
     capsys.readouterr()
     assert main(["gates", "diff", "run-1", "run-2", "--ledger", str(ledger)]) == 0

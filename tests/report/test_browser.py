@@ -16,7 +16,6 @@ from harness.report.build import build, find_allure
 from tests.helpers import scenario_text
 
 REPO = Path(__file__).resolve().parents[2]
-ARTEFACTS = REPO / "reports" / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -118,7 +117,8 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
     )
     line = server.stdout.readline()  # type: ignore[union-attr]
     url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0) + "#suites"  # type: ignore[union-attr]
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    # The screenshot stays with the test's own files (never the project's reports/).
+    shot = project.path / "allure-report.png"
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -132,7 +132,7 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
             image = page.locator("img[src*='data/attachments/']").first
             image.wait_for(timeout=20_000)
             body = page.inner_text("body")
-            page.screenshot(path=str(ARTEFACTS / "allure-report.png"), full_page=True)
+            page.screenshot(path=str(shot), full_page=True)
             natural_width = image.evaluate("img => img.naturalWidth")
             browser.close()
     finally:
@@ -142,4 +142,5 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
     assert "gate:provisioning" in body and "Categories: gate: provisioning" in body
     assert "gates: provisioning (fail)" in body and "fake: exists FAILED" in body
     assert natural_width > 0  # the PNG really loaded
+    assert shot.read_bytes()[:4] == b"\x89PNG"
     assert "figures: 1 more" in body  # a PNG no stage claims is attached too

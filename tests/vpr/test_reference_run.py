@@ -15,13 +15,16 @@ from tests.helpers import TINY, TINY_OVERRIDES
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _scenario(project: pytest.Pytester, name: str, vpr: str, gates: str) -> Path:
-    make_scaffold(project.path / "models" / "tiny.pt", **TINY)
+def _scenario(
+    project: pytest.Pytester, name: str, vpr: str, gates: str, pin: str | None = None
+) -> Path:
+    sha = make_scaffold(project.path / "models" / "tiny.pt", **TINY)
     text = f"""\
 format_version: 1
 name: {name}
 config: configs/operator_replay.yaml
-{TINY_OVERRIDES}clip:
+{TINY_OVERRIDES}  c10_provisioning.backbones.0.sha256: {sha if pin else "null"}
+clip:
   synth: {{preset: derkachi-10s, seed: 3}}
 vpr: {vpr}
 gates: {gates}
@@ -63,3 +66,30 @@ def test_oracle_run_passes_through_the_filter(project: pytest.Pytester) -> None:
     )
     assert verdict.gate == "pass", verdict
     assert verdict.metrics["eskf-divergence"]["rmse_m"] < 10
+
+
+def test_the_untrained_scaffold_stops_at_retrieval_quality_under_the_default_bar(
+    project: pytest.Pytester,
+) -> None:
+    """No retrieval bar in the scenario: the reference's (recall@1, footprint, 0.80) judges.
+    The checkpoint is not pinned, so the verdict says so; pinned, the warning is gone."""
+    gates = "{vpr_contract: {descriptor_dim: 64}, eskf_divergence: {warmup_s: 3}}"
+    vpr = "{strategy: netvlad, rate_hz: 4, input_px: 64}"
+    path = _scenario(project, "defaults", vpr, gates)
+    verdict = conclude(
+        run(path, project.path / "out", root=project.path, cache_dir=REPO / ".cache")
+    )
+    assert verdict.gate == "retrieval-quality", verdict
+    assert verdict.reason.startswith("recall@1 (footprint) "), verdict.reason
+    assert "< 0.80 over" in verdict.reason
+    (warning,) = verdict.metrics["warnings"]
+    assert "unpinned checkpoint models/tiny.pt" in warning and "harness provision pin" in warning
+    prov = read_record(project.path / "out" / "record.jsonl").provenance
+    assert prov["checkpoint_pinned"] is False and prov["unpinned"] == ["models/tiny.pt"]
+
+    pinned = _scenario(project, "pinned", vpr, gates, pin="yes")
+    verdict = conclude(
+        run(pinned, project.path / "out2", root=project.path, cache_dir=REPO / ".cache")
+    )
+    assert verdict.gate == "retrieval-quality" and "warnings" not in verdict.metrics
+    assert read_record(project.path / "out2" / "record.jsonl").provenance["checkpoint_pinned"]

@@ -21,6 +21,12 @@ from harness.reference.provisioning import sha256_file
 Groups = dict[str, tuple[str, bool]]
 
 
+# torch.save names the zip archive's top folder after the file it writes, so the bytes (and
+# the sha256 an operator pins) would depend on the file name. Every checkpoint is written
+# under this one name in a private folder beside `out`, then moved into place.
+INNER_NAME = "checkpoint.pt"
+
+
 def check_out(out: Path) -> None:
     """Refuse an output path before any work: a directory, a parent that is a file, or a
     folder this user cannot write."""
@@ -46,11 +52,12 @@ def check_out(out: Path) -> None:
 def save_state(state: dict[str, torch.Tensor], out: Path) -> str:
     """torch.save a plain state_dict of contiguous tensors to `out`; returns its sha256.
 
-    Written through harness.atomic (a unique temp name, renamed); on any failure nothing is
-    left."""
+    The same tensors give the same bytes wherever they are written (see INNER_NAME), and
+    the write is atomic (harness.atomic): a killed run leaves no half file under the real
+    name; on any failure nothing is left."""
     check_out(out)
     try:
-        with atomic_path(out) as tmp:
+        with atomic_path(out, inner_name=INNER_NAME) as tmp:
             torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
     except OSError as exc:
         raise ProvisioningError(

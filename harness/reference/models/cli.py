@@ -1,5 +1,6 @@
-"""`harness provision scaffold|import|verify`: make the scaffold checkpoint, translate a
-pytorch-NetVlad one or the MATLAB release, check provisioned ones."""
+"""`harness provision scaffold|import|pin|verify`: make the scaffold checkpoint, translate a
+pytorch-NetVlad one or the MATLAB release, pin checkpoints in the operator config, check
+provisioned ones."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ def register(groups) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of --random-pca")
     _architecture(p)
     p.set_defaults(func=run_import)
+    p = sub.add_parser("pin", help="write each checkpoint's sha256 into the operator config")
+    p.add_argument("--config", type=Path, default=Path("configs/operator_replay.yaml"))
+    p.add_argument(
+        "--backbone", action="append", help="pin only this backbone (repeatable; default: all)"
+    )
+    p.set_defaults(func=run_pin)
     p = sub.add_parser("verify", help="verify every backbone of an operator config")
     p.add_argument("--config", type=Path, default=Path("configs/operator_replay.yaml"))
     p.add_argument("--input-px", type=int, default=240)
@@ -87,6 +94,15 @@ def run_import(args: argparse.Namespace) -> int:
     print(f"encoder: {done.encoder}")
     print(f"provenance: {result.out.with_suffix('.provenance.md')}")
     print(f"pin it in the operator config: c10_provisioning.backbones[].sha256: {result.sha256}")
+    return 0
+
+
+def run_pin(args: argparse.Namespace) -> int:
+    from harness.reference.models.pin import pin
+
+    for done in pin(args.config, args.backbone):
+        was = "" if done.previous in (None, done.sha256) else f" (was {done.previous})"
+        print(f"{args.config}: {done.name}: {done.weights} sha256 {done.sha256}{was}")
     return 0
 
 
