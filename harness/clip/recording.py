@@ -12,7 +12,7 @@ from harness.clip.bundle import file_digest
 from harness.clip.spec import RecordingSpec
 from harness.errors import ClipError
 
-READER_VERSION = 1  # bump when a reader's output changes, so cached imports are redone
+READER_VERSION = 2  # bump when a reader's output changes, so cached imports are redone
 
 
 def _digest(path: Path, cache_dir: Path) -> str:

@@ -31,6 +31,7 @@ class SrtTrack:
     alt_m: np.ndarray  # from info["altitude_field"]; NaN when the file has no height
     lines: np.ndarray  # the line each cue starts on, for error messages
     info: dict = field(default_factory=dict)
+    pry_deg: np.ndarray | None = None  # drone (pitch, roll, yaw) [deg] per sample (F.PRY); None
 
 
 def _bad(path: Path, cue: Cue, msg: str, skip_bad: bool, kept: int) -> None:
@@ -113,7 +114,7 @@ def parse_srt(path: Path, skip_bad: bool = False) -> SrtTrack:
             continue
         forms.add(form)
         dur = np.nan if cue.end_s is None else cue.end_s - cue.start_s
-        rows.append((cue, t_s, dur, lat, lon))
+        rows.append((cue, t_s, dur, lat, lon, sf.drone_attitude(cue.payload)))
         found.append(sf.heights(cue.payload))
     alt_key = _height_field(found)
     alt = []
@@ -147,6 +148,10 @@ def parse_srt(path: Path, skip_bad: bool = False) -> SrtTrack:
     lat = np.array([r[3] for r in rows])
     lon = np.array([r[4] for r in rows])
     lines = np.array([r[0].line for r in rows])
+    pry = None
+    if all(r[5] is not None for r in rows):
+        pry = np.array([r[5] for r in rows], dtype=np.float64)
+        info["attitude_field"] = "F.PRY (pitch, roll, yaw) [deg]"
     back = np.flatnonzero(np.diff(t) <= 0)
     if len(back):
         i = int(back[0]) + 1
@@ -165,4 +170,4 @@ def parse_srt(path: Path, skip_bad: bool = False) -> SrtTrack:
         info["cue_rate_hz"] = round(float((len(t) - 1) / (t[-1] - t[0])), 4)
     med = float(np.nanmedian(dur)) if np.isfinite(dur).any() else np.nan
     info["cadence"] = "1 Hz" if med >= 0.5 else "per-frame" if np.isfinite(med) else "unknown"
-    return SrtTrack(t, dur, lat, lon, alt, lines, info)
+    return SrtTrack(t, dur, lat, lon, alt, lines, info, pry)

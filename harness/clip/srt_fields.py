@@ -4,7 +4,8 @@ Position: `[latitude: ..] [longitude|longtitude: ..]` (per-frame generations), `
 with N a satellite count (1 Hz Mavic Pro / Phantom 4 era and the one-line style), `RTK(...)`
 the same, or `GPS(lat,lon,x.xM)` (Matrice 300: latitude first, x = precision in metres).
 Heights: `rel_alt`, `abs_alt`, `altitude`, `H <m>m`, `BAROMETER:<m>[M]`, `Hb:<m>`. The third
-GPS value is never a height.
+GPS value is never a height. Drone attitude: `F.PRY (pitch°, roll°, yaw°)` (P4 RTK; `G.PRY` is
+the gimbal's, never read as the drone's).
 """
 
 from __future__ import annotations
@@ -65,6 +66,17 @@ def position(payload: str) -> tuple[float, float, str] | None:
     if third is not None and unit == "M":  # Matrice 300: latitude first, precision in metres
         return a, b, f"{gps.group(1)}(lat,lon,precision M)"
     return b, a, f"{gps.group(1)}(lon,lat,satellites)"
+
+
+_FPRY = re.compile(
+    r"\bF\.PRY\s*\(\s*" + _NUM + r"\s*°?\s*,\s*" + _NUM + r"\s*°?\s*,\s*" + _NUM + r"\s*°?\s*\)"
+)
+
+
+def drone_attitude(payload: str) -> tuple[float, float, float] | None:
+    """The drone's (pitch, roll, yaw) [deg] from `F.PRY (...)`, if the cue carries it."""
+    m = _FPRY.search(payload) if "f.pry" in payload.lower() else None
+    return None if m is None else (float(m.group(1)), float(m.group(2)), float(m.group(3)))
 
 
 def heights(payload: str) -> dict[str, float]:

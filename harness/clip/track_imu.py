@@ -51,3 +51,17 @@ def simulate(
     truth = np.column_stack([tt, kin.p_ned_m, kin.v_ned_m_s, kin.q_wxyz])
     table = np.column_stack([imu.t_s, imu.gyro_rad_s, imu.accel_m_s2])
     return table, truth, noise_figures(1.0)
+
+
+def simulate_ahrs(
+    t_s: np.ndarray, p_ned_m: np.ndarray, sigma_m: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(t_s, q_wxyz (N,4), figures) of an AHRS simulated on the same smoothed track as
+    `simulate`'s IMU (yaw along track, coordinated-turn roll), with the stand-in's AHRS errors
+    (harness.synth.telemetry: tilt noise + wander, heading offset + wander + noise), 50 Hz."""
+    from harness.synth.telemetry import make_telemetry, telemetry_figures
+
+    track = smooth_track(t_s, p_ned_m, sigma_m)
+    tab = make_telemetry(track, float(t_s[-1]), np.random.default_rng([seed, 4]))
+    figures = {k: v for k, v in telemetry_figures().items() if not k.startswith("baro")}
+    return tab[:, 0], tab[:, 1:5], figures

@@ -1,4 +1,4 @@
-"""Reader: a PX4 ULog (pyulog) into a clip bundle: IMU, barometer, and truth from a named source.
+"""Reader: a PX4 ULog (pyulog) into a clip bundle: IMU, barometer, telemetry, and truth.
 
 IMU: sensor_combined, else vehicle_imu (delta angle / velocity over their dt). Barometer:
 vehicle_air_data, written as the bundle's `baro` stream. Truth (`truth_source`): "gnss" =
@@ -6,6 +6,8 @@ vehicle_gps_position / sensor_gps 3D fixes with the receiver's NED velocity, or 
 the autopilot's own EKF output (vehicle_global_position + vehicle_local_position velocity);
 attitude from vehicle_attitude, slerped. Truth rows are kept only where every truth topic has
 data around them: nothing outside a topic's span is filled with NaN or extrapolated.
+Telemetry (what the onboard stack reads, never truth): vehicle_attitude (the autopilot's AHRS)
+and vehicle_air_data baro height above the truth origin's instant, on vehicle_attitude's stamps.
 PX4 logs FRD body, NED world and w-first Hamilton quaternions, as the bundle wants.
 
 Time alignment: all topics share the autopilot's boot clock; the bundle clock is seconds from
@@ -115,6 +117,46 @@ def _truth(ulog, path: Path, source: TruthSource, t0: float, t_end: float):
     return np.column_stack([(t - t0) / 1e6, p, v, q]), origin, prov
 
 
+def _telemetry(ulog, t0: float, t_end: float, t_origin_us: float):
+    """(telemetry table or None, provenance): the autopilot's own AHRS (vehicle_attitude) and
+    barometric height (vehicle_air_data `baro_alt_meter` minus its value at the truth origin's
+    instant), on vehicle_attitude's clock inside both topics' spans and the IMU's; the baro is
+    linearly interpolated onto those instants (never extrapolated, never NaN-filled)."""
+    att, baro = topics.attitude(ulog), topics.baro(ulog)
+    prov = {
+        "telemetry_attitude_topic": None if att is None else att.topic,
+        "telemetry_baro_topic": None if baro is None else baro.topic,
+    }
+    if att is None or baro is None or len(baro.t_us) < 2:
+        return None, {**prov, "telemetry": "absent: needs vehicle_attitude and vehicle_air_data"}
+    lo = max(t0, att.t_us[0], baro.t_us[0])
+    hi = min(t_end, att.t_us[-1], baro.t_us[-1])
+    keep = (att.t_us >= lo) & (att.t_us <= hi)
+    if keep.sum() < 2:
+        return None, {
+            **prov,
+            "telemetry": "absent: vehicle_attitude and vehicle_air_data spans do not overlap",
+        }
+    t = att.t_us[keep]
+    q = att.values[keep] / np.linalg.norm(att.values[keep], axis=1, keepdims=True)
+    q *= np.where(q[:, :1] < 0, -1.0, 1.0)
+    alt = baro.values[:, 0]
+    ref = float(np.interp(t_origin_us, baro.t_us, alt))
+    height = np.interp(t, baro.t_us, alt) - ref
+    prov.update(
+        {
+            "telemetry": (
+                "autopilot AHRS (vehicle_attitude) + baro (vehicle_air_data baro_alt_meter minus "
+                "its value at the truth origin's instant); rows at vehicle_attitude stamps inside "
+                "both topics' spans and the IMU's, baro linearly interpolated"
+            ),
+            "telemetry_baro_origin_alt_m": ref,
+            "telemetry_dropped_outside_spans": int((~keep).sum()),
+        }
+    )
+    return np.column_stack([(t - t0) / 1e6, q, height]), prov
+
+
 def import_ulog(
     path: Path,
     out: Path,
@@ -141,6 +183,7 @@ def import_ulog(
     t0, t_end = imu_s.t_us[0], imu_s.t_us[-1]
     imu = np.column_stack([(imu_s.t_us - t0) / 1e6, imu_s.values])
     truth, origin, truth_prov = _truth(ulog, path, truth_source, t0, t_end)
+    telemetry, tel_prov = _telemetry(ulog, t0, t_end, t0 + truth[0, 0] * 1e6)
     extra = {}
     baro = topics.baro(ulog)
     if baro is not None:
@@ -164,6 +207,7 @@ def import_ulog(
             "imu_topic": imu_s.topic,
             "baro_topic": None if baro is None else baro.topic,
             **truth_prov,
+            **tel_prov,
             "file_corruption": bool(ulog.file_corruption),
             "time_alignment": "boot clock (us) of every topic; bundle t_s = (t - first IMU) / 1e6",
         },
@@ -183,5 +227,5 @@ def import_ulog(
         shutil.copyfile(video, out / "video.mp4")
         manifest["camera"] = nadir_camera(width, height, hfov_deg)
         manifest["streams"]["frames"] = {"video": "video.mp4", "video_start_s": video_start_s}
-    write_bundle(out, manifest, imu, truth, frames_t, extra=extra)
+    write_bundle(out, manifest, imu, truth, frames_t, telemetry, extra=extra)
     return out

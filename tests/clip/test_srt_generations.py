@@ -122,7 +122,9 @@ def test_one_hz_cues_keep_their_own_times_beside_a_30_fps_video(tmp_path):
 def test_srt_alone_is_a_truth_only_bundle_from_the_first_cue(tmp_path):
     clip = read_bundle(import_dji(None, REAL / "mavic_pro.SRT", tmp_path / "b"))
     assert clip.truth.t_s[0] == 0.0 and len(clip.frames) == 0 and len(clip.imu.t_s) == 0
-    assert -clip.truth.p_ned_m[:, 2].min() == pytest.approx(118.7 - 1.9, abs=0.01)
+    # the origin is the take-off level (the height field's datum): heights above take-off
+    assert -clip.truth.p_ned_m[:, 2].min() == pytest.approx(118.7, abs=0.01)
+    assert -clip.truth.p_ned_m[0, 2] == pytest.approx(1.9, abs=0.01)
     assert "minus 1.000 s" in clip.manifest["provenance"]["time_alignment"]
 
 
@@ -192,7 +194,7 @@ def test_a_missing_stream_is_named_with_its_fix(tmp_path):
     clip = read_bundle(import_dji(None, REAL / "p4p_sample.SRT", tmp_path / "b"))
     clip.need("truth", "the oracle strategy")  # present: no error
     with pytest.raises(
-        ClipError, match=r"the ESKF needs the clip's imu stream, .*its streams: truth\)"
+        ClipError, match=r"the ESKF needs the clip's imu stream, .*its streams: truth, telemetry\)"
     ):
         clip.need("imu", "the ESKF")
     with pytest.raises(ClipError, match=r"the netvlad strategy needs the clip's frames stream"):
