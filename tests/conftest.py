@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+# pytester drops the modules a test imported when it ends, and extension modules cannot be
+# initialised twice in one process: import those the runs load (torch as the CLI's command
+# groups do, numpy's FFT and scipy's array API as the clip readers do) before any test.
+import numpy.fft  # noqa: F401
 import pytest
-
-# pytester drops the modules a test imported when it ends, and torch's extension cannot be
-# initialised twice in one process: import it (as the CLI's command groups do) before any test.
+import scipy.spatial.transform  # noqa: F401
 import torch  # noqa: F401
 
 from tests.helpers import tree_changes, tree_snapshot
