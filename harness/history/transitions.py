@@ -145,5 +145,16 @@ def compare(base: list[Row], head: list[Row], history: Iterable[Row] = ()) -> li
     flaky = flaky_groups([*history, *base, *head])
     by_base = {(r.scenario, r.device or ""): r for r in base}
     by_head = {(r.scenario, r.device or ""): r for r in head}
+    _pair_unknown_devices(by_base, by_head)
+    _pair_unknown_devices(by_head, by_base)
     keys = sorted(by_base.keys() | by_head.keys())
     return [transition(by_base.get(k), by_head.get(k), flaky) for k in keys]
+
+
+def _pair_unknown_devices(rows: dict[tuple[str, str], Row], other: dict) -> None:
+    """A run that broke before it reached a device records none: compare it with the other
+    run's row of that scenario when there is exactly one (else it stays unpaired)."""
+    for scenario, device in [k for k in rows if not k[1] and k not in other]:
+        there = [k for k in other if k[0] == scenario and k not in rows]
+        if len(there) == 1:
+            rows[there[0]] = rows.pop((scenario, device))
