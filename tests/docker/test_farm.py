@@ -79,7 +79,8 @@ def test_three_workers_three_places_same_verdicts(lab: Lab, tmp_path: Path) -> N
     farm = _pytest(lab, tmp_path, str(PROVISIONING), "-n", "3", "--farm-tags", "board=standin")
     local = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(PROVISIONING),
-         "--harness-runs", str(tmp_path / "local"), "--gate-ledger", "none"],
+         "--harness-runs", str(tmp_path / "local"), "--gate-ledger", "none",
+         "--alluredir", str(tmp_path / "local-allure")],
         cwd=REPO, capture_output=True, text=True, timeout=900, env=_env(),
     )  # fmt: skip
     summary = farm.stdout.strip().splitlines()[-1]
@@ -205,6 +206,7 @@ def test_ctrl_c_releases_the_place(lab, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(EMPTY),
          "--harness-runs", str(tmp_path / "runs"), "--lg-coordinator", lab.address,
+         "--gate-ledger", str(tmp_path / "ledger.sqlite"), "--alluredir", str(tmp_path / "allure"),
          "--farm-tags", "pool=solo", "-p", "farm_test_plugin"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=_with_plugin(tmp_path, "hold"),
