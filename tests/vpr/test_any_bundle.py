@@ -11,6 +11,7 @@ from harness.gates import conclude
 from harness.record import read_record
 from harness.reference.models.scaffold import make_scaffold
 from harness.run.driver import run
+from tests.helpers import TINY_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / "fixtures"
@@ -22,13 +23,7 @@ def _scenario(project: pytest.Pytester, name: str, clip: str, vpr: str) -> Path:
 format_version: 1
 name: {name}
 config: configs/operator_replay.yaml
-overrides:
-  c10_provisioning.backbones.0.weights_path: models/tiny.pt
-  c10_provisioning.backbones.0.runtime: pytorch-fp32
-  c10_provisioning.backbones.0.width: 8
-  c10_provisioning.backbones.0.clusters: 8
-  c10_provisioning.backbones.0.descriptor_dim: 64
-clip:
+{TINY_OVERRIDES}clip:
   recording: {clip}
 vpr: {vpr}
 gates: {{retrieval_quality: {{applies: false}}, eskf_divergence: {{warmup_s: 1, min_states: 20}}}}

@@ -20,9 +20,9 @@ from harness.reference.models.scaffold import make_scaffold
 from harness.reference.pipeline import ReferencePipeline
 from harness.run.stage import RunContext
 from harness.scenario.load import load
+from tests.helpers import TINY, TINY_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
 # what differs between two runs of the same inputs: wall-clock figures
 CLOCK_FIELDS = {"latency_ms", "seconds", "ms", "x_real_time", "latency_s", "cached"}
 
@@ -33,13 +33,7 @@ def _scenario(project: pytest.Pytester, align_source: str) -> Path:
 format_version: 1
 name: no-truth-{align_source}
 config: configs/operator_replay.yaml
-overrides:
-  c10_provisioning.backbones.0.weights_path: models/tiny.pt
-  c10_provisioning.backbones.0.runtime: pytorch-fp32
-  c10_provisioning.backbones.0.width: 8
-  c10_provisioning.backbones.0.clusters: 8
-  c10_provisioning.backbones.0.descriptor_dim: 64
-clip:
+{TINY_OVERRIDES}clip:
   synth: {{preset: derkachi-10s, seed: 3}}
 vpr: {{strategy: netvlad, rate_hz: 2, input_px: 64, align: north-up, align_source: {align_source}}}
 expect: pass
