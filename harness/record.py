@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from harness import atomic
 from harness.errors import RecordError
 
 RECORD_NAME = "record.jsonl"
@@ -165,22 +164,21 @@ def read_record(path: Path) -> Record:
 def append_verdict(path: Path, verdict: dict[str, Any]) -> None:
     """Make `verdict` the record's last line, replacing a verdict line already there.
 
-    The record is rewritten to a temporary file and moved into place, so a reader sees the
-    old record or the new one, never half of either.
+    The record is rewritten atomically (harness.atomic), so a reader sees the old record or
+    the new one, never half of either.
     """
     text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-    kept = [ln for ln in text.split("\n") if ln.strip() and not _is_verdict(ln)]
+    kept = [ln for ln in text.split("\n") if ln.strip() and line_kind(ln) != "verdict"]
     line = json.dumps(
         json_ready({"kind": "verdict", **verdict}), allow_nan=False, separators=(",", ":")
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text("\n".join([*kept, line]) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, "\n".join([*kept, line]) + "\n")
 
 
-def _is_verdict(line: str) -> bool:
+def line_kind(line: str) -> str | None:
+    """The `kind` of one record line (condition, event, end, verdict); None if unreadable."""
     try:
         obj = json.loads(line)
     except json.JSONDecodeError:
-        return False
-    return isinstance(obj, dict) and obj.get("kind") == "verdict"
+        return None
+    return obj.get("kind") if isinstance(obj, dict) else None

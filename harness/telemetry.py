@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import atomic
+from harness.record import line_kind
 
 _DATE = re.compile(r"^\s*(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d)")
 _RAM = re.compile(r"\bRAM (\d+)/(\d+)MB(?: \(lfb (\d+)x(\d+)MB\))?")
@@ -235,16 +236,8 @@ def merge_into_record(path: Path, samples: list[dict[str, Any]]) -> int:
     if not path.exists():
         return 0
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    ends = [i for i, line in enumerate(lines) if line.endswith("\n") and _kind(line) == "end"]
+    ends = [i for i, ln in enumerate(lines) if ln.endswith("\n") and line_kind(ln) == "end"]
     if not ends:
         return 0
     atomic.write_text(path, "".join(lines[: ends[0]] + events + lines[ends[0] :]))
     return len(events)
-
-
-def _kind(line: str) -> str | None:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return obj.get("kind") if isinstance(obj, dict) else None

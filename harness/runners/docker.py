@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
-import json
 import logging
 import os
 import shlex
@@ -33,6 +32,7 @@ from typing import Any
 
 from harness import provenance
 from harness.errors import RunnerError
+from harness.record import line_kind
 from harness.runners import image as image_recipe
 from harness.runners.base import Runner, RunResult
 from harness.runners.faults import ContainerExit, classify
@@ -103,11 +103,8 @@ def _has_end(record: Path) -> bool:
         return False
     if not chunk.endswith(b"\n"):
         return False  # a torn last line: the writer died mid-line
-    try:
-        last = json.loads(chunk.splitlines()[-1])
-    except (json.JSONDecodeError, IndexError):
-        return False
-    return isinstance(last, dict) and last.get("kind") == "end"
+    last = chunk.splitlines()[-1] if chunk.strip() else b""
+    return line_kind(last.decode("utf-8", "replace")) == "end"
 
 
 def _pid_alive(pid: int) -> bool:
