@@ -133,19 +133,8 @@ class Replay:
             },
         )
         # the start fix is recorded as used (innovation zero: the filter is where it says)
-        self.emit(
-            "eskf",
-            "fix",
-            t_s=fix.t_s,
-            z_ne_m=list(fix.z_ne_m),
-            sigma_m=fix.sigma_m,
-            source=fix.source,
-            innovation_m=np.zeros(2),
-            S=self.filt.P[0:2, 0:2] + np.eye(2) * fix.sigma_m**2,
-            nis=0.0,
-            accepted=True,
-            note="started the filter",
-        )
+        S = self.filt.P[0:2, 0:2] + np.eye(2) * fix.sigma_m**2
+        self._fix_event(fix, np.zeros(2), S, 0.0, True, note="started the filter")
         t0 = float(self.t[self.k0])
         self.last_accepted = fix.t_s
         self.next_baro = t0 + (1.0 / spec.baro_rate_hz if spec.baro_rate_hz else math.inf)
@@ -158,21 +147,14 @@ class Replay:
         # One latency sample per fix: the update a fix costs the onboard filter.
         ms = (time.perf_counter() - started) * 1e3
         self.emit("latency", "sample", stage_name="eskf", ms=ms)
-        self.emit(
-            "eskf",
-            "fix",
-            t_s=fix.t_s,
-            z_ne_m=list(fix.z_ne_m),
-            sigma_m=fix.sigma_m,
-            source=fix.source,
-            innovation_m=result.innovation_m,
-            S=result.S,
-            nis=result.nis,
-            accepted=result.accepted,
-        )
+        self._fix_event(fix, result.innovation_m, result.S, result.nis, result.accepted)
         return result.accepted
 
     def _unused(self, fix: Fix, why: str) -> None:
+        self._fix_event(fix, None, None, None, False, note=why)
+
+    def _fix_event(self, fix: Fix, innovation_m, S, nis, accepted: bool, **extra) -> None:
+        """The `eskf/fix` event: the fix as given and what the filter made of it."""
         self.emit(
             "eskf",
             "fix",
@@ -180,11 +162,11 @@ class Replay:
             z_ne_m=list(fix.z_ne_m),
             sigma_m=fix.sigma_m,
             source=fix.source,
-            innovation_m=None,
-            S=None,
-            nis=None,
-            accepted=False,
-            note=why,
+            innovation_m=innovation_m,
+            S=S,
+            nis=nis,
+            accepted=accepted,
+            **extra,
         )
 
     def _baro(self, t_s: float) -> None:
