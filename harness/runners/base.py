@@ -6,6 +6,7 @@ broke (crash, timeout, kill, engine loss), an `infra_error` that overrides the r
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
@@ -66,3 +67,14 @@ def tail(path: Path, lines: int = 20) -> list[str]:
             return [line.rstrip("\n") for line in deque(fh, maxlen=lines)]
     except OSError:
         return []
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (for sweeping what dead sessions left)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

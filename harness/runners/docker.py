@@ -34,7 +34,7 @@ from harness import provenance
 from harness.errors import RunnerError
 from harness.record import line_kind
 from harness.runners import image as image_recipe
-from harness.runners.base import Runner, RunResult
+from harness.runners.base import Runner, RunResult, pid_alive
 from harness.runners.faults import ContainerExit, classify
 from harness.runners.jetson import Engine, device_lock, gpu_runtime_problem
 
@@ -107,16 +107,6 @@ def _has_end(record: Path) -> bool:
     return line_kind(last.decode("utf-8", "replace")) == "end"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale(engine: Engine | None = None, *, all_sessions: bool = False) -> list[str]:
     """Remove labelled containers (and their compose networks) whose owner process is gone."""
     client = (engine or Engine.resolve()).client()
@@ -125,7 +115,7 @@ def sweep_stale(engine: Engine | None = None, *, all_sessions: bool = False) -> 
     for c in client.containers.list(all=True, filters={"label": LABEL}):
         host, _, pid = c.labels.get(f"{LABEL}.owner", "").rpartition(":")
         # Only this host's dead sessions: another machine's runs on a shared board are theirs.
-        dead = host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+        dead = host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
         if all_sessions or dead:
             projects.add(c.labels.get("com.docker.compose.project", ""))
             c.remove(force=True, v=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import RunnerError
+from harness.runners.base import pid_alive
 
 DEFAULT_PORT = 20408
 PREFIX = "harness."
@@ -292,15 +292,6 @@ def stale_identity(host: str, session_pid: int | None = None) -> Callable[[str],
     """A predicate for `sweep`: this host's harness identities of dead sessions, or of
     `session_pid` (this session's own, at its end or when a worker died)."""
 
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
     def stale(owner: str) -> bool:
         who_host, _, user = owner.partition("/")
         if who_host != host or not user.startswith(PREFIX):
@@ -308,6 +299,6 @@ def stale_identity(host: str, session_pid: int | None = None) -> Callable[[str],
         pid = user[len(PREFIX) :].split(".", 1)[0]
         if not pid.isdigit():
             return False
-        return int(pid) == session_pid if session_pid is not None else not alive(int(pid))
+        return int(pid) == session_pid if session_pid is not None else not pid_alive(int(pid))
 
     return stale
