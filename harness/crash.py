@@ -129,7 +129,7 @@ def _report_everywhere(
     verdict: Verdict,
     out_dir: Path,
 ) -> None:
-    from harness.plugin import log_verdict
+    from harness.pytest_scenarios import log_verdict
     from harness.report import allure_report
     from harness.report.pytest_allure import alluredir, ledger_for
 

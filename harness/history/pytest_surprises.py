@@ -16,13 +16,15 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.errors import HarnessError
 from harness.history.bundle import DEFAULT_MAX_MB, FAILURES_DIR, INCLUDABLE
-from harness.history.flake import Adjudication, Attempt, adjudicate, is_move
+
+if TYPE_CHECKING:
+    from harness.history.flake import Adjudication, Attempt
 
 log = logging.getLogger(__name__)
 STARTED_KEY = pytest.StashKey[float]()
@@ -100,7 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item):
     """After the scenario's first attempt was judged and reported: reruns, then the bundle."""
-    from harness.plugin import ScenarioItem
+    from harness.pytest_scenarios import ScenarioItem
 
     if not isinstance(item, ScenarioItem):
         return (yield)
@@ -121,7 +123,8 @@ def pytest_runtest_call(item: pytest.Item):
 
 def _after_run(item: Any) -> BaseException | None:
     """Adjudicate a move and write the bundle; a problem here never changes the verdict."""
-    from harness.plugin import VERDICT_KEY, GateFailure
+    from harness.history.flake import is_move
+    from harness.pytest_scenarios import VERDICT_KEY, GateFailure
     from harness.ratchet import decide
 
     if VERDICT_KEY not in item.stash:
@@ -151,7 +154,8 @@ def _after_run(item: Any) -> BaseException | None:
 def _rerun(item: Any, reruns: int) -> Adjudication:
     from harness.gates import Verdict
     from harness.history.attempt import run_scenario
-    from harness.plugin import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY
+    from harness.history.flake import adjudicate
+    from harness.pytest_scenarios import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY
     from harness.report import allure_report
 
     scenario = item.loaded.scenario
@@ -180,6 +184,7 @@ def _attempts_prop(item: Any) -> dict | None:
 
 
 def _attempt(k: int, verdict: Any, scenario: Any, t0: float, t1: float, out: Path) -> Attempt:
+    from harness.history.flake import Attempt
     from harness.ratchet import decide
 
     status = decide(scenario.expect, verdict, scenario.expect_reason).outcome
@@ -206,7 +211,7 @@ def _store(item: Any, run_id: str, attempts: list[Attempt], adj: Adjudication) -
 def _bundle(item: Any, decision: Any, adjudication: Adjudication | None) -> None:
     from harness.errors import RecordError
     from harness.history.bundle import RunFacts, write_bundle
-    from harness.plugin import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY
+    from harness.pytest_scenarios import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY
     from harness.record import RECORD_NAME, read_record
     from harness.runners.local import SubprocessRunner
 
@@ -292,7 +297,7 @@ class Summary:
         """Allure: each attempt of an adjudicated scenario becomes a retry of its result."""
         if hasattr(self.config, "workerinput") or not self.adjudications:
             return
-        from harness.plugin import RUN_ID_KEY
+        from harness.pytest_scenarios import RUN_ID_KEY
         from harness.report import allure_retries
         from harness.report.pytest_allure import alluredir
 

@@ -69,7 +69,7 @@ def alluredir(config: pytest.Config) -> Path | None:
 
 
 def _scenario_items(items: list[pytest.Item]) -> list[pytest.Item]:
-    from harness.plugin import ScenarioItem
+    from harness.pytest_scenarios import ScenarioItem
 
     return [i for i in items if isinstance(i, ScenarioItem)]
 
@@ -100,7 +100,7 @@ def pytest_runtest_call(item: pytest.Item):
 
 
 def _report(item: pytest.Item) -> None:
-    from harness.plugin import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY, ScenarioItem
+    from harness.pytest_scenarios import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY, ScenarioItem
     from harness.ratchet import decide
     from harness.record import read_record
     from harness.report import allure_report
@@ -142,7 +142,7 @@ def _report(item: pytest.Item) -> None:
 def _append(config: pytest.Config, ledger: Ledger, row: Row) -> None:
     """Store a row; a failed write is logged and noted in the session's run folder, where
     `harness gates check` finds it and withholds its OK (see harness.history.refusals)."""
-    from harness.plugin import RUN_DIR_KEY
+    from harness.pytest_scenarios import RUN_DIR_KEY
 
     try:
         ledger.append(row)
@@ -163,7 +163,7 @@ def pytest_make_collect_report(collector: pytest.Collector):
     """A scenario file that does not load still gets a ledger row: config-error."""
     outcome = yield
     report: pytest.CollectReport = outcome.get_result()
-    from harness.plugin import RUN_ID_KEY, ScenarioFile
+    from harness.pytest_scenarios import RUN_ID_KEY, ScenarioFile
 
     if not report.failed or not isinstance(collector, ScenarioFile):
         return
@@ -199,7 +199,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     ledger = ledger_for(config)
     if target is None or ledger is None or not ledger.path.exists():
         return
-    from harness.plugin import RUN_ID_KEY
+    from harness.pytest_scenarios import RUN_ID_KEY
 
     run_id = config.stash[RUN_ID_KEY]
     try:

@@ -101,7 +101,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Release this process's place; the session's owner then sweeps every worker's."""
     if not enabled(config):
         return
-    from harness.plugin import RUNNER_KEY
+    from harness.pytest_scenarios import RUNNER_KEY
 
     runner = config.stash.get(RUNNER_KEY, None)
     if runner is not None and hasattr(runner, "close"):
@@ -162,7 +162,7 @@ def summary_lines(events: list[dict[str, Any]]) -> list[str]:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if not enabled(config) or hasattr(config, "workerinput"):
         return
-    from harness.plugin import RUN_DIR_KEY
+    from harness.pytest_scenarios import RUN_DIR_KEY
     from harness.runners.farm import FarmState
 
     lines = summary_lines(FarmState(config.stash[RUN_DIR_KEY]).events())

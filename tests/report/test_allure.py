@@ -102,13 +102,13 @@ def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
 
 
 MESSAGES = {
-    "harness.plugin.RunBroken: infra-error: harness.run exited with status 3\nabout": "infra-error",
+    "harness.pytest_scenarios.RunBroken: infra-error: harness.run exited with status 3\nabout": "infra-error",
     "Skipped: local runner unavailable: no docker": "infra-error",
-    "harness.plugin.RunBroken: config-error: bad key": "config-error",
-    "harness.plugin.GateFailure: no-data: retrieval-quality: too few queries": "no-data",
-    "harness.plugin.GateFailure: regression: stopped at empty-backbones, expected provisioning; "
+    "harness.pytest_scenarios.RunBroken: config-error: bad key": "config-error",
+    "harness.pytest_scenarios.GateFailure: no-data: retrieval-quality: too few queries": "no-data",
+    "harness.pytest_scenarios.GateFailure: regression: stopped at empty-backbones, expected provisioning; "
     "empty-backbones: empty": "gate: empty-backbones",
-    "harness.plugin.GateFailure: gate moved forward: raise expect to pass (was latency-budget); "
+    "harness.pytest_scenarios.GateFailure: gate moved forward: raise expect to pass (was latency-budget); "
     "pass: every gate passed": "gate: pass",
     "XFAIL retrieval-quality: recall@5 0.03 < 0.60\n\nXFailed: retrieval-quality: x": (
         "gate: retrieval-quality"

@@ -17,7 +17,7 @@ STACK = "harness.reference"
 JUDGES = (
     "harness.gates",
     "harness.report",
-    "harness.plugin",
+    "harness.pytest_scenarios",
     "harness.ratchet",
     "harness.runners",
     "harness.history",

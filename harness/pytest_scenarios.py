@@ -1,0 +1,273 @@
+"""The pytest plugin: *.scenario.yaml files become items that run, get a verdict, and ratchet.
+
+Loaded by pytest through `harness.plugin` (the `pytest11` entry point). Options and ini keys first, then the collector and the
+item, then the hooks. The gate -> outcome decision is `harness.ratchet.decide`; this module
+only enacts it (skip, xfail, fail) so every reporter sees the native pytest outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from harness.errors import RunnerError
+from harness.runners import RUNNER_CLASSES, farm_plugin, runner_class
+from harness.scenario import SCENARIO_SUFFIX
+
+# Every pytest session in the environment loads this plugin: the scenario model, the gates
+# and the runners (pydantic, numpy, docker) are imported when a scenario is collected or run.
+if TYPE_CHECKING:
+    from harness.gates import Verdict
+    from harness.runners.base import Runner
+    from harness.scenario.load import Loaded
+
+RUNNER_NAME_KEY = pytest.StashKey[str]()
+RUNNER_KEY = pytest.StashKey["Runner"]()  # made when the first scenario runs
+PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
+VERDICT_KEY = pytest.StashKey["Verdict"]()
+RUN_DIR_KEY = pytest.StashKey[Path]()
+RUN_ID_KEY = pytest.StashKey[str]()
+RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
+NAMES_KEY = pytest.StashKey["dict[str, Loaded]"]()  # scenario name -> the file that has it
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "GPS-denied navigation scenarios")
+    group.addoption(
+        "--runner",
+        choices=sorted(RUNNER_CLASSES),
+        default=None,
+        help="where scenarios run: local (subprocess, default), inprocess (debugging), ...",
+    )
+    group.addoption(
+        "--harness-runs",
+        default=None,
+        metavar="DIR",
+        help="folder for run records, one sub-folder per session (default reports/runs)",
+    )
+    group.addoption(
+        "--harness-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="override every scenario's timeout_s",
+    )
+    group.addoption(
+        "--jetson",
+        action="store_true",
+        default=False,
+        help="run scenarios in the e2e-runner container on a Jetson's Docker engine "
+        "(docker-compose.test.jetson.yml; engine from --jetson-host or DOCKER_HOST)",
+    )
+    group.addoption(
+        "--jetson-host",
+        default=None,
+        metavar="URL",
+        help="the board's Docker engine, e.g. ssh://user@jetson (implies --jetson)",
+    )
+    parser.addini("harness_runner", "default runner for scenarios", default="local")
+    parser.addini("harness_runs", "folder for run records", default="reports/runs")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tier1: runs on any host")
+    config.addinivalue_line("markers", "tier2: runs on the target device (Tier-2)")
+    name = config.getoption("--runner") or config.getini("harness_runner")
+    if name not in RUNNER_CLASSES:
+        raise pytest.UsageError(
+            f"harness_runner = {name!r}: choose one of {sorted(RUNNER_CLASSES)}"
+        )
+    config.stash[RUNNER_NAME_KEY] = name
+    root = config.rootpath
+    # One folder per session, shared by xdist workers (they inherit the environment).
+    # HARNESS_RUN_ID may also be set by the caller (CI) to name the session.
+    if "HARNESS_RUN_ID" not in os.environ:
+        os.environ["HARNESS_RUN_ID"] = time.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+        config.stash[RUN_ID_OWNED_KEY] = True
+    run_id = config.stash[RUN_ID_KEY] = os.environ["HARNESS_RUN_ID"]
+    runs = Path(config.getoption("--harness-runs") or config.getini("harness_runs"))
+    run_dir = config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
+    if farm_plugin.enabled(config):  # --farm-tags: each worker on its own labgrid place
+        config.stash[RUNNER_KEY] = farm_plugin.make_runner(config, run_dir)
+    if not hasattr(config, "workerinput"):  # the xdist controller, or a session without xdist
+        from harness.crash import CrashReporter
+
+        config.pluginmanager.register(CrashReporter(config, run_dir, run_id), "harness-crash")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(RUN_ID_OWNED_KEY, False):
+        os.environ.pop("HARNESS_RUN_ID", None)
+
+
+def _runner(config: pytest.Config) -> Runner:
+    """The session's runner, made on first use (its module may import docker)."""
+    if RUNNER_KEY not in config.stash:
+        jetson_host = config.getoption("--jetson-host")
+        if config.getoption("--jetson") or jetson_host:
+            from harness.runners.docker import DockerRunner
+
+            runner = DockerRunner.from_options(config.rootpath, True, jetson_host)
+        else:
+            runner = runner_class(config.stash[RUNNER_NAME_KEY])(config.rootpath)
+        config.stash[RUNNER_KEY] = runner
+    return config.stash[RUNNER_KEY]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name.endswith(SCENARIO_SUFFIX):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        from harness.scenario.load import check, duplicate_name
+        from harness.scenario.problems import ScenarioInvalid
+
+        loaded = check(self.path, self.config.rootpath)
+        if isinstance(loaded, list):
+            raise self.CollectError(str(ScenarioInvalid(loaded))) from None
+        names = self.config.stash.setdefault(NAMES_KEY, {})
+        first = names.setdefault(loaded.scenario.name, loaded)
+        if first is not loaded:
+            raise self.CollectError(str(ScenarioInvalid([duplicate_name(loaded, first)])))
+        for marker in loaded.scenario.markers:
+            self.config.addinivalue_line("markers", f"{marker}: scenario marker")
+        yield ScenarioItem.from_parent(self, name=loaded.scenario.name, loaded=loaded)
+
+
+class GateFailure(AssertionError):
+    """A product verdict that fails the scenario (regression, forward move, no-data)."""
+
+
+class RunBroken(Exception):
+    """The run itself broke (infra-error, config-error): not a product verdict."""
+
+
+class ScenarioItem(pytest.Item):
+    # labgrid's pytest plugin (installed with the farm) reads this on every item; none used.
+    fixturenames: tuple[str, ...] = ()
+
+    def __init__(self, *, loaded: Loaded, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = loaded
+        self.add_marker(f"tier{loaded.scenario.tier}")
+        for marker in loaded.scenario.markers:
+            self.add_marker(marker)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.config.stash[RUN_DIR_KEY] / self.name
+
+    def runtest(self) -> None:
+        from harness.crash import Started
+        from harness.ratchet import decide
+        from harness.report.allure_report import full_name
+
+        runner = _runner(self.config)
+        _preflight(self.config, runner)
+        timeout = self.config.getoption("--harness-timeout") or self.loaded.scenario.timeout_s
+        scenario = self.loaded.scenario
+        # What the controller needs to report this run should the worker die during it.
+        Started(
+            self.nodeid, self.name, str(self.path), scenario.expect, runner.name, full_name(self)
+        ).write(self.out_dir)
+        verdict = runner.run(self.path, self.out_dir, timeout).verdict()
+        self.stash[VERDICT_KEY] = verdict
+        _figures(self.out_dir)
+        decision = decide(scenario.expect, verdict, scenario.expect_reason)
+        log_verdict(
+            self.config.stash[RUN_DIR_KEY],
+            str(self.path),
+            self.name,
+            scenario.expect,
+            verdict,
+            decision.outcome,
+        )
+        if decision.outcome == "skipped":
+            pytest.skip(decision.message)
+        if decision.outcome == "xfailed":
+            pytest.xfail(decision.message)
+        if decision.outcome == "broken":
+            raise RunBroken(decision.message)
+        if decision.outcome == "failed":
+            raise GateFailure(decision.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        if isinstance(excinfo.value, (GateFailure, RunBroken)):
+            return f"{excinfo.value}\n(run record: {self.out_dir / 'record.jsonl'})"
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.loaded.line - 1, f"scenario {self.name}"
+
+
+def _preflight(config: pytest.Config, runner: Runner) -> None:
+    """Check the runner once per session; later items skip with the first failure's reason."""
+    if PREFLIGHT_KEY not in config.stash:
+        config.stash[PREFLIGHT_KEY] = []
+        try:
+            runner.preflight()
+        except RunnerError as exc:
+            config.stash[PREFLIGHT_KEY].append(str(exc))
+            raise RunBroken(f"infra-error: {runner.name} runner preflight failed: {exc}") from None
+    if failed := config.stash[PREFLIGHT_KEY]:
+        pytest.skip(f"{runner.name} runner unavailable: {failed[0]}")
+
+
+def _figures(out_dir: Path) -> None:
+    """The run's pictures, from its record; a plotting problem never costs the verdict."""
+    from harness.record import RECORD_NAME, read_record
+    from harness.report.run_plots import make_run_figures
+
+    try:
+        make_run_figures(read_record(out_dir / RECORD_NAME), out_dir)
+    except Exception:
+        logging.getLogger(__name__).warning("figures for %s failed", out_dir, exc_info=True)
+
+
+def log_verdict(
+    run_dir: Path, path: str, name: str, expect: str, verdict: Verdict, status: str | None = None
+) -> None:
+    """Append to the session's verdicts.jsonl (one write per line: safe across xdist workers).
+
+    `status` is the pytest outcome after the ratchet (`harness report table` lists it); when
+    not given it is decided from `expect` alone."""
+    from harness.ratchet import decide
+
+    if status is None:
+        status = decide(expect, verdict, None).outcome
+    run_dir.mkdir(parents=True, exist_ok=True)
+    line = (
+        json.dumps(
+            {
+                "scenario": path,
+                "name": name,
+                "expect": expect,
+                "gate": verdict.gate,
+                "outcome": verdict.outcome,
+                "reason": verdict.reason,
+                "status": status,
+            }
+        )
+        + "\n"
+    )
+    with (run_dir / "verdicts.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Point a scenario's SKIP at its YAML line rather than at this plugin."""
+    report = yield
+    if isinstance(item, ScenarioItem) and report.skipped and isinstance(report.longrepr, tuple):
+        report.longrepr = (str(item.path), item.loaded.line, report.longrepr[2])
+    return report
