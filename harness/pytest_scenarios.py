@@ -1,8 +1,9 @@
 """The pytest plugin: *.scenario.yaml files become items that run, get a verdict, and ratchet.
 
-Loaded by pytest through `harness.plugin` (the `pytest11` entry point). Options and ini keys first, then the collector and the
-item, then the hooks. The gate -> outcome decision is `harness.ratchet.decide`; this module
-only enacts it (skip, xfail, fail) so every reporter sees the native pytest outcome.
+Loaded by pytest through `harness.plugin` (the `pytest11` entry point). Options and ini keys
+first, then the collector and the item, then the hooks. The gate -> outcome decision is
+`harness.ratchet.decide`; this module only enacts it (skip, xfail, fail) so every reporter sees
+the native pytest outcome.
 """
 
 from __future__ import annotations

@@ -101,14 +101,15 @@ def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
     )
 
 
+PLUGIN = "harness.pytest_scenarios"
 MESSAGES = {
-    "harness.pytest_scenarios.RunBroken: infra-error: harness.run exited with status 3\nabout": "infra-error",
+    f"{PLUGIN}.RunBroken: infra-error: harness.run exited with status 3\nabout": "infra-error",
     "Skipped: local runner unavailable: no docker": "infra-error",
-    "harness.pytest_scenarios.RunBroken: config-error: bad key": "config-error",
-    "harness.pytest_scenarios.GateFailure: no-data: retrieval-quality: too few queries": "no-data",
-    "harness.pytest_scenarios.GateFailure: regression: stopped at empty-backbones, expected provisioning; "
+    f"{PLUGIN}.RunBroken: config-error: bad key": "config-error",
+    f"{PLUGIN}.GateFailure: no-data: retrieval-quality: too few queries": "no-data",
+    f"{PLUGIN}.GateFailure: regression: stopped at empty-backbones, expected provisioning; "
     "empty-backbones: empty": "gate: empty-backbones",
-    "harness.pytest_scenarios.GateFailure: gate moved forward: raise expect to pass (was latency-budget); "
+    f"{PLUGIN}.GateFailure: gate moved forward: raise expect to pass (was latency-budget); "
     "pass: every gate passed": "gate: pass",
     "XFAIL retrieval-quality: recall@5 0.03 < 0.60\n\nXFailed: retrieval-quality: x": (
         "gate: retrieval-quality"
