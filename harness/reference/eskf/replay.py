@@ -53,21 +53,43 @@ class Replay:
         return Pose(self.filt.q_wxyz, -float(self.filt.p[2]), "filter")
 
     def advance(self, t_until: float) -> None:
-        """Propagate over the IMU samples before `t_until` (math.inf: to the end)."""
+        """Propagate over the IMU samples before `t_until` (math.inf: to the end).
+
+        Per sample: propagate, then a baro update when one falls due, then a state log when
+        one falls due. Between two baro updates the biases hold, so each such run of samples
+        is one `propagate_many` with the state logs as its stops.
+        """
         filt, t, imu = self.filt, self.t, self.clip.imu
         if filt is None:
             return
         baro_dt = 1.0 / self.spec.baro_rate_hz if self.spec.baro_rate_hz else math.inf
-        while self.k + 1 < len(t) and t[self.k + 1] < t_until:
-            k = self.k = self.k + 1
-            tk = float(t[k])
-            filt.propagate(imu.gyro_rad_s[k], imu.accel_m_s2[k], tk - float(t[k - 1]))
-            if tk >= self.next_baro:
-                self._baro(tk)
-                self.next_baro += baro_dt
-            if tk >= self.next_state:
-                self._state(tk)
+        end = int(np.searchsorted(t, t_until, side="left"))  # samples before t_until
+        while self.k + 1 < end:
+            first = self.k + 1
+            baro_at = max(first, int(np.searchsorted(t, self.next_baro, side="left")))
+            last = min(baro_at, end - 1)
+            stops, k = [], first - 1
+            while True:  # at most one state per sample, as the per-sample loop logs them
+                k = max(k + 1, int(np.searchsorted(t, self.next_state, side="left")))
+                if k > last or (k == last and last == baro_at):
+                    break  # a state at the baro sample is logged after the update
+                stops.append(k - first)
                 self.next_state += 1.0 / STATE_RATE_HZ
+            rows = slice(first, last + 1)
+            filt.propagate_many(
+                imu.gyro_rad_s[rows],
+                imu.accel_m_s2[rows],
+                t[rows] - t[first - 1 : last],
+                stops,
+                lambda i, base=first: self._state(float(t[base + i])),
+            )
+            self.k = last
+            if last == baro_at:
+                self._baro(float(t[last]))
+                self.next_baro += baro_dt
+                if t[last] >= self.next_state:
+                    self._state(float(t[last]))
+                    self.next_state += 1.0 / STATE_RATE_HZ
 
     def take(self, fix: Fix) -> None:
         """Start the filter from the fix, or fuse it (resetting after a long rejection)."""
