@@ -29,6 +29,33 @@ def _tiny(path: Path) -> None:
     torch.save(model.state_dict(), path)
 
 
+def _facts(
+    scenario: Path,
+    root: Path,
+    *,
+    gate: str,
+    outcome: str,
+    decision: str,
+    config: Path | None = None,
+) -> RunFacts:
+    """A run's facts as the plugin gathers them: scenario `s`, run `r`, results in root/run."""
+    return RunFacts(
+        name="s",
+        run_id="r",
+        scenario_path=scenario,
+        root=root,
+        config_path=config or scenario,
+        out_dir=root / "run",
+        expect="pass",
+        expect_reason=None,
+        verdict={"gate": gate, "outcome": outcome, "reason": "x", "metrics": {}},
+        decision={"outcome": decision, "message": "x"},
+        runner="local",
+        command={"pytest": []},
+        cache_dir=root / ".cache",
+    )
+
+
 def _bundles(project: pytest.Pytester) -> list[Path]:
     return sorted((project.path / "reports" / "failures").glob("*.tar.gz"))
 
@@ -131,21 +158,7 @@ def test_an_interrupted_write_leaves_no_archive(tmp_path: Path, monkeypatch) -> 
     scenario.write_text("name: s\n")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "record.jsonl").write_text("{}\n" * 1000)
-    facts = RunFacts(
-        name="s",
-        run_id="r",
-        scenario_path=scenario,
-        root=tmp_path,
-        config_path=scenario,
-        out_dir=tmp_path / "run",
-        expect="pass",
-        expect_reason=None,
-        verdict={"gate": "infra-error", "outcome": "error", "reason": "x", "metrics": {}},
-        decision={"outcome": "broken", "message": "x"},
-        runner="local",
-        command={"pytest": []},
-        cache_dir=tmp_path / ".cache",
-    )
+    facts = _facts(scenario, tmp_path, gate="infra-error", outcome="error", decision="broken")
 
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -171,21 +184,7 @@ def test_a_clip_bundle_goes_in_whole_when_it_fits_and_is_named_when_not(tmp_path
     scenario.write_text("name: s\n")
     resolved = {"clip": {"bundle": "clips/flight"}, "segment": {"start_s": 5, "duration_s": 10}}
     record = Record(tmp_path / "r.jsonl", {"scenario": resolved, "provenance": {}}, [], None)
-    facts = RunFacts(
-        name="s",
-        run_id="r",
-        scenario_path=scenario,
-        root=tmp_path,
-        config_path=scenario,
-        out_dir=tmp_path / "run",
-        expect="pass",
-        expect_reason=None,
-        verdict={"gate": "no-data", "outcome": "no-data", "reason": "x", "metrics": {}},
-        decision={"outcome": "failed", "message": "x"},
-        runner="local",
-        command={"pytest": []},
-        cache_dir=tmp_path / ".cache",
-    )
+    facts = _facts(scenario, tmp_path, gate="no-data", outcome="no-data", decision="failed")
     whole = write_bundle(facts, record, tmp_path / "a")
     assert ("project/clips/flight/video.mp4", 300_000) in whole.members
     small = write_bundle(facts, record, tmp_path / "b", max_mb=0.1)
@@ -205,20 +204,8 @@ def test_a_config_outside_the_project_travels_and_the_copy_points_at_it(tmp_path
     config.write_text("c10_provisioning: {backbones: []}\n")
     scenario = root / "s.scenario.yaml"
     scenario.write_text(f"name: s  # kept\nconfig: {config}\nexpect: pass\n")
-    facts = RunFacts(
-        name="s",
-        run_id="r",
-        scenario_path=scenario,
-        root=root,
-        config_path=config,
-        out_dir=root / "run",
-        expect="pass",
-        expect_reason=None,
-        verdict={"gate": "empty-backbones", "outcome": "skip", "reason": "x", "metrics": {}},
-        decision={"outcome": "failed", "message": "x"},
-        runner="local",
-        command={"pytest": []},
-        cache_dir=root / ".cache",
+    facts = _facts(
+        scenario, root, config=config, gate="empty-backbones", outcome="skip", decision="failed"
     )
     written = write_bundle(facts, None, tmp_path / "out")
     with tarfile.open(written.path) as tar:

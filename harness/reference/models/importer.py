@@ -276,6 +276,15 @@ def import_checkpoint(
     _warn_negated(src)
     done = translate(src, want, vgg16, random_pca, seed)
     sha = save_state(done.state, out)
+    check_imported(out, width, clusters, descriptor_dim)
+    result = ImportResult(out, sha, src, (width, clusters, descriptor_dim), replace(done, state={}))
+    write_import_provenance(result)
+    return result
+
+
+def check_imported(out: Path, width: int, clusters: int, descriptor_dim: int) -> None:
+    """Provisioning's own checks on an imported file: a translation that gives a file
+    provisioning refuses is our bug, not the user's."""
     backbone = Backbone(
         name="import",
         weights_path=out,
@@ -284,8 +293,5 @@ def import_checkpoint(
         descriptor_dim=descriptor_dim,
     )
     failed = [c for c in verify(backbone, out) if isinstance(c, Check) and not c.ok]
-    if failed:  # our bug, not the user's: a translation must give a file provisioning accepts
+    if failed:
         raise ProvisioningError(f"{out}: the imported checkpoint fails {failed[0].detail}")
-    result = ImportResult(out, sha, src, (width, clusters, descriptor_dim), replace(done, state={}))
-    write_import_provenance(result)
-    return result

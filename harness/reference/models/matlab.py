@@ -186,11 +186,10 @@ def import_matlab(
 ):
     """Convert the release's .mat into `out` with its provenance page, which records the input
     normalisation the runtime must apply; verified as provisioning will verify it."""
-    from harness.config import Backbone
     from harness.reference.models.checkpoint_io import layer_table, save_state, write_provenance
-    from harness.reference.models.importer import ImportResult, Translation
+    from harness.reference.models.importer import ImportResult, Translation, check_imported
     from harness.reference.models.source_checkpoint import SourceCheckpoint
-    from harness.reference.provisioning import Check, non_finite, sha256_file, verify
+    from harness.reference.provisioning import non_finite, sha256_file
     from harness.reference.vpr.netvlad import expected_layout
 
     net = read_mat(source)
@@ -237,14 +236,5 @@ def import_matlab(
         "kind": "import-matlab",
     }
     write_provenance(out, lines, doc, groups)
-    backbone = Backbone(
-        name="import",
-        weights_path=out,
-        width=width,
-        clusters=clusters,
-        descriptor_dim=descriptor_dim,
-    )
-    failed = [c for c in verify(backbone, out) if isinstance(c, Check) and not c.ok]
-    if failed:
-        raise ProvisioningError(f"{out}: the imported checkpoint fails {failed[0].detail}")
+    check_imported(out, width, clusters, descriptor_dim)
     return ImportResult(out, sha, src, (width, clusters, descriptor_dim), done)
