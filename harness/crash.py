@@ -24,7 +24,7 @@ from harness.errors import LedgerError, RecordError
 from harness.gates import Verdict
 from harness.history.ledger import row_from_run
 from harness.record import RECORD_NAME, read_record
-from harness.runners.base import CHILD_PID_NAME, STDERR_NAME, tail
+from harness.runners.base import CHILD_PID_NAME, CONTAINER_NAME, STDERR_NAME, tail
 
 log = logging.getLogger(__name__)
 STARTED_NAME = "started.json"
@@ -68,7 +68,7 @@ def last_record_line(out_dir: Path) -> str:
     return last if len(last) <= LAST_LINE_CHARS else f"{last[:LAST_LINE_CHARS]}..."
 
 
-def crash_verdict(out_dir: Path, worker: str, killed: bool = False) -> Verdict:
+def crash_verdict(out_dir: Path, worker: str, killed: str | None = None) -> Verdict:
     """infra-error for a run whose worker died, with the record's last line and stderr tail."""
     last = last_record_line(out_dir)
     lines = [
@@ -77,7 +77,7 @@ def crash_verdict(out_dir: Path, worker: str, killed: bool = False) -> Verdict:
         f"last record line: {last}" if last else "no record line was written",
     ]
     if killed:
-        lines.append("its run's process group, still there, was sent SIGKILL")
+        lines.append(killed)
     stderr = tail(out_dir / STDERR_NAME)
     if stderr:
         lines += ["stderr tail:", *stderr]
@@ -100,18 +100,38 @@ def _is_run_process(pid: int) -> bool:
         return False
 
 
-def kill_left_behind(out_dir: Path) -> bool:
-    """Kill the process group of a run its worker left behind; True when one was killed."""
+def kill_left_behind(out_dir: Path) -> str | None:
+    """Kill what a run its worker left behind (a local run's process group, a container run's
+    container); says what it killed, None when nothing was there."""
     try:
         pid = int((out_dir / CHILD_PID_NAME).read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
-        return False
-    if not _is_run_process(pid):
-        return False
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
-        return True
-    return False
+        pid = None
+    if pid is not None and _is_run_process(pid):
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+            return "its run's process group, still there, was sent SIGKILL"
+    return _remove_container(out_dir)
+
+
+def _remove_container(out_dir: Path) -> str | None:
+    try:
+        held = json.loads((out_dir / CONTAINER_NAME).read_text(encoding="utf-8"))
+        url, name = held.get("engine"), str(held["name"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    from harness.runners.jetson import Engine
+
+    where = Engine(url).label
+    try:
+        Engine(url).client(timeout=30).containers.get(name).remove(force=True, v=True)
+    except Exception as exc:  # gone already; or the engine is, and its next preflight sweeps it
+        if type(exc).__name__ == "NotFound":
+            return None
+        return f"its run's container {name} on {where} could not be removed ({exc})"
+    finally:
+        (out_dir / CONTAINER_NAME).unlink(missing_ok=True)
+    return f"its run's container {name}, still running on {where}, was removed"
 
 
 def _record(out_dir: Path) -> Any:

@@ -18,6 +18,7 @@ from harness.record import RECORD_NAME
 
 STDERR_NAME = "stderr.log"
 CHILD_PID_NAME = "child.pid"  # the run's process (group leader) while a runner waits for it
+CONTAINER_NAME = "container.json"  # the run's container {engine, name} while a runner waits
 
 
 @dataclass(frozen=True)

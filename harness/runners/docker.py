@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import json
 import logging
 import os
 import shlex
@@ -34,7 +35,7 @@ from harness import provenance
 from harness.errors import RunnerError
 from harness.record import line_kind
 from harness.runners import image as image_recipe
-from harness.runners.base import Runner, RunResult, pid_alive
+from harness.runners.base import CONTAINER_NAME, Runner, RunResult, pid_alive
 from harness.runners.faults import ContainerExit, classify
 from harness.runners.jetson import Engine, device_lock, gpu_runtime_problem
 
@@ -350,6 +351,10 @@ class DockerRunner(Runner):
             try:
                 self._compose(env, "-p", project, "create", "--no-build", SERVICE)
                 container = self._client.containers.get(name)
+                # for the controller, should this worker die while the container runs
+                (out_dir / CONTAINER_NAME).write_text(
+                    json.dumps({"engine": self.engine.url, "name": name}), encoding="utf-8"
+                )
                 transfer.put_inputs(container, inputs)
                 container.start()
             except RunnerError as exc:
@@ -363,6 +368,7 @@ class DockerRunner(Runner):
             if sampler:
                 sampler.__exit__(None, None, None)
             self._remove(name)
+            (out_dir / CONTAINER_NAME).unlink(missing_ok=True)
         if sampler:
             merge_into_record(out_dir / "record.jsonl", sampler.samples)
         return result(classify(end), end.exit_code, end.log_tail)

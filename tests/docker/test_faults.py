@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.crash import kill_left_behind
 from harness.runners.docker import DockerRunner
 from tests.docker.conftest import REPO, fake, leftovers
 
@@ -56,6 +57,7 @@ def test_exiting_without_a_verdict(engine, base_tag: str, tmp_path: Path) -> Non
 CTRL_C = """
 import sys
 from pathlib import Path
+from harness.crash import kill_left_behind
 from harness.runners.docker import DockerRunner
 from tests.docker.conftest import fake
 r = DockerRunner(Path("."), image=sys.argv[1], command=fake("sleep"), telemetry=False)
@@ -102,6 +104,35 @@ def test_ctrl_c_takes_the_container_down(engine, base_tag: str, tmp_path: Path) 
             took = time.monotonic() - sent
         assert took < CTRL_C_BOUND_S, f"Ctrl-C took {took:.1f} s (bound {CTRL_C_BOUND_S} s)"
         assert leftovers(engine, session) == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_dead_workers_container_is_removed_by_the_controller(
+    engine, base_tag: str, tmp_path: Path
+) -> None:
+    # SIGKILL: no Ctrl-C handler runs, so the container would sleep on; the controller's
+    # crash hook (harness.crash) removes it from what the runner left in the run folder.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C, base_tag, str(SCENARIO), str(tmp_path)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    try:
+        session = proc.stdout.readline().strip()
+        for _ in range(300):
+            if running(engine, session) and (tmp_path / "container.json").exists():
+                break
+            time.sleep(0.2)
+        assert running(engine, session), "the container never started"
+        proc.kill()
+        proc.wait()
+        assert running(engine, session)  # nobody took it down
+        said = kill_left_behind(tmp_path)
+        assert said is not None and "was removed" in said, said
+        assert leftovers(engine, session) == []
+        assert not (tmp_path / "container.json").exists()
+        assert kill_left_behind(tmp_path) is None  # nothing left to kill
     finally:
         proc.kill()
         proc.wait()
