@@ -95,9 +95,9 @@ def find(
 ) -> list[Refusal]:
     """Every refusal that applies; `allow` holds the kinds the user let through."""
     found = {
-        "missing": [t.scenario for t in transitions if t.move == "missing"],
+        "missing": [t.label for t in transitions if t.move == "missing"],
         "not-comparable": [
-            f"{t.scenario} ({t.note})" for t in transitions if t.move == "not-comparable"
+            f"{t.label} ({t.note})" for t in transitions if t.move == "not-comparable"
         ],
         "ledger-gap": gaps,
         "unpinned": [r.scenario for r in head_rows if r.checkpoint_pinned is False],
