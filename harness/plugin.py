@@ -262,9 +262,11 @@ def _farm_device(item: ScenarioItem, place: str | None, tags: dict[str, str]) ->
 
 def _held_place(item: ScenarioItem, runner: Runner) -> None:
     """One place per worker (no --farm-each-place): the place this worker holds now."""
+    if item.place is not None or not farm_plugin.enabled(item.config):
+        return
     from harness.runners.farm import FarmRunner
 
-    if item.place is None and isinstance(runner, FarmRunner):
+    if isinstance(runner, FarmRunner):
         _farm_device(item, runner.device, runner.tags)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.history.ledger import Row
-from harness.history.transitions import Transition
+from harness.history.transitions import Transition, label
 
 # kind -> (the command-line flag that allows it, what to do instead)
 FLAGS = {
@@ -100,6 +100,8 @@ def find(
             f"{t.label} ({t.note})" for t in transitions if t.move == "not-comparable"
         ],
         "ledger-gap": gaps,
-        "unpinned": [r.scenario for r in head_rows if r.checkpoint_pinned is False],
+        "unpinned": [
+            label(r.scenario, r.device) for r in head_rows if r.checkpoint_pinned is False
+        ],
     }
     return [Refusal(kind, tuple(items), kind in allow) for kind, items in found.items() if items]

@@ -48,6 +48,11 @@ def why_not_comparable(a: Row, b: Row) -> str | None:
     return "; ".join(diffs) or None
 
 
+def label(scenario: str, device: str | None) -> str:
+    """The scenario, and the board when it ran on a farm place (`board-1/cpu`)."""
+    return f"{scenario} @ {device}" if device and "/" in device else scenario
+
+
 @dataclass(frozen=True)
 class Transition:
     scenario: str
@@ -67,9 +72,7 @@ class Transition:
 
     @property
     def label(self) -> str:
-        """The scenario, and the board when it ran on a farm place (`board-1/cpu`)."""
-        device = self.device
-        return f"{self.scenario} @ {device}" if device and "/" in device else self.scenario
+        return label(self.scenario, self.device)
 
     @property
     def regressed(self) -> bool:

@@ -156,8 +156,10 @@ class FarmRunner(Runner):
                         worker=self.options.worker, waited_s=round(claim.waited_s, 3),
                     )  # fmt: skip
                     return
-                worker = self.options.worker
-                self.state.add("left", place=claim.place, reason=problem, worker=worker)
+                worker, pinned = self.options.worker, self.options.place is not None
+                self.state.add(
+                    "left", place=claim.place, reason=problem, worker=worker, pinned=pinned
+                )
                 log.warning("place %s left the session: %s", claim.place, problem)
                 quarantined.append(claim)
                 if self.options.place is not None:  # its own scenarios end, nobody else's

@@ -207,6 +207,8 @@ def summary_lines(events: list[dict[str, Any]]) -> list[str]:
                 f"{place}: {e['worker']} reserved it in {e['waited_s']:.2f} s; "
                 f"ran {ran.get(place, 0)} scenario(s) in all"
             )
+        elif e["event"] == "left" and e.get("pinned"):
+            lines.append(f"{place}: left the session ({e['reason']}); its items end there")
         elif e["event"] == "left":
             others = sorted(p for p in ran if p != place)
             lines.append(
