@@ -159,6 +159,20 @@ def test_each_place_runs_every_scenario_on_every_board(lab: Lab, tmp_path: Path)
     assert sum("| = |" in line for line in lines) == 5, check.stdout  # the others: same
 
 
+def test_each_place_a_broken_board_ends_its_own_items_only(lab: Lab, tmp_path: Path) -> None:
+    two = [str(EMPTY), str(PROVISIONING / "missing-checkpoint.scenario.yaml")]
+    done = _pytest(
+        lab, tmp_path, *two, "-n", "2", "--dist", "loadgroup", "--farm-each-place",
+        "--farm-tags", "pool=health",
+    )  # fmt: skip
+    out = done.stdout
+    # hp-1 runs both; hp-2's first item is infra-error, its second skips saying why.
+    assert out.strip().splitlines()[-1].startswith("1 failed, 2 skipped, 1 xfailed"), out
+    assert "hp-2: left the session" in out and "its items end there" in out, out
+    assert "farm runner unavailable: place hp-2 left the session" in out, out
+    assert held(lab)["hp-1"] is None and held(lab)["hp-2"] is None
+
+
 def test_each_place_with_n_but_not_loadgroup_is_a_usage_error(lab: Lab, tmp_path: Path) -> None:
     done = _pytest(
         lab, tmp_path, str(EMPTY), "-n", "2", "--farm-each-place", "--farm-tags", "board=standin"
