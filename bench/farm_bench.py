@@ -86,8 +86,8 @@ def main() -> None:
         each = _pytest(lab, "pool=three", 3, tmp, *two, "--farm-each-place", "--dist", "loadgroup")
         print(
             f"2 scenarios, --farm-each-place on 3 places -n 3 (6 results) {each:.1f} s vs "
-            f"the same 2 on one place (2 results) {single:.1f} s: x{each / single:.2f} "
-            "(x1.0 on real boards, x3 when one host runs all three)"
+            f"the same 2 on one place (2 results) {single:.1f} s: x{each / single:.2f} the "
+            "wall time for x3 the results (about x1 when each place is its own board)"
         )
     local = _median_run(SubprocessRunner(REPO), args.repeat, tmp)
     docker = _median_run(DockerRunner(REPO, image=tag), args.repeat, tmp)

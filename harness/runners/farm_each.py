@@ -46,13 +46,10 @@ class EachPlace:
 
     name = "farm"
 
-    def __init__(
-        self, root: Path, *, options: FarmOptions, run_dir: Path, places: dict[str, dict[str, str]]
-    ) -> None:
+    def __init__(self, root: Path, *, options: FarmOptions, run_dir: Path) -> None:
         self.root = root
         self.options = options
         self.run_dir = run_dir
-        self.places = places
         self._runners: dict[str, FarmRunner] = {}
 
     def runner(self, place: str) -> FarmRunner:

@@ -135,8 +135,8 @@ def make_runner(config: pytest.Config, run_dir: Path) -> Any:
     if each_place(config):
         from harness.runners.farm_each import EachPlace
 
-        found = config.stash[_PLACES] = _find_places(config)
-        runner: Any = EachPlace(config.rootpath, options=options, run_dir=run_dir, places=found)
+        config.stash[_PLACES] = _find_places(config)
+        runner: Any = EachPlace(config.rootpath, options=options, run_dir=run_dir)
     else:
         runner = FarmRunner(config.rootpath, options=options, run_dir=run_dir)
     atexit.register(runner.close)  # a worker killed by a signal pytest did not catch
