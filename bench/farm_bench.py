@@ -1,4 +1,5 @@
-"""Board-farm figures: reservation wait, a remote engine's per-scenario overhead, 3 places vs 1.
+"""Board-farm figures: reservation wait, a remote engine's per-scenario overhead, 3 places vs 1,
+and every scenario on every place (--farm-each-place) against the same scenarios on one place.
 
 `python bench/farm_bench.py [--repeat N]` starts a real labgrid coordinator and exporters on
 this machine (harness.runners.farm_lab): three places exporting this machine's engine, and a
@@ -25,7 +26,8 @@ from harness.runners.places import Coordinator, identity
 from harness.runners.standin import StandinEngine
 
 REPO = Path(__file__).resolve().parents[1]
-EMPTY = REPO / "scenarios" / "provisioning" / "empty-backbones.scenario.yaml"
+PROVISIONING = REPO / "scenarios" / "provisioning"
+EMPTY = PROVISIONING / "empty-backbones.scenario.yaml"
 LOCAL = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
@@ -39,12 +41,13 @@ def _median_run(runner, repeat: int, tmp: Path) -> float:
     return statistics.median(times)
 
 
-def _pytest(lab: Lab, tags: str, workers: int, tmp: Path) -> float:
+def _pytest(lab: Lab, tags: str, workers: int, tmp: Path, *args: str) -> float:
     env = {**os.environ}
     env.pop("PYTEST_ADDOPTS", None)
     start = time.monotonic()
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "scenarios/provisioning",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         *(args or ["scenarios/provisioning"]),
          "-n", str(workers), "--lg-coordinator", lab.address, "--farm-tags", tags,
          "--harness-runs", str(tmp / "runs"), "--gate-ledger", "none"],
         cwd=REPO, env=env, check=True, capture_output=True,
@@ -75,8 +78,16 @@ def main() -> None:
         one = _pytest(lab, "pool=three,name=p1", 1, tmp)
         three = _pytest(lab, "pool=three", 3, tmp)
         print(
-            f"pytest scenarios/provisioning (5 scenarios): one place {one:.1f} s, "
-            f"three places -n 3 {three:.1f} s"
+            f"pytest scenarios/provisioning ({len(list(PROVISIONING.glob('*.yaml')))} "
+            f"scenarios): one place {one:.1f} s, three places -n 3 {three:.1f} s"
+        )
+        two = [str(EMPTY), str(PROVISIONING / "missing-checkpoint.scenario.yaml")]
+        single = _pytest(lab, "pool=three,name=p1", 1, tmp, *two)
+        each = _pytest(lab, "pool=three", 3, tmp, *two, "--farm-each-place", "--dist", "loadgroup")
+        print(
+            f"2 scenarios, --farm-each-place on 3 places -n 3 (6 results) {each:.1f} s vs "
+            f"the same 2 on one place (2 results) {single:.1f} s: x{each / single:.2f} the "
+            "wall time for x3 the results (about x1 when each place is its own board)"
         )
     local = _median_run(SubprocessRunner(REPO), args.repeat, tmp)
     docker = _median_run(DockerRunner(REPO, image=tag), args.repeat, tmp)

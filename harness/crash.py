@@ -41,6 +41,7 @@ class Started:
     expect: str
     runner: str
     allure_full_name: str = ""
+    device: str = ""  # the farm place it ran on ("" elsewhere or not yet known)
 
     def write(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -168,13 +169,16 @@ def _report_everywhere(
         )
         if not row.runner:
             row = dataclasses.replace(row, runner=started.runner)
+        if not row.device and started.device:
+            row = dataclasses.replace(row, device=started.device)
         try:
             ledger.append(row)
         except LedgerError as exc:
             log.error("gate ledger: %s", exc)
     results = alluredir(config)
     if results is not None and started.allure_full_name:
-        device = (record.provenance.get("device") if record is not None else None) or "unknown"
+        prov = record.provenance.get("device") if record is not None else None
+        device = started.device or prov or "unknown"  # a farm board: its place, as in runs
         allure_report.report_crash(
             results,
             name=started.name,
@@ -184,6 +188,14 @@ def _report_everywhere(
             device=device,
             run_id=run_id,
         )
+
+
+def item_name(nodeid: str) -> str:
+    """The item's name (its run folder) from a node id; `--dist loadgroup` appends the
+    item's group to it (`empty-backbones[board-1]@board-1`)."""
+    name = nodeid.rsplit("::", 1)[-1]
+    base, at, group = name.rpartition("@")
+    return base if at and base.endswith(f"[{group}]") else name
 
 
 class CrashReporter:
@@ -196,7 +208,7 @@ class CrashReporter:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
-        out_dir = self.run_dir / crashitem.rsplit("::", 1)[-1]
+        out_dir = self.run_dir / item_name(crashitem)
         started = Started.read(out_dir)
         if started is None or started.nodeid != crashitem:
             return  # not a scenario, or it died before its run began: xdist's report stands

@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 
 RUNNER_NAME_KEY = pytest.StashKey[str]()
 RUNNER_KEY = pytest.StashKey["Runner"]()  # made when the first scenario runs
-PREFLIGHT_KEY = pytest.StashKey[list[str]]()  # the first preflight failure, if any
+# Per runner (a farm place's, or "" for the session's): its first preflight failure, or "".
+PREFLIGHT_KEY = pytest.StashKey[dict[str, str]]()
 VERDICT_KEY = pytest.StashKey["Verdict"]()
+DEVICE_KEY = pytest.StashKey[str]()  # the farm place a scenario ran on (its Allure device)
 RUN_DIR_KEY = pytest.StashKey[Path]()
 RUN_ID_KEY = pytest.StashKey[str]()
 RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
@@ -142,7 +144,10 @@ class ScenarioFile(pytest.File):
             raise self.CollectError(str(ScenarioInvalid([duplicate_name(loaded, first)])))
         for marker in loaded.scenario.markers:
             self.config.addinivalue_line("markers", f"{marker}: scenario marker")
-        yield ScenarioItem.from_parent(self, name=loaded.scenario.name, loaded=loaded)
+        # --farm-each-place: one item per place, `name[place]`; else one item.
+        for place in farm_plugin.places(self.config) or [None]:
+            name = f"{loaded.scenario.name}[{place}]" if place else loaded.scenario.name
+            yield ScenarioItem.from_parent(self, name=name, loaded=loaded, place=place)
 
 
 class GateFailure(AssertionError):
@@ -157,10 +162,13 @@ class ScenarioItem(pytest.Item):
     # labgrid's pytest plugin (installed with the farm) reads this on every item; none used.
     fixturenames: tuple[str, ...] = ()
 
-    def __init__(self, *, loaded: Loaded, **kwargs: Any) -> None:
+    def __init__(self, *, loaded: Loaded, place: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.loaded = loaded
+        self.place = place  # --farm-each-place: the one place this item runs on
         self.add_marker(f"tier{loaded.scenario.tier}")
+        if place is not None:  # --dist loadgroup sends a place's items to one worker
+            self.add_marker(pytest.mark.xdist_group(name=place))
         for marker in loaded.scenario.markers:
             self.add_marker(marker)
 
@@ -168,27 +176,37 @@ class ScenarioItem(pytest.Item):
     def out_dir(self) -> Path:
         return self.config.stash[RUN_DIR_KEY] / self.name
 
+    def runner(self) -> Runner:
+        """The runner of this item: the session's, or its place's (--farm-each-place)."""
+        runner = _runner(self.config)
+        return runner.runner(self.place) if self.place is not None else runner
+
     def runtest(self) -> None:
         from harness.crash import Started
         from harness.ratchet import decide
         from harness.report.allure_report import full_name
 
-        runner = _runner(self.config)
-        _preflight(self.config, runner)
+        runner = self.runner()
+        if self.place is not None:  # known before the run: a broken run keeps its history
+            _farm_device(self, self.place, farm_plugin.places(self.config)[self.place])
+        _preflight(self.config, runner, self.place or "")
+        _held_place(self, runner)
         timeout = self.config.getoption("--harness-timeout") or self.loaded.scenario.timeout_s
         scenario = self.loaded.scenario
         # What the controller needs to report this run should the worker die during it.
         Started(
-            self.nodeid, self.name, str(self.path), scenario.expect, runner.name, full_name(self)
-        ).write(self.out_dir)
+            self.nodeid, scenario.name, str(self.path), scenario.expect, runner.name,
+            full_name(self), self.stash.get(DEVICE_KEY, ""),
+        ).write(self.out_dir)  # fmt: skip
         verdict = runner.run(self.path, self.out_dir, timeout).verdict()
+        _held_place(self, runner)  # a place lost between runs is reserved anew in run()
         self.stash[VERDICT_KEY] = verdict
         _figures(self.out_dir)
         decision = decide(scenario.expect, verdict, scenario.expect_reason)
         log_verdict(
             self.config.stash[RUN_DIR_KEY],
             str(self.path),
-            self.name,
+            scenario.name,
             scenario.expect,
             verdict,
             decision.outcome,
@@ -211,17 +229,38 @@ class ScenarioItem(pytest.Item):
         return self.path, self.loaded.line - 1, f"scenario {self.name}"
 
 
-def _preflight(config: pytest.Config, runner: Runner) -> None:
-    """Check the runner once per session; later items skip with the first failure's reason."""
-    if PREFLIGHT_KEY not in config.stash:
-        config.stash[PREFLIGHT_KEY] = []
+def _preflight(config: pytest.Config, runner: Runner, key: str) -> None:
+    """Check a runner once per session (a farm place's once per place); its later items skip
+    with the first failure's reason, and other places' items are not touched."""
+    checked = config.stash.setdefault(PREFLIGHT_KEY, {})
+    if key not in checked:
+        checked[key] = ""
         try:
             runner.preflight()
         except RunnerError as exc:
-            config.stash[PREFLIGHT_KEY].append(str(exc))
+            checked[key] = str(exc)
             raise RunBroken(f"infra-error: {runner.name} runner preflight failed: {exc}") from None
-    if failed := config.stash[PREFLIGHT_KEY]:
-        pytest.skip(f"{runner.name} runner unavailable: {failed[0]}")
+    if failed := checked[key]:
+        pytest.skip(f"{runner.name} runner unavailable: {failed}")
+
+
+def _farm_device(item: ScenarioItem, place: str | None, tags: dict[str, str]) -> None:
+    """The board as the Allure `device` parameter (one history per board), its tags beside."""
+    from harness.report.allure_report import device_parameters
+
+    if place:
+        item.stash[DEVICE_KEY] = place
+        device_parameters(place, tags)
+
+
+def _held_place(item: ScenarioItem, runner: Runner) -> None:
+    """One place per worker (no --farm-each-place): the place this worker holds now."""
+    if item.place is not None or not farm_plugin.enabled(item.config):
+        return
+    from harness.runners.farm import FarmRunner
+
+    if isinstance(runner, FarmRunner):
+        _farm_device(item, runner.device, runner.tags)
 
 
 def _figures(out_dir: Path) -> None:

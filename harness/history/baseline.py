@@ -3,7 +3,8 @@
 A run is green when every scenario in it ended as expected. Two runs are comparable when
 they ran on the same kind of machine (runner and device class): a one-scenario docker run
 is no baseline for a local session, and a run that lacks a scenario is never that
-scenario's baseline.
+scenario's baseline. On a farm each board is its own device: a board's result is compared
+with that board's last green result, whatever the other boards did.
 """
 
 from __future__ import annotations
@@ -49,8 +50,27 @@ def green_runs(history: Iterable[Row]) -> set[str]:
 def last_green(history: list[Row], head: list[Row], before: list[str]) -> tuple[list[Row], str]:
     """Baseline rows and a label: per head scenario its newest row in a green, comparable run
     older than the head, plus the scenarios of the newest such run that the head lacks (so
-    that they show as missing)."""
+    that they show as missing). A head that ran on several devices (farm places) is judged
+    device by device: each board against its own rows, green where its own rows were."""
     order = {run: i for i, run in enumerate(before)}
+    devices = sorted({r.device for r in head if r.device})
+    if len(devices) > 1:
+        rows = [
+            row
+            for d in devices
+            for row in _newest_green(
+                [r for r in history if r.device == d], [r for r in head if r.device == d], order
+            )
+        ]
+    else:
+        rows = _newest_green(history, head, order)
+    runs = sorted({r.run_id for r in rows}, key=order.__getitem__)
+    named = ", ".join(f"`{r}`" for r in runs)
+    return rows, f"last green per scenario: run{'s' if len(runs) > 1 else ''} {named}"
+
+
+def _newest_green(history: list[Row], head: list[Row], order: dict[str, int]) -> list[Row]:
+    """last_green for one setup; `order` ranks the runs older than the head."""
     green = green_runs(r for r in history if r.run_id in order)
     setup = head_setup(head)
     candidates = [r for r in history if r.run_id in green and same_setup(setup_of(r), setup)]
@@ -67,7 +87,4 @@ def last_green(history: list[Row], head: list[Row], before: list[str]) -> tuple[
     names = {r.scenario for r in head} | {
         r.scenario for r in history if reference is not None and r.run_id == reference
     }
-    rows = [chosen[n] for n in sorted(names) if n in chosen]
-    runs = sorted({r.run_id for r in rows}, key=order.__getitem__)
-    named = ", ".join(f"`{r}`" for r in runs)
-    return rows, f"last green per scenario: run{'s' if len(runs) > 1 else ''} {named}"
+    return [chosen[n] for n in sorted(names) if n in chosen]

@@ -80,6 +80,12 @@ class Row:
 COLUMNS = tuple(f.name for f in fields(Row))
 
 
+def on_place(device: str | None, place: str) -> bool:
+    """Whether a row's device is that farm place's: `board-1/cpu` (the record's) or the bare
+    `board-1` (a run that broke before its record named the accelerator)."""
+    return device == place or (device or "").startswith(f"{place}/")
+
+
 def key_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
     """Flatten a verdict's per-gate metrics to `gate.name -> number` (numbers only)."""
     flat: dict[str, float] = {}

@@ -155,7 +155,7 @@ def _rerun(item: Any, reruns: int) -> Adjudication:
     from harness.gates import Verdict
     from harness.history.attempt import run_scenario
     from harness.history.flake import adjudicate
-    from harness.pytest_scenarios import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY
+    from harness.pytest_scenarios import RUN_ID_KEY, VERDICT_KEY
     from harness.report import allure_report
 
     scenario = item.loaded.scenario
@@ -163,7 +163,7 @@ def _rerun(item: Any, reruns: int) -> Adjudication:
     started = item.stash.get(STARTED_KEY, time.time())
     attempts = [_attempt(1, first, scenario, started, time.time(), item.out_dir)]
     timeout = item.config.getoption("--harness-timeout") or scenario.timeout_s
-    runner = item.config.stash[RUNNER_KEY]
+    runner = item.runner()
     for k in range(2, reruns + 2):
         out = item.out_dir.with_name(f"{item.name}.attempt-{k}")
         t0 = time.time()
@@ -193,6 +193,7 @@ def _attempt(k: int, verdict: Any, scenario: Any, t0: float, t1: float, out: Pat
 
 def _store(item: Any, run_id: str, attempts: list[Attempt], adj: Adjudication) -> None:
     from harness.history.flake import store_attempts
+    from harness.history.ledger import on_place
     from harness.report.pytest_allure import ledger_for
 
     ledger = ledger_for(item.config)
@@ -200,7 +201,9 @@ def _store(item: Any, run_id: str, attempts: list[Attempt], adj: Adjudication) -
         return
     try:
         store_attempts(ledger, run_id, item.name, attempts, adj)
-        for row in ledger.rows(scenario=item.name, run_id=run_id):
+        for row in ledger.rows(scenario=item.loaded.scenario.name, run_id=run_id):
+            if item.place is not None and not on_place(row.device, item.place):
+                continue  # --farm-each-place: this item's board only
             label = adj.label.replace(" ", "-")
             reason = f"{row.reason} [{adj.line()}]"
             ledger.append(dataclasses.replace(row, status=f"failed:{label}", reason=reason))
@@ -211,12 +214,12 @@ def _store(item: Any, run_id: str, attempts: list[Attempt], adj: Adjudication) -
 def _bundle(item: Any, decision: Any, adjudication: Adjudication | None) -> None:
     from harness.errors import RecordError
     from harness.history.bundle import RunFacts, write_bundle
-    from harness.pytest_scenarios import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY
+    from harness.pytest_scenarios import RUN_ID_KEY, VERDICT_KEY
     from harness.record import RECORD_NAME, read_record
     from harness.runners.local import SubprocessRunner
 
     config = item.config
-    runner = config.stash[RUNNER_KEY]
+    runner = item.runner()
     if isinstance(runner, SubprocessRunner):
         run_cmd = runner.command(item.path, item.out_dir)
     else:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.history.ledger import Row
-from harness.history.transitions import Transition
+from harness.history.transitions import Transition, label
 
 # kind -> (the command-line flag that allows it, what to do instead)
 FLAGS = {
@@ -95,11 +95,13 @@ def find(
 ) -> list[Refusal]:
     """Every refusal that applies; `allow` holds the kinds the user let through."""
     found = {
-        "missing": [t.scenario for t in transitions if t.move == "missing"],
+        "missing": [t.label for t in transitions if t.move == "missing"],
         "not-comparable": [
-            f"{t.scenario} ({t.note})" for t in transitions if t.move == "not-comparable"
+            f"{t.label} ({t.note})" for t in transitions if t.move == "not-comparable"
         ],
         "ledger-gap": gaps,
-        "unpinned": [r.scenario for r in head_rows if r.checkpoint_pinned is False],
+        "unpinned": [
+            label(r.scenario, r.device) for r in head_rows if r.checkpoint_pinned is False
+        ],
     }
     return [Refusal(kind, tuple(items), kind in allow) for kind, items in found.items() if items]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from harness.gates import BROKEN, LADDER, NO_DATA
-from harness.history.ledger import CLASS_KEYS, Row
+from harness.history.ledger import CLASS_KEYS, Row, on_place
 
 Move = Literal["forward", "backward", "same", "broken", "new", "missing", "not-comparable"]
 
@@ -48,6 +48,11 @@ def why_not_comparable(a: Row, b: Row) -> str | None:
     return "; ".join(diffs) or None
 
 
+def label(scenario: str, device: str | None) -> str:
+    """The scenario, and the board when it ran on a farm place (`board-1/cpu`)."""
+    return f"{scenario} @ {device}" if device and "/" in device else scenario
+
+
 @dataclass(frozen=True)
 class Transition:
     scenario: str
@@ -60,13 +65,14 @@ class Transition:
 
     @property
     def device(self) -> str | None:
-        return (self.after or self.before).device if (self.after or self.before) else None
+        """The device of the pair; a farm board's `place/accelerator` from either side (a
+        head that broke before its record knows only the place)."""
+        devices = [r.device for r in (self.after, self.before) if r is not None and r.device]
+        return next((d for d in devices if "/" in d), devices[0] if devices else None)
 
     @property
     def label(self) -> str:
-        """The scenario, and the board when it ran on a farm place (`board-1/cpu`)."""
-        device = self.device
-        return f"{self.scenario} @ {device}" if device and "/" in device else self.scenario
+        return label(self.scenario, self.device)
 
     @property
     def regressed(self) -> bool:
@@ -152,9 +158,14 @@ def compare(base: list[Row], head: list[Row], history: Iterable[Row] = ()) -> li
 
 
 def _pair_unknown_devices(rows: dict[tuple[str, str], Row], other: dict) -> None:
-    """A run that broke before it reached a device records none: compare it with the other
-    run's row of that scenario when there is exactly one (else it stays unpaired)."""
-    for scenario, device in [k for k in rows if not k[1] and k not in other]:
-        there = [k for k in other if k[0] == scenario and k not in rows]
+    """A run that broke before it reached a device records none (or, on a farm, only its
+    place): compare it with the other run's row of that scenario there when there is
+    exactly one (else it stays unpaired: new on one side, missing on the other)."""
+    for scenario, device in [k for k in rows if "/" not in k[1] and k not in other]:
+        there = [
+            k
+            for k in other
+            if k[0] == scenario and k not in rows and (not device or on_place(k[1], device))
+        ]
         if len(there) == 1:
             rows[there[0]] = rows.pop((scenario, device))

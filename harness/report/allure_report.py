@@ -96,10 +96,20 @@ def labels(item: Any, verdict: Verdict, runner: str, device: str | None, run_id:
     critical = scenario.tier == 2 or "smoke" in scenario.markers
     allure.dynamic.severity(Severity.CRITICAL if critical else Severity.NORMAL)
     # The history id is md5(fullName + non-excluded parameters): runner and device keep a
-    # scenario on cpu and on the Jetson apart; the run id is excluded so trends survive.
+    # scenario on cpu and on the Jetson (or on two farm boards) apart; the run id is
+    # excluded so trends survive.
     allure.dynamic.parameter("runner", runner)
     allure.dynamic.parameter("device", device or "unknown")
     allure.dynamic.parameter("run id", run_id, excluded=True)
+
+
+def device_parameters(place: str, tags: dict[str, str]) -> None:
+    """A farm board as the `device` parameter (one history per board, whatever its run
+    reached) and its labgrid tags beside it (shown, not in the history id: a retag keeps it)."""
+    if AVAILABLE:
+        allure.dynamic.parameter("device", place)
+        board = " ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+        allure.dynamic.parameter("board", board or "(no tags)", excluded=True)
 
 
 def report_run(item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **info: Any) -> None:
@@ -116,7 +126,7 @@ def report_run(item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **
         item,
         verdict,
         info.get("runner") or prov.get("runner") or "?",
-        prov.get("device"),
+        info.get("device") or prov.get("device"),  # a farm board: its place
         info.get("run_id", ""),
     )
     pngs = sorted(out_dir.rglob("*.png")) if out_dir.is_dir() else []

@@ -100,7 +100,13 @@ def pytest_runtest_call(item: pytest.Item):
 
 
 def _report(item: pytest.Item) -> None:
-    from harness.pytest_scenarios import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY, ScenarioItem
+    from harness.pytest_scenarios import (
+        DEVICE_KEY,
+        RUN_ID_KEY,
+        RUNNER_KEY,
+        VERDICT_KEY,
+        ScenarioItem,
+    )
     from harness.ratchet import decide
     from harness.record import read_record
     from harness.report import allure_report
@@ -111,9 +117,10 @@ def _report(item: pytest.Item) -> None:
     record_path = item.out_dir / "record.jsonl"
     run_id = item.config.stash[RUN_ID_KEY]
     runner = item.config.stash[RUNNER_KEY].name
+    place = item.stash.get(DEVICE_KEY, None)  # a farm board
     try:
         allure_report.report_run(
-            item, verdict, record_path, item.out_dir, runner=runner, run_id=run_id
+            item, verdict, record_path, item.out_dir, runner=runner, run_id=run_id, device=place
         )
     except Exception:  # a report problem must never change the scenario's outcome
         log.exception("allure reporting failed for %s", item.nodeid)
@@ -127,7 +134,7 @@ def _report(item: pytest.Item) -> None:
     expect = item.loaded.scenario.expect
     row = row_from_run(
         run_id,
-        item.name,
+        item.loaded.scenario.name,  # one scenario on three boards: one name, three devices
         verdict,
         record,
         scenario_path=str(item.path),
@@ -136,6 +143,8 @@ def _report(item: pytest.Item) -> None:
     )
     if not row.runner:
         row = dataclasses.replace(row, runner=runner)
+    if not row.device and place:  # broke before its record named the accelerator
+        row = dataclasses.replace(row, device=place)
     _append(item.config, ledger, row)
 
 

@@ -10,6 +10,10 @@ worker (one run at a time per board: the engine's device lock). Before and after
 the worker checks it still holds its place; a place lost mid-run ends that scenario as
 infra-error and the next scenario reserves again. Every step is a line in the session's
 `farm.jsonl`, which the terminal summary reads.
+
+With `FarmOptions.place` (`--farm-each-place`, harness.runners.farm_each) the runner is one
+place's: it reserves exactly that place, and a failed health check ends that place's
+scenarios (infra-error) instead of moving them to another board.
 """
 
 from __future__ import annotations
@@ -63,6 +67,11 @@ class FarmOptions:
     health: Path | None = None
     session_pid: int = dataclasses.field(default_factory=os.getpid)
     worker: str = "main"
+    place: str | None = None  # this place only: its scenarios never move to another board
+
+    def pinned(self, place: str) -> FarmOptions:
+        """The options of a runner for `place` alone."""
+        return dataclasses.replace(self, tags={**self.tags, "name": place}, place=place)
 
 
 class FarmRunner(Runner):
@@ -82,11 +91,18 @@ class FarmRunner(Runner):
         self._coord: Coordinator | None = None
         self._claim: Claim | None = None
         self._board: Any = None  # the DockerRunner/JetsonRunner on the board's engine
+        self._tags: dict[str, str] = {}
         self._error: str | None = None
 
     @property
     def device(self) -> str | None:
+        """The place this runner's scenarios run on (None until it holds one)."""
         return self._board.device if self._board is not None else None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The labgrid tags of that place."""
+        return self._tags if self._board is not None else {}
 
     # -- getting a board ----------------------------------------------------------------
 
@@ -134,16 +150,20 @@ class FarmRunner(Runner):
                         coord.release(claim)
                     raise
                 if problem is None:
-                    self._claim, self._board = claim, board
+                    self._claim, self._board, self._tags = claim, board, claim.tags
                     self.state.add(
                         "healthy", place=claim.place, engine=claim.engine, tags=claim.tags,
                         worker=self.options.worker, waited_s=round(claim.waited_s, 3),
                     )  # fmt: skip
                     return
-                worker = self.options.worker
-                self.state.add("left", place=claim.place, reason=problem, worker=worker)
+                worker, pinned = self.options.worker, self.options.place is not None
+                self.state.add(
+                    "left", place=claim.place, reason=problem, worker=worker, pinned=pinned
+                )
                 log.warning("place %s left the session: %s", claim.place, problem)
                 quarantined.append(claim)
+                if self.options.place is not None:  # its own scenarios end, nobody else's
+                    raise FarmError(f"place {claim.place} left the session: {problem}")
                 wait = RETRY_WAIT_S
         finally:
             for claim in quarantined:
@@ -185,6 +205,7 @@ class FarmRunner(Runner):
             if healthy:
                 pick = healthy[0]
                 self._board = self._board_runner(pick["place"], pick["engine"], pick["tags"])
+                self._tags = pick["tags"]
                 self._board.preflight()
                 self.state.add("shared", place=pick["place"], worker=self.options.worker)
                 return

@@ -2,7 +2,9 @@
 
 `pytest scenarios/ -n 3 --lg-coordinator HOST:PORT --farm-tags board=orin-nano,jetpack=6.2`:
 the coordinator option is labgrid's own (its pytest plugin defines `--lg-coordinator`; without
-that plugin, `LG_COORDINATOR`), the tag filter ours. Each xdist worker gets a FarmRunner; the
+that plugin, `LG_COORDINATOR`), the tag filter ours. With `--farm-each-place` every scenario
+becomes one item per matching place (`name[place]`, xdist group = the place; with `-n`,
+`--dist loadgroup`), see harness.runners.farm_each. Each xdist worker gets a FarmRunner; the
 controller (or the only process, without xdist) releases what a dead worker held and, at the
 end, whatever this session still holds; the summary says which board ran what, which left.
 Importing this module imports no labgrid.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -21,6 +24,7 @@ import pytest
 
 SESSION_ENV = "HARNESS_FARM_PID"  # the session's pid, inherited by its xdist workers
 _OWNS_SESSION = pytest.StashKey[bool]()
+_PLACES = pytest.StashKey["dict[str, dict[str, str]]"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,7 +49,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SCENARIO",
         help="a scenario each place must pass (reach its expect) before it runs others",
     )
+    group.addoption(
+        "--farm-each-place",
+        action="store_true",
+        default=None,
+        help="run every scenario on every place matching --farm-tags: one result per place "
+        "(with -n, also --dist loadgroup)",
+    )
     parser.addini("farm_tags", "labgrid place tags for --farm-tags", default="")
+    parser.addini("farm_each_place", "run every scenario on every matching place", type="bool")
     parser.addini("farm_wait", "seconds a worker waits for a place", default="600")
 
 
@@ -58,10 +70,48 @@ def enabled(config: pytest.Config) -> bool:
     return bool(config.getoption("--farm-tags") or config.getini("farm_tags"))
 
 
-def make_runner(config: pytest.Config, run_dir: Path) -> Any:
-    """The FarmRunner for this process (no connection until its first scenario)."""
-    from harness.runners.farm import FarmOptions, FarmRunner
+def each_place(config: pytest.Config) -> bool:
+    return bool(config.getoption("--farm-each-place") or config.getini("farm_each_place"))
+
+
+def places(config: pytest.Config) -> dict[str, dict[str, str]]:
+    """The places every scenario runs on (name -> tags); empty unless --farm-each-place."""
+    return config.stash.get(_PLACES, {})
+
+
+def _tags(config: pytest.Config) -> dict[str, str]:
     from harness.runners.places import FarmError, parse_tags
+
+    try:
+        return parse_tags(config.getoption("--farm-tags") or config.getini("farm_tags"))
+    except FarmError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _find_places(config: pytest.Config) -> dict[str, dict[str, str]]:
+    """The controller asks the coordinator; its workers read the answer it left them."""
+    from harness.runners import farm_each
+    from harness.runners.places import FarmError
+
+    if (found := farm_each.places_from_env()) is not None:
+        return found
+    if config.getoption("dist", "no") not in ("no", "loadgroup"):
+        raise pytest.UsageError(
+            "--farm-each-place with -n needs --dist loadgroup (each place's scenarios go to "
+            "one worker, which holds that place): add --dist loadgroup"
+        )
+    try:
+        found = farm_each.find_places(coordinator_address(config), _tags(config), os.getpid())
+    except FarmError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    os.environ[farm_each.PLACES_ENV] = json.dumps(found)
+    return found
+
+
+def make_runner(config: pytest.Config, run_dir: Path) -> Any:
+    """This process's FarmRunner, or with --farm-each-place its runners per place (no
+    connection until a scenario runs)."""
+    from harness.runners.farm import FarmOptions, FarmRunner
 
     try:
         import labgrid  # noqa: F401
@@ -69,10 +119,7 @@ def make_runner(config: pytest.Config, run_dir: Path) -> Any:
         raise pytest.UsageError(
             "--farm-tags needs labgrid: pip install 'harness[farm]' (or labgrid>=26)"
         ) from None
-    try:
-        tags = parse_tags(config.getoption("--farm-tags") or config.getini("farm_tags"))
-    except FarmError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    tags = _tags(config)
     wait = config.getoption("--farm-wait") or float(config.getini("farm_wait"))
     health = config.getoption("--farm-health")
     if health and not Path(health).is_file():
@@ -85,13 +132,25 @@ def make_runner(config: pytest.Config, run_dir: Path) -> Any:
         session_pid=int(os.environ[SESSION_ENV]),
         worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
     )
-    runner = FarmRunner(config.rootpath, options=options, run_dir=run_dir)
+    if each_place(config):
+        from harness.runners.farm_each import EachPlace
+
+        config.stash[_PLACES] = _find_places(config)
+        runner: Any = EachPlace(config.rootpath, options=options, run_dir=run_dir)
+    else:
+        runner = FarmRunner(config.rootpath, options=options, run_dir=run_dir)
     atexit.register(runner.close)  # a worker killed by a signal pytest did not catch
     return runner
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if each_place(config) and not enabled(config):
+        raise pytest.UsageError(
+            "--farm-each-place runs on a labgrid farm: name the places with --farm-tags K=V,..."
+        )
+    if each_place(config):  # xdist registers it too; pytest without xdist does not
+        config.addinivalue_line("markers", "xdist_group(name): the place an item runs on")
     if enabled(config) and SESSION_ENV not in os.environ:
         os.environ[SESSION_ENV] = str(os.getpid())
         config.stash[_OWNS_SESSION] = True
@@ -112,6 +171,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
             sweep_session(coordinator_address(config), os.getpid())
         os.environ.pop(SESSION_ENV, None)
+        from harness.runners.farm_each import PLACES_ENV
+
+        os.environ.pop(PLACES_ENV, None)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -145,6 +207,8 @@ def summary_lines(events: list[dict[str, Any]]) -> list[str]:
                 f"{place}: {e['worker']} reserved it in {e['waited_s']:.2f} s; "
                 f"ran {ran.get(place, 0)} scenario(s) in all"
             )
+        elif e["event"] == "left" and e.get("pinned"):
+            lines.append(f"{place}: left the session ({e['reason']}); its items end there")
         elif e["event"] == "left":
             others = sorted(p for p in ran if p != place)
             lines.append(

@@ -10,6 +10,7 @@ dead (its health check fails); solo is one place for the in-process tests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -105,10 +106,79 @@ def test_one_scenario_on_three_boards_is_three_results(lab: Lab, tmp_path: Path)
         ]
         for r in results
     }
-    assert sorted(devices) == ["board-1/cpu", "board-2/cpu", "board-3/cpu"]
+    assert sorted(devices) == ["board-1", "board-2", "board-3"]  # the place: the board
     assert len(set(devices.values())) == 3  # three histories, one per board
     rows = Ledger(tmp_path / "ledger.sqlite").rows(scenario="empty-backbones")
-    assert sorted(r.device for r in rows) == sorted(devices)
+    assert sorted(r.device for r in rows) == [f"{d}/cpu" for d in sorted(devices)]
+
+
+def test_each_place_runs_every_scenario_on_every_board(lab: Lab, tmp_path: Path) -> None:
+    """2 scenarios x 3 boards = 6 results: six Allure histories with the board as the device,
+    six ledger rows; a move on one board is that board's transition alone."""
+    two = [str(EMPTY), str(PROVISIONING / "missing-checkpoint.scenario.yaml")]
+    done = _pytest(
+        lab, tmp_path, *two, "-n", "3", "--dist", "loadgroup", "--farm-each-place",
+        "--farm-tags", "board=standin",
+    )  # fmt: skip
+    assert "3 skipped, 3 xfailed" in done.stdout, done.stdout + done.stderr
+    results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
+    params = [{p["name"]: p["value"].strip("'") for p in r["parameters"]} for r in results]
+    assert sorted(
+        (r["name"].split("[")[0], p["device"]) for r, p in zip(results, params, strict=True)
+    ) == [
+        (scenario, board)
+        for scenario in ("empty-backbones", "missing-checkpoint")
+        for board in ("board-1", "board-2", "board-3")
+    ]
+    assert {p["board"] for p in params} == {"board=standin target=cpu"}
+    assert len({r["historyId"] for r in results}) == 6  # one history per scenario and board
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    rows = ledger.rows()
+    assert sorted((r.scenario, r.device) for r in rows) == [
+        (scenario, f"{board}/cpu")
+        for scenario in ("empty-backbones", "missing-checkpoint")
+        for board in ("board-1", "board-2", "board-3")
+    ]
+    assert not any(held(lab).values())
+    # The next run: missing-checkpoint regresses on board-2 only.
+    for row in rows:
+        moved = row.scenario == "missing-checkpoint" and row.device == "board-2/cpu"
+        gate = "empty-backbones" if moved else row.gate  # a gate below provisioning
+        later = dataclasses.replace(row, run_id="next", time=row.time + 1000, git_sha="c0ffee")
+        ledger.append(dataclasses.replace(later, gate=gate))
+    check = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "gates", "check", "--baseline", rows[0].run_id,
+         "--run", "next", "--ledger", str(ledger.path), "--runs", str(tmp_path / "runs"),
+         "--allow-unpinned"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env=_env(),
+    )  # fmt: skip
+    lines = [line for line in check.stdout.splitlines() if line.startswith("| ")]
+    moved = [line for line in lines if "backward" in line]
+    assert check.returncode == 1 and len(moved) == 1, check.stdout + check.stderr
+    assert moved[0].startswith("| missing-checkpoint @ board-2/cpu |"), check.stdout
+    assert sum("| = |" in line for line in lines) == 5, check.stdout  # the others: same
+
+
+def test_each_place_a_broken_board_ends_its_own_items_only(lab: Lab, tmp_path: Path) -> None:
+    two = [str(EMPTY), str(PROVISIONING / "missing-checkpoint.scenario.yaml")]
+    done = _pytest(
+        lab, tmp_path, *two, "-n", "2", "--dist", "loadgroup", "--farm-each-place",
+        "--farm-tags", "pool=health",
+    )  # fmt: skip
+    out = done.stdout
+    # hp-1 runs both; hp-2's first item is infra-error, its second skips saying why.
+    assert out.strip().splitlines()[-1].startswith("1 failed, 2 skipped, 1 xfailed"), out
+    assert "hp-2: left the session" in out and "its items end there" in out, out
+    assert "farm runner unavailable: place hp-2 left the session" in out, out
+    assert held(lab)["hp-1"] is None and held(lab)["hp-2"] is None
+
+
+def test_each_place_with_n_but_not_loadgroup_is_a_usage_error(lab: Lab, tmp_path: Path) -> None:
+    done = _pytest(
+        lab, tmp_path, str(EMPTY), "-n", "2", "--farm-each-place", "--farm-tags", "board=standin"
+    )
+    assert "--dist loadgroup" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 4
 
 
 def test_a_place_failing_its_health_check_leaves_the_session(lab: Lab, tmp_path: Path) -> None:

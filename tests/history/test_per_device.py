@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from harness.history.ledger import COLUMNS, Ledger, Row
-from harness.history.tier2 import diff, markdown_table
+from harness.history.tier2 import check, diff, markdown_table
 from harness.history.transitions import compare
 
 BOARDS = ("board-1/cpu", "board-2/cpu", "board-3/cpu")
@@ -73,3 +73,44 @@ def test_a_schema_1_ledger_is_migrated_with_its_rows(tmp_path: Path) -> None:
     assert ledger.check() == "ok"
     with sqlite3.connect(path) as con:
         assert con.execute("SELECT value FROM meta").fetchone()[0] == "2"
+
+
+def _green(run: str, device: str, gate: str, t: float) -> Row:
+    status = "passed" if gate == "pass" else "failed"
+    row = _row(run, device, gate, t)
+    return Row(**{**row.__dict__, "status": status, "runner": "farm", "git_sha": run})
+
+
+def test_last_green_is_per_board_and_a_new_board_is_new(tmp_path: Path) -> None:
+    """board-2 failing in r1 does not stop r1 being board-1's last green; board-3 has no
+    history: new, not a regression; board-2's regression shows for board-2 only."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    for row in (
+        _green("r0", "board-2/cpu", "pass", 0),
+        _green("r1", "board-1/cpu", "pass", 1),
+        _green("r1", "board-2/cpu", "retrieval-quality", 2),  # r1 is not green on board-2
+        _green("r2", "board-1/cpu", "pass", 3),
+        _green("r2", "board-2/cpu", "retrieval-quality", 4),
+        _green("r2", "board-3/cpu", "pass", 5),
+    ):
+        ledger.append(row)
+    result = check(ledger, "last green")
+    moves = {t.label: (t.move, t.before.run_id if t.before else None) for t in result.transitions}
+    assert moves == {
+        "derkachi @ board-1/cpu": ("same", "r1"),
+        "derkachi @ board-2/cpu": ("backward", "r0"),
+        "derkachi @ board-3/cpu": ("new", None),
+    }
+    assert [t.label for t in result.regressions] == ["derkachi @ board-2/cpu"]
+
+
+def test_a_board_that_broke_before_its_record_is_compared_with_itself() -> None:
+    """A run that broke before naming its accelerator is stored under its place alone."""
+    base = [_row("a", board, "pass", i) for i, board in enumerate(BOARDS)]
+    head = [_row("b", "board-1/cpu", "pass", 5), _row("b", "board-2", "infra-error", 6)]
+    moves = {t.label: t.move for t in compare(base, head)}
+    assert moves == {
+        "derkachi @ board-1/cpu": "same",
+        "derkachi @ board-2/cpu": "broken",
+        "derkachi @ board-3/cpu": "missing",
+    }
