@@ -113,7 +113,7 @@ def test_killed_worker_is_an_infra_error_everywhere(project: pytest.Pytester) ->
 
 DIES_WITH_PARENT = """
 import subprocess, sys, time
-from harness.runners.local import die_with_parent
+from harness.deathsig import die_with_parent
 child = subprocess.Popen(
     [sys.executable, "-c", "import time; time.sleep(600)"],
     start_new_session=True,
