@@ -92,7 +92,7 @@ def _run(runner: SubprocessRunner, name: str, out: str, timeout_s: float = 120):
 
 
 def _whoami(runner: SubprocessRunner, out: str) -> dict:
-    result, verdict = _run(runner, "whoami", out)
+    result, _ = _run(runner, "whoami", out)
     assert result.infra_error is None, (result.infra_error, result.stderr_tail)
     (event,) = read_record(result.record_path).select("test", "whoami")
     return event
@@ -124,7 +124,7 @@ def test_a_run_sees_the_environment_of_its_caller(
 
 def test_a_crash_is_one_infra_error_and_the_next_run_passes(runner: SubprocessRunner) -> None:
     before = _whoami(runner, "a")
-    result, verdict = _run(runner, "crashes", "crash")
+    _, verdict = _run(runner, "crashes", "crash")
     assert verdict.gate == "infra-error"
     assert "killed by SIGSEGV" in verdict.reason
     after = _whoami(runner, "b")
@@ -133,7 +133,7 @@ def test_a_crash_is_one_infra_error_and_the_next_run_passes(runner: SubprocessRu
 
 def test_a_timeout_is_one_infra_error_and_the_next_run_passes(runner: SubprocessRunner) -> None:
     before = _whoami(runner, "a")
-    result, verdict = _run(runner, "hangs", "hang", timeout_s=3)
+    _, verdict = _run(runner, "hangs", "hang", timeout_s=3)
     assert verdict.gate == "infra-error" and "timed out after 3 s" in verdict.reason
     assert _whoami(runner, "b")["ppid"] == before["ppid"]
 
