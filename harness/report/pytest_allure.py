@@ -100,13 +100,15 @@ def pytest_runtest_call(item: pytest.Item):
 
 
 def _report(item: pytest.Item) -> None:
-    from harness.plugin import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY, ScenarioItem
+    from harness.plugin import RUN_ID_KEY, RUNNER_KEY, VERDICT_KEY, ScenarioItem, figures_ready
     from harness.ratchet import decide
     from harness.record import read_record
     from harness.report import allure_report
 
     if not isinstance(item, ScenarioItem) or VERDICT_KEY not in item.stash:
         return
+    if alluredir(item.config) is not None:  # the verdict is out: its pictures are attached
+        figures_ready(item)
     verdict = item.stash[VERDICT_KEY]
     record_path = item.out_dir / "record.jsonl"
     run_id = item.config.stash[RUN_ID_KEY]
