@@ -52,7 +52,7 @@ def _child(request: dict[str, Any], parent: int, control: tuple[int, int]) -> No
         os.chdir(request["cwd"])
         rc = main(request["argv"])
     except SystemExit as exc:  # argparse and friends: as `python -m harness.run` would exit
-        rc = exc.code if isinstance(exc.code, int) else 1
+        rc = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         import traceback
 
