@@ -70,10 +70,13 @@ def pinning(config: dict[str, Any] | None) -> dict[str, Any]:
 
 def device() -> str:
     """What ran the model; on a farm board, prefixed by the board (HARNESS_DEVICE, the place
-    name) so that results and the ledger keep two boards of one model apart."""
-    import torch
+    name) so that results and the ledger keep two boards of one model apart.
 
-    accel = f"cuda:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+    Asked once the stack has provisioned: torch is asked only when the stack imported it (a
+    run without a model, such as the oracle strategy's, ran on the CPU and never loads it)."""
+    torch = sys.modules.get("torch")
+    cuda = torch is not None and torch.cuda.is_available()
+    accel = f"cuda:{torch.cuda.get_device_name(0)}" if cuda else "cpu"
     board = os.environ.get("HARNESS_DEVICE")
     return f"{board}/{accel}" if board else accel
 
@@ -87,12 +90,12 @@ def version_of(dist: str) -> str | None:
 
 
 def base(root: Path, runner: str) -> dict[str, Any]:
+    """What is known before the run; `device` comes with the condition line."""
     return {
         "git_sha": git_sha(root),
         "worktree_hash": worktree_hash(root),
         "runner": runner,
         "host": platform.node(),
-        "device": device(),
         "image_digest": os.environ.get("HARNESS_IMAGE_DIGEST"),
         "versions": {
             "harness": harness.__version__,

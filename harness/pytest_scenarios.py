@@ -9,7 +9,6 @@ the native pytest outcome.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 import uuid
@@ -26,6 +25,7 @@ from harness.scenario import SCENARIO_SUFFIX
 # and the runners (pydantic, numpy, docker) are imported when a scenario is collected or run.
 if TYPE_CHECKING:
     from harness.gates import Verdict
+    from harness.report.figure_jobs import FigureJobs
     from harness.runners.base import Runner
     from harness.scenario.load import Loaded
 
@@ -39,6 +39,7 @@ RUN_DIR_KEY = pytest.StashKey[Path]()
 RUN_ID_KEY = pytest.StashKey[str]()
 RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
 NAMES_KEY = pytest.StashKey["dict[str, Loaded]"]()  # scenario name -> the file that has it
+FIGURES_KEY = pytest.StashKey["FigureJobs"]()  # the runs' pictures, made in the background
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -201,7 +202,7 @@ class ScenarioItem(pytest.Item):
         verdict = runner.run(self.path, self.out_dir, timeout).verdict()
         _held_place(self, runner)  # a place lost between runs is reserved anew in run()
         self.stash[VERDICT_KEY] = verdict
-        _figures(self.out_dir)
+        _figure_jobs(self.config).submit(self.out_dir)
         decision = decide(scenario.expect, verdict, scenario.expect_reason)
         log_verdict(
             self.config.stash[RUN_DIR_KEY],
@@ -263,15 +264,18 @@ def _held_place(item: ScenarioItem, runner: Runner) -> None:
         _farm_device(item, runner.device, runner.tags)
 
 
-def _figures(out_dir: Path) -> None:
-    """The run's pictures, from its record; a plotting problem never costs the verdict."""
-    from harness.record import RECORD_NAME, read_record
-    from harness.report.run_plots import make_run_figures
+def _figure_jobs(config: pytest.Config) -> FigureJobs:
+    if FIGURES_KEY not in config.stash:
+        from harness.report.figure_jobs import FigureJobs
 
-    try:
-        make_run_figures(read_record(out_dir / RECORD_NAME), out_dir)
-    except Exception:
-        logging.getLogger(__name__).warning("figures for %s failed", out_dir, exc_info=True)
+        config.stash[FIGURES_KEY] = FigureJobs()
+    return config.stash[FIGURES_KEY]
+
+
+def figures_ready(item: pytest.Item) -> None:
+    """Wait for a scenario's pictures (for whoever shows them: Allure, a failure bundle)."""
+    if isinstance(item, ScenarioItem) and FIGURES_KEY in item.config.stash:
+        item.config.stash[FIGURES_KEY].wait(item.out_dir)
 
 
 def log_verdict(
@@ -302,6 +306,11 @@ def log_verdict(
     )
     with (run_dir / "verdicts.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(line)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if FIGURES_KEY in session.config.stash:
+        session.config.stash[FIGURES_KEY].drain()
 
 
 @pytest.hookimpl(wrapper=True)

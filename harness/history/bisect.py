@@ -74,7 +74,9 @@ def run_at_head(
     sha = _git(worktree, "rev-parse", "HEAD")
     name = scenario.name.removesuffix(".scenario.yaml")
     out = runs / bisect_id / sha[:12] / name
-    runner = SubprocessRunner(worktree, worktree / ".cache")
+    # one commit, one run: a preloaded process would cost what it saves (and an old commit
+    # may not have one)
+    runner = SubprocessRunner(worktree, worktree / ".cache", preload=False)
     verdict = run_scenario(runner, worktree / scenario, out, timeout_s)
     try:
         record = read_record(out / RECORD_NAME)

@@ -214,10 +214,11 @@ def _store(item: Any, run_id: str, attempts: list[Attempt], adj: Adjudication) -
 def _bundle(item: Any, decision: Any, adjudication: Adjudication | None) -> None:
     from harness.errors import RecordError
     from harness.history.bundle import RunFacts, write_bundle
-    from harness.pytest_scenarios import RUN_ID_KEY, VERDICT_KEY
+    from harness.pytest_scenarios import RUN_ID_KEY, VERDICT_KEY, figures_ready
     from harness.record import RECORD_NAME, read_record
     from harness.runners.local import SubprocessRunner
 
+    figures_ready(item)  # the bundle carries the run's pictures
     config = item.config
     runner = item.runner()
     if isinstance(runner, SubprocessRunner):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.reference.provisioning import Check, input_normalisation, verify
+from harness.reference.checkpoint_file import Check, file_checks
 from harness.run.stage import Engine, Fix, RunContext, StageStop
 
 
@@ -19,29 +19,35 @@ class ReferencePipeline:
         self._deferred = None  # the queries `navigate` runs, with align_source: filter
 
     def provision(self, ctx: RunContext) -> list[Engine]:
+        """Every backbone's checks, recorded: the file checks (exists, sha256), then, unless
+        the strategy runs no model (the oracle), the model's. torch is imported only for
+        those: a run that stops at a file check or runs the oracle never loads it."""
         engines = []
         for backbone in ctx.config.c10_provisioning.backbones:
             path = ctx.loaded.resolve(backbone.weights_path)
             sha = ""
-            for step in verify(backbone, path):
-                if not isinstance(step, Check):
-                    norm = input_normalisation(path)
-                    engines.append(Engine(backbone, path, sha, model=step, normalisation=norm))
-                    if norm is not None:
-                        ctx.emit("provisioning", "normalisation", backbone=backbone.name, **norm)
-                    break
+            for check in file_checks(backbone, path):
+                _record(ctx, backbone.name, check)
+                sha = check.detail.split()[0] if check.check == "sha256" else sha
+            if ctx.scenario.vpr.strategy == "oracle":
+                engines.append(Engine(backbone, path, sha))
                 ctx.emit(
                     "provisioning",
-                    "check",
+                    "not-loaded",
                     backbone=backbone.name,
-                    check=step.check,
-                    ok=step.ok,
-                    detail=step.detail,
+                    reason="the oracle strategy runs no model",
                 )
-                if not step.ok:
-                    raise StageStop(step.detail)
-                if step.check == "sha256":
-                    sha = step.detail.split()[0]
+                continue
+            from harness.reference.provisioning import input_normalisation, model_checks
+
+            for step in model_checks(backbone, path):
+                if isinstance(step, Check):
+                    _record(ctx, backbone.name, step)
+                    continue
+                norm = input_normalisation(path)
+                engines.append(Engine(backbone, path, sha, model=step, normalisation=norm))
+                if norm is not None:
+                    ctx.emit("provisioning", "normalisation", backbone=backbone.name, **norm)
         return engines
 
     def fixes(self, ctx: RunContext, engines: list[Engine]) -> list[Fix]:
@@ -68,3 +74,17 @@ class ReferencePipeline:
             navigate(ctx, queries)
         finally:
             queries.close()
+
+
+def _record(ctx: RunContext, backbone: str, check: Check) -> None:
+    """One provisioning check into the record; a failed one stops the run there."""
+    ctx.emit(
+        "provisioning",
+        "check",
+        backbone=backbone,
+        check=check.check,
+        ok=check.ok,
+        detail=check.detail,
+    )
+    if not check.ok:
+        raise StageStop(check.detail)

@@ -6,38 +6,21 @@ and path; deserialising is a weights-only load plus a strict load. Every check i
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from harness.config import Backbone
 from harness.errors import ProvisioningError
+from harness.reference.checkpoint_file import Check, file_checks
 from harness.reference.checkpoint_kind import TORCH, sniff
 from harness.reference.vpr.netvlad import NetVladVgg16, expected_layout
 
-
-@dataclass(frozen=True)
-class Check:
-    check: str  # exists | sha256 | weights_only | layout | strict_load | finite | forward
-    ok: bool
-    detail: str
-
-
 # The probe input of the one forward pass provisioning runs: small, fixed, deterministic.
 PROBE_PX = 64
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _foreign(path: Path) -> ProvisioningError | None:
@@ -160,29 +143,16 @@ def build_model(backbone: Backbone, state: dict[str, torch.Tensor]) -> NetVladVg
 
 def verify(backbone: Backbone, path: Path) -> Iterator[Check | NetVladVgg16]:
     """Yield each check in order and, if all pass, the loaded model last."""
-    if path.is_dir():
-        yield Check("exists", False, f"{path} is a directory; point weights_path at the .pt in it")
-        return
-    if not path.is_file():
-        yield Check("exists", False, f"{path} does not exist; make it or fix weights_path")
-        return
-    yield Check("exists", True, str(path))
-    try:
-        digest = sha256_file(path)
-    except OSError as exc:
-        yield Check(
-            "sha256", False, f"{path} is unreadable ({exc.strerror}); make it readable by this user"
-        )
-        return
-    if backbone.sha256 is not None and digest != backbone.sha256:
-        yield Check(
-            "sha256",
-            False,
-            f"{path} has sha256 {digest}, the config pins {backbone.sha256}; "
-            "provision the pinned file or update the pin",
-        )
-        return
-    yield Check("sha256", True, digest if backbone.sha256 else f"{digest} (not pinned)")
+    for check in file_checks(backbone, path):
+        yield check
+        if not check.ok:
+            return
+    yield from model_checks(backbone, path)
+
+
+def model_checks(backbone: Backbone, path: Path) -> Iterator[Check | NetVladVgg16]:
+    """The checks after the file checks (weights-only load, layout, strict load, finite,
+    forward) and, if all pass, the loaded model last."""
     try:
         state = load_weights(path)
     except ProvisioningError as exc:

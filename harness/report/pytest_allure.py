@@ -106,6 +106,7 @@ def _report(item: pytest.Item) -> None:
         RUNNER_KEY,
         VERDICT_KEY,
         ScenarioItem,
+        figures_ready,
     )
     from harness.ratchet import decide
     from harness.record import read_record
@@ -113,6 +114,8 @@ def _report(item: pytest.Item) -> None:
 
     if not isinstance(item, ScenarioItem) or VERDICT_KEY not in item.stash:
         return
+    if alluredir(item.config) is not None:  # the verdict is out: its pictures are attached
+        figures_ready(item)
     verdict = item.stash[VERDICT_KEY]
     record_path = item.out_dir / "record.jsonl"
     run_id = item.config.stash[RUN_ID_KEY]

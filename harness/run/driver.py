@@ -10,7 +10,10 @@ here, after the stack has run, as `truth/sample` lines for the gates.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +30,7 @@ TRUTH_RATE_HZ = 10.0
 
 
 def _broken(writer: RecordWriter, scenario_path: Path, prov: dict, category: str, msg: str) -> None:
-    writer.condition({"path": str(scenario_path)}, {}, prov)
+    writer.condition({"path": str(scenario_path)}, {}, {**prov, "device": provenance.device()})
     writer.event("setup", "error", category=category, message=msg)
 
 
@@ -50,12 +53,26 @@ def run(
             _broken(writer, scenario_path, prov, "config-error", str(exc))
         else:
             ctx = RunContext(loaded, writer, cache_dir, out_dir)
-            _stages(ctx, prov)
+            compute: dict[str, float] = {}
+            _stages(ctx, prov, compute)
+            if compute:
+                writer.event("run", "compute", seconds=compute, total_s=sum(compute.values()))
         writer.end()
     return record_path
 
 
-def _stages(ctx: RunContext, prov: dict) -> None:
+@contextmanager
+def _timed(compute: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the time spent in the stack's `stage` to `compute` (the harness's own time is the
+    rest of the run: bench/runner_bench.py reports it as overhead)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        compute[stage] = compute.get(stage, 0.0) + time.perf_counter() - started
+
+
+def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
     loaded = ctx.loaded
     prov = {
         **prov,
@@ -77,8 +94,9 @@ def _stages(ctx: RunContext, prov: dict) -> None:
         _condition(ctx, prov)
         return
     try:
-        pipeline = find_pipeline(loaded.scenario.pipeline)
-        engines = pipeline.provision(ctx)
+        with _timed(compute, "provision"):  # loading the stack's entry point included
+            pipeline = find_pipeline(loaded.scenario.pipeline)
+            engines = pipeline.provision(ctx)
         prov["checkpoint_sha256"] = engines[0].sha256 if engines else None
         from harness.clip import load_clip
 
@@ -104,8 +122,10 @@ def _stages(ctx: RunContext, prov: dict) -> None:
     _condition(ctx, prov)
     truth = ctx.truth  # RunContext kept it apart when the clip was assigned: no stage saw it
     try:
-        fixes = pipeline.fixes(ctx, engines)
-        pipeline.navigate(ctx, fixes)
+        with _timed(compute, "fixes"):
+            fixes = pipeline.fixes(ctx, engines)
+        with _timed(compute, "navigate"):
+            pipeline.navigate(ctx, fixes)
     except StageStop as exc:  # a product stop: recorded, so a verdict can say why
         log.info("stopped: %s", exc)
         ctx.emit("run", "stop", reason=str(exc))
@@ -145,7 +165,7 @@ def _condition(ctx: RunContext, prov: dict) -> None:
     ctx.record.condition(
         ctx.loaded.scenario.model_dump(mode="json"),
         ctx.loaded.config.model_dump(mode="json"),
-        prov,
+        {**prov, "device": provenance.device()},
     )
     ctx.flush_pending()
 

@@ -2,51 +2,57 @@
 
 from __future__ import annotations
 
-import ctypes
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from harness.deathsig import die_with_parent
+from harness.runners import preloaded
 from harness.runners.base import CHILD_PID_NAME, STDERR_NAME, Runner, RunResult, tail
 from harness.telemetry import Sampler, merge_into_record
 
 TELEMETRY_INTERVAL_S = 0.5
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A preexec hook that makes the child die with this process (Linux), or None elsewhere.
-
-    The child leads its own process group (killed whole on timeout), so a killed xdist worker
-    would otherwise leave it running and writing a record nothing reads. Linux ties the signal
-    to the starting thread: call `run` from a thread that outlives the run (any caller that
-    waits for it does).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the line above: follow it now
-            os._exit(1)
-
-    return preexec
+log = logging.getLogger(__name__)
 
 
 class SubprocessRunner(Runner):
     """`python -m harness.run` in a child process group, killed whole on timeout or when the
-    process that started it dies; its pid is left in CHILD_PID_NAME while it runs."""
+    process that started it dies; its pid is left in CHILD_PID_NAME while it runs.
+
+    The child is forked from a preloaded run process (`harness.runners.preloaded`) unless
+    `preload` is False or HARNESS_PRELOAD=0; if that process cannot be started, each run is
+    a fresh process.
+    """
 
     name = "local"
+
+    def __init__(self, root: Path, cache_dir: Path | None = None, preload: bool | None = None):
+        super().__init__(root, cache_dir)
+        use = preloaded.enabled() if preload is None else preload
+        self.zygote = preloaded.Zygote(self.root) if use else None
+
+    def _start(self, scenario_path: Path, out_dir: Path, stderr_path: Path, err) -> Any:
+        """The run's process: a preloaded child, else a fresh one (both waited on alike)."""
+        command = self.command(scenario_path, out_dir)
+        if self.zygote is not None:
+            try:
+                return self.zygote.start(command[3:], stderr_path)
+            except preloaded.PreloadUnavailable as exc:
+                log.warning("%s; fresh run processes from now on", exc)
+                self.zygote = None
+        return subprocess.Popen(
+            command,
+            cwd=self.root,
+            stdout=err,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
+        )
 
     def command(self, scenario_path: Path, out_dir: Path) -> list[str]:
         return [
@@ -70,14 +76,7 @@ class SubprocessRunner(Runner):
         start = time.monotonic()
         # What this host was doing during the run: the latency gate reports it with its verdict.
         with Sampler(TELEMETRY_INTERVAL_S) as sampler, stderr_path.open("wb") as err:
-            proc = subprocess.Popen(
-                self.command(scenario_path, out_dir),
-                cwd=self.root,
-                stdout=err,
-                stderr=err,
-                start_new_session=True,
-                preexec_fn=die_with_parent(),
-            )
+            proc = self._start(scenario_path, out_dir, stderr_path, err)
             pid_file = out_dir / CHILD_PID_NAME
             pid_file.write_text(str(proc.pid), encoding="utf-8")
             try:
@@ -87,6 +86,8 @@ class SubprocessRunner(Runner):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 rc, problem = None, f"timed out after {timeout_s:g} s and was killed"
+            except preloaded.PreloadLost as exc:  # the child went with it
+                rc, problem = None, str(exc)
             except BaseException:  # Ctrl-C: take the child down with us
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()

@@ -36,7 +36,9 @@ def test_empty_backbones_runs_in_the_container(engine, runner_image, tmp_path: P
     assert prov["runner"] == "docker"
     assert prov["image_digest"] == runner_image.image_id == result.image_digest
     assert prov["git_sha"]  # the container has no .git: the runner passes it in
-    assert list(record.select("telemetry", "sample")) or result.seconds < 1
+    # the engine's stats stream sends its first frame after a second or two: a run that ends
+    # sooner (an empty-backbones run imports no torch) may have none
+    assert list(record.select("telemetry", "sample")) or result.seconds < 3
     assert record.verdict is not None  # telemetry went in before the verdict line
     assert leftovers(engine, runner.session) == []
 

@@ -53,6 +53,10 @@ def _gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")  # a zombie is dead, just not reaped
 
 
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def test_killed_worker_is_an_infra_error_everywhere(project: pytest.Pytester) -> None:
     project.makepyfile(sleeper=textwrap.dedent(SLEEPER))
     project.makefile(
@@ -76,7 +80,10 @@ def test_killed_worker_is_an_infra_error_everywhere(project: pytest.Pytester) ->
     try:
         pids = project.path / "pids.txt"
         _wait_for(lambda: pids.exists() and " " in pids.read_text(), "the run to start")
-        child, worker = map(int, pids.read_text().split())
+        child, parent = map(int, pids.read_text().split())
+        # the run is forked by the worker's preloaded run process, which dies with the worker
+        assert b"harness.run.preload" in Path(f"/proc/{parent}/cmdline").read_bytes()
+        worker = _parent_of(parent)
         assert worker != proc.pid  # the xdist worker, not the controller
         os.kill(worker, signal.SIGKILL)
         out, _ = proc.communicate(timeout=300)
@@ -85,6 +92,7 @@ def test_killed_worker_is_an_infra_error_everywhere(project: pytest.Pytester) ->
             proc.kill()
     # the run died with its worker, instead of sleeping on and writing a record nobody reads
     _wait_for(lambda: _gone(child), "the run's process to die")
+    _wait_for(lambda: _gone(parent), "the preloaded run process to die")
     assert proc.returncode == 1, out
     assert "Traceback" not in out
     assert "1 failed, 1 skipped" in out
@@ -113,7 +121,7 @@ def test_killed_worker_is_an_infra_error_everywhere(project: pytest.Pytester) ->
 
 DIES_WITH_PARENT = """
 import subprocess, sys, time
-from harness.runners.local import die_with_parent
+from harness.deathsig import die_with_parent
 child = subprocess.Popen(
     [sys.executable, "-c", "import time; time.sleep(600)"],
     start_new_session=True,

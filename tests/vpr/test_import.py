@@ -14,8 +14,8 @@ from torch import nn
 
 from harness.cli import main
 from harness.errors import ProvisioningError
+from harness.reference.checkpoint_file import sha256_file
 from harness.reference.models.importer import import_checkpoint
-from harness.reference.provisioning import sha256_file
 from harness.reference.vpr.netvlad import NetVladVgg16
 
 TINY = {"width": 4, "clusters": 4, "descriptor_dim": 16}

@@ -205,6 +205,7 @@ def test_provisioning_hands_the_recorded_normalisation_to_the_runtime(tmp_path):
     ctx = SimpleNamespace(
         config=SimpleNamespace(c10_provisioning=SimpleNamespace(backbones=[backbone])),
         loaded=SimpleNamespace(resolve=lambda p: p),
+        scenario=SimpleNamespace(vpr=SimpleNamespace(strategy="netvlad")),
         emit=lambda stage, kind, **f: events.append((stage, kind, f)),
     )
     [engine] = ReferencePipeline().provision(ctx)

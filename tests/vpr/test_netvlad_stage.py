@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from harness.config import Backbone
+from harness.reference.checkpoint_file import sha256_file
 from harness.reference.models.scaffold import make_scaffold
-from harness.reference.provisioning import Check, sha256_file, verify
+from harness.reference.provisioning import Check, verify
 from harness.reference.runtimes import make_runtime
 from harness.reference.vpr.netvlad import NetVladPool
 from harness.run.stage import Engine

@@ -11,9 +11,9 @@ import torch
 
 from harness.cli import main
 from harness.config import OperatorConfig
+from harness.reference.checkpoint_file import sha256_file
 from harness.reference.models.importer import import_checkpoint
 from harness.reference.models.scaffold import make_scaffold
-from harness.reference.provisioning import sha256_file
 from harness.scenario.load import read_yaml
 from tests.vpr.test_import import TINY, save_source, source_model
 

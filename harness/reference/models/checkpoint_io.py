@@ -15,7 +15,7 @@ import torch
 
 from harness.atomic import atomic_path, write_text
 from harness.errors import ProvisioningError
-from harness.reference.provisioning import sha256_file
+from harness.reference.checkpoint_file import sha256_file
 
 # layer group -> (source, trained for VPR)
 Groups = dict[str, tuple[str, bool]]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ProvisioningError
-from harness.reference.provisioning import sha256_file
+from harness.reference.checkpoint_file import sha256_file
 from harness.scenario.load import project_root, read_yaml
 
 

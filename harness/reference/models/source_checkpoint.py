@@ -16,7 +16,8 @@ import torch
 from numpy._core import multiarray
 
 from harness.errors import ProvisioningError
-from harness.reference.provisioning import load_weights, sha256_file
+from harness.reference.checkpoint_file import sha256_file
+from harness.reference.provisioning import load_weights
 
 # numpy >= 2 pickles these from `numpy._core`; files written with numpy 1.x name `numpy.core`.
 _NUMPY_FUNCTIONS = ("scalar", "_reconstruct")

@@ -1,0 +1,58 @@
+"""The checks of a checkpoint file that need no torch: it exists, and its sha256 matches the pin.
+
+Provisioning runs them first; a strategy that runs no model (the oracle) runs only these, so
+its scenarios never import torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import Backbone
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str  # exists | sha256 | weights_only | layout | strict_load | finite | forward
+    ok: bool
+    detail: str
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_checks(backbone: Backbone, path: Path) -> Iterator[Check]:
+    """`exists`, then `sha256` (against the pin, when there is one); stops at the first failure.
+
+    A passed sha256 check's detail starts with the digest."""
+    if path.is_dir():
+        yield Check("exists", False, f"{path} is a directory; point weights_path at the .pt in it")
+        return
+    if not path.is_file():
+        yield Check("exists", False, f"{path} does not exist; make it or fix weights_path")
+        return
+    yield Check("exists", True, str(path))
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        yield Check(
+            "sha256", False, f"{path} is unreadable ({exc.strerror}); make it readable by this user"
+        )
+        return
+    if backbone.sha256 is not None and digest != backbone.sha256:
+        yield Check(
+            "sha256",
+            False,
+            f"{path} has sha256 {digest}, the config pins {backbone.sha256}; "
+            "provision the pinned file or update the pin",
+        )
+        return
+    yield Check("sha256", True, digest if backbone.sha256 else f"{digest} (not pinned)")
