@@ -154,7 +154,14 @@ def _report_everywhere(
     from harness.report import allure_report
     from harness.report.pytest_allure import alluredir, ledger_for
 
-    log_verdict(run_dir, started.scenario_path, started.name, started.expect, verdict)
+    log_verdict(
+        run_dir,
+        started.scenario_path,
+        started.name,
+        started.expect,
+        verdict,
+        device=started.device or None,
+    )
     record = _record(out_dir)
     ledger = ledger_for(config)
     if ledger is not None:

@@ -211,6 +211,7 @@ class ScenarioItem(pytest.Item):
             scenario.expect,
             verdict,
             decision.outcome,
+            self.stash.get(DEVICE_KEY, "") or None,
         )
         if decision.outcome == "skipped":
             pytest.skip(decision.message)
@@ -279,12 +280,18 @@ def figures_ready(item: pytest.Item) -> None:
 
 
 def log_verdict(
-    run_dir: Path, path: str, name: str, expect: str, verdict: Verdict, status: str | None = None
+    run_dir: Path,
+    path: str,
+    name: str,
+    expect: str,
+    verdict: Verdict,
+    status: str | None = None,
+    device: str | None = None,
 ) -> None:
     """Append to the session's verdicts.jsonl (one write per line: safe across xdist workers).
 
     `status` is the pytest outcome after the ratchet (`harness report table` lists it); when
-    not given it is decided from `expect` alone."""
+    not given it is decided from `expect` alone. `device`: the farm place it ran on."""
     from harness.ratchet import decide
 
     if status is None:
@@ -300,6 +307,7 @@ def log_verdict(
                 "outcome": verdict.outcome,
                 "reason": verdict.reason,
                 "status": status,
+                **({"device": device} if device else {}),
             }
         )
         + "\n"

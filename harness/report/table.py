@@ -64,6 +64,7 @@ def lines_from_run(verdicts: Path, scenarios: Path) -> list[Line]:
     root = scenarios.resolve()
     project = project_root(root)
     by_name: dict[str, Line] = {}
+    ran: set[str] = set()
     for text in verdicts.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(text)
@@ -78,8 +79,11 @@ def lines_from_run(verdicts: Path, scenarios: Path) -> list[Line]:
         status = STATUS_WORDS.get(row["status"], row["status"].upper())
         # Paths in reasons are the runner's absolute ones: shown relative to the project.
         reason = row.get("reason", "").replace(f"{project}/", "")
+        ran.add(name)
+        if row.get("device"):  # a farm session: one line per board
+            name = f"{name} @ {row['device']}"
         by_name[name] = Line(name, status, row["gate"], reason)
-    missing = [n for n in scenario_names(scenarios) if n not in by_name]
+    missing = [n for n in scenario_names(scenarios) if n not in ran]
     if missing:
         raise TableError(
             f"{verdicts}: the session did not run {', '.join(missing)}; "

@@ -71,6 +71,20 @@ def test_a_partial_run_a_missing_marker_and_no_session_are_one_line_errors(
     assert "run `pytest scenarios/` first" in capsys.readouterr().err
 
 
+def test_a_farm_session_lists_each_board(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    scenarios, runs = _session(tmp_path, [("a", "passed", "pass")])
+    row = json.loads((runs / "s1" / "verdicts.jsonl").read_text())
+    lines = [
+        {**row, "device": "board-1"},
+        {**row, "device": "board-2", "status": "failed", "gate": "no-data"},
+    ]
+    (runs / "s1" / "verdicts.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert main(["report", "table", "--runs", str(runs), "--scenarios", str(scenarios)]) == 0
+    out = capsys.readouterr().out
+    assert "    a @ board-1  PASS   pass " in out
+    assert "    a @ board-2  FAIL   no-data " in out
+
+
 def test_the_readme_table_lists_every_scenario_at_the_gate_its_expect_names() -> None:
     """Without running the suite: the table's rows are the scenario files, and each row's
     gate is where the file's `expect` says it stops (PASS: expect pass)."""
