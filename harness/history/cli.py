@@ -55,6 +55,7 @@ def register(groups) -> None:
     p = sub.add_parser("history", help="a scenario's gate and key metrics over the ledger's runs")
     p.add_argument("scenario", help="scenario name")
     p.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER, help=ledger_help)
+    p.add_argument("--device", help="one farm board's rows only (default: each on its own)")
     p.add_argument("--plot", type=Path, help="PNG path (default reports/history/SCENARIO.png)")
     p.set_defaults(func=run_history)
 
@@ -94,13 +95,41 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from harness.history.transitions import flaky_scenarios
-
     ledger = Ledger(args.ledger)
     rows = ledger.rows(scenario=args.scenario)
-    if not rows:
-        raise LedgerError(f"{ledger.path}: no row for scenario {args.scenario!r}")
-    flaky = flaky_scenarios(rows).get(args.scenario)
+    boards = _by_board(rows)
+    if args.device is not None:
+        boards = {b: own for b, own in boards.items() if b == args.device}
+    if not boards:
+        on = f" on board {args.device!r}" if args.device is not None else ""
+        raise LedgerError(f"{ledger.path}: no row for scenario {args.scenario!r}{on}")
+    for board, own in boards.items():
+        plot = args.plot or Path("reports/history") / f"{args.scenario}.png"
+        if len(boards) > 1:
+            print(f"board {board or '(this host)'}")
+            plot = plot.with_name(f"{plot.stem}@{board or 'host'}{plot.suffix}")
+        _history(args.scenario, own, plot)
+    return 0
+
+
+def _by_board(rows: list) -> dict[str, list]:
+    """A scenario on several farm boards: one history each, never mixed. A board is the place
+    of a `place/accelerator` device (a bare place: a run that broke before naming its
+    accelerator); everything else (`cpu`, none) ran on this host."""
+    places = {r.device.split("/")[0] for r in rows if r.device and "/" in r.device}
+    boards: dict[str, list] = {}
+    for r in rows:
+        d = r.device or ""
+        board = d.split("/")[0] if "/" in d else d if d in places else ""
+        boards.setdefault(board, []).append(r)
+    return boards
+
+
+def _history(scenario: str, rows: list, plot: Path) -> None:
+    from harness.history.transitions import flaky_scenarios
+    from harness.report.history_plots import plot_history
+
+    flaky = flaky_scenarios(rows).get(scenario)
     names = sorted({k for r in rows for k in r.metrics})[:4]
     print(f"{'run':<28} {'git':<8} {'gate':<18} {'outcome':<8} " + " ".join(names))
     for r in rows:
@@ -108,8 +137,4 @@ def run_history(args: argparse.Namespace) -> int:
         print(f"{r.run_id:<28} {(r.git_sha or '?')[:7]:<8} {r.gate:<18} {r.outcome:<8} {values}")
     if flaky:
         print(f"FLAKY: {flaky}")
-    from harness.report.history_plots import plot_history
-
-    out = args.plot or Path("reports/history") / f"{args.scenario}.png"
-    print(f"plot: {plot_history(rows, out, flaky=flaky)}")
-    return 0
+    print(f"plot: {plot_history(rows, plot, flaky=flaky)}")

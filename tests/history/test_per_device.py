@@ -114,3 +114,26 @@ def test_a_board_that_broke_before_its_record_is_compared_with_itself() -> None:
         "derkachi @ board-2/cpu": "broken",
         "derkachi @ board-3/cpu": "missing",
     }
+
+
+def test_history_shows_each_board_on_its_own(tmp_path: Path, capsys) -> None:
+    from harness.cli import main
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    for t, (board, gate) in enumerate(
+        [("board-1/cpu", "pass"), ("board-2/cpu", "retrieval-quality"), ("board-1/cpu", "pass")]
+    ):
+        ledger.append(_row(f"r{t}", board, gate, t))
+    plot = tmp_path / "h.png"
+    args = ["gates", "history", "derkachi", "--ledger", str(ledger.path), "--plot", str(plot)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    one, two = out.split("board board-2")
+    assert "board board-1" in one and "\nr0 " in one and "\nr2 " in one and "\nr1 " not in one
+    assert "\nr1 " in two and "retrieval-quality" in two and "\nr0 " not in two
+    assert (tmp_path / "h@board-1.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "h@board-2.png").exists() and not plot.exists()
+    assert main([*args, "--device", "board-2"]) == 0
+    assert "board " not in capsys.readouterr().out and plot.exists()
+    assert main([*args, "--device", "board-9"]) == 1  # no row there: a one-line error
+    assert "no row for scenario 'derkachi' on board 'board-9'" in capsys.readouterr().err
