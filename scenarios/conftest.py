@@ -21,13 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from harness.atomic import atomic_path, build_lock
-from harness.reference.models.checkpoint_io import INNER_NAME
-from harness.reference.models.scaffold import make_scaffold
-from harness.reference.models.trained import ensure_trained
-from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
+from harness.atomic import build_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models" / "scenarios"
@@ -46,13 +41,22 @@ class NotATensor:
 
 
 def _save(state: object, path: Path) -> None:
+    import torch
+
+    from harness.atomic import atomic_path
+    from harness.reference.models.checkpoint_io import INNER_NAME
+
     # Under one fixed inner name: torch stores the file name in the archive, so the bytes
     # (and the sha256 a scenario pins) stay the same wherever the file lands.
     with atomic_path(path, inner_name=INNER_NAME) as tmp:
         torch.save(state, tmp)
 
 
-def tiny_state() -> dict[str, torch.Tensor]:
+def tiny_state() -> dict:
+    import torch
+
+    from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
+
     torch.manual_seed(0)
     model = NetVladVgg16(**TINY)
     init_like_torchvision(model)
@@ -69,6 +73,8 @@ def make_trained(config: pytest.Config) -> Path:
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    from harness.reference.models.trained import ensure_trained
+
     try:
         with uncaptured:
             return ensure_trained(TRAINED_DIR, ROOT / ".cache")
@@ -78,6 +84,10 @@ def make_trained(config: pytest.Config) -> Path:
 
 
 def _collapsed(path: Path) -> None:
+    import torch
+
+    from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
+
     torch.manual_seed(0)
     model = NetVladVgg16()
     init_like_torchvision(model)
@@ -85,6 +95,8 @@ def _collapsed(path: Path) -> None:
 
 
 def _wrong_layout(path: Path) -> None:
+    import torch
+
     broken = dict(tiny_state())
     del broken["pca.bias"]
     broken["pool.centroids"] = torch.zeros(8, 32)
@@ -92,14 +104,24 @@ def _wrong_layout(path: Path) -> None:
     _save(broken, path)
 
 
+def _pickled_code(path: Path) -> None:
+    import torch
+
+    _save({"encoder.0.weight": torch.zeros(1), "note": NotATensor()}, path)
+
+
+def _scaffold(path: Path) -> None:
+    from harness.reference.models.scaffold import make_scaffold
+
+    make_scaffold(path)
+
+
 BUILDERS = {
-    SCAFFOLD: make_scaffold,
+    SCAFFOLD: _scaffold,
     COLLAPSED: _collapsed,
     MODELS / "tiny-netvlad.pt": lambda path: _save(tiny_state(), path),
     MODELS / "tiny-wrong-layout.pt": _wrong_layout,
-    MODELS / "pickled-code.pt": lambda path: _save(
-        {"encoder.0.weight": torch.zeros(1), "note": NotATensor()}, path
-    ),
+    MODELS / "pickled-code.pt": _pickled_code,
 }
 
 
