@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from harness.atomic import atomic_dir, build_lock
+from harness.atomic import atomic_dir, atomic_path, build_lock
 from harness.clip.bundle import write_bundle
 from harness.clip.corpus import write_corpus
 from harness.clip.manifest import CANONICAL, FORMAT, FORMAT_VERSION
@@ -45,12 +48,36 @@ def make_synth(spec: SynthSpec, cache_dir: Path, progress: bool = False) -> Path
             return folder
         started = time.perf_counter()
         with atomic_dir(folder) as part:
-            _build(spec, part, progress)
+            _build(spec, part, progress, Path(cache_dir) / "synth" / "video")
     log.info("made synth clip %s in %.1f s", folder, time.perf_counter() - started)
     return folder
 
 
-def _build(spec: SynthSpec, out: Path, progress: bool) -> None:
+def video_key(spec: SynthSpec) -> str:
+    """What the video depends on: the spec less the faults that touch only the IMU, so
+    flights that differ only in an IMU fault render their frames once."""
+    frames_only = spec.model_copy(
+        update={"faults": [f for f in spec.faults if not isinstance(f, ImuBiasStep)]}
+    )
+    return spec_hash(frames_only)[:24]
+
+
+def _video(out: Path, videos: Path, key: str, render: Callable[[Path], None]) -> None:
+    """The bundle's video.mp4: rendered once per key into `videos`, then linked (or copied)."""
+    shared = videos / f"{key}.mp4"
+    if not shared.exists():
+        videos.mkdir(parents=True, exist_ok=True)
+        with build_lock(shared):
+            if not shared.exists():
+                with atomic_path(shared) as tmp:
+                    render(tmp)
+    try:
+        os.link(shared, out / "video.mp4")
+    except OSError:  # another filesystem, or no hard links there
+        shutil.copyfile(shared, out / "video.mp4")
+
+
+def _build(spec: SynthSpec, out: Path, progress: bool, videos: Path) -> None:
     p = resolve(spec)
     seed = spec.seed
     traj = make_trajectory(np.random.default_rng([seed, 1]), p.speed_m_s, p.altitude_agl_m)
@@ -72,14 +99,18 @@ def _build(spec: SynthSpec, out: Path, progress: bool) -> None:
     fkin = kinematics(traj, plan.t_true_s)
     rng_c = np.random.default_rng([seed, 3])
     frac = fault_fraction(spec.faults)
-    frames = render_frames(pyramid, cam, fkin.p_ned_m, fkin.q_wxyz)
-    frames = (
-        corrupt(f, rng_c, frac) if bad else f for f, bad in zip(frames, plan.corrupted, strict=True)
-    )
-    frames = tqdm(
-        frames, total=len(plan.t_true_s), desc="render frames", unit="frame", disable=not progress
-    )
-    write_video(out / "video.mp4", frames, p.fps)
+
+    def render(path: Path) -> None:
+        frames = render_frames(pyramid, cam, fkin.p_ned_m, fkin.q_wxyz)
+        frames = (
+            corrupt(f, rng_c, frac) if bad else f
+            for f, bad in zip(frames, plan.corrupted, strict=True)
+        )
+        total = len(plan.t_true_s)
+        shown = tqdm(frames, total=total, desc="render frames", unit="frame", disable=not progress)
+        write_video(path, shown, p.fps)
+
+    _video(out, videos, video_key(spec), render)
 
     steps = [f for f in spec.faults if isinstance(f, ImuBiasStep)]
     imu = make_imu(
