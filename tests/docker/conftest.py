@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,13 @@ def unavailable(reason: str) -> None:
 def fake(mode: str, *extra: str):
     """A runner command that starts the misbehaving stand-in instead of harness.run."""
     return lambda _scenario: ["python3", FAKE, mode, "--out", "/results", *extra]
+
+
+def hears_ctrl_c() -> None:
+    """preexec_fn for a child a test sends Ctrl-C to: SIGINT back to its default. A suite
+    started in the background by a non-interactive shell (`nohup scripts/test &`, some CI
+    agents) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def leftovers(engine: Engine, session: str) -> list[str]:

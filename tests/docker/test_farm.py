@@ -26,7 +26,7 @@ from harness.history.ledger import Ledger
 from harness.runners.farm import FarmOptions, FarmRunner, FarmState
 from harness.runners.farm_lab import Lab
 from harness.runners.places import Coordinator, FarmError, identity
-from tests.docker.conftest import REPO, fake
+from tests.docker.conftest import REPO, fake, hears_ctrl_c
 
 pytest.importorskip("labgrid", reason="the farm needs labgrid (pip install 'harness[farm]')")
 pytestmark = pytest.mark.docker
@@ -279,7 +279,7 @@ def test_ctrl_c_releases_the_place(lab, tmp_path: Path) -> None:
          "--gate-ledger", str(tmp_path / "ledger.sqlite"), "--alluredir", str(tmp_path / "allure"),
          "--farm-tags", "pool=solo", "-p", "farm_test_plugin"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=_with_plugin(tmp_path, "hold"),
+        env=_with_plugin(tmp_path, "hold"), preexec_fn=hears_ctrl_c,
     )  # fmt: skip
     try:
         for line in proc.stdout:

@@ -15,7 +15,7 @@ import pytest
 
 from harness.crash import kill_left_behind
 from harness.runners.docker import DockerRunner
-from tests.docker.conftest import REPO, fake, leftovers
+from tests.docker.conftest import REPO, fake, hears_ctrl_c, leftovers
 
 pytestmark = pytest.mark.docker
 SCENARIO = REPO / "scenarios" / "provisioning" / "empty-backbones.scenario.yaml"
@@ -57,7 +57,6 @@ def test_exiting_without_a_verdict(engine, base_tag: str, tmp_path: Path) -> Non
 CTRL_C = """
 import sys
 from pathlib import Path
-from harness.crash import kill_left_behind
 from harness.runners.docker import DockerRunner
 from tests.docker.conftest import fake
 r = DockerRunner(Path("."), image=sys.argv[1], command=fake("sleep"), telemetry=False)
@@ -88,6 +87,7 @@ def test_ctrl_c_takes_the_container_down(engine, base_tag: str, tmp_path: Path) 
     proc = subprocess.Popen(
         [sys.executable, "-c", CTRL_C, base_tag, str(SCENARIO), str(tmp_path)],
         cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=hears_ctrl_c,
     )  # fmt: skip
     try:
         session = proc.stdout.readline().strip()
