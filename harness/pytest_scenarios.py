@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -39,6 +41,7 @@ RUN_DIR_KEY = pytest.StashKey[Path]()
 RUN_ID_KEY = pytest.StashKey[str]()
 RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
 NAMES_KEY = pytest.StashKey["dict[str, Loaded]"]()  # scenario name -> the file that has it
+CANCEL_KEY = pytest.StashKey[bool]()  # SIGTERM handled as Ctrl-C (True: this plugin set it)
 FIGURES_KEY = pytest.StashKey["FigureJobs"]()  # the runs' pictures, made in the background
 
 
@@ -107,12 +110,30 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(CANCEL_KEY, False):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if config.stash.get(RUN_ID_OWNED_KEY, False):
         os.environ.pop("HARNESS_RUN_ID", None)
 
 
+def _cancel_as_ctrl_c(config: pytest.Config) -> None:
+    """A CI job's cancel (SIGTERM) ends a session that runs scenarios as Ctrl-C does: the
+    runs and containers are taken down and farm places released, not left behind."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    config.stash[CANCEL_KEY] = True
+
+
 def _runner(config: pytest.Config) -> Runner:
     """The session's runner, made on first use (its module may import docker)."""
+    if CANCEL_KEY not in config.stash:
+        _cancel_as_ctrl_c(config)
     if RUNNER_KEY not in config.stash:
         jetson_host = config.getoption("--jetson-host")
         if config.getoption("--jetson") or jetson_host:

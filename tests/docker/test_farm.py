@@ -272,7 +272,8 @@ def test_a_dead_worker_releases_its_place(lab, tmp_path: Path) -> None:
     assert held(lab)["solo"] is None
 
 
-def test_ctrl_c_releases_the_place(lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "ci-cancel"])
+def test_ctrl_c_releases_the_place(lab, tmp_path: Path, sig: signal.Signals) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(EMPTY),
          "--harness-runs", str(tmp_path / "runs"), "--lg-coordinator", lab.address,
@@ -286,7 +287,7 @@ def test_ctrl_c_releases_the_place(lab, tmp_path: Path) -> None:
             if "holding" in line:
                 break
         assert held(lab)["solo"], "the session does not hold its place"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         proc.wait(60)
     finally:
         proc.kill()
