@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Backbone
+from harness.run.stage import RunContext, StageStop
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,20 @@ class Check:
     check: str  # exists | sha256 | weights_only | layout | strict_load | finite | forward
     ok: bool
     detail: str
+
+
+def record_check(ctx: RunContext, backbone: str, check: Check) -> None:
+    """One provisioning check into the record; a failed one stops the run there."""
+    ctx.emit(
+        "provisioning",
+        "check",
+        backbone=backbone,
+        check=check.check,
+        ok=check.ok,
+        detail=check.detail,
+    )
+    if not check.ok:
+        raise StageStop(check.detail)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:

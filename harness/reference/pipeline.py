@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.reference.checkpoint_file import Check, file_checks
-from harness.run.stage import Engine, Fix, RunContext, StageStop
+from harness.reference.checkpoint_file import Check, file_checks, record_check
+from harness.run.stage import Engine, Fix, RunContext
 
 
 class ReferencePipeline:
@@ -27,7 +27,7 @@ class ReferencePipeline:
             path = ctx.loaded.resolve(backbone.weights_path)
             sha = ""
             for check in file_checks(backbone, path):
-                _record(ctx, backbone.name, check)
+                record_check(ctx, backbone.name, check)
                 sha = check.detail.split()[0] if check.check == "sha256" else sha
             if ctx.scenario.vpr.strategy == "oracle":
                 engines.append(Engine(backbone, path, sha))
@@ -42,7 +42,7 @@ class ReferencePipeline:
 
             for step in model_checks(backbone, path):
                 if isinstance(step, Check):
-                    _record(ctx, backbone.name, step)
+                    record_check(ctx, backbone.name, step)
                     continue
                 norm = input_normalisation(path)
                 engines.append(Engine(backbone, path, sha, model=step, normalisation=norm))
@@ -74,17 +74,3 @@ class ReferencePipeline:
             navigate(ctx, queries)
         finally:
             queries.close()
-
-
-def _record(ctx: RunContext, backbone: str, check: Check) -> None:
-    """One provisioning check into the record; a failed one stops the run there."""
-    ctx.emit(
-        "provisioning",
-        "check",
-        backbone=backbone,
-        check=check.check,
-        ok=check.ok,
-        detail=check.detail,
-    )
-    if not check.ok:
-        raise StageStop(check.detail)

@@ -15,10 +15,11 @@ from harness.atomic import atomic_path, build_lock
 from harness.clip import Clip, TileCorpus
 from harness.errors import ClipError
 from harness.reference.attitude import Pose, require_telemetry, telemetry_pose
+from harness.reference.checkpoint_file import record_check
 from harness.reference.runtimes import Runtime, calibration_tiles, make_runtime
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.preprocess import to_input
-from harness.run.stage import Engine, Fix, RunContext, StageStop
+from harness.run.stage import Engine, Fix, RunContext
 
 log = logging.getLogger(__name__)
 BATCH = 16
@@ -105,16 +106,7 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
         vpr.allow_fp32_fallback,
         tiles=None if ctx.corpus is None else lambda: calibration_tiles(ctx.corpus),
     )
-    ctx.emit(
-        "provisioning",
-        "check",
-        backbone=engine.backbone.name,
-        check=check.check,
-        ok=check.ok,
-        detail=check.detail,
-    )
-    if not check.ok:
-        raise StageStop(check.detail)
+    record_check(ctx, engine.backbone.name, check)
     corpus = ctx.corpus
     if corpus is None:
         raise ClipError(
