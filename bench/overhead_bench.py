@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+from yardstick import reference_workload  # noqa: E402
 
 from harness.record import read_record  # noqa: E402
 from harness.runners.local import SubprocessRunner  # noqa: E402
@@ -32,15 +32,6 @@ SCENARIOS = {
     "oracle ESKF": ROOT / "scenarios" / "eskf" / "oracle-healthy.scenario.yaml",
     "provisioning": ROOT / "scenarios" / "provisioning" / "missing-checkpoint.scenario.yaml",
 }
-
-
-def reference_workload() -> float:
-    """Seconds for a fixed numpy job (200 products of 256x256 matrices)."""
-    a = np.random.default_rng(0).standard_normal((256, 256))
-    start = time.perf_counter()
-    for _ in range(200):
-        a = np.tanh(a @ a.T / 256)
-    return time.perf_counter() - start
 
 
 def one_run(runner: SubprocessRunner, scenario: Path, out: Path) -> tuple[float, float]:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ruamel.yaml import YAML
+from yardstick import reference_workload
 
 from harness.record import read_record
 from harness.runners.local import SubprocessRunner
@@ -29,17 +30,6 @@ from harness.runners.local import SubprocessRunner
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "scenarios" / "vpr" / "derkachi-scaffold.scenario.yaml"
 TARGET_S = 30.0
-
-
-def reference_workload() -> float:
-    """Seconds for a fixed single-threaded numpy workload: the yardstick for this host now."""
-    import numpy as np
-
-    a = np.random.default_rng(0).standard_normal((384, 384))
-    start = time.perf_counter()
-    for _ in range(40):
-        a = np.tanh(a @ a.T / 384.0)
-    return time.perf_counter() - start
 
 
 def scenario(runtime: str, input_px: int, folder: Path) -> Path:

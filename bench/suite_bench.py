@@ -20,19 +20,10 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
+from yardstick import reference_workload
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS_S = {"warm": 60.0, "cold": 300.0}
-
-
-def reference_workload() -> float:
-    """Seconds for a fixed single-threaded numpy workload: the yardstick for this host now."""
-    a = np.random.default_rng(0).standard_normal((384, 384))
-    start = time.perf_counter()
-    for _ in range(40):
-        a = np.tanh(a @ a.T / 384.0)
-    return time.perf_counter() - start
 
 
 def run_suite(root: Path, label: str, extra: list[str]) -> tuple[float, list[tuple[str, float]]]:
