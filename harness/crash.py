@@ -123,9 +123,10 @@ def _remove_container(out_dir: Path) -> str | None:
         return None
     from harness.runners.jetson import Engine
 
-    where = Engine(url).label
+    engine = Engine(url)
+    where = engine.label
     try:
-        Engine(url).client(timeout=30).containers.get(name).remove(force=True, v=True)
+        engine.client(timeout=30).containers.get(name).remove(force=True, v=True)
     except Exception as exc:  # gone already; or the engine is, and its next preflight sweeps it
         if type(exc).__name__ == "NotFound":
             return None
