@@ -1,7 +1,7 @@
 """Runtimes a provisioned backbone runs on, chosen by its `runtime` config field.
 
-pytorch-fp16 is the onboard default; a host without usable fp16 kernels says so and falls back
-to fp32 only when the scenario allows it. openvino-fp32 / openvino-int8 run on the CPU plugin
+pytorch-fp16 is the onboard default; a host without usable fp16 kernels says so and runs the
+scenario's `vpr.fallback_runtime` only where it names one. openvino-fp32 / openvino-int8 run on the CPU plugin
 (`openvino_runtime`; int8 calibrated on the corpus tiles, parity to fp32 recorded). TensorRT
 exists only where it is importable (a Jetson); elsewhere it is a provisioning failure with the
 reason, never a silent skip.
@@ -166,45 +166,61 @@ def make_runtime(
     engine: Engine,
     input_px: int,
     engine_dir: Path,
-    allow_fp32_fallback: bool,
+    fallback: str | None = None,
     tiles: Tiles | None = None,
 ) -> tuple[Runtime, Check]:
-    """The runtime for `engine`, and the provisioning check that records what was chosen."""
+    """The runtime for `engine`, and the provisioning check that records what was chosen.
+
+    `fallback` (the scenario's `vpr.fallback_runtime`) runs instead of pytorch-fp16 where this
+    host has no usable fp16 (a CPU replay host); the check says what ran and why."""
     wanted = engine.backbone.runtime
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        if wanted in ("openvino-fp32", "openvino-int8"):
-            int8 = wanted == "openvino-int8"
-            embed, detail = _openvino(engine, input_px, engine_dir, tiles, int8)
-            return Runtime(wanted, "int8" if int8 else "float32", embed), Check(
-                "runtime", True, detail
-            )
-        if wanted == "pytorch-fp32":
-            return Runtime(wanted, "float32", _torch_embed(engine.model, torch.float32, device)), (
-                Check("runtime", True, f"{wanted} on {device}")
-            )
-        if wanted == "pytorch-fp16":
-            return Runtime(wanted, "float16", _fp16(engine, device)), Check(
-                "runtime", True, f"{wanted} on {device}"
-            )
-        if wanted == "onnxruntime":
-            return Runtime(wanted, "float32", _onnxruntime(engine, input_px, engine_dir)), Check(
-                "runtime", True, "onnxruntime (CPUExecutionProvider)"
-            )
-        try:
-            import tensorrt  # noqa: F401
-        except ImportError:
-            raise RuntimeUnavailable(
-                "TensorRT is not importable on this host (JetPack ships it on the Jetson); "
-                "run with --jetson or choose runtime pytorch-fp16"
-            ) from None
-        raise RuntimeUnavailable("the reference pipeline builds no TensorRT engines yet")
+        return _runtime(wanted, engine, input_px, engine_dir, tiles)
     except (RuntimeUnavailable, RuntimeError) as exc:
         if out_of_memory(exc):
             raise  # a resource failure breaks the run (infra-error), it says nothing of the model
-        if wanted == "pytorch-fp16" and allow_fp32_fallback:
-            embed = _torch_embed(engine.model, torch.float32, device)
-            detail = f"pytorch-fp16 unusable on {device} ({exc}); fell back to fp32 as allowed"
-            return Runtime("pytorch-fp32", "float32", embed), Check("runtime", True, detail)
-        hint = "; set vpr.allow_fp32_fallback: true to run fp32" if wanted.endswith("16") else ""
-        return None, Check("runtime", False, f"{wanted}: {exc}{hint}")  # type: ignore[return-value]
+        reason = f"{wanted}: {exc}"
+    if wanted != "pytorch-fp16" or fallback is None:
+        hint = (
+            "; set vpr.fallback_runtime (pytorch-fp32, openvino-int8, ...) to run on this host"
+            if wanted == "pytorch-fp16"
+            else ""
+        )
+        return None, Check("runtime", False, reason + hint)  # type: ignore[return-value]
+    try:
+        runtime, check = _runtime(fallback, engine, input_px, engine_dir, tiles)
+    except (RuntimeUnavailable, RuntimeError) as exc:
+        if out_of_memory(exc):
+            raise
+        detail = f"{reason}; the fallback {fallback} cannot run either: {exc}"
+        return None, Check("runtime", False, detail)  # type: ignore[return-value]
+    return runtime, Check("runtime", True, f"{reason}; fell back to {check.detail} as allowed")
+
+
+def _runtime(
+    name: str, engine: Engine, input_px: int, engine_dir: Path, tiles: Tiles | None
+) -> tuple[Runtime, Check]:
+    """Runtime `name` for `engine` (RuntimeUnavailable with the reason where it cannot run)."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if name in ("openvino-fp32", "openvino-int8"):
+        int8 = name == "openvino-int8"
+        embed, detail = _openvino(engine, input_px, engine_dir, tiles, int8)
+        return Runtime(name, "int8" if int8 else "float32", embed), Check("runtime", True, detail)
+    if name == "pytorch-fp32":
+        embed = _torch_embed(engine.model, torch.float32, device)
+        return Runtime(name, "float32", embed), Check("runtime", True, f"{name} on {device}")
+    if name == "pytorch-fp16":
+        embed = _fp16(engine, device)
+        return Runtime(name, "float16", embed), Check("runtime", True, f"{name} on {device}")
+    if name == "onnxruntime":
+        return Runtime(name, "float32", _onnxruntime(engine, input_px, engine_dir)), Check(
+            "runtime", True, "onnxruntime (CPUExecutionProvider)"
+        )
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        raise RuntimeUnavailable(
+            "TensorRT is not importable on this host (JetPack ships it on the Jetson); "
+            "run with --jetson or choose runtime pytorch-fp16"
+        ) from None
+    raise RuntimeUnavailable("the reference pipeline builds no TensorRT engines yet")

@@ -78,19 +78,43 @@ class EskfSpec(StrictModel):
     reset_after_s: float | None = Field(None, gt=0)
 
 
+FallbackRuntime = Literal["pytorch-fp32", "onnxruntime", "openvino-fp32", "openvino-int8"]
+
+
 class VprSpec(StrictModel):
     strategy: Literal["netvlad", "oracle"] = "netvlad"
     oracle: OracleSpec | None = None
     rate_hz: float = Field(1.0, gt=0)
     input_px: int = Field(240, gt=0, multiple_of=16)
     top_k: int = Field(5, gt=0)
-    allow_fp32_fallback: bool = False
+    # The runtime a host without usable fp16 (a CPU replay host) runs instead of the onboard
+    # pytorch-fp16, recorded in the run's `runtime` provisioning check; None: such a host fails
+    # provisioning and says so. A target with fp16 (the Jetson) runs fp16 whatever this says.
+    fallback_runtime: FallbackRuntime | None = None
     # Query preprocessing: "north-up" rotates and scales each frame to a tile's footprint using
     # attitude and height, read from `align_source`: "telemetry" = the clip's flight-controller
     # stream (AHRS attitude, baro height), "filter" = the ESKF's own estimate at the frame time
     # (retrieval and filter then run interleaved in time).
     align: Literal["none", "north-up"] = "none"
     align_source: Literal["telemetry", "filter"] = "telemetry"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fp32_fallback(cls, data: Any) -> Any:
+        """`allow_fp32_fallback: true`, the older spelling of `fallback_runtime: pytorch-fp32`."""
+        if isinstance(data, dict) and "allow_fp32_fallback" in data:
+            data = dict(data)
+            allowed = data.pop("allow_fp32_fallback")
+            if not isinstance(allowed, bool):
+                raise ValueError("allow_fp32_fallback is true or false")
+            if allowed and data.get("fallback_runtime", "pytorch-fp32") != "pytorch-fp32":
+                raise ValueError(
+                    "allow_fp32_fallback: true and fallback_runtime name two fallbacks; "
+                    "keep fallback_runtime only"
+                )
+            if allowed:
+                data["fallback_runtime"] = "pytorch-fp32"
+        return data
 
 
 def _as_arg(value: Any) -> Any:

@@ -122,4 +122,4 @@ def test_out_of_memory_in_a_runtime_is_not_a_provisioning_verdict(tmp_path: Path
     engine = Engine(_backbone(tmp_path / "x.pt", runtime="onnxruntime"), tmp_path, "0" * 64)
     engine.model = Hungry()
     with pytest.raises(RuntimeError, match="out of memory"):
-        make_runtime(engine, 32, tmp_path, allow_fp32_fallback=True)
+        make_runtime(engine, 32, tmp_path, fallback="pytorch-fp32")

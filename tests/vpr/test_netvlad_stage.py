@@ -94,21 +94,21 @@ def test_pytorch_runtime_is_the_plain_forward(engine: Engine, tmp_path: Path) ->
     x = torch.rand(3, 3, 64, 64)
     with torch.no_grad():
         plain = engine.model(x)["vlad_descriptor"].numpy()  # before the runtime re-lays it out
-    rt, check = make_runtime(engine, 64, tmp_path, allow_fp32_fallback=False)
+    rt, check = make_runtime(engine, 64, tmp_path, fallback=None)
     assert check.ok and rt.name == "pytorch-fp32", check.detail
     np.testing.assert_allclose(rt.embed(x), plain, atol=1e-6)
 
 
 def test_onnxruntime_matches_fp32(engine: Engine, tmp_path: Path) -> None:
     x = torch.rand(3, 3, 64, 64)
-    ref, _ = make_runtime(engine, 64, tmp_path, allow_fp32_fallback=False)
+    ref, _ = make_runtime(engine, 64, tmp_path, fallback=None)
     onnx_engine = Engine(
         engine.backbone.model_copy(update={"runtime": "onnxruntime"}),
         engine.weights_path,
         engine.sha256,
         engine.model,
     )
-    ort_rt, check = make_runtime(onnx_engine, 64, tmp_path, allow_fp32_fallback=False)
+    ort_rt, check = make_runtime(onnx_engine, 64, tmp_path, fallback=None)
     assert check.ok, check.detail
     a, b = ref.embed(x), ort_rt.embed(x)
     cos = np.sum(a * b, axis=1)
@@ -123,16 +123,16 @@ def test_fp16_and_tensorrt_say_why_they_cannot_run(engine: Engine, tmp_path: Pat
         engine.sha256,
         engine.model,
     )
-    rt, check = make_runtime(fp16, 64, tmp_path, allow_fp32_fallback=True)
+    rt, check = make_runtime(fp16, 64, tmp_path, fallback="pytorch-fp32")
     if rt.name == "pytorch-fp32":  # this host has no fast fp16 kernels: the fallback is recorded
-        assert "fell back to fp32 as allowed" in check.detail
-        rt, check = make_runtime(fp16, 64, tmp_path, allow_fp32_fallback=False)
-        assert rt is None and not check.ok and "allow_fp32_fallback" in check.detail
+        assert "fell back to pytorch-fp32 on cpu as allowed" in check.detail
+        rt, check = make_runtime(fp16, 64, tmp_path, fallback=None)
+        assert rt is None and not check.ok and "vpr.fallback_runtime" in check.detail
     trt = Engine(
         engine.backbone.model_copy(update={"runtime": "tensorrt"}),
         engine.weights_path,
         engine.sha256,
         engine.model,
     )
-    rt, check = make_runtime(trt, 64, tmp_path, allow_fp32_fallback=False)
+    rt, check = make_runtime(trt, 64, tmp_path, fallback=None)
     assert rt is None and not check.ok and "TensorRT is not importable" in check.detail

@@ -35,7 +35,7 @@ def _tiles(n: int = 24) -> np.ndarray:
 
 def test_openvino_fp32_matches_the_eager_forward(tmp_path: Path) -> None:
     engine = _engine("openvino-fp32")
-    rt, check = make_runtime(engine, 64, tmp_path, allow_fp32_fallback=False)
+    rt, check = make_runtime(engine, 64, tmp_path, fallback=None)
     assert check.ok, check.detail
     assert rt.name == "openvino-fp32" and cpu_isa() in check.detail
     x = torch.rand(3, 3, 64, 64)
@@ -46,16 +46,56 @@ def test_openvino_fp32_matches_the_eager_forward(tmp_path: Path) -> None:
 
 def test_openvino_int8_records_parity_and_reuses_its_engine(tmp_path: Path) -> None:
     engine = _engine("openvino-int8")
-    _, check = make_runtime(engine, 64, tmp_path, False, tiles=_tiles)
+    _, check = make_runtime(engine, 64, tmp_path, tiles=_tiles)
     assert check.ok, check.detail
     assert "int8" in check.detail and "parity: cosine to fp32 min" in check.detail
     assert "built" in check.detail and len(list(tmp_path.rglob("*int8*.xml"))) == 1
-    again, check2 = make_runtime(engine, 64, tmp_path, False, tiles=_tiles)
+    again, check2 = make_runtime(engine, 64, tmp_path, tiles=_tiles)
     assert "cached" in check2.detail and check2.detail.split("; ")[1] == check.detail.split("; ")[1]
     out = again.embed(torch.rand(2, 3, 64, 64))
     assert out.shape == (2, 16) and np.all(np.isfinite(out))
 
 
 def test_openvino_int8_without_tiles_says_why(tmp_path: Path) -> None:
-    rt, check = make_runtime(_engine("openvino-int8"), 64, tmp_path, False)
+    rt, check = make_runtime(_engine("openvino-int8"), 64, tmp_path)
     assert rt is None and not check.ok and "calibration needs the corpus tiles" in check.detail
+
+
+def test_openvino_int8_descriptors_stay_unit_length(tmp_path: Path) -> None:
+    """The final L2 normalisation runs in fp32: quantising its norm left descriptors ~3 % off
+    unit length, which the vpr-contract gate rightly failed."""
+    engine = _engine("openvino-int8")
+    rt, check = make_runtime(engine, 64, tmp_path, tiles=_tiles)
+    assert check.ok, check.detail
+    x = torch.from_numpy(_tiles(4)).permute(0, 3, 1, 2).float() / 255.0
+    norms = np.linalg.norm(rt.embed(x), axis=1)
+    assert np.all(np.abs(norms - 1.0) < 1e-3), norms
+
+
+def test_fp16_falls_back_to_the_named_runtime_where_the_host_has_no_fp16(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CPU replay host runs the scenario's `vpr.fallback_runtime` instead of the onboard
+    fp16, and the runtime check records both why and what ran (with int8's parity)."""
+    from harness.reference import runtimes
+
+    monkeypatch.setattr(runtimes, "_fp16_slowdown", lambda device: 100.0)
+    engine = _engine("pytorch-fp16")
+    rt, check = make_runtime(engine, 64, tmp_path, fallback="openvino-int8", tiles=_tiles)
+    assert check.ok and rt.name == "openvino-int8" and rt.dtype == "int8"
+    assert check.detail.startswith("pytorch-fp16: no fast fp16 kernels on cpu")
+    assert "fell back to openvino int8" in check.detail and "parity: cosine" in check.detail
+    rt, check = make_runtime(engine, 64, tmp_path, fallback="openvino-int8")  # no tiles
+    assert rt is None and not check.ok
+    assert "the fallback openvino-int8 cannot run either" in check.detail
+
+
+def test_the_older_fp32_fallback_spelling_still_reads() -> None:
+    from pydantic import ValidationError
+
+    from harness.scenario.model import VprSpec
+
+    assert VprSpec(allow_fp32_fallback=True).fallback_runtime == "pytorch-fp32"
+    assert VprSpec(allow_fp32_fallback=False).fallback_runtime is None
+    with pytest.raises(ValidationError, match="name two fallbacks"):
+        VprSpec(allow_fp32_fallback=True, fallback_runtime="openvino-int8")

@@ -103,7 +103,7 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
         engine,
         vpr.input_px,
         ctx.cache_dir / "engines",
-        vpr.allow_fp32_fallback,
+        vpr.fallback_runtime,
         tiles=None if ctx.corpus is None else lambda: calibration_tiles(ctx.corpus),
     )
     record_check(ctx, engine.backbone.name, check)
