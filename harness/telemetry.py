@@ -180,7 +180,11 @@ class Sampler:
         import psutil
 
         psutil.cpu_percent(percpu=True)  # the first call only sets the baseline
-        while not self._stop.wait(self.interval_s):
+        stopped = False
+        while not stopped:
+            stopped = self._stop.wait(self.interval_s)
+            # the last sample covers the tail since the one before: a run shorter than the
+            # interval still says what the device was doing
             self._add(psutil_sample())
 
     def _loop_tegrastats(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,6 @@ def test_psutil_sample_has_the_tegrastats_keys() -> None:
 
 def test_sampler_collects_psutil_samples() -> None:
     with Sampler(interval_s=0.05, source="psutil") as sampler:
-        import time
-
         time.sleep(0.3)
     assert len(sampler.samples) >= 2
     assert sampler.samples[0]["t_s"] < sampler.samples[-1]["t_s"]
@@ -91,6 +90,14 @@ def _record(path: Path, *, end: bool) -> None:
     if end:
         lines.append({"kind": "end"})
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def test_a_run_shorter_than_the_interval_still_has_a_sample() -> None:
+    """The latency verdict names what the device was doing; a 0.1 s run has a sample too."""
+    with Sampler(interval_s=5.0, source="psutil") as sampler:
+        time.sleep(0.1)
+    assert len(sampler.samples) == 1 and sampler.samples[0]["t_s"] < 1.0
+    assert sampler.samples[0]["cpu_load_pct"] is not None
 
 
 def test_merge_goes_before_the_end_line(tmp_path: Path) -> None:
