@@ -240,7 +240,11 @@ def merge_into_record(path: Path, samples: list[dict[str, Any]]) -> int:
     if not path.exists():
         return 0
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    ends = [i for i, ln in enumerate(lines) if ln.endswith("\n") and line_kind(ln) == "end"]
+    ends = [  # parse only the lines that can be the end line: a long record has 10^4 events
+        i
+        for i, ln in enumerate(lines)
+        if '"end"' in ln and ln.endswith("\n") and line_kind(ln) == "end"
+    ]
     if not ends:
         return 0
     atomic.write_text(path, "".join(lines[: ends[0]] + events + lines[ends[0] :]))
