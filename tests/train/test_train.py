@@ -17,11 +17,13 @@ from harness.reference.models.train_cli import load_weights
 from harness.reference.models.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.netvlad import (
+    VGG16_CONV_INDICES,
     NetVladPool,
     NetVladVgg16,
     expected_layout,
     init_like_torchvision,
 )
+from harness.reference.vpr.preprocess import to_input
 from harness.synth.camera import R_BODY_CAM, intrinsics, render_frames
 from harness.synth.flight import euler_to_q_wxyz
 from harness.synth.terrain import make_ortho
@@ -208,3 +210,23 @@ def test_chance_recall_is_what_random_rankings_get() -> None:
         assert abs(evaluate.chance_recall(hit, n) - monte_carlo) < 0.01
     one = np.array([[True, False, False, False]])
     assert [evaluate.chance_recall(one, n) for n in (1, 2, 4, 9)] == [0.25, 0.5, 1.0, 1.0]
+
+
+def test_training_encodes_without_the_identity_conv5_in_channels_last() -> None:
+    """What training caches (conv4 maps, channels-last copy) equals the whole encoder's output,
+    and the caller's encoder keeps its bytes (the checkpoint's sha256 depends on them)."""
+    from harness.reference.models.features import conv_features
+
+    torch.manual_seed(0)
+    model = NetVladVgg16(width=4, clusters=4, descriptor_dim=16)
+    init_like_torchvision(model)
+    T.identity_conv5(model.encoder)
+    images = np.random.default_rng(0).integers(0, 255, (3, 48, 48, 3)).astype(np.uint8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = conv_features(model.encoder[: VGG16_CONV_INDICES[-3]], images, 64)
+    with torch.no_grad():
+        whole = model.encoder(to_input(images, 64))
+    assert fast.shape == whole.shape and fast.is_contiguous()
+    assert torch.allclose(fast, whole, rtol=1e-4, atol=1e-6)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(v.is_contiguous() for v in model.state_dict().values())

@@ -36,17 +36,17 @@ def conv_features(
 ) -> torch.Tensor:
     """Encoder output for each image, (N, D, h, w) float32 on the CPU.
 
-    Encoding is most of a training run's time, so it runs on a CUDA GPU when torch sees one
-    (a copy of the encoder goes there; the caller's stays where it is).
+    Encoding is most of a training run's time, so it runs on a CUDA GPU when torch sees one.
     """
-    if torch.cuda.is_available():
-        device = torch.device("cuda")
-        encoder = copy.deepcopy(encoder).to(device)
-    else:
-        device = torch.device("cpu")
-    encoder.eval()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    # A copy in channels-last, the fast convolution layout (about 1.25x on 2 CPU cores, the
+    # same maps to float rounding); the caller's encoder keeps its layout and its bytes.
+    fast = torch.channels_last
+    encoder = copy.deepcopy(encoder).to(device=device, memory_format=fast).eval()
     out = [
-        encoder(to_input(images[i : i + batch], input_px).to(device)).cpu()
+        encoder(to_input(images[i : i + batch], input_px).to(device).contiguous(memory_format=fast))
+        .cpu()
+        .contiguous()
         for i in range(0, len(images), batch)
     ]
     return torch.cat(out)

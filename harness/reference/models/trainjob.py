@@ -24,6 +24,7 @@ from harness.reference.models import train as T
 from harness.reference.models.evaluate import corpus_images
 from harness.reference.models.features import cached_conv_features, encoder_digest, random_model
 from harness.reference.models.trainset import AreaSpec, GeoSet, training_area
+from harness.reference.vpr.netvlad import VGG16_CONV_INDICES
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,14 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
     areas = _areas(job)
     log.info("training data: %s", ", ".join(a.name for a in areas))
 
+    # With conv5 as identities the maps are pool4's: encode without its three convs (equal
+    # maps, a tenth of the work), cached under the whole encoder's digest.
+    encoder = (
+        model.encoder[: VGG16_CONV_INDICES[-3]] if job.local_features == "conv4" else model.encoder
+    )
+
     def conv(images: np.ndarray) -> torch.Tensor:
-        return cached_conv_features(model.encoder, images, job.input_px, cache_dir, enc_id)
+        return cached_conv_features(encoder, images, job.input_px, cache_dir, enc_id)
 
     q_conv = [conv(a.queries) for a in areas]
     t_conv = [conv(corpus_images(a.corpus)) for a in areas]
