@@ -183,12 +183,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 def _add_late_pictures(config: pytest.Config, *, drain: bool) -> None:
     """Pictures answered by the figure helper into results written without them; `drain`
     waits for all (the session's end)."""
+    late = config.stash.get(LATE_KEY, None)
+    if late is None:  # no result waits for pictures (every plain test session)
+        return
     from harness.pytest_scenarios import FIGURES_KEY
 
-    late = config.stash.get(LATE_KEY, None)
-    jobs = config.stash.get(FIGURES_KEY, None)
-    if late is None or jobs is None:
-        return
+    jobs = config.stash[FIGURES_KEY]  # a run that waits for pictures was submitted to it
     if drain:
         jobs.drain()
     try:
