@@ -195,6 +195,7 @@ def _report_everywhere(
             runner=started.runner,
             device=device,
             run_id=run_id,
+            out_dir=out_dir,
         )
 
 

@@ -295,7 +295,8 @@ def _figure_jobs(config: pytest.Config) -> FigureJobs:
 
 
 def figures_ready(item: pytest.Item) -> None:
-    """Wait for a scenario's pictures (for whoever shows them: Allure, a failure bundle)."""
+    """Wait for a scenario's pictures, for whoever must show them at once (a failure bundle);
+    the Allure report does not wait (harness.report.allure_late adds them when made)."""
     if isinstance(item, ScenarioItem) and FIGURES_KEY in item.config.stash:
         item.config.stash[FIGURES_KEY].wait(item.out_dir)
 

@@ -1,8 +1,9 @@
 """Everything Allure: the one module that imports allure, with no-op stand-ins when it is absent.
 
 `report_run` turns a finished run (its verdict, record and out dir) into steps per stage with
-their figures, attachments and labels of the current test; `write_side_files` writes the
-results directory's categories.json, environment.properties and executor.json.
+their figures, attachments and labels of the current test (pictures made later are added to
+the written result by `harness.report.allure_late`); `write_side_files` writes the results
+directory's categories.json, environment.properties and executor.json.
 """
 
 from __future__ import annotations
@@ -40,7 +41,29 @@ STAGES = (
     ("latency", ("latency", "telemetry")),
 )
 ALWAYS_SHOWN = ("provisioning", "vpr", "eskf")
+MORE = "figures"  # the step of the PNGs no stage claims: "figures: N more"
+# The run's folder, shown with each result (where its record lies) and how a picture made
+# after the test was written finds its result; excluded, so the history id ignores it.
+RUN_FOLDER = "run folder"
 MAX_EVENTS = 50  # per stage in the step's JSON attachment; the whole record is attached too
+
+
+def stage_of(png: Path) -> str | None:
+    """The stage step a picture belongs to (the first whose prefixes start its file name)."""
+    name = png.name.lower()
+    return next((stage for stage, prefixes in STAGES if name.startswith(prefixes)), None)
+
+
+def picture_name(png: Path, out_dir: Path) -> str:
+    """A picture's attachment name: its stem in a stage step, its path in the `figures` one."""
+    return png.stem if stage_of(png) else png.relative_to(out_dir).as_posix()
+
+
+def run_pictures(out_dir: Path) -> list[Path]:
+    """The run folder's PNGs, sorted; hidden names are pictures still being written."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(p for p in out_dir.rglob("*.png") if not p.name.startswith("."))
 
 
 def _step(title: str):
@@ -112,10 +135,13 @@ def device_parameters(place: str, tags: dict[str, str]) -> None:
         allure.dynamic.parameter("board", board or "(no tags)", excluded=True)
 
 
-def report_run(item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **info: Any) -> None:
-    """Steps, attachments and labels for one finished run, inside the current Allure test."""
+def report_run(
+    item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **info: Any
+) -> list[Path]:
+    """Steps, attachments and labels for one finished run, inside the current Allure test;
+    returns the pictures attached (those there now: the others come later, see allure_late)."""
     if not AVAILABLE:
-        return
+        return []
     try:
         record: Record | None = read_record(record_path)
     except RecordError as exc:
@@ -129,15 +155,15 @@ def report_run(item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **
         info.get("device") or prov.get("device"),  # a farm board: its place
         info.get("run_id", ""),
     )
-    pngs = sorted(out_dir.rglob("*.png")) if out_dir.is_dir() else []
-    for stage, prefixes in STAGES:
-        mine = [p for p in pngs if p.name.lower().startswith(prefixes)]
-        pngs = [p for p in pngs if p not in mine]
-        _stage_step(stage, record, mine)
-    if pngs:  # figures no stage claims (by file-name prefix) still reach the report
-        with _step(f"figures: {len(pngs)} more"):
-            for png in pngs:
-                _attach_png(png, png.relative_to(out_dir).as_posix())
+    allure.dynamic.parameter(RUN_FOLDER, str(out_dir), excluded=True)
+    attached = run_pictures(out_dir)
+    for stage, _ in STAGES:
+        _stage_step(stage, record, [p for p in attached if stage_of(p) == stage])
+    more = [p for p in attached if stage_of(p) is None]
+    if more:  # figures no stage claims (by file-name prefix) still reach the report
+        with _step(f"{MORE}: {len(more)} more"):
+            for png in more:
+                _attach_png(png, picture_name(png, out_dir))
     _gates_step(verdict)
     if record_path.is_file():
         allure.attach.file(
@@ -153,6 +179,7 @@ def report_run(item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **
     stderr = out_dir / "stderr.log"
     if stderr.is_file() and stderr.stat().st_size:
         allure.attach.file(str(stderr), name="stderr.log", attachment_type=AttachmentType.TEXT)
+    return attached
 
 
 def _stage_step(stage: str, record: Record | None, pngs: list[Path]) -> None:
@@ -276,6 +303,7 @@ def report_crash(
     runner: str,
     device: str,
     run_id: str,
+    out_dir: Path,
 ) -> None:
     """A result for a test whose worker died (so allure-pytest never wrote one): broken, with
     the verdict's reason, under the same history id as the scenario's other runs."""
@@ -291,6 +319,7 @@ def report_crash(
         Parameter(name="runner", value=runner),
         Parameter(name="device", value=device),
         Parameter(name="run id", value=run_id, excluded=True),
+        Parameter(name=RUN_FOLDER, value=str(out_dir), excluded=True),
     ]
     result = TestResult(
         uuid=str(uuid.uuid4()),

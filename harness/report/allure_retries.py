@@ -2,8 +2,9 @@
 
 Allure groups results by `historyId`, shows the one that started last and lists the others
 as its retries. At the session's end this writes one result file per attempt, copying the
-scenario's own result (history id, labels, parameters) and moving that result's start after
-the attempts, so the adjudicated result is the one shown and each attempt is a retry.
+scenario's own result (history id, labels, parameters; the run folder is the attempt's own)
+and moving that result's start after the attempts, so the adjudicated result is the one shown
+and each attempt is a retry.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import uuid
 from pathlib import Path
 from typing import Any
+
+from harness.report.allure_report import RUN_FOLDER
 
 # The pytest outcome of an attempt as an Allure status (allure-pytest shows xfail as skipped).
 STATUS = {
@@ -59,7 +62,8 @@ def write_retries(
             "stop": max(stop, start),
             "labels": main.get("labels", []),
             "parameters": [
-                *main.get("parameters", []),
+                *(p for p in main.get("parameters", []) if p.get("name") != RUN_FOLDER),
+                {"name": RUN_FOLDER, "value": a.get("out_dir", ""), "excluded": True},
                 {"name": "attempt", "value": str(a["number"]), "excluded": True},
             ],
             "steps": [

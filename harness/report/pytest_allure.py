@@ -3,7 +3,9 @@
 Loaded from `harness.plugin` (`pytest_plugins`). Allure is switched on for any session that
 collects scenarios (results in `reports/allure-results` unless `--alluredir` says otherwise;
 the ini key `harness_alluredir = ""` turns that off); sessions of ordinary tests stay as
-they were. Every worker appends its own rows to the ledger (SQLite: safe with `-n N`); the
+they were. A scenario's pictures are not waited for: those made after its result was written
+are added to it between items and at the session's end, by the process (xdist worker) that ran
+it. Every worker appends its own rows to the ledger (SQLite: safe with `-n N`); the
 controller writes the results directory's side files at the end.
 """
 
@@ -14,6 +16,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,12 +24,16 @@ from harness.errors import LedgerError, RecordError
 from harness.history.ledger import DEFAULT_LEDGER, Ledger, Row, row_from_run
 from harness.scenario import SCENARIO_SUFFIX
 
+if TYPE_CHECKING:
+    from harness.report.allure_late import LatePictures
+
 # Loaded with the harness plugin by every pytest session: Allure, the gates and the record
 # (numpy, pydantic) are imported in the hooks that use them, once scenarios are in play.
 
 log = logging.getLogger(__name__)
 STARTED_KEY = pytest.StashKey[float]()
 DEFAULT_DIR_KEY = pytest.StashKey[bool]()
+LATE_KEY = pytest.StashKey["LatePictures"]()  # results written before their pictures
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -102,11 +109,11 @@ def pytest_runtest_call(item: pytest.Item):
 def _report(item: pytest.Item) -> None:
     from harness.pytest_scenarios import (
         DEVICE_KEY,
+        FIGURES_KEY,
         RUN_ID_KEY,
         RUNNER_KEY,
         VERDICT_KEY,
         ScenarioItem,
-        figures_ready,
     )
     from harness.ratchet import decide
     from harness.record import read_record
@@ -114,17 +121,21 @@ def _report(item: pytest.Item) -> None:
 
     if not isinstance(item, ScenarioItem) or VERDICT_KEY not in item.stash:
         return
-    if alluredir(item.config) is not None:  # the verdict is out: its pictures are attached
-        figures_ready(item)
+    results = alluredir(item.config)
+    jobs = item.config.stash.get(FIGURES_KEY, None)
+    # Pictures not made yet are not waited for: they are added to the result when they are.
+    late = results is not None and jobs is not None and jobs.pending(item.out_dir)
     verdict = item.stash[VERDICT_KEY]
     record_path = item.out_dir / "record.jsonl"
     run_id = item.config.stash[RUN_ID_KEY]
     runner = item.config.stash[RUNNER_KEY].name
     place = item.stash.get(DEVICE_KEY, None)  # a farm board
     try:
-        allure_report.report_run(
+        attached = allure_report.report_run(
             item, verdict, record_path, item.out_dir, runner=runner, run_id=run_id, device=place
         )
+        if late and results is not None and allure_report.AVAILABLE:
+            _late_pictures(item.config, results).expect(item.out_dir, attached)
     except Exception:  # a report problem must never change the scenario's outcome
         log.exception("allure reporting failed for %s", item.nodeid)
     ledger = ledger_for(item.config)
@@ -149,6 +160,41 @@ def _report(item: pytest.Item) -> None:
     if not row.device and place:  # broke before its record named the accelerator
         row = dataclasses.replace(row, device=place)
     _append(item.config, ledger, row)
+
+
+def _late_pictures(config: pytest.Config, results: Path) -> LatePictures:
+    if LATE_KEY not in config.stash:
+        from harness.report.allure_late import LatePictures
+
+        config.stash[LATE_KEY] = LatePictures(results)
+    return config.stash[LATE_KEY]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Once an item's result is written (allure-pytest, at its logfinish), add the pictures
+    made since, of it or of earlier items, without waiting for any."""
+    try:
+        return (yield)
+    finally:
+        _add_late_pictures(item.config, drain=False)
+
+
+def _add_late_pictures(config: pytest.Config, *, drain: bool) -> None:
+    """Pictures answered by the figure helper into results written without them; `drain`
+    waits for all (the session's end)."""
+    late = config.stash.get(LATE_KEY, None)
+    if late is None:  # no result waits for pictures (every plain test session)
+        return
+    from harness.pytest_scenarios import FIGURES_KEY
+
+    jobs = config.stash[FIGURES_KEY]  # a run that waits for pictures was submitted to it
+    if drain:
+        jobs.drain()
+    try:
+        late.attach(jobs.finished())
+    except Exception:  # a report problem must never fail the session
+        log.exception("allure: adding pictures to results failed")
 
 
 def _append(config: pytest.Config, ledger: Ledger, row: Row) -> None:
@@ -203,8 +249,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before the retries copy the results (harness-surprises)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
+    _add_late_pictures(config, drain=True)  # every worker its own
     if hasattr(config, "workerinput"):
         return  # xdist workers: the controller writes the side files once
     target = alluredir(config)

@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from harness import atomic
 from harness.gates.eskf import heading_error_deg
 from harness.gates.result import spec_of
 from harness.gates.retrieval import RetrievalQualitySpec, is_hit
@@ -93,9 +94,7 @@ def _eskf(record: Record, truth: TruthTrack | None, path: Path) -> Path:
     for a in ax:
         a.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _recall(queries: list[dict], spec: RetrievalQualitySpec, path: Path) -> Path:
@@ -116,9 +115,7 @@ def _recall(queries: list[dict], spec: RetrievalQualitySpec, path: Path) -> Path
     ax.set(xlabel="N", ylabel="recall@N", ylim=(0, 1.02), title=f"recall@N ({spec.hit_rule})")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _mosaic(queries: list[dict], spec: RetrievalQualitySpec, thumbs: Path, path: Path) -> Path:
@@ -140,6 +137,12 @@ def _mosaic(queries: list[dict], spec: RetrievalQualitySpec, thumbs: Path, path:
             a.set_xticks([])
             a.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Whole or absent: the Allure report may attach the run's PNGs while this one is drawn."""
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80)
     plt.close(fig)
     return path

@@ -88,7 +88,13 @@ def test_bundle_then_replay_from_another_folder_reproduces(
         "resolved/scenario.json",
         "resolved/config.json",
         "run/record.jsonl",
+        "run/eskf.png",  # the bundle waits for the run's pictures
     } <= names
+    # ... and the Allure result, written before they were made, has them too
+    [allure] = (project.path / "reports" / "allure-results").glob("*-result.json")
+    steps = json.loads(allure.read_text())["steps"]
+    [eskf] = [s for s in steps if s["name"].startswith("eskf: ")]
+    assert [a["name"] for a in eskf["attachments"] if a["type"] == "image/png"] == ["eskf"]
     (ck,) = manifest["checkpoints"]
     assert ck["included"] and len(ck["sha256"]) == 64
     assert manifest["provenance"]["checkpoint_sha256"] == ck["sha256"]

@@ -108,6 +108,9 @@ def test_a_move_every_rerun_repeats_is_regressed(project, monkeypatch) -> None:
     assert len(shown) == 5 and len({r["historyId"] for r in shown}) == 1
     assert [r["status"] for r in shown] == ["failed"] * 5
     assert "regressed" in shown[-1]["statusDetails"]["message"]  # the shown one: the verdict
+    params = [{p["name"]: p["value"] for p in r["parameters"]} for r in shown]
+    folders = [Path(p["run folder"].strip("'")).name for p in params]
+    assert folders == [name, *(f"{name}.attempt-{k}" for k in (2, 3, 4)), name]  # each its own
     (bundle,) = (project.path / "reports" / "failures").glob("*.tar.gz")
     with tarfile.open(bundle) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))

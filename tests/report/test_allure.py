@@ -77,6 +77,7 @@ def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
         "runner": False,
         "device": False,
         "run id": True,
+        "run folder": True,  # where the record lies; also how late pictures find the result
     }
     cats = json.loads((out / "categories.json").read_text())
     assert [c["name"] for c in cats][:3] == [

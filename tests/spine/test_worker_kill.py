@@ -111,6 +111,8 @@ def test_killed_worker_is_an_infra_error_everywhere(project: pytest.Pytester) ->
     ]
     [crashed] = [r for r in results if r["name"] == "sleeps"]
     assert crashed["status"] == "broken" and "infra-error" in crashed["statusDetails"]["message"]
+    folder = {p["name"]: p["value"] for p in crashed["parameters"]}["run folder"]
+    assert Path(folder, "stderr.log").is_file()  # where the dead run's record and log lie
 
     # `gates check`: the crashed scenario is a broken head (exit 2), never "missing" (exit 0)
     result = tier2.check(ledger, "baseline")
