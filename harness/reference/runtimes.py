@@ -1,10 +1,10 @@
 """Runtimes a provisioned backbone runs on, chosen by its `runtime` config field.
 
 pytorch-fp16 is the onboard default; a host without usable fp16 kernels says so and runs the
-scenario's `vpr.fallback_runtime` only where it names one. openvino-fp32 / openvino-int8 run on the CPU plugin
-(`openvino_runtime`; int8 calibrated on the corpus tiles, parity to fp32 recorded). TensorRT
-exists only where it is importable (a Jetson); elsewhere it is a provisioning failure with the
-reason, never a silent skip.
+scenario's `vpr.fallback_runtime` only where it names one. openvino-fp32 / openvino-int8 run on
+the CPU plugin (`openvino_runtime`; int8 calibrated on the corpus tiles, parity to fp32
+recorded). TensorRT exists only where it is importable (a Jetson); elsewhere it is a
+provisioning failure with the reason, never a silent skip.
 """
 
 from __future__ import annotations

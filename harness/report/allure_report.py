@@ -313,8 +313,11 @@ def report_crash(
 
     from allure_commons.logger import AllureFileLogger
     from allure_commons.model2 import Label, Parameter, Status, StatusDetails, TestResult
-    from allure_commons.utils import md5, now
+    from allure_commons.utils import md5, now, represent
 
+    # Values as allure.dynamic.parameter stores them (repr'ed): the same history id as the
+    # scenario's normal runs, md5(full name, then non-excluded values sorted by name).
+    runner, device = represent(runner), represent(device)
     parameters = [
         Parameter(name="runner", value=runner),
         Parameter(name="device", value=device),
@@ -325,7 +328,7 @@ def report_crash(
         uuid=str(uuid.uuid4()),
         name=name,
         fullName=full_name,
-        historyId=md5(full_name, device, runner),  # as allure-pytest: sorted, not excluded
+        historyId=md5(full_name, device, runner),
         testCaseId=md5(full_name),
         status=Status.BROKEN,
         statusDetails=StatusDetails(message=f"{verdict.gate}: {verdict.reason}"),

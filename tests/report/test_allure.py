@@ -128,3 +128,35 @@ def test_categories_put_each_message_under_its_gate(message: str) -> None:
         if "messageRegex" not in c or re.fullmatch(c["messageRegex"], message)
     )
     assert first.startswith(MESSAGES[message])
+
+
+def test_a_crash_result_joins_the_scenarios_history(tmp_path: Path) -> None:
+    """A dead worker's result carries the history id allure-pytest gives the same scenario's
+    normal runs (its dynamic parameters are repr'ed), so the crash shows in that history."""
+    pytest.importorskip("allure_pytest")
+    from allure_commons.model2 import Parameter
+    from allure_commons.utils import represent
+    from allure_pytest.utils import get_history_id
+
+    from harness.gates import Verdict
+    from harness.report.allure_report import report_crash
+
+    full_name = "scenarios/eskf/x.scenario.yaml::x"
+    report_crash(
+        tmp_path / "results",
+        name="x",
+        full_name=full_name,
+        verdict=Verdict("infra-error", "fail", "the worker died"),
+        runner="local",
+        device="cpu",
+        run_id="r1",
+        out_dir=tmp_path,
+    )
+    [path] = (tmp_path / "results").glob("*-result.json")
+    crashed = json.loads(path.read_text())
+    normal = [  # what labels() adds through allure.dynamic.parameter
+        Parameter(name="runner", value=represent("local")),
+        Parameter(name="device", value=represent("cpu")),
+        Parameter(name="run id", value=represent("r1"), excluded=True),
+    ]
+    assert crashed["historyId"] == get_history_id(full_name, normal, {})
