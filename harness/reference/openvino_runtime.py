@@ -188,7 +188,8 @@ def openvino_embed(
     compiled = core.compile_model(str(xml), "CPU", config)
 
     def embed(x: torch.Tensor) -> np.ndarray:
-        rows = x.numpy().astype(np.float32, copy=False)
+        # C order: a permuted (NHWC-strided) input made each call ~1.6x slower
+        rows = np.ascontiguousarray(x.numpy(), dtype=np.float32)
         return np.concatenate([compiled(rows[i : i + 1])[0] for i in range(len(rows))])
 
     kind = "int8 (NNCF post-training, pool and PCA fp32)" if parity else "fp32"

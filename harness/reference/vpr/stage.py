@@ -137,6 +137,12 @@ class NetVladQueries:
     """
 
     def __init__(self, ctx: RunContext, engines: list[Engine]) -> None:
+        # One BLAS thread for this run's numpy: after each call an OpenBLAS worker spins for
+        # ~0.1 s, and that took a core from the runtime (int8 at 240 px on 2 cores: 55 ms a
+        # query alone, 90 ms after each retrieval's matrix product).
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
         vpr, clip = ctx.scenario.vpr, ctx.clip
         clip.need("frames", "the netvlad strategy")
         chosen = ctx.config.backbone()
