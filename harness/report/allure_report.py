@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from harness.errors import RecordError
 from harness.gates import LADDER, Verdict
-from harness.record import Record, read_record
+from harness.record import Record
 from harness.report.categories import categories
 
 log = logging.getLogger(__name__)
@@ -136,17 +135,18 @@ def device_parameters(place: str, tags: dict[str, str]) -> None:
 
 
 def report_run(
-    item: Any, verdict: Verdict, record_path: Path, out_dir: Path, **info: Any
+    item: Any,
+    verdict: Verdict,
+    record_path: Path,
+    record: Record | None,
+    out_dir: Path,
+    **info: Any,
 ) -> list[Path]:
-    """Steps, attachments and labels for one finished run, inside the current Allure test;
-    returns the pictures attached (those there now: the others come later, see allure_late)."""
+    """Steps, attachments and labels for one finished run (`record`: its parsed record, None
+    where it cannot be read), inside the current Allure test; returns the pictures attached
+    (those there now: the others come later, see allure_late)."""
     if not AVAILABLE:
         return []
-    try:
-        record: Record | None = read_record(record_path)
-    except RecordError as exc:
-        log.warning("allure: %s", exc)
-        record = None
     prov = record.provenance if record else {}
     labels(
         item,

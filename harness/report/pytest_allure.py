@@ -130,9 +130,21 @@ def _report(item: pytest.Item) -> None:
     run_id = item.config.stash[RUN_ID_KEY]
     runner = item.config.stash[RUNNER_KEY].name
     place = item.stash.get(DEVICE_KEY, None)  # a farm board
+    try:  # read once for the report and the ledger (a 300 s flight's record: ~0.1 s)
+        record = read_record(record_path)
+    except RecordError as exc:
+        log.warning("%s: %s", item.nodeid, exc)
+        record = None
     try:
         attached = allure_report.report_run(
-            item, verdict, record_path, item.out_dir, runner=runner, run_id=run_id, device=place
+            item,
+            verdict,
+            record_path,
+            record,
+            item.out_dir,
+            runner=runner,
+            run_id=run_id,
+            device=place,
         )
         if late and results is not None and allure_report.AVAILABLE:
             _late_pictures(item.config, results).expect(item.out_dir, attached)
@@ -141,10 +153,6 @@ def _report(item: pytest.Item) -> None:
     ledger = ledger_for(item.config)
     if ledger is None:
         return
-    try:
-        record = read_record(record_path)
-    except RecordError:
-        record = None
     expect = item.loaded.scenario.expect
     row = row_from_run(
         run_id,

@@ -10,7 +10,7 @@ import torch
 
 from harness.cli import build_parser
 from harness.errors import HarnessError
-from harness.reference.models import evaluate, trained
+from harness.reference.models import evaluate, trained, trainjob
 from harness.reference.models import train as T
 from harness.reference.models.evaluate import Recall, format_table, int8_dynamic
 from harness.reference.models.train_cli import load_weights
@@ -176,7 +176,7 @@ def test_default_trained_checkpoint_is_reused_by_key_and_retrained_on_change(
         calls.append(job)
         (out_dir / CHECKPOINT_NAME).write_bytes(b"weights")
 
-    monkeypatch.setattr(trained, "train_checkpoint", fake_train)
+    monkeypatch.setattr(trainjob, "train_checkpoint", fake_train)
     small = TrainJob(queries_per_area=4)
     ckpt = trained.ensure_trained(tmp_path, tmp_path / "cache", small)
     assert ckpt == tmp_path / CHECKPOINT_NAME and len(calls) == 1
@@ -186,6 +186,16 @@ def test_default_trained_checkpoint_is_reused_by_key_and_retrained_on_change(
     assert trained.recipe_key(other) != trained.recipe_key(small)
     trained.ensure_trained(tmp_path, tmp_path / "cache", other)
     assert calls == [small, other], "other settings: trained afresh"
+
+
+def test_checking_the_trained_key_imports_no_torch() -> None:
+    """Every scenario session checks the key: it must not cost the host a torch import."""
+    import subprocess
+    import sys
+
+    code = "import sys, harness.reference.models.trained; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_recipe_key_follows_the_recipes_source(tmp_path, monkeypatch) -> None:

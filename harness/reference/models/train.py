@@ -27,28 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.reference.models.recipe import TrainConfig
 from harness.reference.vpr.netvlad import VGG16_CONV_INDICES, NetVladPool, NetVladVgg16
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 12
-    # stop once this many epochs in a row scored no better on validation than the best so far
-    patience: int = 2
-    lr: float = 1e-3
-    margin: float = 0.1**0.5  # pytorch-NetVlad: sqrt(0.1) on L2 distances
-    negatives: int = 10
-    pos_radius_m: float = 75.0
-    neg_radius_m: float = 200.0
-    batch: int = 16
-    kmeans_samples: int = 20000
-    kmeans_iters: int = 25
-    # assignment sharpness tried after k-means, picked by recall on the training queries
-    alpha_grid: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0)
-    whiten_eps: float = 0.1  # x the mean eigenvalue added before whitening (regularised)
-    seed: int = 0
 
 
 @dataclass

@@ -39,7 +39,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from harness.reference.models.plots import plot_history
-    from harness.reference.models.train import TrainConfig
+    from harness.reference.models.recipe import TrainConfig
     from harness.reference.models.trainjob import TrainJob, train_checkpoint
 
     torch.set_num_threads(max(1, args.threads))

@@ -16,13 +16,14 @@ from pathlib import Path
 import harness
 from harness import atomic
 from harness.atomic import build_lock
-from harness.reference.models.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
+from harness.reference.models.recipe import CHECKPOINT_NAME, TrainJob
 
 log = logging.getLogger(__name__)
 
 # What the trained weights are a function of, besides the job's settings: the recipe, the
 # model, the query alignment and everything that renders the training images.
 RECIPE_SOURCES = (
+    "reference/models/recipe.py",
     "reference/models/train.py",
     "reference/models/trainjob.py",
     "reference/models/trainset.py",
@@ -61,6 +62,8 @@ def ensure_trained(out_dir: Path, cache_dir: Path, job: TrainJob | None = None) 
             return ckpt
         log.info("training the default NetVLAD checkpoint into %s (recipe %s)", out_dir, key[:12])
         stamp.unlink(missing_ok=True)
+        from harness.reference.models.trainjob import train_checkpoint  # torch: only to train
+
         train_checkpoint(job, out_dir, cache_dir)
         atomic.write_text(stamp, key + "\n")
     return ckpt

@@ -7,13 +7,11 @@ keeps the upstream 31-key layout and gets a provenance page (JSON + Markdown) be
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -23,36 +21,11 @@ from harness.reference.models import checkpoint_io
 from harness.reference.models import train as T
 from harness.reference.models.evaluate import corpus_images
 from harness.reference.models.features import cached_conv_features, encoder_digest, random_model
+from harness.reference.models.recipe import CHECKPOINT_NAME, TrainJob
 from harness.reference.models.trainset import AreaSpec, GeoSet, training_area
 from harness.reference.vpr.netvlad import VGG16_CONV_INDICES
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_NAME = "netvlad_trained.pt"
-
-
-@dataclass(frozen=True)
-class TrainJob:
-    """Everything the trained weights depend on (hashed into the resume key and provenance)."""
-
-    width: int = 64
-    clusters: int = 64
-    # which encoder maps NetVLAD pools: "conv4" sets conv5 to identity kernels (the default,
-    # picked on validation), "conv5" keeps the random conv5 block
-    local_features: Literal["conv4", "conv5"] = "conv4"
-    descriptor_dim: int = 4096
-    encoder_seed: int = 0
-    input_px: int = 160
-    area_seeds: tuple[int, ...] = (101, 102)
-    queries_per_area: int = 200
-    area_size_m: float = 1600.0
-    # a held-out area of the training side (never a test flight): picks the epoch to keep
-    validation_seed: int | None = 103
-    validation_queries: int = 100
-    train: T.TrainConfig = field(default_factory=T.TrainConfig)
-
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
