@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from harness.config import Backbone
-from harness.reference.openvino_runtime import cpu_isa
+from harness.reference.cpu import int8_isa
 from harness.reference.runtimes import make_runtime
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
 from harness.run.stage import Engine, RunContext
@@ -189,7 +189,7 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (others' work slows this)"
     )
-    isa = cpu_isa()
+    isa = int8_isa()
     print(f"CPU int8 path: {isa} (int8 target: {INT8_TARGET.get(isa, 1.5)}x the eager forward)")
     if args.recall:
         recall_rows(args.recall, args.cache_dir)

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.reference.cpu import int8_isa
+
 log = logging.getLogger(__name__)
 
 CALIBRATION_TILES = 16  # NNCF statistics: each is one uncompiled forward (seconds at 480 px)
@@ -51,23 +53,6 @@ class Parity:
             f"parity: cosine to fp32 min {self.min_cosine:.3f}, mean {self.mean_cosine:.3f} "
             f"over {self.tiles} held-out corpus tiles"
         )
-
-
-def cpu_isa() -> str:
-    """The widest int8 dot-product path the CPU flags show: VNNI (AVX-512 or AVX) or AVX2."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown (no /proc/cpuinfo)"
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    for flag in ("avx512_vnni", "avx_vnni", "avx2"):
-        if flag in flags:
-            return flag
-    return "no avx2"
 
 
 class _Descriptor(torch.nn.Module):
@@ -193,7 +178,7 @@ def openvino_embed(
         return np.concatenate([compiled(rows[i : i + 1])[0] for i in range(len(rows))])
 
     kind = "int8 (NNCF post-training, pool and PCA fp32)" if parity else "fp32"
-    detail = f"openvino {kind} on CPU ({cpu_isa()}), {'cached' if built else 'built'} {xml.name}"
+    detail = f"openvino {kind} on CPU ({int8_isa()}), {'cached' if built else 'built'} {xml.name}"
     if parity is not None:
         detail += f"; {parity.text()}"
         if parity.min_cosine < PARITY_MIN_COSINE:

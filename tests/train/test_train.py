@@ -240,3 +240,21 @@ def test_training_encodes_without_the_identity_conv5_in_channels_last() -> None:
     assert torch.allclose(fast, whole, rtol=1e-4, atol=1e-6)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(v.is_contiguous() for v in model.state_dict().values())
+
+
+def test_bf16_training_maps_are_close_to_fp32_and_cached_apart(tmp_path) -> None:
+    from harness.reference.models.features import cached_conv_features, conv_features
+
+    torch.manual_seed(0)
+    model = NetVladVgg16(width=4, clusters=4, descriptor_dim=16)
+    init_like_torchvision(model)
+    images = np.random.default_rng(1).integers(0, 255, (4, 64, 64, 3)).astype(np.uint8)
+    fp32 = conv_features(model.encoder, images, 64)
+    bf16 = conv_features(model.encoder, images, 64, precision="bf16")
+    assert bf16.dtype == torch.float32 and not torch.equal(bf16, fp32)  # it did run in bf16
+    assert float((bf16 - fp32).norm() / fp32.norm()) < 0.02
+    cached = [
+        cached_conv_features(model.encoder, images, 64, tmp_path, "e", p) for p in ("fp32", "bf16")
+    ]
+    assert len(list((tmp_path / "conv").glob("*.npy"))) == 2  # one entry per precision
+    assert not torch.equal(cached[0], cached[1])

@@ -30,9 +30,19 @@ def random_model(width: int, clusters: int, descriptor_dim: int, seed: int) -> N
     return model.eval()
 
 
+def training_precision() -> str:
+    """bf16 where the CPU has native bf16 (about 2x fp32 here, maps within ~1 %), else fp32;
+    on a CUDA GPU fp32. Only training encodes this way: evaluation and the stack run fp32."""
+    if torch.cuda.is_available():
+        return "fp32"
+    from harness.reference.cpu import bf16_isa
+
+    return "bf16" if bf16_isa() else "fp32"
+
+
 @torch.no_grad()
 def conv_features(
-    encoder: nn.Module, images: np.ndarray, input_px: int, batch: int = 16
+    encoder: nn.Module, images: np.ndarray, input_px: int, batch: int = 16, precision: str = "fp32"
 ) -> torch.Tensor:
     """Encoder output for each image, (N, D, h, w) float32 on the CPU.
 
@@ -43,12 +53,12 @@ def conv_features(
     # same maps to float rounding); the caller's encoder keeps its layout and its bytes.
     fast = torch.channels_last
     encoder = copy.deepcopy(encoder).to(device=device, memory_format=fast).eval()
-    out = [
-        encoder(to_input(images[i : i + batch], input_px).to(device).contiguous(memory_format=fast))
-        .cpu()
-        .contiguous()
-        for i in range(0, len(images), batch)
-    ]
+    bf16 = precision == "bf16"
+    out = []
+    for i in range(0, len(images), batch):
+        x = to_input(images[i : i + batch], input_px).to(device).contiguous(memory_format=fast)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out.append(encoder(x).float().cpu().contiguous())
     return torch.cat(out)
 
 
@@ -66,16 +76,19 @@ def cached_conv_features(
     input_px: int,
     cache_dir: Path | None,
     encoder_id: str,
+    precision: str = "fp32",
 ) -> torch.Tensor:
-    """`conv_features`, stored under cache_dir by (encoder, images, size) digest (float16)."""
+    """`conv_features`, stored under cache_dir by (encoder, images, size, precision) digest
+    (float16)."""
     if cache_dir is None:
-        return conv_features(encoder, images, input_px)
-    h = hashlib.sha256(f"{encoder_id}:{input_px}:{images.shape}".encode())
+        return conv_features(encoder, images, input_px, precision=precision)
+    tag = "" if precision == "fp32" else f":{precision}"  # fp32 keeps the keys it always had
+    h = hashlib.sha256(f"{encoder_id}:{input_px}:{images.shape}{tag}".encode())
     h.update(np.ascontiguousarray(images).data)
     path = Path(cache_dir) / "conv" / f"{h.hexdigest()[:24]}.npy"
     if path.exists():
         return torch.from_numpy(np.load(path).astype(np.float32))
-    feats = conv_features(encoder, images, input_px)
+    feats = conv_features(encoder, images, input_px, precision=precision)
     with atomic_path(path) as tmp:
         np.save(tmp, feats.numpy().astype(np.float16))
     log.info("cached conv features %s %s", tuple(feats.shape), path)

@@ -20,7 +20,12 @@ from harness.atomic import atomic_path
 from harness.reference.models import checkpoint_io
 from harness.reference.models import train as T
 from harness.reference.models.evaluate import corpus_images
-from harness.reference.models.features import cached_conv_features, encoder_digest, random_model
+from harness.reference.models.features import (
+    cached_conv_features,
+    encoder_digest,
+    random_model,
+    training_precision,
+)
 from harness.reference.models.recipe import CHECKPOINT_NAME, TrainJob
 from harness.reference.models.trainset import AreaSpec, GeoSet, training_area
 from harness.reference.vpr.netvlad import VGG16_CONV_INDICES
@@ -61,8 +66,11 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
         model.encoder[: VGG16_CONV_INDICES[-3]] if job.local_features == "conv4" else model.encoder
     )
 
+    precision = training_precision()
+    log.info("encoder maps in %s", precision)
+
     def conv(images: np.ndarray) -> torch.Tensor:
-        return cached_conv_features(encoder, images, job.input_px, cache_dir, enc_id)
+        return cached_conv_features(encoder, images, job.input_px, cache_dir, enc_id, precision)
 
     q_conv = [conv(a.queries) for a in areas]
     t_conv = [conv(corpus_images(a.corpus)) for a in areas]
@@ -157,6 +165,7 @@ def train_checkpoint(job: TrainJob, out_dir: Path, cache_dir: Path | None) -> Tr
         "queries rendered at varied altitude/heading/bank/lighting, aligned north-up with "
         "noisy AHRS/baro; database = 200 m local-grid tiles, 100 m stride",
         "query_alignment": "north-up",
+        "encoder_maps": f"{precision} (training only; the stack runs its own runtime)",
         "input_px": job.input_px,
         "pca_rank": rank,
         "kept_epoch": best["epoch"],
@@ -203,6 +212,7 @@ def provenance_page(doc: dict) -> str:
             f"- how: {doc['data_detail']}",
             f"- query preprocessing it expects: alignment `{doc['query_alignment']}`, "
             f"{doc['input_px']} px input, ImageNet normalisation",
+            f"- encoder maps for training computed in {doc['encoder_maps']}",
             f"- k-means init of {doc['job']['clusters']} centroids; assignment sharpness alpha "
             f"{doc['kmeans_alpha']:g}, picked on the training queries",
             f"- kept: the pool after epoch {doc['kept_epoch']} (0 = the k-means init), "
