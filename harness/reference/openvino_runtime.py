@@ -144,8 +144,9 @@ def openvino_embed(
     input_px: int,
     engine_dir: Path,
     calibration: Callable[[], tuple[str, torch.Tensor]] | None,
-) -> tuple[Callable[[torch.Tensor], np.ndarray], str]:
-    """An embed function on the OpenVINO CPU plugin and the provisioning detail line.
+) -> tuple[Callable[[torch.Tensor], np.ndarray], str, str]:
+    """An embed function on the OpenVINO CPU plugin, the provisioning detail line and the
+    engine's name (what built it: checkpoint, input size, calibration set, recipe).
 
     `calibration` (int8 only) returns the calibration set's digest and its preprocessed tiles.
     """
@@ -177,7 +178,7 @@ def openvino_embed(
         rows = np.ascontiguousarray(x.numpy(), dtype=np.float32)
         return np.concatenate([compiled(rows[i : i + 1])[0] for i in range(len(rows))])
 
-    kind = "int8 (NNCF post-training, pool and PCA fp32)" if parity else "fp32"
+    kind = "int8 (NNCF post-training; pool, PCA, normalisation fp32)" if parity else "fp32"
     detail = f"openvino {kind} on CPU ({int8_isa()}), {'cached' if built else 'built'} {xml.name}"
     if parity is not None:
         detail += f"; {parity.text()}"
@@ -185,4 +186,4 @@ def openvino_embed(
             raise OpenVinoUnavailable(
                 f"{detail}: below {PARITY_MIN_COSINE}; run pytorch-fp32 or recalibrate"
             )
-    return embed, detail
+    return embed, detail, xml.stem

@@ -31,6 +31,7 @@ class Runtime:
     name: str  # what actually runs (may differ from the configured one after a fallback)
     dtype: str
     embed: Embed  # normalised input (N, 3, H, W) float32 -> descriptors (N, D)
+    build: str = ""  # a built engine's name: descriptors cached from another build are stale
 
 
 class RuntimeUnavailable(Exception):
@@ -131,7 +132,7 @@ def calibration_tiles(corpus, count: int = 24) -> np.ndarray:
 
 def _openvino(
     engine: Engine, input_px: int, engine_dir: Path, tiles: Tiles | None, int8: bool
-) -> tuple[Embed, str]:
+) -> tuple[Embed, str, str]:
     from harness.reference import openvino_runtime as ovr
     from harness.reference.vpr.preprocess import to_input
 
@@ -204,8 +205,9 @@ def _runtime(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if name in ("openvino-fp32", "openvino-int8"):
         int8 = name == "openvino-int8"
-        embed, detail = _openvino(engine, input_px, engine_dir, tiles, int8)
-        return Runtime(name, "int8" if int8 else "float32", embed), Check("runtime", True, detail)
+        embed, detail, build = _openvino(engine, input_px, engine_dir, tiles, int8)
+        runtime = Runtime(name, "int8" if int8 else "float32", embed, build)
+        return runtime, Check("runtime", True, detail)
     if name == "pytorch-fp32":
         embed = _torch_embed(engine.model, torch.float32, device)
         return Runtime(name, "float32", embed), Check("runtime", True, f"{name} on {device}")

@@ -136,3 +136,31 @@ def test_fp16_and_tensorrt_say_why_they_cannot_run(engine: Engine, tmp_path: Pat
     )
     rt, check = make_runtime(trt, 64, tmp_path, fallback=None)
     assert rt is None and not check.ok and "TensorRT is not importable" in check.detail
+
+
+def test_tile_descriptors_from_another_engine_build_are_not_reused(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A rebuilt engine (other calibration, other quantisation recipe) embeds the corpus
+    afresh: stale cached tiles once gave a scenario a wrong recall."""
+    from dataclasses import replace
+
+    from harness.clip.corpus import TileCorpus
+    from harness.reference.vpr.stage import tile_descriptors
+
+    tiles = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3)).astype(np.uint8)
+    corpus = TileCorpus("grid", ["a", "b", "c"], np.zeros((3, 4, 2)), 100.0, tiles, {}, "c1")
+    rt, _ = make_runtime(engine, 32, tmp_path)
+    first, cached = tile_descriptors(rt, engine, corpus, 32, tmp_path)
+    assert not cached
+    _, cached = tile_descriptors(rt, engine, corpus, 32, tmp_path)
+    assert cached
+    calls = []
+
+    def other_embed(x: torch.Tensor) -> np.ndarray:
+        calls.append(len(x))
+        return rt.embed(x)
+
+    rebuilt = replace(rt, embed=other_embed, build="engine-2")
+    again, cached = tile_descriptors(rebuilt, engine, corpus, 32, tmp_path)
+    assert not cached and calls and np.allclose(again, first)

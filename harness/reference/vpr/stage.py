@@ -3,6 +3,7 @@ tiles by inner product, and turn each query's best tile into a position fix."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -50,8 +51,11 @@ class NetVladStrategy:
 def tile_descriptors(
     runtime: Runtime, engine: Engine, corpus: TileCorpus, input_px: int, cache_dir: Path
 ) -> tuple[np.ndarray, bool]:
-    """Corpus descriptors, cached by (checkpoint sha256, corpus hash, runtime, input size)."""
-    key = f"{engine.sha256}:{corpus.content_hash}:{runtime.name}:{input_px}"
+    """Corpus descriptors, cached by (checkpoint sha256, corpus hash, runtime and its engine
+    build, input size, the descriptor code's source): a cached entry from another engine or
+    other preprocessing once gave a scenario stale tiles and a wrong recall."""
+    key = f"{engine.sha256}:{corpus.content_hash}:{runtime.name}:{runtime.build}:{input_px}"
+    key += f":{_descriptor_code()}"
     if engine.normalisation is not None:  # other preprocessing, other descriptors
         key += f":{sorted(engine.normalisation.items())}"
     path = cache_dir / "descriptors" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
@@ -72,6 +76,18 @@ def tile_descriptors(
         with atomic_path(path) as tmp:
             np.save(tmp, desc)
         return desc, False
+
+
+@functools.cache
+def _descriptor_code() -> str:
+    """Digest of the source that turns a tile into a descriptor (preprocessing, model, runtimes)."""
+    from harness.reference import openvino_runtime, runtimes
+    from harness.reference.vpr import netvlad, preprocess
+
+    h = hashlib.sha256()
+    for module in (preprocess, netvlad, runtimes, openvino_runtime):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:12]
 
 
 def query_frames(clip: Clip, rate_hz: float) -> list[int]:
