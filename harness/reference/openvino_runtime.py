@@ -178,7 +178,7 @@ def openvino_embed(
         rows = np.ascontiguousarray(x.numpy(), dtype=np.float32)
         return np.concatenate([compiled(rows[i : i + 1])[0] for i in range(len(rows))])
 
-    kind = "int8 (NNCF post-training; pool, PCA, normalisation fp32)" if parity else "fp32"
+    kind = "int8 (NNCF post-training, pool, PCA and normalisation fp32)" if parity else "fp32"
     detail = f"openvino {kind} on CPU ({int8_isa()}), {'cached' if built else 'built'} {xml.name}"
     if parity is not None:
         detail += f"; {parity.text()}"
