@@ -99,3 +99,17 @@ def test_the_older_fp32_fallback_spelling_still_reads() -> None:
     assert VprSpec(allow_fp32_fallback=False).fallback_runtime is None
     with pytest.raises(ValidationError, match="name two fallbacks"):
         VprSpec(allow_fp32_fallback=True, fallback_runtime="openvino-int8")
+
+
+def test_an_int8_engine_with_wrong_lengths_fails_provisioning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine that quantised the final normalisation (descriptors off unit length) is
+    refused at provisioning, where its cosine parity alone read 1.000."""
+    from harness.reference import openvino_runtime as ovr
+
+    monkeypatch.setattr(ovr, "_IGNORED", [".*pool.*", ".*pca.*"])  # the old, broken scope
+    monkeypatch.setattr(ovr, "RECIPE", "old")
+    rt, check = make_runtime(_engine("openvino-int8"), 64, tmp_path, tiles=_tiles)
+    assert rt is None and not check.ok
+    assert "descriptor lengths off fp32's by more than 0.01" in check.detail
