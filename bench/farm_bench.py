@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from scratch import scratch
+
 from harness.runners import image
 from harness.runners.docker import DockerRunner
 from harness.runners.farm_lab import Lab
@@ -60,7 +62,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     tag = image.build(REPO).tag
-    tmp = Path(tempfile.mkdtemp(prefix="farm-bench-"))
+    tmp = scratch("farm-bench-")
     with Lab(tmp / "lab") as lab:
         for i in (1, 2, 3):
             lab.add_board(f"p{i}", LOCAL, {"pool": "three", "target": "cpu"})

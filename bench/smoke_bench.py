@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from pathlib import Path
 
 from ruamel.yaml import YAML
+from scratch import scratch
 from yardstick import reference_workload
 
 from harness.record import read_record
@@ -89,7 +89,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (others' work slows this)")
     yardstick = reference_workload()
     print(f"reference workload (fixed numpy, one thread): {yardstick:.2f} s")
-    folder = Path(tempfile.mkdtemp(prefix="smoke-"))
+    folder = scratch("smoke-")
     path = scenario(args.runtime, args.input_px, folder)
     runner = SubprocessRunner(REPO, preload=not args.fresh)
     runs = []

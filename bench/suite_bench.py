@@ -15,11 +15,11 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from scratch import scratch
 from yardstick import reference_workload
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ TARGETS_S = {"warm": 60.0, "cold": 300.0}
 
 def run_suite(root: Path, label: str, extra: list[str]) -> tuple[float, list[tuple[str, float]]]:
     """Wall time of `pytest scenarios/` in `root` and each scenario's own time (JUnit XML)."""
-    junit = Path(tempfile.mkdtemp()) / "suite.xml"
+    junit = scratch("suite-junit-") / "suite.xml"
     env = {**os.environ, "PYTHONPATH": str(root)}
     cmd = [sys.executable, "-m", "pytest", "scenarios/", "-q", f"--junitxml={junit}", *extra]
     start = time.perf_counter()
@@ -47,7 +47,7 @@ def run_suite(root: Path, label: str, extra: list[str]) -> tuple[float, list[tup
 
 def fresh_clone() -> Path:
     """A clone of this checkout's HEAD with nothing git-ignored: a new machine's first run."""
-    target = Path(tempfile.mkdtemp(prefix="suite-cold-")) / "repo"
+    target = scratch("suite-cold-") / "repo"
     subprocess.run(["git", "clone", "-q", str(REPO), str(target)], check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
     subprocess.run(["git", "checkout", "-q", head.stdout.strip()], cwd=target, check=True)

@@ -17,12 +17,12 @@ import argparse
 import copy
 import dataclasses
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from scratch import scratch
 
 from harness.config import Backbone
 from harness.reference.cpu import int8_isa
@@ -83,7 +83,7 @@ def provisioning(scenario: Path, cache_dir: Path) -> None:
 
     loaded = load(scenario, REPO)
     clip = load_clip(loaded.scenario.clip, loaded.scenario.segment, cache_dir)
-    work = Path(tempfile.mkdtemp())
+    work = scratch("vpr-bench-")
     start = time.perf_counter()
     weights = loaded.config.backbone().weights_path  # relative: resolved against `work`
     make_scaffold(work / weights)
@@ -137,11 +137,7 @@ def recall_rows(weights: Path, cache_dir: Path, seed: int = 7, input_px: int = 1
     backbone = Backbone(name="b", weights_path=weights, runtime="openvino-int8")
     engine = Engine(backbone, weights, sha256_file(weights), model)
     int8, check = make_runtime(
-        engine,
-        input_px,
-        Path(tempfile.mkdtemp()),
-        False,
-        tiles=lambda: calibration_tiles(geo.corpus),
+        engine, input_px, scratch("vpr-bench-"), tiles=lambda: calibration_tiles(geo.corpus)
     )
     if int8 is None:
         print(f"recall: openvino-int8 unavailable: {check.detail}")
@@ -205,7 +201,7 @@ def main() -> None:
     print(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}")
     reference = copy.deepcopy(model).to(device)
     backbone = Backbone(name="b", weights_path=Path("x.pt"), runtime="pytorch-fp32")
-    engine_dir = Path(tempfile.mkdtemp())
+    engine_dir = scratch("vpr-bench-")
     for px in args.sizes:
         x = torch.rand(args.frames, 3, px, px)
         with torch.no_grad():
@@ -222,7 +218,7 @@ def main() -> None:
                 copy.deepcopy(model),  # a runtime may cast or move its model
             )
             start = time.perf_counter()
-            rt, check = make_runtime(eng, px, engine_dir, False, tiles=stand_in_tiles(args))
+            rt, check = make_runtime(eng, px, engine_dir, tiles=stand_in_tiles(args))
             if runtime.startswith("openvino"):
                 print(f"  {runtime}: built in {time.perf_counter() - start:.0f} s; {check.detail}")
             if rt is None:
