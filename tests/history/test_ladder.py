@@ -30,7 +30,16 @@ WEIGHTS_KEY = "c10_provisioning.backbones.0.weights_path"
 
 @pytest.fixture(scope="session")
 def checkpoints() -> dict[str, Path]:
-    """The scaffold and the trained checkpoint where the product scenarios expect them."""
+    """The scaffold and the trained checkpoint where the product scenarios expect them.
+
+    The scenario's stack runs in this process (`--runner inprocess`), and pytester takes out
+    of sys.modules what each inline session imported: torch and OpenVINO (the scenario's int8
+    fallback) are imported here first, since neither survives a second import in one process
+    (OpenVINO then reads as not installed; torch aborts)."""
+    import torch  # noqa: F401
+
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
     if not SCAFFOLD.exists():
         make_scaffold(SCAFFOLD)
     trained = ensure_trained(REPO / "models" / "scenarios" / "trained", REPO / ".cache")
