@@ -30,16 +30,7 @@ WEIGHTS_KEY = "c10_provisioning.backbones.0.weights_path"
 
 @pytest.fixture(scope="session")
 def checkpoints() -> dict[str, Path]:
-    """The scaffold and the trained checkpoint where the product scenarios expect them.
-
-    The scenario's stack runs in this process (`--runner inprocess`), and pytester takes out
-    of sys.modules what each inline session imported: torch and OpenVINO (the scenario's int8
-    fallback) are imported here first, since neither survives a second import in one process
-    (OpenVINO then reads as not installed; torch aborts)."""
-    import torch  # noqa: F401
-
-    pytest.importorskip("openvino")
-    pytest.importorskip("nncf")
+    """The scaffold and the trained checkpoint where the product scenarios expect them."""
     if not SCAFFOLD.exists():
         make_scaffold(SCAFFOLD)
     trained = ensure_trained(REPO / "models" / "scenarios" / "trained", REPO / ".cache")
@@ -80,7 +71,10 @@ def test_empty_scaffold_trained_show_the_ladder_as_forward_moves(
         text = _variant(overrides, expect, **vpr)
         project.makefile(".scenario.yaml", **{"derkachi-trained": text})
         monkeypatch.setenv("HARNESS_RUN_ID", run_id)
-        result = project.runpytest("-p", "no:cacheprovider", "--runner", "inprocess")
+        # The stack in its own process (the local runner): pytester takes out of sys.modules
+        # what each inline session imported, and torch and OpenVINO (building the scenario's
+        # int8 fallback) do not survive a second import in one process.
+        result = project.runpytest("-p", "no:cacheprovider", "--runner", "local")
         result.assert_outcomes(**{outcome: 1})
     ledger = Ledger(project.path / "reports" / "gate-ledger.sqlite")
     rows = ledger.rows(scenario="derkachi-trained")
