@@ -13,10 +13,10 @@ import hashlib
 import logging
 from pathlib import Path
 
-import harness
 from harness import atomic
 from harness.atomic import build_lock
 from harness.reference.models.recipe import CHECKPOINT_NAME, TrainJob
+from harness.reference.sources import PACKAGE, hash_sources
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +36,12 @@ RECIPE_SOURCES = (
     "clip",
 )
 KEY_NAME = "recipe.key"
-PACKAGE = Path(harness.__file__).parent
 
 
 def recipe_key(job: TrainJob, package: Path = PACKAGE) -> str:
     """sha256 of the job's settings and the recipe's source files (sorted, by relative path)."""
     h = hashlib.sha256(job.key().encode())
-    for name in RECIPE_SOURCES:
-        target = package / name
-        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
-        for path in files:
-            h.update(str(path.relative_to(package)).encode())
-            h.update(path.read_bytes())
+    hash_sources(h, RECIPE_SOURCES, package)
     return h.hexdigest()
 
 

@@ -18,12 +18,19 @@ from harness.errors import ClipError
 from harness.reference.attitude import Pose, require_telemetry, telemetry_pose
 from harness.reference.checkpoint_file import record_check
 from harness.reference.runtimes import Runtime, calibration_tiles, make_runtime
+from harness.reference.sources import hash_sources
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.preprocess import to_input
 from harness.run.stage import Engine, Fix, RunContext
 
 log = logging.getLogger(__name__)
 BATCH = 16
+DESCRIPTOR_SOURCES = (
+    "reference/vpr/preprocess.py",
+    "reference/vpr/netvlad.py",
+    "reference/runtimes.py",
+    "reference/openvino_runtime.py",
+)
 
 
 class NetVladStrategy:
@@ -81,12 +88,8 @@ def tile_descriptors(
 @functools.cache
 def _descriptor_code() -> str:
     """Digest of the source that turns a tile into a descriptor (preprocessing, model, runtimes)."""
-    from harness.reference import openvino_runtime, runtimes
-    from harness.reference.vpr import netvlad, preprocess
-
     h = hashlib.sha256()
-    for module in (preprocess, netvlad, runtimes, openvino_runtime):
-        h.update(Path(module.__file__).read_bytes())
+    hash_sources(h, DESCRIPTOR_SOURCES)
     return h.hexdigest()[:12]
 
 
