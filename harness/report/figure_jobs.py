@@ -55,14 +55,12 @@ class FigureJobs:
 
     def pending(self, out_dir: Path) -> bool:
         """Is this run's picture job still unanswered (as far as the pipe has told)?"""
-        while self._pending and self._read(0):
-            pass
+        self._poll()
         return out_dir in self._pending
 
     def finished(self) -> list[Path]:
         """The run folders answered since the last call (made or failed), without blocking."""
-        while self._pending and self._read(0):
-            pass
+        self._poll()
         done, self._finished = self._finished, []
         return done
 
@@ -79,6 +77,11 @@ class FigureJobs:
             self._proc.stdin.close()
             self._proc.wait()
             self._proc = None
+
+    def _poll(self) -> None:
+        """Take every answer the pipe holds now, without waiting for more."""
+        while self._pending and self._read(0):
+            pass
 
     def _read(self, timeout: float | None) -> bool:
         """Take the answers the pipe holds, waiting up to `timeout` s for some (None: until
