@@ -2,7 +2,7 @@
 and every scenario on every place (--farm-each-place) against the same scenarios on one place.
 
 `python bench/farm_bench.py [--repeat N]` starts a real labgrid coordinator and exporters on
-this machine (harness.runners.farm_lab): three places exporting this machine's engine, and a
+this machine (harness.testing.farm_lab): three places exporting this machine's engine, and a
 stand-in board (a dockerd that cannot see the checkout) for the remote-engine figure. Prints
 figures; asserts nothing. Needs root, dockerd and the e2e-runner image.
 """
@@ -22,10 +22,10 @@ from scratch import scratch
 
 from harness.runners import image
 from harness.runners.docker import DockerRunner
-from harness.runners.farm_lab import Lab
 from harness.runners.local import SubprocessRunner
 from harness.runners.places import Coordinator, identity
-from harness.runners.standin import StandinEngine
+from harness.testing.farm_lab import Lab
+from harness.testing.standin_engine import StandinEngine
 
 REPO = Path(__file__).resolve().parents[1]
 PROVISIONING = REPO / "scenarios" / "provisioning"

@@ -3,7 +3,7 @@ in the same run (prints figures, asserts nothing).
 
     python bench/import_bench.py [--repeat N]
 
-Targets: `import harness.plugin` under 100 ms cumulative (`python -X importtime`), `harness
+Targets: `import harness.pytest` under 100 ms cumulative (`python -X importtime`), `harness
 --help` and `harness scenario lint FILE` under 0.5 s of wall time. Each figure is the median
 (and the minimum) of N fresh interpreters; the references are `python -c pass` and `import
 pytest` (the plugin's one unavoidable import), so a busy host shows as a slow reference too.
@@ -57,10 +57,10 @@ def importtime_ms(code: str, *modules: str) -> list[float]:
 def plugin_share_ms() -> float:
     """What the plugins the entry point names add to a pytest session: pytest is already
     imported when pytest loads them."""
-    from harness.plugin import pytest_plugins
+    from harness.pytest import pytest_plugins
 
-    code = "import pytest, harness.plugin; " + "; ".join(f"import {m}" for m in pytest_plugins)
-    found = importtime_ms(code, "harness.plugin", *pytest_plugins)
+    code = "import pytest, harness.pytest; " + "; ".join(f"import {m}" for m in pytest_plugins)
+    found = importtime_ms(code, "harness.pytest", *pytest_plugins)
     return sum(ms for ms in found if ms == ms)  # one imported by another is in its figure
 
 
@@ -73,17 +73,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     n = parser.parse_args().repeat
-    lint = ["-m", "harness.cli", "scenario", "lint", str(LINT.relative_to(ROOT))]
+    lint = ["-m", "harness.commands.main", "scenario", "lint", str(LINT.relative_to(ROOT))]
     figures = [
         ("reference: python -c pass", [wall_s(["-c", "pass"]) * 1e3 for _ in range(n)], "ms", ""),
         ("reference: import pytest (cumulative)",
          [importtime_ms("import pytest", "pytest")[0] for _ in range(n)], "ms", ""),
-        ("import harness.plugin (cumulative)",
-         [importtime_ms("import harness.plugin", "harness.plugin")[0] for _ in range(n)], "ms",
+        ("import harness.pytest (cumulative)",
+         [importtime_ms("import harness.pytest", "harness.pytest")[0] for _ in range(n)], "ms",
          "< 100 ms"),
         ("  + the plugins it names, after pytest", [plugin_share_ms() for _ in range(n)], "ms",
          ""),
-        ("harness --help (wall)", [wall_s(["-m", "harness.cli", "--help"]) * 1e3
+        ("harness --help (wall)", [wall_s(["-m", "harness.commands.main", "--help"]) * 1e3
                                    for _ in range(n)], "ms", "< 500 ms"),
         ("harness scenario lint FILE (wall)", [wall_s(lint) * 1e3 for _ in range(n)], "ms",
          "< 500 ms"),

@@ -78,7 +78,7 @@ def provisioning(scenario: Path, cache_dir: Path) -> None:
     from harness.clip import load_clip
     from harness.reference.models.scaffold import make_scaffold
     from harness.reference.pipeline import ReferencePipeline
-    from harness.reference.vpr.stage import corpus_descriptors
+    from harness.reference.vpr.queries import corpus_descriptors
     from harness.scenario.load import load
 
     loaded = load(scenario, REPO)
@@ -125,8 +125,8 @@ def stand_in_tiles(args: argparse.Namespace):
 def recall_rows(weights: Path, cache_dir: Path, seed: int = 7, input_px: int = 160) -> None:
     """Recall of eager fp32 and openvino-int8 (calibrated on the flight's corpus) on one flight."""
     from harness.reference.checkpoint_file import sha256_file
+    from harness.reference.commands.train import load_weights
     from harness.reference.models.evaluate import corpus_images, recall_table
-    from harness.reference.models.train_cli import load_weights
     from harness.reference.models.trainset import clip_flight
     from harness.reference.runtimes import calibration_tiles
     from harness.reference.vpr.preprocess import to_input

@@ -38,7 +38,7 @@ class ReferencePipeline:
                     reason="the oracle strategy runs no model",
                 )
                 continue
-            from harness.reference.provisioning import input_normalisation, model_checks
+            from harness.reference.model_checks import input_normalisation, model_checks
 
             for step in model_checks(backbone, path):
                 if isinstance(step, Check):
@@ -55,7 +55,7 @@ class ReferencePipeline:
             from harness.reference.vpr.oracle import oracle_fixes
 
             return oracle_fixes(ctx)
-        from harness.reference.vpr.stage import NetVladQueries, netvlad_fixes
+        from harness.reference.vpr.queries import NetVladQueries, netvlad_fixes
 
         vpr = ctx.scenario.vpr
         if vpr.align == "north-up" and vpr.align_source == "filter":
@@ -64,7 +64,7 @@ class ReferencePipeline:
         return netvlad_fixes(ctx, engines)
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
-        from harness.reference.eskf.stage import navigate
+        from harness.reference.eskf.navigate import navigate
 
         if self._deferred is None:
             navigate(ctx, fixes)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from harness.atomic import atomic_path, build_lock
-from harness.reference.provisioning import Check
+from harness.reference.model_checks import Check
 from harness.run.stage import Engine
 
 Embed = Callable[[torch.Tensor], np.ndarray]

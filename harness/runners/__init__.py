@@ -16,7 +16,7 @@ RUNNER_CLASSES = {
     "local": "harness.runners.local:SubprocessRunner",
     "inprocess": "harness.runners.local:InProcessRunner",
     "docker": "harness.runners.docker:DockerRunner",
-    "jetson": "harness.runners.docker:JetsonRunner",
+    "jetson": "harness.runners.jetson:JetsonRunner",
 }
 
 __all__ = ["RUNNERS", "RUNNER_CLASSES", "RunResult", "Runner", "runner_class"]

@@ -36,8 +36,8 @@ from harness.errors import RunnerError
 from harness.record import line_kind
 from harness.runners import image as image_recipe
 from harness.runners.base import CONTAINER_NAME, Runner, RunResult, pid_alive
+from harness.runners.engine import Engine, device_lock, gpu_runtime_problem
 from harness.runners.faults import ContainerExit, classify
-from harness.runners.jetson import Engine, device_lock, gpu_runtime_problem
 
 log = logging.getLogger(__name__)
 
@@ -179,15 +179,6 @@ class DockerRunner(Runner):
         self._image_id: str | None = None
         self._git_sha = _git_sha(self.root)
         self._worktree_hash = provenance.worktree_hash(self.root) or ""
-
-    @staticmethod
-    def from_options(
-        root: Path, jetson: bool = False, jetson_host: str | None = None, **kw: Any
-    ) -> DockerRunner:
-        """The runner the plugin's --jetson/--jetson-host options ask for."""
-        if jetson:
-            return JetsonRunner(root, engine=Engine.resolve(jetson_host), **kw)
-        return DockerRunner(root, **kw)
 
     def _default_image(self) -> str:
         if self.jetson:
@@ -331,7 +322,7 @@ class DockerRunner(Runner):
         return self._run(scenario_path, out_dir, timeout_s, result)
 
     def _sampler(self, container: Any) -> Any:
-        from harness.telemetry import Sampler
+        from harness.runners.device_telemetry import Sampler
 
         if self.engine.url is None:  # this host is the device: tegrastats or psutil
             return Sampler()
@@ -339,7 +330,7 @@ class DockerRunner(Runner):
 
     def _run(self, scenario: Path, out_dir: Path, timeout_s: float, result) -> RunResult:
         from harness.runners import transfer
-        from harness.telemetry import merge_into_record
+        from harness.runners.device_telemetry import merge_into_record
 
         project = f"{PROJECT_PREFIX}{self.session}-{next(self._counter)}"
         name = f"{project}-{SERVICE}-1"  # what `compose create` names the service container
@@ -434,13 +425,6 @@ class DockerRunner(Runner):
             mem_limit=f"{limit / 2**20:.0f} MiB" if limit else None,
             log_tail=tuple(raw.splitlines()[-LOG_TAIL:]),
         )
-
-
-class JetsonRunner(DockerRunner):
-    """The same container on a Jetson's engine (--jetson): NVIDIA runtime, one run per board."""
-
-    name = "jetson"
-    jetson = True
 
 
 @atexit.register

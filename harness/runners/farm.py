@@ -29,7 +29,7 @@ from typing import Any
 
 from harness.errors import RunnerError
 from harness.runners.base import Runner, RunResult
-from harness.runners.jetson import Engine, device_lock
+from harness.runners.engine import Engine, device_lock
 from harness.runners.places import Claim, Coordinator, FarmError, identity, stale_identity
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,8 @@ class FarmRunner(Runner):
         return self._coord
 
     def _board_runner(self, place: str, engine: str, tags: dict[str, str]) -> Any:
-        from harness.runners.docker import DockerRunner, JetsonRunner
+        from harness.runners.docker import DockerRunner
+        from harness.runners.jetson import JetsonRunner
 
         cls = DockerRunner if tags.get("target") == "cpu" else JetsonRunner
         return cls(self.root, self.cache_dir, engine=Engine(engine), device=place, **self.runner_kw)
@@ -180,7 +181,7 @@ class FarmRunner(Runner):
         if self.options.health is None:
             return None
         from harness.errors import ScenarioError
-        from harness.ratchet import decide
+        from harness.gates.expectation import decide
         from harness.scenario.load import load
 
         try:

@@ -14,7 +14,7 @@ from typing import Any
 from harness.deathsig import die_with_parent
 from harness.runners import preloaded
 from harness.runners.base import CHILD_PID_NAME, STDERR_NAME, Runner, RunResult, tail
-from harness.telemetry import Sampler, merge_into_record
+from harness.runners.device_telemetry import Sampler, merge_into_record
 
 TELEMETRY_INTERVAL_S = 0.5
 log = logging.getLogger(__name__)

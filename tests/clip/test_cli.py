@@ -1,6 +1,6 @@
 """`harness clip make|inspect|plot` from the command line."""
 
-from harness.cli import main
+from harness.commands.main import main
 
 
 def test_make_inspect_plot(tmp_path, capsys):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.cli import main
 from harness.clip.bundle import read_bundle
 from harness.clip.rosbag import import_rosbag
+from harness.commands.main import main
 from harness.errors import ClipError
 
 BASE_NS = 1_700_000_000 * 10**9

@@ -204,7 +204,7 @@ def test_a_missing_stream_is_named_with_its_fix(tmp_path):
 
 
 def test_cli_imports_an_srt_alone_and_refuses_a_tiff_video(tmp_path, capsys):
-    from harness.cli import main
+    from harness.commands.main import main
 
     assert main(["clip", "import-srt", str(REAL / "p4_rtk.SRT"), "-o", str(tmp_path / "a")]) == 0
     assert read_bundle(tmp_path / "a").manifest["provenance"]["altitude_field"] == "H"

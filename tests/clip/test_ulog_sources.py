@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from pyulog import ULog
 
-from harness.cli import main
 from harness.clip import ulog_topics
 from harness.clip.bundle import read_bundle, read_table
 from harness.clip.ulog import import_ulog
+from harness.commands.main import main
 from harness.errors import ClipError
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "px4"

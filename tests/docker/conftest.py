@@ -2,7 +2,7 @@
 
 No engine -> these tests skip with the reason, unless HARNESS_REQUIRE_DOCKER=1 (CI), where
 they fail instead. The second engine is a dockerd on its own socket and data root that cannot
-see the checkout or /tmp (harness.runners.standin): the stand-in for a Jetson's engine
+see the checkout or /tmp (harness.testing.standin_engine): the stand-in for a Jetson's engine
 reached through DOCKER_HOST.
 """
 
@@ -20,8 +20,8 @@ import pytest
 
 from harness.errors import RunnerError
 from harness.runners import image
-from harness.runners.jetson import Engine
-from harness.runners.standin import StandinEngine
+from harness.runners.engine import Engine
+from harness.testing.standin_engine import StandinEngine
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = "/work/project/harness/runners/fake.py"  # stdlib only: runs on the bare base image
@@ -86,7 +86,8 @@ def masked_paths() -> list[Path]:
 
 @contextlib.contextmanager
 def standin(*images: str) -> Iterator[Engine]:
-    """A stand-in board (harness.runners.standin) with `images` loaded; skips without root."""
+    """A stand-in board (harness.testing.standin_engine) with `images` loaded; skips without
+    root."""
     if os.getuid() != 0 or not shutil.which("dockerd"):
         unavailable("a stand-in board needs root and the dockerd binary")
     board = StandinEngine(masked_paths())

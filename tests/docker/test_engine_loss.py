@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.runners.docker import DockerRunner
-from harness.runners.jetson import Engine
+from harness.runners.engine import Engine
 from tests.docker.conftest import REPO, fake, leftovers
 
 pytestmark = pytest.mark.docker

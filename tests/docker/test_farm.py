@@ -24,8 +24,8 @@ import pytest
 
 from harness.history.ledger import Ledger
 from harness.runners.farm import FarmOptions, FarmRunner, FarmState
-from harness.runners.farm_lab import Lab
 from harness.runners.places import Coordinator, FarmError, identity
+from harness.testing.farm_lab import Lab
 from tests.docker.conftest import REPO, fake, hears_ctrl_c
 
 pytest.importorskip("labgrid", reason="the farm needs labgrid (pip install 'harness[farm]')")
@@ -147,9 +147,9 @@ def test_each_place_runs_every_scenario_on_every_board(lab: Lab, tmp_path: Path)
         later = dataclasses.replace(row, run_id="next", time=row.time + 1000, git_sha="c0ffee")
         ledger.append(dataclasses.replace(later, gate=gate))
     check = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "gates", "check", "--baseline", rows[0].run_id,
-         "--run", "next", "--ledger", str(ledger.path), "--runs", str(tmp_path / "runs"),
-         "--allow-unpinned"],
+        [sys.executable, "-m", "harness.commands.main", "gates", "check",
+         "--baseline", rows[0].run_id, "--run", "next", "--ledger", str(ledger.path),
+         "--runs", str(tmp_path / "runs"), "--allow-unpinned"],
         cwd=REPO, capture_output=True, text=True, timeout=120, env=_env(),
     )  # fmt: skip
     lines = [line for line in check.stdout.splitlines() if line.startswith("| ")]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.crash import kill_left_behind
+from harness.pytest.crash import kill_left_behind
 from harness.runners.docker import DockerRunner
 from tests.docker.conftest import REPO, fake, hears_ctrl_c, leftovers
 
@@ -113,7 +113,7 @@ def test_a_dead_workers_container_is_removed_by_the_controller(
     engine, base_tag: str, tmp_path: Path
 ) -> None:
     # SIGKILL: no Ctrl-C handler runs, so the container would sleep on; the controller's
-    # crash hook (harness.crash) removes it from what the runner left in the run folder.
+    # crash hook (harness.pytest.crash) removes it from what the runner left in the run folder.
     proc = subprocess.Popen(
         [sys.executable, "-c", CTRL_C, base_tag, str(SCENARIO), str(tmp_path)],
         cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -12,7 +12,7 @@ from harness.gates import conclude
 from harness.record import read_record
 from harness.run.driver import run
 from harness.runners import image
-from harness.runners.jetson import Engine
+from harness.runners.engine import Engine
 from tests.process.test_process_stack import SHORT
 
 REPO = Path(__file__).resolve().parents[2]

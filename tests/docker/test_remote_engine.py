@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import RunnerError
-from harness.runners.docker import DockerRunner, JetsonRunner
+from harness.runners.docker import DockerRunner
+from harness.runners.jetson import JetsonRunner
 from tests.docker.conftest import REPO, fake, leftovers
 
 pytestmark = pytest.mark.docker

@@ -12,7 +12,7 @@ from harness.clip import ClipRef, Segment, load_clip
 from harness.gates.eskf import EskfDivergenceSpec, Evidence, nees_h, triggers
 from harness.record import Record, RecordWriter, read_record
 from harness.reference.eskf.filter import Eskf
-from harness.reference.eskf.stage import replay
+from harness.reference.eskf.navigate import replay
 from harness.run.driver import truth_samples
 from harness.run.stage import Fix
 from harness.scenario.model import EskfSpec

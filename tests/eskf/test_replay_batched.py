@@ -11,8 +11,8 @@ import pytest
 
 from harness.clip import ClipRef, Segment, load_clip
 from harness.record import json_ready
-from harness.reference.eskf import replay as replay_module
-from harness.reference.eskf.stage import replay
+from harness.reference.eskf import filter_replay as replay_module
+from harness.reference.eskf.navigate import replay
 from harness.run.stage import Fix
 from harness.scenario.model import EskfSpec
 
@@ -65,7 +65,7 @@ def test_batched_replay_emits_what_the_per_sample_loop_does(baro_rate_hz, monkey
     spec = EskfSpec(baro_rate_hz=baro_rate_hz)
     batched = _events(clip, fixes, spec)
     monkeypatch.setattr(replay_module, "Replay", PerSample)
-    monkeypatch.setattr("harness.reference.eskf.stage.Replay", PerSample)
+    monkeypatch.setattr("harness.reference.eskf.navigate.Replay", PerSample)
     reference = _events(clip, fixes, spec)
     assert [kind for kind, _ in batched] == [kind for kind, _ in reference]
     assert sum(kind == "eskf/state" for kind, _ in batched) >= 90  # 10 Hz over ~9.5 s

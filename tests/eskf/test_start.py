@@ -12,8 +12,8 @@ import pytest
 
 from harness.clip import ClipRef, Segment, load_clip
 from harness.record import json_ready
-from harness.reference.eskf.stage import replay
-from harness.reference.vpr.stage import netvlad_fixes
+from harness.reference.eskf.navigate import replay
+from harness.reference.vpr.queries import netvlad_fixes
 from harness.run.stage import Fix, StageStop
 from harness.scenario.model import EskfSpec
 

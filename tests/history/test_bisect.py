@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.commands.main import main
 from harness.gates import Verdict
-from harness.history.bisect import BAD, GOOD, SKIP, judge
 from harness.history.ledger import Ledger
+from harness.rerun.bisect import BAD, GOOD, SKIP, judge
 from tests.helpers import scenario_text
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.cli import main
-from harness.history.bundle import BundleError, RunFacts, write_bundle
+from harness.commands.main import main
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
+from harness.rerun.failure_bundle import BundleError, RunFacts, write_bundle
 from tests.helpers import scenario_text
 
 TINY = "models/tiny.pt"

@@ -117,7 +117,7 @@ def test_a_board_that_broke_before_its_record_is_compared_with_itself() -> None:
 
 
 def test_history_shows_each_board_on_its_own(tmp_path: Path, capsys) -> None:
-    from harness.cli import main
+    from harness.commands.main import main
 
     ledger = Ledger(tmp_path / "l.sqlite")
     for t, (board, gate) in enumerate(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cli import main
+from harness.commands.main import main
 from tests.helpers import scenario_text
 
 EMPTY = "{c10_provisioning.backbones: []}"

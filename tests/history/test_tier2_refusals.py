@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.commands.main import main
 from harness.errors import LedgerError
 from harness.history import tier2
 from harness.history.ledger import Ledger, Row

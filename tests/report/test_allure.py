@@ -102,7 +102,7 @@ def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
     )
 
 
-PLUGIN = "harness.pytest_scenarios"
+PLUGIN = "harness.pytest.items"
 MESSAGES = {
     f"{PLUGIN}.RunBroken: infra-error: harness.run exited with status 3\nabout": "infra-error",
     "Skipped: local runner unavailable: no docker": "infra-error",

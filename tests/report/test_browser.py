@@ -104,7 +104,7 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
         [
             sys.executable,
             "-m",
-            "harness.cli",
+            "harness.commands.main",
             "report",
             "open",
             "--out",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from harness.cli import main
+from harness.commands.main import main
 from harness.report import table
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import RunnerError
 from harness.runners.docker import DockerRunner, harness_run
-from harness.runners.jetson import Engine
+from harness.runners.engine import Engine
 
 REPO = Path(__file__).resolve().parents[2]
 

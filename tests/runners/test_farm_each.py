@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.crash import item_name
 from harness.history.ledger import on_place
+from harness.pytest.crash import item_name
 from harness.runners.farm import FarmOptions
 from tests.helpers import scenario_text
 

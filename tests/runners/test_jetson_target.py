@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.runners.docker import DockerRunner, JetsonRunner
-from harness.runners.jetson import Engine, device_lock, gpu_runtime_problem
+from harness.runners.engine import Engine, device_lock, gpu_runtime_problem
+from harness.runners.jetson import JetsonRunner, container_runner
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,11 +33,11 @@ def test_gpu_runtime_detection() -> None:
 
 
 def test_jetson_option_selects_the_jetson_compose_file_only() -> None:
-    jetson = DockerRunner.from_options(REPO, True, "ssh://ci@board")
+    jetson = container_runner(REPO, True, "ssh://ci@board")
     assert isinstance(jetson, JetsonRunner) and jetson.name == "jetson"
     assert [p.name for p in jetson.compose_files] == ["docker-compose.test.jetson.yml"]
     assert jetson.engine.url == "ssh://ci@board" and jetson.image.endswith(":jetson")
-    cpu = DockerRunner.from_options(REPO)
+    cpu = container_runner(REPO)
     assert [p.name for p in cpu.compose_files] == [
         "docker-compose.test.jetson.yml", "docker-compose.cpu.yml"
     ]  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.telemetry import (
+from harness.runners.device_telemetry import (
     Sampler,
     docker_stats_sample,
     merge_into_record,

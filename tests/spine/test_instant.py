@@ -35,7 +35,7 @@ def loaded_after(code: str) -> set[str]:
 
 def cli(*args: str) -> str:
     return (
-        "from harness.cli import main\n"
+        "from harness.commands.main import main\n"
         "with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(SystemExit):\n"
         f"    main({list(args)!r})"
     )
@@ -43,13 +43,13 @@ def cli(*args: str) -> str:
 
 def test_the_entry_point_imports_nothing() -> None:
     # Every pytest session in the environment imports it; pytest itself loads what it names.
-    loaded = loaded_after("import harness.plugin")
+    loaded = loaded_after("import harness.pytest")
     assert "harness" in loaded  # the probe sees real imports
     assert not loaded & {"pytest", "numpy", "pydantic", "yaml", "ruamel"}
 
 
 def test_the_plugins_load_no_heavy_package() -> None:
-    from harness.plugin import pytest_plugins
+    from harness.pytest import pytest_plugins
 
     loaded = loaded_after("import " + ", ".join(pytest_plugins))
     assert "harness" in loaded and "pytest" in loaded  # the probe sees real imports
@@ -70,7 +70,7 @@ def test_the_command_line_loads_no_heavy_package(args: tuple[str, ...]) -> None:
 
 def test_help_still_lists_every_group() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "--help"],
+        [sys.executable, "-m", "harness.commands.main", "--help"],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from harness.cli import main
+from harness.commands.main import main
 from tests.helpers import scenario_text
 
 EMPTY = "{c10_provisioning.backbones: []}"

@@ -8,7 +8,7 @@ import torch
 
 from harness.config import Backbone
 from harness.reference.checkpoint_file import sha256_file
-from harness.reference.provisioning import Check, verify
+from harness.reference.model_checks import Check, verify
 from harness.reference.vpr.netvlad import FULL_PARAMETERS, NetVladVgg16, expected_layout
 
 TINY = {"width": 4, "clusters": 4, "descriptor_dim": 16}

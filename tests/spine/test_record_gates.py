@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.gates import LADDER, Verdict, classify, conclude
-from harness.ratchet import decide
+from harness.gates.expectation import decide
 from harness.record import RecordWriter, read_record
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.commands.main import main
 from harness.scenario.load import load
 from harness.scenario.problems import ScenarioInvalid
 from tests.helpers import scenario_text

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.commands.scenario import run_lint
 from harness.scenario import yamlsafe
-from harness.scenario.cli import run_lint
 from harness.scenario.load import check, load
 from harness.scenario.problems import MAX_PROBLEMS, Problem
 from tests.helpers import scenario_text

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.crash import crash_verdict, last_record_line
 from harness.history import tier2
 from harness.history.ledger import Ledger, Row
+from harness.pytest.crash import crash_verdict, last_record_line
 from tests.helpers import scenario_text
 
 pytest.importorskip("xdist")

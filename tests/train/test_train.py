@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness.cli import build_parser
+from harness.commands.main import build_parser
 from harness.errors import HarnessError
+from harness.reference.commands.train import load_weights
 from harness.reference.models import evaluate, trained, trainjob
 from harness.reference.models import train as T
 from harness.reference.models.evaluate import Recall, format_table, int8_dynamic
-from harness.reference.models.train_cli import load_weights
 from harness.reference.models.trainjob import CHECKPOINT_NAME, TrainJob, train_checkpoint
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.netvlad import (

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.cli import main
+from harness.commands.main import main
 from harness.errors import ProvisioningError
 from harness.reference.checkpoint_file import sha256_file
 from harness.reference.models.importer import import_checkpoint

@@ -187,7 +187,7 @@ def test_provisioning_hands_the_recorded_normalisation_to_the_runtime(tmp_path):
     from harness.reference.models.matlab import import_matlab
     from harness.reference.pipeline import ReferencePipeline
     from harness.reference.runtimes import Runtime
-    from harness.reference.vpr.stage import NetVladStrategy
+    from harness.reference.vpr.queries import NetVladStrategy
 
     layers, average = release_layers()
     write_v5(tmp_path / "release.mat", layers, average)

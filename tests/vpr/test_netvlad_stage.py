@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from harness.config import Backbone
 from harness.reference.checkpoint_file import sha256_file
+from harness.reference.model_checks import Check, verify
 from harness.reference.models.scaffold import make_scaffold
-from harness.reference.provisioning import Check, verify
 from harness.reference.runtimes import make_runtime
 from harness.reference.vpr.netvlad import NetVladPool
 from harness.run.stage import Engine
@@ -146,7 +146,7 @@ def test_tile_descriptors_from_another_engine_build_are_not_reused(
     from dataclasses import replace
 
     from harness.clip.corpus import TileCorpus
-    from harness.reference.vpr.stage import tile_descriptors
+    from harness.reference.vpr.queries import tile_descriptors
 
     tiles = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3)).astype(np.uint8)
     corpus = TileCorpus("grid", ["a", "b", "c"], np.zeros((3, 4, 2)), 100.0, tiles, {}, "c1")

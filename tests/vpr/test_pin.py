@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.cli import main
+from harness.commands.main import main
 from harness.config import OperatorConfig
 from harness.reference.checkpoint_file import sha256_file
 from harness.reference.models.importer import import_checkpoint

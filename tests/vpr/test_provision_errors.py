@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.cli import main
+from harness.commands.main import main
 from harness.reference.models.scaffold import make_scaffold
 from tests.vpr.test_import import TINY, TINY_FLAGS, save_source, source_model
 from tests.vpr.test_matlab_import import release_layers, write_v5
@@ -143,7 +143,7 @@ def test_import_refuses_nan_and_names_foreign_sources(tmp_path: Path, capsys) ->
 
 
 def test_import_of_the_matlab_release_records_its_normalisation(tmp_path: Path, capsys) -> None:
-    from harness.reference.provisioning import input_normalisation
+    from harness.reference.model_checks import input_normalisation
 
     write_v5(tmp_path / "release.mat", *release_layers())
     out_pt = tmp_path / "matlab.pt"

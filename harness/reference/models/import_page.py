@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from harness.reference.models.checkpoint_io import layer_table, write_provenance
 
 if TYPE_CHECKING:
-    from harness.reference.models.importer import ImportResult
+    from harness.reference.models.imported import ImportResult
 
 PREPROCESSING = (
     "0-1 RGB normalised with ImageNet mean/std; VLAD flattened cluster-major (k * C + c), as "

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from harness.config import Backbone
 from harness.errors import ProvisioningError
 from harness.reference.checkpoint_kind import sniff
+from harness.reference.model_checks import non_finite
 from harness.reference.models.checkpoint_io import check_out, save_state
 from harness.reference.models.import_page import write_import_provenance
+from harness.reference.models.imported import ImportResult, Translation, check_imported
 from harness.reference.models.scaffold import encoder_from_torchvision
 from harness.reference.models.source_checkpoint import SourceCheckpoint, read_source
-from harness.reference.provisioning import Check, non_finite, verify
 from harness.reference.vpr.netvlad import expected_layout
 
 log = logging.getLogger(__name__)
@@ -48,25 +48,6 @@ def pca_random(seed: int) -> str:
         "no PCA; inner products of its trained VLAD vectors survive only approximately "
         "(Johnson-Lindenstrauss), so recall is below what fitted PCA-whitening gives"
     )
-
-
-@dataclass(frozen=True)
-class Translation:
-    state: dict[str, torch.Tensor]  # ours: float32, in our key order
-    encoder: str  # what the encoder came from
-    bias: str  # BIAS_SOURCE or BIAS_ZEROS
-    pca: str  # PCA_SOURCE or pca_random(seed)
-    mapping: list[tuple[str, str, str]]  # (from, to, how), one row per key of ours
-    choices: dict[str, str]  # assignment_bias / pca / encoder -> source | zeros | random | ...
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    out: Path
-    sha256: str
-    source: SourceCheckpoint
-    architecture: tuple[int, int, int]  # width, clusters, descriptor_dim
-    translation: Translation  # with its state dropped: the tensors live in `out`
 
 
 def _warn_negated(src: SourceCheckpoint) -> None:
@@ -280,18 +261,3 @@ def import_checkpoint(
     result = ImportResult(out, sha, src, (width, clusters, descriptor_dim), replace(done, state={}))
     write_import_provenance(result)
     return result
-
-
-def check_imported(out: Path, width: int, clusters: int, descriptor_dim: int) -> None:
-    """Provisioning's own checks on an imported file: a translation that gives a file
-    provisioning refuses is our bug, not the user's."""
-    backbone = Backbone(
-        name="import",
-        weights_path=out,
-        width=width,
-        clusters=clusters,
-        descriptor_dim=descriptor_dim,
-    )
-    failed = [c for c in verify(backbone, out) if isinstance(c, Check) and not c.ok]
-    if failed:
-        raise ProvisioningError(f"{out}: the imported checkpoint fails {failed[0].detail}")

@@ -187,10 +187,10 @@ def import_matlab(
     """Convert the release's .mat into `out` with its provenance page, which records the input
     normalisation the runtime must apply; verified as provisioning will verify it."""
     from harness.reference.checkpoint_file import sha256_file
+    from harness.reference.model_checks import non_finite
     from harness.reference.models.checkpoint_io import layer_table, save_state, write_provenance
-    from harness.reference.models.importer import ImportResult, Translation, check_imported
+    from harness.reference.models.imported import ImportResult, Translation, check_imported
     from harness.reference.models.source_checkpoint import SourceCheckpoint
-    from harness.reference.provisioning import non_finite
     from harness.reference.vpr.netvlad import expected_layout
 
     net = read_mat(source)

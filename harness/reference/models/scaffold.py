@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import ProvisioningError
+from harness.reference.model_checks import load_weights
 from harness.reference.models.checkpoint_io import layer_table, save_state, write_provenance
-from harness.reference.provisioning import load_weights
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
 
 

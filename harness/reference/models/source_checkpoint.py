@@ -17,7 +17,7 @@ from numpy._core import multiarray
 
 from harness.errors import ProvisioningError
 from harness.reference.checkpoint_file import sha256_file
-from harness.reference.provisioning import load_weights
+from harness.reference.model_checks import load_weights
 
 # numpy >= 2 pickles these from `numpy._core`; files written with numpy 1.x name `numpy.core`.
 _NUMPY_FUNCTIONS = ("scalar", "_reconstruct")

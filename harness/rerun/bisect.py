@@ -25,9 +25,9 @@ from pathlib import Path
 
 from harness.errors import HarnessError, RecordError
 from harness.gates import Verdict
-from harness.history.attempt import run_scenario
 from harness.history.ledger import BISECT_PREFIX, DEFAULT_LEDGER, Ledger, Row, row_from_run
 from harness.history.transitions import rank
+from harness.rerun.attempt import run_scenario
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128
 DEFAULT_LINKS = ("models", ".cache")
@@ -211,7 +211,7 @@ def _search(tree, rel, good_sha, bad_sha, book, runs, bisect_id, timeout_s) -> B
         sys.executable,
         "-P",
         "-m",
-        "harness.history.bisect",
+        "harness.rerun.bisect",
         "step",
         str(rel),
         "--reference-gate",
@@ -263,7 +263,7 @@ def _bisect_run(tree: Path, step: list[str]) -> str:
 
 def step_main(argv: list[str] | None = None) -> int:
     """One `git bisect run` step: exit 0 good, 1 bad, 125 skip, 128 abort (our own failure)."""
-    parser = argparse.ArgumentParser(prog="python -m harness.history.bisect step")
+    parser = argparse.ArgumentParser(prog="python -m harness.rerun.bisect step")
     parser.add_argument("scenario", type=Path)
     parser.add_argument("--reference-gate", required=True)
     parser.add_argument("--reference-reason", default="")
@@ -288,7 +288,5 @@ def step_main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["step"]:
-        sys.exit(
-            "usage: python -m harness.history.bisect step SCENARIO ... (run by harness bisect)"
-        )
+        sys.exit("usage: python -m harness.rerun.bisect step SCENARIO ... (run by harness bisect)")
     sys.exit(step_main(sys.argv[2:]))

@@ -1,6 +1,6 @@
 """A stand-in for `python -m harness.run` that misbehaves on purpose (runner fault tests).
 
-`python -m harness.runners.fake MODE --out DIR`: `verdict` writes a small, well-formed,
+`python -m harness.testing.fake_run MODE --out DIR`: `verdict` writes a small, well-formed,
 ended record (nothing provisioned: the host judges it empty-backbones); `oom` allocates until
 the memory limit kills it; `sleep` outlives any timeout; `no-verdict` writes the condition
 line and exits 0 without ending the record. It stands in for the run, never for a product.
@@ -24,7 +24,7 @@ def _write(out: Path, lines: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.runners.fake")
+    parser = argparse.ArgumentParser(prog="python -m harness.testing.fake_run")
     parser.add_argument("mode", choices=["verdict", "oom", "sleep", "no-verdict"])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=3600.0)

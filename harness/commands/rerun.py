@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.history import replay as rp
 from harness.history.ledger import DEFAULT_LEDGER
+from harness.rerun import replay as rp
 
 
 def register(groups) -> None:
@@ -38,7 +38,7 @@ def register(groups) -> None:
     p.add_argument("--timeout", type=float, help="seconds (default: the scenario's timeout_s)")
     p.set_defaults(func=run_replay)
 
-    from harness.history import bisect as bs
+    from harness.rerun import bisect as bs
 
     p = groups.command(
         "bisect",
@@ -94,7 +94,7 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_bisect(args: argparse.Namespace) -> int:
-    from harness.history import bisect as bs
+    from harness.rerun import bisect as bs
 
     result = bs.bisect(
         args.repo,

@@ -1,6 +1,6 @@
 """pytest hooks for surprises: reruns on a gate move (flake adjudication) and failure bundles.
 
-Loaded from `harness.plugin` (`pytest_plugins`). Around a scenario's call phase, outside the
+Loaded from `harness.pytest` (`pytest_plugins`). Around a scenario's call phase, outside the
 reporting wrapper (so the first attempt already has its Allure steps and ledger row): when the
 ratchet says the gate moved and `--rerun-on-move N` asks for it, the scenario runs N more times,
 every attempt goes to the ledger's `attempts` table and the rule in `harness.history.flake`
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.errors import HarnessError
-from harness.history.bundle import DEFAULT_MAX_MB, FAILURES_DIR, INCLUDABLE
+from harness.pytest.keys import RUN_ID_KEY, VERDICT_KEY
+from harness.rerun.failure_bundle import DEFAULT_MAX_MB, FAILURES_DIR, INCLUDABLE
 
 if TYPE_CHECKING:
     from harness.history.flake import Adjudication, Attempt
@@ -102,7 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item):
     """After the scenario's first attempt was judged and reported: reruns, then the bundle."""
-    from harness.pytest_scenarios import ScenarioItem
+    from harness.pytest.items import ScenarioItem
 
     if not isinstance(item, ScenarioItem):
         return (yield)
@@ -123,9 +124,9 @@ def pytest_runtest_call(item: pytest.Item):
 
 def _after_run(item: Any) -> BaseException | None:
     """Adjudicate a move and write the bundle; a problem here never changes the verdict."""
+    from harness.gates.expectation import decide
     from harness.history.flake import is_move
-    from harness.pytest_scenarios import VERDICT_KEY, GateFailure
-    from harness.ratchet import decide
+    from harness.pytest.items import GateFailure
 
     if VERDICT_KEY not in item.stash:
         return None
@@ -153,10 +154,9 @@ def _after_run(item: Any) -> BaseException | None:
 
 def _rerun(item: Any, reruns: int) -> Adjudication:
     from harness.gates import Verdict
-    from harness.history.attempt import run_scenario
     from harness.history.flake import adjudicate
-    from harness.pytest_scenarios import RUN_ID_KEY, VERDICT_KEY
     from harness.report import allure_report
+    from harness.rerun.attempt import run_scenario
 
     scenario = item.loaded.scenario
     first: Verdict = item.stash[VERDICT_KEY]
@@ -184,8 +184,8 @@ def _attempts_prop(item: Any) -> dict | None:
 
 
 def _attempt(k: int, verdict: Any, scenario: Any, t0: float, t1: float, out: Path) -> Attempt:
+    from harness.gates.expectation import decide
     from harness.history.flake import Attempt
-    from harness.ratchet import decide
 
     status = decide(scenario.expect, verdict, scenario.expect_reason).outcome
     return Attempt(k, verdict.gate, verdict.reason, status, t0, t1, str(out), verdict.metrics)
@@ -194,7 +194,7 @@ def _attempt(k: int, verdict: Any, scenario: Any, t0: float, t1: float, out: Pat
 def _store(item: Any, run_id: str, attempts: list[Attempt], adj: Adjudication) -> None:
     from harness.history.flake import store_attempts
     from harness.history.ledger import on_place
-    from harness.report.pytest_allure import ledger_for
+    from harness.pytest.ledger import ledger_for
 
     ledger = ledger_for(item.config)
     if ledger is None:
@@ -213,9 +213,9 @@ def _store(item: Any, run_id: str, attempts: list[Attempt], adj: Adjudication) -
 
 def _bundle(item: Any, decision: Any, adjudication: Adjudication | None) -> None:
     from harness.errors import RecordError
-    from harness.history.bundle import RunFacts, write_bundle
-    from harness.pytest_scenarios import RUN_ID_KEY, VERDICT_KEY, figures_ready
+    from harness.pytest.items import figures_ready
     from harness.record import RECORD_NAME, read_record
+    from harness.rerun.failure_bundle import RunFacts, write_bundle
     from harness.runners.local import SubprocessRunner
 
     figures_ready(item)  # the bundle carries the run's pictures
@@ -301,9 +301,8 @@ class Summary:
         """Allure: each attempt of an adjudicated scenario becomes a retry of its result."""
         if hasattr(self.config, "workerinput") or not self.adjudications:
             return
-        from harness.pytest_scenarios import RUN_ID_KEY
+        from harness.pytest.allure import alluredir
         from harness.report import allure_retries
-        from harness.report.pytest_allure import alluredir
 
         target = alluredir(self.config)
         if target is None or not target.is_dir():

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.gates import Verdict
-from harness.history.attempt import normalise, run_scenario
-from harness.history.bundle import FORMAT, FORMAT_VERSION, MANIFEST, BundleError, sha256_of
 from harness.history.ledger import key_metrics
+from harness.rerun.attempt import normalise, run_scenario
+from harness.rerun.failure_bundle import FORMAT, FORMAT_VERSION, MANIFEST, BundleError, sha256_of
 
 REPRODUCED, DIFFERS, CANNOT = 0, 1, 2
 # Provenance keys compared between the bundle and the replay (differences are reported).
@@ -231,6 +231,6 @@ def _runner(name: str, project: Path, cache: Path, jetson_host: str | None, root
             shutil.copytree(src, dst)
         elif src.is_file():
             shutil.copy2(src, dst)
-    from harness.runners.docker import DockerRunner
+    from harness.runners.jetson import container_runner
 
-    return DockerRunner.from_options(project, name == "jetson", jetson_host, cache_dir=cache)
+    return container_runner(project, name == "jetson", jetson_host, cache_dir=cache)

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +22,12 @@ import pytest
 from harness.errors import LedgerError, RecordError
 from harness.gates import Verdict
 from harness.history.ledger import row_from_run
+from harness.pytest.started import Started
 from harness.record import RECORD_NAME, read_record
 from harness.runners.base import CHILD_PID_NAME, CONTAINER_NAME, STDERR_NAME, tail
 
 log = logging.getLogger(__name__)
-STARTED_NAME = "started.json"
 LAST_LINE_CHARS = 400  # of the record's last line, quoted in the verdict
-
-
-@dataclass(frozen=True)
-class Started:
-    """What the worker wrote before the run: enough to report the scenario without its item."""
-
-    nodeid: str
-    name: str
-    scenario_path: str
-    expect: str
-    runner: str
-    allure_full_name: str = ""
-    device: str = ""  # the farm place it ran on ("" elsewhere or not yet known)
-
-    def write(self, out_dir: Path) -> None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / STARTED_NAME).write_text(json.dumps(self.__dict__), encoding="utf-8")
-
-    @classmethod
-    def read(cls, out_dir: Path) -> Started | None:
-        try:
-            data = json.loads((out_dir / STARTED_NAME).read_text(encoding="utf-8"))
-            return cls(**data)
-        except (OSError, ValueError, TypeError):
-            return None
 
 
 def last_record_line(out_dir: Path) -> str:
@@ -121,7 +95,7 @@ def _remove_container(out_dir: Path) -> str | None:
         url, name = held.get("engine"), str(held["name"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    from harness.runners.jetson import Engine
+    from harness.runners.engine import Engine
 
     engine = Engine(url)
     where = engine.label
@@ -151,9 +125,10 @@ def _report_everywhere(
     verdict: Verdict,
     out_dir: Path,
 ) -> None:
-    from harness.pytest_scenarios import log_verdict
+    from harness.pytest.allure import alluredir
+    from harness.pytest.ledger import ledger_for
+    from harness.pytest.verdict_log import log_verdict
     from harness.report import allure_report
-    from harness.report.pytest_allure import alluredir, ledger_for
 
     log_verdict(
         run_dir,

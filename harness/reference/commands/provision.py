@@ -113,7 +113,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     from harness.config import OperatorConfig
     from harness.errors import ProvisioningError
-    from harness.reference.provisioning import Check, verify
+    from harness.reference.model_checks import Check, verify
     from harness.scenario.load import project_root, read_yaml
 
     root = project_root(args.config.parent)

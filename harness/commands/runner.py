@@ -21,10 +21,10 @@ def build_image(args: argparse.Namespace) -> int:
 
 
 def preflight(args: argparse.Namespace) -> int:
-    from harness.runners.docker import DockerRunner
+    from harness.runners.jetson import container_runner
 
     jetson = args.jetson or bool(args.jetson_host)
-    runner = DockerRunner.from_options(args.root.resolve(), jetson, args.jetson_host)
+    runner = container_runner(args.root.resolve(), jetson, args.jetson_host)
     runner.preflight()
     print(json.dumps(runner.describe(), indent=2))
     return 0
@@ -39,7 +39,7 @@ def sweep(args: argparse.Namespace) -> int:
 
 
 def register(groups) -> None:
-    """Add `harness runner ...` (groups: harness.cli.CommandGroups)."""
+    """Add `harness runner ...` (groups: harness.commands.main.CommandGroups)."""
     sub = groups.group("runner", "the e2e-runner container: image, checks, cleanup")
 
     p = sub.add_parser("build-image", help="build the CPU e2e-runner image (no registry)")

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from harness.pytest.keys import RUN_DIR_KEY, RUNNER_KEY
+
 SESSION_ENV = "HARNESS_FARM_PID"  # the session's pid, inherited by its xdist workers
 _OWNS_SESSION = pytest.StashKey[bool]()
 _PLACES = pytest.StashKey["dict[str, dict[str, str]]"]()
@@ -160,8 +162,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Release this process's place; the session's owner then sweeps every worker's."""
     if not enabled(config):
         return
-    from harness.pytest_scenarios import RUNNER_KEY
-
     runner = config.stash.get(RUNNER_KEY, None)
     if runner is not None and hasattr(runner, "close"):
         runner.close()
@@ -226,7 +226,6 @@ def summary_lines(events: list[dict[str, Any]]) -> list[str]:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if not enabled(config) or hasattr(config, "workerinput"):
         return
-    from harness.pytest_scenarios import RUN_DIR_KEY
     from harness.runners.farm import FarmState
 
     lines = summary_lines(FarmState(config.stash[RUN_DIR_KEY]).events())

@@ -1,6 +1,6 @@
-"""pytest hooks for reporting: Allure for scenario sessions, a ledger row per scenario, side files.
+"""pytest hooks for Allure: results for scenario sessions, steps per scenario, side files.
 
-Loaded from `harness.plugin` (`pytest_plugins`). Allure is switched on for any session that
+Loaded from `harness.pytest` (`pytest_plugins`). Allure is switched on for any session that
 collects scenarios (results in `reports/allure-results` unless `--alluredir` says otherwise;
 the ini key `harness_alluredir = ""` turns that off); sessions of ordinary tests stay as
 they were. A scenario's pictures are not waited for: those made after its result was written
@@ -11,8 +11,6 @@ controller writes the results directory's side files at the end.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -21,8 +19,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.errors import LedgerError, RecordError
-from harness.history.ledger import DEFAULT_LEDGER, Ledger, Row, row_from_run
-from harness.scenario import SCENARIO_SUFFIX
+from harness.pytest.keys import (
+    DEVICE_KEY,
+    FIGURES_KEY,
+    RUN_ID_KEY,
+    RUNNER_KEY,
+    VERDICT_KEY,
+)
+from harness.pytest.ledger import ledger_for, record_item, rooted
 
 if TYPE_CHECKING:
     from harness.report.allure_late import LatePictures
@@ -37,29 +41,11 @@ LATE_KEY = pytest.StashKey["LatePictures"]()  # results written before their pic
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("harness-report", "GPS-denied navigation: reports and gate ledger")
-    group.addoption(
-        "--gate-ledger",
-        default=None,
-        metavar="PATH",
-        help=f"the gate ledger to append to (default {DEFAULT_LEDGER}; 'none' disables)",
-    )
-    parser.addini("harness_ledger", "the gate ledger file", default=str(DEFAULT_LEDGER))
     parser.addini(
         "harness_alluredir",
         "Allure results folder for scenario sessions without --alluredir ('' disables)",
         default="reports/allure-results",
     )
-
-
-def _path(config: pytest.Config, value: str) -> Path:
-    path = Path(value)
-    return path if path.is_absolute() else config.rootpath / path
-
-
-def ledger_for(config: pytest.Config) -> Ledger | None:
-    value = config.getoption("--gate-ledger") or config.getini("harness_ledger")
-    return None if value in ("", "none") else Ledger(_path(config, value))
 
 
 def alluredir(config: pytest.Config) -> Path | None:
@@ -72,11 +58,11 @@ def alluredir(config: pytest.Config) -> Path | None:
         return None
     from harness.report import allure_report
 
-    return _path(config, default) if allure_report.AVAILABLE else None
+    return rooted(config, default) if allure_report.AVAILABLE else None
 
 
 def _scenario_items(items: list[pytest.Item]) -> list[pytest.Item]:
-    from harness.pytest_scenarios import ScenarioItem
+    from harness.pytest.items import ScenarioItem
 
     return [i for i in items if isinstance(i, ScenarioItem)]
 
@@ -107,15 +93,7 @@ def pytest_runtest_call(item: pytest.Item):
 
 
 def _report(item: pytest.Item) -> None:
-    from harness.pytest_scenarios import (
-        DEVICE_KEY,
-        FIGURES_KEY,
-        RUN_ID_KEY,
-        RUNNER_KEY,
-        VERDICT_KEY,
-        ScenarioItem,
-    )
-    from harness.ratchet import decide
+    from harness.pytest.items import ScenarioItem
     from harness.record import read_record
     from harness.report import allure_report
 
@@ -150,24 +128,7 @@ def _report(item: pytest.Item) -> None:
             _late_pictures(item.config, results).expect(item.out_dir, attached)
     except Exception:  # a report problem must never change the scenario's outcome
         log.exception("allure reporting failed for %s", item.nodeid)
-    ledger = ledger_for(item.config)
-    if ledger is None:
-        return
-    expect = item.loaded.scenario.expect
-    row = row_from_run(
-        run_id,
-        item.loaded.scenario.name,  # one scenario on three boards: one name, three devices
-        verdict,
-        record,
-        scenario_path=str(item.path),
-        expect=expect,
-        status=decide(expect, verdict, item.loaded.scenario.expect_reason).outcome,
-    )
-    if not row.runner:
-        row = dataclasses.replace(row, runner=runner)
-    if not row.device and place:  # broke before its record named the accelerator
-        row = dataclasses.replace(row, device=place)
-    _append(item.config, ledger, row)
+    record_item(item, verdict, record, run_id=run_id, runner=runner, place=place)
 
 
 def _late_pictures(config: pytest.Config, results: Path) -> LatePictures:
@@ -194,8 +155,6 @@ def _add_late_pictures(config: pytest.Config, *, drain: bool) -> None:
     late = config.stash.get(LATE_KEY, None)
     if late is None:  # no result waits for pictures (every plain test session)
         return
-    from harness.pytest_scenarios import FIGURES_KEY
-
     jobs = config.stash[FIGURES_KEY]  # a run that waits for pictures was submitted to it
     if drain:
         jobs.drain()
@@ -203,51 +162,6 @@ def _add_late_pictures(config: pytest.Config, *, drain: bool) -> None:
         late.attach(jobs.finished())
     except Exception:  # a report problem must never fail the session
         log.exception("allure: adding pictures to results failed")
-
-
-def _append(config: pytest.Config, ledger: Ledger, row: Row) -> None:
-    """Store a row; a failed write is logged and noted in the session's run folder, where
-    `harness gates check` finds it and withholds its OK (see harness.history.refusals)."""
-    from harness.pytest_scenarios import RUN_DIR_KEY
-
-    try:
-        ledger.append(row)
-    except LedgerError as exc:
-        log.error("gate ledger: %s", exc)
-        run_dir = config.stash[RUN_DIR_KEY]
-        line = json.dumps({"name": row.scenario, "error": str(exc)}) + "\n"
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            with (run_dir / "ledger-errors.jsonl").open("a", encoding="utf-8") as fh:
-                fh.write(line)
-        except OSError as err:
-            log.error("cannot note the failed ledger write in %s: %s", run_dir, err)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector):
-    """A scenario file that does not load still gets a ledger row: config-error."""
-    outcome = yield
-    report: pytest.CollectReport = outcome.get_result()
-    from harness.pytest_scenarios import RUN_ID_KEY, ScenarioFile
-
-    if not report.failed or not isinstance(collector, ScenarioFile):
-        return
-    if collector.config.option.collectonly:  # a lint, not a run
-        return
-    ledger = ledger_for(collector.config)
-    if ledger is None:
-        return
-    row = Row(
-        run_id=collector.config.stash[RUN_ID_KEY],
-        scenario=collector.path.name.removesuffix(SCENARIO_SUFFIX),
-        gate="config-error",
-        outcome="error",
-        status="broken",
-        scenario_path=str(collector.path),
-        reason=str(report.longrepr).strip(),
-    )
-    _append(collector.config, ledger, row)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -267,8 +181,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     ledger = ledger_for(config)
     if target is None or ledger is None or not ledger.path.exists():
         return
-    from harness.pytest_scenarios import RUN_ID_KEY
-
     run_id = config.stash[RUN_ID_KEY]
     try:
         rows = ledger.rows(run_id=run_id)

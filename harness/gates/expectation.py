@@ -1,4 +1,4 @@
-"""The expectation ratchet: how a verdict compares with a scenario's `expect`, and raising it.
+"""How a verdict compares with a scenario's `expect`: the pytest outcome of a run.
 
 Stopping exactly at `expect` is expected (xfail, or SKIP for empty-backbones, or a pass);
 getting further fails strictly until `expect` is raised; stopping earlier is a regression.
@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from harness.gates import BROKEN, LADDER, NO_DATA, Verdict
-from harness.scenario.load import read_yaml
-from harness.scenario.problems import position
 
 
 @dataclass(frozen=True)
@@ -60,29 +57,3 @@ def decide(expect: str, verdict: Verdict, expect_reason: str | None = None) -> D
             "failed", f"gate moved forward: raise expect to {gate} (was {expect}); {gate}: {why}"
         )
     return Decision("failed", f"regression: stopped at {gate}, expected {expect}; {gate}: {why}")
-
-
-def raise_expect(path: Path, reached: str) -> str | None:
-    """Rewrite `expect:` in place if `reached` is further up the ladder; never lowers it.
-
-    Only the value on the `expect` line changes, so comments and key order stay as written.
-    Returns the old value when the file was changed.
-    """
-    if reached not in LADDER:
-        return None
-    tree = read_yaml(path)
-    old = tree.get("expect")
-    if old not in LADDER or LADDER.index(reached) <= LADDER.index(old):
-        return None
-    line, _ = position(tree, ("expect",))
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    new_line, n = re.subn(
-        rf"^(\s*expect\s*:\s*)(['\"]?){re.escape(old)}\2",
-        rf"\g<1>\g<2>{reached}\g<2>",
-        lines[line - 1],
-    )
-    if n != 1:
-        return None
-    lines[line - 1] = new_line
-    path.write_text("".join(lines), encoding="utf-8")
-    return old

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.errors import RunnerError
-from harness.runners.jetson import Engine
+from harness.runners.engine import Engine
 
 HOMES = Path("/var/lib/harness-standin")  # outside every masked folder, short socket paths
 

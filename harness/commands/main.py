@@ -20,22 +20,19 @@ from harness.errors import HarnessError
 # commands. A module is imported only when its group is named on the command line, so
 # `harness --help` imports none of them (numpy, pydantic, torch stay out).
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "scenario": ("check and describe scenario files", ("harness.scenario.cli",)),
+    "scenario": ("check and describe scenario files", ("harness.commands.scenario",)),
     "gates": (
         "gate verdicts: ratchet, transitions, Tier-2 check",
-        ("harness.gates.cli", "harness.history.cli"),
+        ("harness.commands.gates",),
     ),
-    "clip": ("make, inspect, plot and import clip bundles", ("harness.clip.cli",)),
-    "runner": ("the e2e-runner container: image, checks, cleanup", ("harness.runners.cli",)),
-    "report": ("the Allure HTML report", ("harness.report.cli",)),
+    "clip": ("make, inspect, plot and import clip bundles", ("harness.commands.clip",)),
+    "runner": ("the e2e-runner container: image, checks, cleanup", ("harness.commands.runner",)),
+    "report": ("the Allure HTML report", ("harness.commands.report",)),
 }
 # Top-level commands with no group: name -> (help, the module whose `register` adds them).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "replay": ("run a failure bundle again", "harness.history.surprises_cli"),
-    "bisect": (
-        "find the commit that moved a scenario's gate down",
-        "harness.history.surprises_cli",
-    ),
+    "replay": ("run a failure bundle again", "harness.commands.rerun"),
+    "bisect": ("find the commit that moved a scenario's gate down", "harness.commands.rerun"),
 }
 # A stack's `harness.commands` entry point named GROUP or GROUP-PART adds commands to its own
 # GROUP (a built-in group is not scanned for them: `harness scenario ...` reads no metadata).

@@ -16,7 +16,7 @@ DEFAULT_CACHE = Path(".cache")
 
 def load_weights(path: Path):
     """A checkpoint in the upstream layout, its width/clusters/dim read from the shapes."""
-    from harness.reference.provisioning import load_weights as read_state
+    from harness.reference.model_checks import load_weights as read_state
     from harness.reference.vpr.netvlad import NetVladVgg16
 
     state = read_state(path)  # refused pickles and unreadable files: a ProvisioningError

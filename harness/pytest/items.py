@@ -1,119 +1,43 @@
-"""The pytest plugin: *.scenario.yaml files become items that run, get a verdict, and ratchet.
+"""Scenario items: *.scenario.yaml files become items that run, get a verdict, and ratchet.
 
-Loaded by pytest through `harness.plugin` (the `pytest11` entry point). Options and ini keys
-first, then the collector and the item, then the hooks. The gate -> outcome decision is
-`harness.ratchet.decide`; this module only enacts it (skip, xfail, fail) so every reporter sees
-the native pytest outcome.
+The collector and the item, the runner each item runs on, then the hooks. The gate -> outcome
+decision is `harness.gates.expectation.decide`; this module only enacts it (skip, xfail,
+fail) so every reporter sees the native pytest outcome.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import threading
-import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.errors import RunnerError
-from harness.runners import RUNNER_CLASSES, farm_plugin, runner_class
+from harness.pytest import farm
+from harness.pytest.keys import (
+    CANCEL_KEY,
+    DEVICE_KEY,
+    FIGURES_KEY,
+    NAMES_KEY,
+    PREFLIGHT_KEY,
+    RUN_DIR_KEY,
+    RUNNER_KEY,
+    RUNNER_NAME_KEY,
+    VERDICT_KEY,
+)
+from harness.pytest.started import Started
+from harness.pytest.verdict_log import log_verdict
+from harness.runners import runner_class
 from harness.scenario import SCENARIO_SUFFIX
 
 # Every pytest session in the environment loads this plugin: the scenario model, the gates
 # and the runners (pydantic, numpy, docker) are imported when a scenario is collected or run.
 if TYPE_CHECKING:
-    from harness.gates import Verdict
     from harness.report.figure_jobs import FigureJobs
     from harness.runners.base import Runner
     from harness.scenario.load import Loaded
-
-RUNNER_NAME_KEY = pytest.StashKey[str]()
-RUNNER_KEY = pytest.StashKey["Runner"]()  # made when the first scenario runs
-# Per runner (a farm place's, or "" for the session's): its first preflight failure, or "".
-PREFLIGHT_KEY = pytest.StashKey[dict[str, str]]()
-VERDICT_KEY = pytest.StashKey["Verdict"]()
-DEVICE_KEY = pytest.StashKey[str]()  # the farm place a scenario ran on (its Allure device)
-RUN_DIR_KEY = pytest.StashKey[Path]()
-RUN_ID_KEY = pytest.StashKey[str]()
-RUN_ID_OWNED_KEY = pytest.StashKey[bool]()  # this session made the id: drop it when done
-NAMES_KEY = pytest.StashKey["dict[str, Loaded]"]()  # scenario name -> the file that has it
-CANCEL_KEY = pytest.StashKey[bool]()  # SIGTERM handled as Ctrl-C (True: this plugin set it)
-FIGURES_KEY = pytest.StashKey["FigureJobs"]()  # the runs' pictures, made in the background
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("harness", "GPS-denied navigation scenarios")
-    group.addoption(
-        "--runner",
-        choices=sorted(RUNNER_CLASSES),
-        default=None,
-        help="where scenarios run: local (subprocess, default), inprocess (debugging), ...",
-    )
-    group.addoption(
-        "--harness-runs",
-        default=None,
-        metavar="DIR",
-        help="folder for run records, one sub-folder per session (default reports/runs)",
-    )
-    group.addoption(
-        "--harness-timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="override every scenario's timeout_s",
-    )
-    group.addoption(
-        "--jetson",
-        action="store_true",
-        default=False,
-        help="run scenarios in the e2e-runner container on a Jetson's Docker engine "
-        "(docker-compose.test.jetson.yml; engine from --jetson-host or DOCKER_HOST)",
-    )
-    group.addoption(
-        "--jetson-host",
-        default=None,
-        metavar="URL",
-        help="the board's Docker engine, e.g. ssh://user@jetson (implies --jetson)",
-    )
-    parser.addini("harness_runner", "default runner for scenarios", default="local")
-    parser.addini("harness_runs", "folder for run records", default="reports/runs")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "tier1: runs on any host")
-    config.addinivalue_line("markers", "tier2: runs on the target device (Tier-2)")
-    name = config.getoption("--runner") or config.getini("harness_runner")
-    if name not in RUNNER_CLASSES:
-        raise pytest.UsageError(
-            f"harness_runner = {name!r}: choose one of {sorted(RUNNER_CLASSES)}"
-        )
-    config.stash[RUNNER_NAME_KEY] = name
-    root = config.rootpath
-    # One folder per session, shared by xdist workers (they inherit the environment).
-    # HARNESS_RUN_ID may also be set by the caller (CI) to name the session.
-    if "HARNESS_RUN_ID" not in os.environ:
-        os.environ["HARNESS_RUN_ID"] = time.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
-        config.stash[RUN_ID_OWNED_KEY] = True
-    run_id = config.stash[RUN_ID_KEY] = os.environ["HARNESS_RUN_ID"]
-    runs = Path(config.getoption("--harness-runs") or config.getini("harness_runs"))
-    run_dir = config.stash[RUN_DIR_KEY] = (runs if runs.is_absolute() else root / runs) / run_id
-    if farm_plugin.enabled(config):  # --farm-tags: each worker on its own labgrid place
-        config.stash[RUNNER_KEY] = farm_plugin.make_runner(config, run_dir)
-    if not hasattr(config, "workerinput"):  # the xdist controller, or a session without xdist
-        from harness.crash import CrashReporter
-
-        config.pluginmanager.register(CrashReporter(config, run_dir, run_id), "harness-crash")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if config.stash.get(CANCEL_KEY, False):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if config.stash.get(RUN_ID_OWNED_KEY, False):
-        os.environ.pop("HARNESS_RUN_ID", None)
 
 
 def _cancel_as_ctrl_c(config: pytest.Config) -> None:
@@ -137,9 +61,9 @@ def _runner(config: pytest.Config) -> Runner:
     if RUNNER_KEY not in config.stash:
         jetson_host = config.getoption("--jetson-host")
         if config.getoption("--jetson") or jetson_host:
-            from harness.runners.docker import DockerRunner
+            from harness.runners.jetson import container_runner
 
-            runner = DockerRunner.from_options(config.rootpath, True, jetson_host)
+            runner = container_runner(config.rootpath, True, jetson_host)
         else:
             runner = runner_class(config.stash[RUNNER_NAME_KEY])(config.rootpath)
         config.stash[RUNNER_KEY] = runner
@@ -167,7 +91,7 @@ class ScenarioFile(pytest.File):
         for marker in loaded.scenario.markers:
             self.config.addinivalue_line("markers", f"{marker}: scenario marker")
         # --farm-each-place: one item per place, `name[place]`; else one item.
-        for place in farm_plugin.places(self.config) or [None]:
+        for place in farm.places(self.config) or [None]:
             name = f"{loaded.scenario.name}[{place}]" if place else loaded.scenario.name
             yield ScenarioItem.from_parent(self, name=name, loaded=loaded, place=place)
 
@@ -204,13 +128,12 @@ class ScenarioItem(pytest.Item):
         return runner.runner(self.place) if self.place is not None else runner
 
     def runtest(self) -> None:
-        from harness.crash import Started
-        from harness.ratchet import decide
+        from harness.gates.expectation import decide
         from harness.report.allure_report import full_name
 
         runner = self.runner()
         if self.place is not None:  # known before the run: a broken run keeps its history
-            _farm_device(self, self.place, farm_plugin.places(self.config)[self.place])
+            _farm_device(self, self.place, farm.places(self.config)[self.place])
         _preflight(self.config, runner, self.place or "")
         _held_place(self, runner)
         timeout = self.config.getoption("--harness-timeout") or self.loaded.scenario.timeout_s
@@ -280,7 +203,7 @@ def _farm_device(item: ScenarioItem, place: str | None, tags: dict[str, str]) ->
 
 def _held_place(item: ScenarioItem, runner: Runner) -> None:
     """One place per worker (no --farm-each-place): the place this worker holds now."""
-    if item.place is not None or not farm_plugin.enabled(item.config):
+    if item.place is not None or not farm.enabled(item.config):
         return
     from harness.runners.farm import FarmRunner
 
@@ -301,48 +224,6 @@ def figures_ready(item: pytest.Item) -> None:
     the Allure report does not wait (harness.report.allure_late adds them when made)."""
     if isinstance(item, ScenarioItem) and FIGURES_KEY in item.config.stash:
         item.config.stash[FIGURES_KEY].wait(item.out_dir)
-
-
-def log_verdict(
-    run_dir: Path,
-    path: str,
-    name: str,
-    expect: str,
-    verdict: Verdict,
-    status: str | None = None,
-    device: str | None = None,
-) -> None:
-    """Append to the session's verdicts.jsonl (one write per line: safe across xdist workers).
-
-    `status` is the pytest outcome after the ratchet (`harness report table` lists it); when
-    not given it is decided from `expect` alone. `device`: the farm place it ran on."""
-    from harness.ratchet import decide
-
-    if status is None:
-        status = decide(expect, verdict, None).outcome
-    run_dir.mkdir(parents=True, exist_ok=True)
-    line = (
-        json.dumps(
-            {
-                "scenario": path,
-                "name": name,
-                "expect": expect,
-                "gate": verdict.gate,
-                "outcome": verdict.outcome,
-                "reason": verdict.reason,
-                "status": status,
-                **({"device": device} if device else {}),
-            }
-        )
-        + "\n"
-    )
-    with (run_dir / "verdicts.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(line)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    if FIGURES_KEY in session.config.stash:
-        session.config.stash[FIGURES_KEY].drain()
 
 
 @pytest.hookimpl(wrapper=True)
