@@ -23,8 +23,8 @@ import numpy as np
 from harness.clip import ClipRef, Segment, load_clip
 from harness.reference.eskf.filter import Eskf, quat_to_matrix, rotvec_to_matrix, skew
 from harness.reference.eskf.navigate import noise_from_manifest, replay
+from harness.reference.settings import EskfSpec
 from harness.run.stage import Fix
-from harness.scenario.model import EskfSpec
 from harness.synth.spec import SynthSpec
 
 State = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # final p, v, R, P

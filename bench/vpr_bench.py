@@ -24,11 +24,12 @@ import numpy as np
 import torch
 from scratch import scratch
 
-from harness.config import Backbone
 from harness.reference.cpu import int8_isa
+from harness.reference.operator_config import Backbone
+from harness.reference.provisioned import Engine
 from harness.reference.runtimes import make_runtime
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
-from harness.run.stage import Engine, RunContext
+from harness.run.stage import RunContext
 
 GFLOP_200x300 = 36.6  # model card; conv cost scales with pixels
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +86,7 @@ def provisioning(scenario: Path, cache_dir: Path) -> None:
     clip = load_clip(loaded.scenario.clip, loaded.scenario.segment, cache_dir)
     work = scratch("vpr-bench-")
     start = time.perf_counter()
-    weights = loaded.config.backbone().weights_path  # relative: resolved against `work`
+    weights = loaded.settings.config.backbone().weights_path  # relative: resolved against `work`
     make_scaffold(work / weights)
     print(f"full-size scaffold written in {time.perf_counter() - start:.1f} s (once, not timed)")
     loaded = dataclasses.replace(loaded, root=work)
@@ -124,7 +125,7 @@ def stand_in_tiles(args: argparse.Namespace):
 
 def recall_rows(weights: Path, cache_dir: Path, seed: int = 7, input_px: int = 160) -> None:
     """Recall of eager fp32 and openvino-int8 (calibrated on the flight's corpus) on one flight."""
-    from harness.reference.checkpoint_file import sha256_file
+    from harness.digest import file_digest
     from harness.reference.commands.train import load_weights
     from harness.reference.models.evaluate import corpus_images, recall_table
     from harness.reference.models.trainset import clip_flight
@@ -135,7 +136,7 @@ def recall_rows(weights: Path, cache_dir: Path, seed: int = 7, input_px: int = 1
     tiles = corpus_images(geo.corpus)
     model = load_weights(weights).eval()
     backbone = Backbone(name="b", weights_path=weights, runtime="openvino-int8")
-    engine = Engine(backbone, weights, sha256_file(weights), model)
+    engine = Engine(backbone, weights, file_digest(weights), model)
     int8, check = make_runtime(
         engine, input_px, scratch("vpr-bench-"), tiles=lambda: calibration_tiles(geo.corpus)
     )

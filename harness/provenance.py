@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness.config import unpinned_checkpoints
 
 
 def git_sha(root: Path) -> str | None:
@@ -61,11 +60,18 @@ def worktree_hash(root: Path) -> str | None:
     return digest.hexdigest()
 
 
-def pinning(config: dict[str, Any] | None) -> dict[str, Any]:
-    """The provenance keys that say whether the checkpoints were pinned by sha256."""
-    backbones = ((config or {}).get("c10_provisioning") or {}).get("backbones") or []
-    unpinned = unpinned_checkpoints(config)
-    return {"checkpoint_pinned": not unpinned if backbones else None, "unpinned": unpinned}
+def artifacts(declared: list[dict[str, Any]]) -> dict[str, Any]:
+    """The provenance keys of what a stack declared it provisions (`RunContext.artifact`):
+    all of them, the first checkpoint's sha256, and whether every checkpoint was pinned."""
+    checkpoints = [a for a in declared if a.get("kind") == "checkpoint"]
+    unpinned = [a for a in checkpoints if not a.get("pinned")]
+    return {
+        "artifacts": declared,
+        "checkpoint_sha256": checkpoints[0].get("sha256") if checkpoints else None,
+        "checkpoint_pinned": not unpinned if checkpoints else None,
+        "unpinned": [str(a.get("path")) for a in unpinned],
+        "pin_hint": next((a.get("pin_hint") for a in unpinned if a.get("pin_hint")), None),
+    }
 
 
 def device() -> str:

@@ -130,8 +130,9 @@ def _named(items: list[pytest.Item]) -> set[str]:
     named = set()
     for item in items:
         loaded = getattr(item, "loaded", None)
-        for backbone in loaded.config.c10_provisioning.backbones if loaded else ():
-            named.add(os.path.abspath(loaded.resolve(backbone.weights_path)))
+        for stack_file in loaded.settings.files() if loaded else ():
+            if stack_file.role == "checkpoint":  # the reference stack's; a black box has none
+                named.add(os.path.abspath(stack_file.path))
     return named
 
 

@@ -142,7 +142,7 @@ def cached_geotiff(
     cache_dir: Path,
 ) -> TileCorpus:
     """read_geotiff, remembered under cache_dir by the file's digest and the parameters."""
-    from harness.clip.bundle import file_digest
+    from harness.digest import file_digest
 
     key = json.dumps([file_digest(path, cache_dir), list(origin), zoom, tile_px])
     folder = cache_dir / "corpora" / hashlib.sha256(key.encode()).hexdigest()[:24]

@@ -8,8 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
-from harness.clip.bundle import file_digest
 from harness.clip.spec import RecordingSpec
+from harness.digest import file_digest
 from harness.errors import ClipError
 
 READER_VERSION = 2  # bump when a reader's output changes, so cached imports are redone

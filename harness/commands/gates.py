@@ -16,7 +16,7 @@ ALLOW_HELP = {
     "missing": "baseline scenarios the head run lacks",
     "not-comparable": "scenarios whose clip or corpus changed since the baseline",
     "ledger-gap": "head verdicts that never reached the ledger (a failed write)",
-    "unpinned": "head scenarios run with a checkpoint the operator config does not pin",
+    "unpinned": "head scenarios run with a checkpoint their stack does not pin",
 }
 
 

@@ -1,8 +1,9 @@
 """The vpr-contract gate: every query descriptor has the promised shape, dtype, finiteness, norm.
 
-The descriptor size comes from the backbone the operator config provisions (`descriptor_dim`),
-not from a constant; descriptors are float32 (what the onboard index holds). Non-finite
-descriptors are a FAIL that says so; too few described queries is no-data.
+The descriptor size is the scenario's `descriptor_dim`, else the one the stack's configuration
+provisions (its `provisioning/backbones` event), not a constant; descriptors are float32
+(what the onboard index holds). Non-finite descriptors are a FAIL that says so; too few
+described queries is no-data.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ DEFAULT_DESCRIPTOR_DIM = 4096  # the upstream NetVLAD-VGG16 with its 4096-d PCA
 
 
 class VprContractSpec(GateSpec):
+    applies: bool = True  # false: a stack that makes no descriptors (the reference's oracle)
     descriptor_dim: int | None = Field(None, gt=0)  # None: the provisioned backbone's
     dtypes: tuple[str, ...] = ("float32",)
     norm_tol: float = Field(1e-2, gt=0)
@@ -27,14 +29,13 @@ class VprContractSpec(GateSpec):
     collapse_min_cosine: float = Field(0.9999, gt=0, le=1)
 
 
-def configured_dim(config: dict[str, Any]) -> int:
-    """`descriptor_dim` of the backbone c2_vpr uses (the named one, else the first)."""
-    backbones = (config.get("c10_provisioning") or {}).get("backbones") or []
-    chosen = (config.get("c2_vpr") or {}).get("backbone")
-    for b in backbones:
-        if isinstance(b, dict) and (chosen is None or b.get("name") == chosen):
-            dim = b.get("descriptor_dim")
-            return dim if isinstance(dim, int) and not isinstance(dim, bool) else 0
+def configured_dim(record: Record) -> int:
+    """The descriptor size the stack's configuration provisions (`descriptor_dim` of its last
+    `provisioning/backbones` event); the upstream 4096 when it names none."""
+    for ev in reversed(list(record.select("provisioning", "backbones"))):
+        dim = ev.get("descriptor_dim")
+        if isinstance(dim, int) and not isinstance(dim, bool):
+            return dim
     return DEFAULT_DESCRIPTOR_DIM
 
 
@@ -67,9 +68,9 @@ def check(record: Record) -> GateResult:
         what = f"stack output line {first.get('line', '?')}: {first.get('reason', '?')}"
         reason = f"causality broken: {what}{more}"
         return GateResult("fail", reason, {"causality_breaches": len(breaches)})
-    if (record.scenario.get("vpr") or {}).get("strategy") == "oracle":
-        return GateResult("n/a", "the oracle strategy makes no descriptors")
-    dim = spec.descriptor_dim or configured_dim(record.config)
+    if not spec.applies:
+        return GateResult("n/a", "the scenario declares this gate does not apply")
+    dim = spec.descriptor_dim or configured_dim(record)
     queries = [q for q in record.select("vpr", "query") if "descriptor" in q]
     if len(queries) < spec.min_queries:
         return GateResult(

@@ -8,13 +8,15 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
+from harness.digest import file_digest
 from harness.errors import StackError
 from harness.process.inputs import stack_input
 from harness.process.launch import Clock, Launch, run_stack
 from harness.process.protocol import Translator, parse
-from harness.run.stage import Engine, Fix, RunContext, StageStop
-from harness.scenario.model import ProcessSpec
+from harness.process.settings import ProcessScenario, ProcessSpec
+from harness.run.stage import Fix, RunContext, StageStop
 
 log = logging.getLogger(__name__)
 STDERR_NAME = "stack.stderr"
@@ -59,15 +61,28 @@ def _command(ctx: RunContext, spec: ProcessSpec) -> list[str]:
 class ProcessPipeline:
     """The stack does VPR and filtering itself; the adapter feeds it and records its output."""
 
-    def provision(self, ctx: RunContext) -> list[Engine]:
+    scenario_model = ProcessScenario
+
+    def provision(self, ctx: RunContext) -> list[Any]:
         spec = ctx.scenario.process
+        ctx.emit(
+            "provisioning",
+            "backbones",
+            count=1,
+            names=[spec.name],
+            what="process",
+            source=str(ctx.loaded.path),
+        )
         ok, detail = _executable(ctx, spec)
+        program = ctx.settings.program
+        if ok and program is not None:  # a program of the project: what ran, by content
+            ctx.artifact("program", spec.name, program, file_digest(program), pinned=False)
         ctx.emit("provisioning", "check", backbone=spec.name, check="exists", ok=ok, detail=detail)
         if not ok:
             raise StageStop(detail)
         return []
 
-    def fixes(self, ctx: RunContext, engines: list[Engine]) -> list[Fix]:
+    def fixes(self, ctx: RunContext, engines: list[Any]) -> list[Fix]:
         spec, clip = ctx.scenario.process, ctx.clip
         folder = stack_input(clip, spec.corpus, ctx.cache_dir)
         translator = Translator(clip, clip.corpus(spec.corpus), spec.name, ctx.emit)

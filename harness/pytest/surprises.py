@@ -232,7 +232,7 @@ def _bundle(item: Any, decision: Any, adjudication: Adjudication | None) -> None
         run_id=config.stash[RUN_ID_KEY],
         scenario_path=item.path,
         root=item.loaded.root,
-        config_path=item.loaded.config_path,
+        stack_files=item.loaded.settings.files(),
         out_dir=item.out_dir,
         expect=item.loaded.scenario.expect,
         expect_reason=item.loaded.scenario.expect_reason,

@@ -6,12 +6,12 @@ its scenarios never import torch.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import Backbone
+from harness.digest import file_digest
+from harness.reference.operator_config import Backbone
 from harness.run.stage import RunContext, StageStop
 
 
@@ -36,14 +36,6 @@ def record_check(ctx: RunContext, backbone: str, check: Check) -> None:
         raise StageStop(check.detail)
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_checks(backbone: Backbone, path: Path) -> Iterator[Check]:
     """`exists`, then `sha256` (against the pin, when there is one); stops at the first failure.
 
@@ -56,7 +48,7 @@ def file_checks(backbone: Backbone, path: Path) -> Iterator[Check]:
         return
     yield Check("exists", True, str(path))
     try:
-        digest = sha256_file(path)
+        digest = file_digest(path)
     except OSError as exc:
         yield Check(
             "sha256", False, f"{path} is unreadable ({exc.strerror}); make it readable by this user"

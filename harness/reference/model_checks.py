@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from harness.config import Backbone
 from harness.errors import ProvisioningError
 from harness.reference.checkpoint_file import Check, file_checks
 from harness.reference.checkpoint_kind import TORCH, sniff
+from harness.reference.operator_config import Backbone
 from harness.reference.vpr.netvlad import NetVladVgg16, expected_layout
 
 # The probe input of the one forward pass provisioning runs: small, fixed, deterministic.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from harness.reference.checkpoint_file import Check, file_checks, record_check
-from harness.run.stage import Engine, Fix, RunContext
+from harness.reference.provisioned import Engine
+from harness.reference.settings import ReferenceScenario
+from harness.run.stage import Fix, RunContext, StageStop
 
 
 class ReferencePipeline:
@@ -15,20 +17,48 @@ class ReferencePipeline:
     in time.
     """
 
+    scenario_model = ReferenceScenario
+
     def __init__(self) -> None:
         self._deferred = None  # the queries `navigate` runs, with align_source: filter
 
     def provision(self, ctx: RunContext) -> list[Engine]:
         """Every backbone's checks, recorded: the file checks (exists, sha256), then, unless
         the strategy runs no model (the oracle), the model's. torch is imported only for
-        those: a run that stops at a file check or runs the oracle never loads it."""
+        those: a run that stops at a file check or runs the oracle never loads it. An empty
+        backbones list stops here: the empty-backbones SKIP gate, nothing to run."""
+        settings = ctx.settings
+        backbones = settings.config.c10_provisioning.backbones
+        chosen = settings.config.backbone()  # c2_vpr's: its size is the descriptor contract
+        ctx.emit(
+            "provisioning",
+            "backbones",
+            count=len(backbones),
+            names=[b.name for b in backbones],
+            what="c10_provisioning.backbones",
+            source=str(settings.config_path),
+            # the size the vpr-contract gate holds descriptors to (c2_vpr's backbone)
+            descriptor_dim=chosen.descriptor_dim
+            if (chosen := settings.config.backbone())
+            else None,
+        )
+        if not backbones:
+            raise StageStop(f"c10_provisioning.backbones is empty in {settings.config_path}")
         engines = []
-        for backbone in ctx.config.c10_provisioning.backbones:
+        for backbone in backbones:
             path = ctx.loaded.resolve(backbone.weights_path)
-            sha = ""
-            for check in file_checks(backbone, path):
+            checks = list(file_checks(backbone, path))  # stops at the first failure
+            sha = next((c.detail.split()[0] for c in checks if c.check == "sha256" and c.ok), "")
+            ctx.artifact(
+                "checkpoint",
+                backbone.name,
+                path,
+                sha or None,
+                pinned=backbone.sha256 is not None,
+                pin_hint="run `harness provision pin` (it writes the sha256 into the config)",
+            )
+            for check in checks:
                 record_check(ctx, backbone.name, check)
-                sha = check.detail.split()[0] if check.check == "sha256" else sha
             if ctx.scenario.vpr.strategy == "oracle":
                 engines.append(Engine(backbone, path, sha))
                 ctx.emit(

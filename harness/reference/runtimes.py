@@ -20,7 +20,7 @@ import torch
 
 from harness.atomic import atomic_path, build_lock
 from harness.reference.model_checks import Check
-from harness.run.stage import Engine
+from harness.reference.provisioned import Engine
 
 Embed = Callable[[torch.Tensor], np.ndarray]
 Tiles = Callable[[], np.ndarray]  # uint8 (N, H, W, 3) corpus tiles, for int8 calibration

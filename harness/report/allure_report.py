@@ -174,7 +174,7 @@ def report_run(
         )
     if record and record.condition:
         _attach_json(record.scenario, "resolved scenario")
-        _attach_json(record.config, "operator config (resolved)")
+        _attach_json(record.config, "stack settings (resolved)")
         _attach_json(record.provenance, "provenance")
     stderr = out_dir / "stderr.log"
     if stderr.is_file() and stderr.stat().st_size:

@@ -4,12 +4,14 @@ Layout of `reports/failures/<scenario>--<run id>.tar.gz` (see docs/surprises.md)
 
     manifest.json                 what the run was: verdict, decision, hashes, provenance, command
     project/<scenario path>       the scenario file as written (overrides inside)
-    project/<config path>         the operator config as written
+    project/<stack file path>     what the stack reads besides checkpoints (an operator
+                                  config, a program) as written
     project/<pipeline>.py         a `module:Class` stack under development, when it is one file
     project/<checkpoint path>     the checkpoint, when it fits the bound (or on request)
     project/<clip bundle path>/   a clip bundle, when it fits the bound (or on request)
     cache/synth/<hash>/           a synth clip as made, only on request (the spec remakes it)
-    resolved/scenario.json, resolved/config.json   the scenario and config as the run saw them
+    resolved/scenario.json, resolved/config.json   the scenario and the stack's settings as
+                                  the run saw them
     run/record.jsonl, run/stderr.log, run/*.png    the run record, its log and its pictures
 
 Paths under `project/` mirror the paths relative to the project root, so unpacking the
@@ -20,7 +22,6 @@ a hidden part file and renamed, so no half-written bundle ever carries the final
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -28,10 +29,14 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from harness.digest import file_digest
 from harness.errors import HarnessError
 from harness.record import RECORD_NAME, Record
+
+if TYPE_CHECKING:
+    from harness.scenario.model import StackFile
 
 FORMAT = "harness-failure-bundle"
 FORMAT_VERSION = 1
@@ -53,7 +58,7 @@ class RunFacts:
     run_id: str
     scenario_path: Path
     root: Path
-    config_path: Path
+    stack_files: list[StackFile]  # what the scenario's stack reads (config, checkpoints, ...)
     out_dir: Path
     expect: str
     expect_reason: str | None
@@ -118,41 +123,43 @@ def relative(path: Path, root: Path) -> Path:
         return Path("external") / path.name
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _scenario_text(facts: RunFacts, config_rel: Path) -> Path | bytes:
-    """The scenario file as written; when its operator config lies outside the project, the
-    copy points at the config's place in the bundle instead."""
-    if config_rel.parts[0] != "external":
+def _scenario_text(facts: RunFacts) -> Path | bytes:
+    """The scenario file as written; when a file its stack reads lies outside the project, the
+    copy points at that file's place in the bundle instead."""
+    moved = [
+        (f.key, relative(f.path, facts.root))
+        for f in facts.stack_files
+        if f.key is not None and relative(f.path, facts.root).parts[0] == "external"
+    ]
+    if not moved:
         return facts.scenario_path
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
     tree = yaml.load(facts.scenario_path.read_text(encoding="utf-8"))
-    tree["config"] = config_rel.as_posix()
+    for key, rel in moved:
+        node = tree
+        for part in key[:-1]:
+            node = node[part]
+        node[key[-1]] = rel.as_posix()
     out = io.StringIO()
     yaml.dump(tree, out)
     return out.getvalue().encode()
 
 
-def _checkpoints(facts: RunFacts, record: Record | None) -> list[dict[str, Any]]:
-    config = record.config if record else {}
+def _checkpoints(facts: RunFacts) -> list[dict[str, Any]]:
+    """The checkpoints the stack reads: path (relative to the project when inside it), and
+    size and sha256 when the file is there."""
     found = []
-    for b in (config.get("c10_provisioning") or {}).get("backbones") or []:
-        raw = b.get("weights_path") or b.get("onnx_path")
-        if not raw:
+    for f in facts.stack_files:
+        if f.role != "checkpoint":
             continue
-        path = Path(raw) if Path(raw).is_absolute() else facts.root / raw
-        entry: dict[str, Any] = {"name": b.get("name"), "path": str(raw), "exists": path.is_file()}
-        if path.is_file():
-            entry["size"] = path.stat().st_size
-            entry["sha256"] = sha256_of(path)
+        rel = relative(f.path, facts.root)
+        raw = str(f.path) if rel.parts[0] == "external" else rel.as_posix()
+        entry: dict[str, Any] = {"name": f.path.name, "path": raw, "exists": f.path.is_file()}
+        if f.path.is_file():
+            entry["size"] = f.path.stat().st_size
+            entry["sha256"] = file_digest(f.path)
         found.append(entry)
     return found
 
@@ -180,10 +187,10 @@ def collect(
     parts = _Parts(max_bytes)
     root = facts.root
     scenario_rel = relative(facts.scenario_path, root)
-    config_rel = relative(facts.config_path, root)
-    parts.add(f"project/{scenario_rel.as_posix()}", _scenario_text(facts, config_rel), must=True)
-    if facts.config_path.is_file():
-        parts.add(f"project/{config_rel.as_posix()}", facts.config_path, must=True)
+    parts.add(f"project/{scenario_rel.as_posix()}", _scenario_text(facts), must=True)
+    for f in facts.stack_files:  # the stack's config, program, ...: small, always carried
+        if f.role != "checkpoint" and f.path.is_file():
+            parts.add(f"project/{relative(f.path, root).as_posix()}", f.path, must=True)
     resolved_scenario = record.scenario if record else {}
     for name, obj in (("scenario", resolved_scenario), ("config", record.config if record else {})):
         blob = json.dumps(obj, indent=2, sort_keys=True).encode()
@@ -197,7 +204,7 @@ def collect(
         parts.add(f"run/{png.relative_to(facts.out_dir).as_posix()}", png, what="picture")
     if module := _pipeline_file(resolved_scenario, root):
         parts.add(f"project/{relative(module, root).as_posix()}", module, what="pipeline module")
-    checkpoints = _checkpoints(facts, record)
+    checkpoints = _checkpoints(facts)
     for ck in checkpoints:
         path = Path(ck["path"])
         path = path if path.is_absolute() else root / path
@@ -221,7 +228,9 @@ def collect(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "root": str(root),
         "scenario_path": scenario_rel.as_posix(),
-        "config_path": config_rel.as_posix(),
+        "stack_files": [
+            {"role": f.role, "path": relative(f.path, root).as_posix()} for f in facts.stack_files
+        ],
         "expect": facts.expect,
         "expect_reason": facts.expect_reason,
         "verdict": facts.verdict,

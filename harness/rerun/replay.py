@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.digest import file_digest
 from harness.gates import Verdict
 from harness.history.ledger import key_metrics
 from harness.rerun.attempt import normalise, run_scenario
-from harness.rerun.failure_bundle import FORMAT, FORMAT_VERSION, MANIFEST, BundleError, sha256_of
+from harness.rerun.failure_bundle import FORMAT, FORMAT_VERSION, MANIFEST, BundleError
 
 REPRODUCED, DIFFERS, CANNOT = 0, 1, 2
 # Provenance keys compared between the bundle and the replay (differences are reported).
@@ -111,7 +112,7 @@ def provide_inputs(manifest: dict[str, Any], project: Path, roots: list[Path]) -
                 f"nor under {where}; pass --root DIR where {rel} is, or rebuild the bundle "
                 "with --bundle-include checkpoint"
             )
-        digest = sha256_of(source)
+        digest = file_digest(source)
         if ck.get("sha256") and digest != ck["sha256"]:
             notes.append(
                 f"checkpoint {rel}: found {digest[:12]}, the bundle's run had {ck['sha256'][:12]}"

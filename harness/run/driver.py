@@ -76,28 +76,18 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
     loaded = ctx.loaded
     prov = {
         **prov,
-        "config_hash": loaded.config_hash(),
-        **provenance.pinning(loaded.config.model_dump(mode="json")),
-        "checkpoint_sha256": None,
+        "config_hash": loaded.settings_hash(),
+        **provenance.artifacts([]),
         "clip_hash": None,
         "corpus_hash": None,
     }
-    backbones = loaded.config.c10_provisioning.backbones
-    ctx.emit(
-        "provisioning",
-        "backbones",
-        count=len(backbones),
-        names=[b.name for b in backbones],
-        source=str(loaded.config_path),
-    )
-    if not backbones:  # the empty-backbones SKIP gate: nothing to run
-        _condition(ctx, prov)
-        return
     try:
-        with _timed(compute, "provision"):  # loading the stack's entry point included
-            pipeline = find_pipeline(loaded.scenario.pipeline)
-            engines = pipeline.provision(ctx)
-        prov["checkpoint_sha256"] = engines[0].sha256 if engines else None
+        try:
+            with _timed(compute, "provision"):  # loading the stack's entry point included
+                pipeline = find_pipeline(loaded.scenario.pipeline, loaded.root)
+                engines = pipeline.provision(ctx)
+        finally:  # what the stack declared, even when a check stopped it
+            prov.update(provenance.artifacts(ctx.artifacts))
         from harness.clip import load_clip
 
         ctx.clip = load_clip(
@@ -107,7 +97,7 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
         prov["clip_duration_s"] = ctx.clip.duration_s
         ctx.corpus = _corpus(ctx)
         prov["corpus_hash"] = ctx.corpus.content_hash if ctx.corpus else None
-    except StageStop as exc:
+    except StageStop as exc:  # nothing provisioned (empty-backbones), or a failed check
         log.info("stopped in provisioning: %s", exc)
         _condition(ctx, prov)
         return
@@ -164,7 +154,7 @@ def _corpus(ctx: RunContext):
 def _condition(ctx: RunContext, prov: dict) -> None:
     ctx.record.condition(
         ctx.loaded.scenario.model_dump(mode="json"),
-        ctx.loaded.config.model_dump(mode="json"),
+        ctx.loaded.settings.dump(),
         {**prov, "device": provenance.device()},
     )
     ctx.flush_pending()

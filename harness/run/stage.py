@@ -6,37 +6,25 @@ The reference pipeline implements it; an onboard stack plugs in its own through 
 
 from __future__ import annotations
 
-import importlib
+import os
 from dataclasses import dataclass, field, replace
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.errors import HarnessError, ScenarioError
+from harness.errors import HarnessError
+from harness.scenario.stacks import pipeline_class
 
 if TYPE_CHECKING:
     from harness.clip.bundle import Clip
     from harness.clip.corpus import TileCorpus
     from harness.clip.model import Truth
-    from harness.config import Backbone, OperatorConfig
     from harness.record import RecordWriter
     from harness.scenario.load import Loaded
-    from harness.scenario.model import Scenario
+    from harness.scenario.model import Scenario, StackSettings
 
 
 class StageStop(HarnessError):
     """A stage could not do its work for a product reason; the gates judge what was recorded."""
-
-
-@dataclass
-class Engine:
-    """A provisioned backbone: what `compile_engines_for_corpus` made of one config entry."""
-
-    backbone: Backbone
-    weights_path: Path
-    sha256: str
-    model: Any = None  # set by deserialize_engine
-    normalisation: dict | None = None  # the checkpoint's recorded input normalisation, if any
 
 
 @dataclass(frozen=True)
@@ -69,6 +57,7 @@ class RunContext:
     truth: Truth | None = field(default=None, init=False)
     clip: Clip | None = None
     corpus: TileCorpus | None = None  # the scenario's `corpus:`, else the clip's; None if neither
+    artifacts: list[dict[str, Any]] = field(default_factory=list)  # see `artifact`
     _pending: list[tuple[str, str, dict[str, Any]]] | None = field(default_factory=list)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -82,8 +71,37 @@ class RunContext:
         return self.loaded.scenario
 
     @property
-    def config(self) -> OperatorConfig:
-        return self.loaded.config
+    def settings(self) -> StackSettings:
+        """The stack's own section, resolved (the reference stack: its operator config)."""
+        return self.loaded.settings
+
+    def artifact(
+        self,
+        kind: str,
+        name: str,
+        path: Path,
+        sha256: str | None,
+        pinned: bool,
+        pin_hint: str = "",
+    ) -> None:
+        """Declare a file the stack provisions (a checkpoint, a program): it goes into the
+        run's provenance (its path relative to the project root when it is inside), and an
+        unpinned `checkpoint` is a warning on every verdict. `pin_hint` says how to pin it."""
+        try:  # as the project names it: the same on every machine
+            shown = Path(os.path.abspath(path)).relative_to(os.path.abspath(self.loaded.root))
+            shown = shown.as_posix()
+        except ValueError:
+            shown = str(path)
+        self.artifacts.append(
+            {
+                "kind": kind,
+                "name": name,
+                "path": shown,
+                "sha256": sha256,
+                "pinned": pinned,
+                "pin_hint": pin_hint,
+            }
+        )
 
     def emit(self, stage: str, type: str, **fields: Any) -> None:
         """Record an event (held back until the condition line is written)."""
@@ -101,28 +119,22 @@ class RunContext:
 class Pipeline(Protocol):
     """The system under test, stage by stage. Each stage records its events via `ctx.emit`."""
 
-    def provision(self, ctx: RunContext) -> list[Engine]:
-        """compile_engines_for_corpus + deserialize_engine; StageStop on a failed check."""
+    scenario_model: type[Scenario]  # the shared keys plus the stack's own section
 
-    def fixes(self, ctx: RunContext, engines: list[Engine]) -> list[Fix]:
+    def provision(self, ctx: RunContext) -> list[Any]:
+        """Check and load what the stack runs (recorded as provisioning events, files declared
+        with `ctx.artifact`); StageStop on a failed check. What it returns is the stack's own:
+        it is handed to `fixes`."""
+
+    def fixes(self, ctx: RunContext, engines: list[Any]) -> list[Fix]:
         """The VPR strategy: frames -> retrieved tiles -> position fixes."""
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
         """The filter: IMU + fixes -> state estimates."""
 
 
-def find_pipeline(name: str) -> Pipeline:
-    """The pipeline registered as `name` in the `harness.pipelines` entry-point group, or a
-    `module:Class` import path (an onboard stack under development, not yet packaged)."""
-    if ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            return getattr(importlib.import_module(module), attr)()
-        except (ImportError, AttributeError) as exc:
-            raise ScenarioError(f"pipeline {name!r} cannot be imported: {exc}") from None
-    found = {ep.name: ep for ep in entry_points(group="harness.pipelines")}
-    if name not in found:
-        raise ScenarioError(
-            f"pipeline {name!r} is not installed; installed: {', '.join(sorted(found)) or 'none'}"
-        )
-    return found[name].load()()
+def find_pipeline(name: str, root: Path | None = None) -> Pipeline:
+    """An instance of the stack registered as `name` in the `harness.pipelines` entry-point
+    group, or of a `module:Class` path under the project root (an onboard stack under
+    development, not yet packaged)."""
+    return pipeline_class(name, root)()

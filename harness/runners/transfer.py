@@ -82,9 +82,11 @@ def scenario_inputs(scenario: Path, root: Path) -> dict[PurePosixPath, Path]:
     except (ScenarioError, OSError):
         loaded = None
     if loaded is not None:
-        wanted.append(loaded.config_path)
-        for backbone in loaded.config.c10_provisioning.backbones:
-            wanted.extend(_with_sidecars(loaded.resolve(backbone.weights_path)))
+        for stack_file in loaded.settings.files():  # the stack's config, checkpoints, ...
+            if stack_file.role == "checkpoint":
+                wanted.extend(_with_sidecars(stack_file.path))
+            elif stack_file.path.is_file():
+                wanted.append(stack_file.path)
         if (bundle := loaded.scenario.clip.bundle) is not None:
             wanted.extend(_with_sidecars(loaded.resolve(bundle)))
     placed = {inside(path, root): _absolute(path) for path in wanted}

@@ -1,52 +1,53 @@
-"""Load a scenario and its operator config, apply dotted overrides, report every problem at once."""
+"""Load a scenario with its stack's section (and what that section names), reporting every
+problem at once."""
 
 from __future__ import annotations
 
-import copy
-import functools
 import hashlib
 import json
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
 
-from harness.config import OperatorConfig
+from harness.errors import ScenarioError
 from harness.scenario import SCENARIO_SUFFIX
-from harness.scenario.model import FORMAT_VERSION, Scenario
+from harness.scenario.migrate import upgrade
+from harness.scenario.model import FORMAT_VERSION, READS, Scenario, StackSettings
 from harness.scenario.problems import (
     Problem,
     ScenarioInvalid,
     Source,
-    did_you_mean,
     from_validation,
     internal_problem,
     position,
     quote,
 )
+from harness.scenario.stacks import installed, owner_of, scenario_model
 from harness.scenario.strict import coercions
 from harness.scenario.yamlsafe import read_tree
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """A valid scenario with its resolved operator config; paths are absolute."""
+    """A valid scenario (its stack's model) with the stack's resolved settings; paths are
+    absolute."""
 
     path: Path
     root: Path
     scenario: Scenario
-    config: OperatorConfig
-    config_path: Path
+    settings: StackSettings
     line: int  # where the scenario's `name` is, for pytest's reported location
 
     def resolve(self, p: Path) -> Path:
         return p if p.is_absolute() else self.root / p
 
-    def config_hash(self) -> str:
-        blob = json.dumps(self.config.model_dump(mode="json"), sort_keys=True).encode()
+    def settings_hash(self) -> str:
+        """sha256 of the resolved settings as the record stores them (the ledger's
+        config_hash)."""
+        blob = json.dumps(self.settings.dump(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
 
@@ -63,127 +64,69 @@ def read_yaml(path: Path) -> Any:
     return read_tree(path)[0]
 
 
-_INDEX = re.compile(r"[0-9]+")
-
-
-def _override_key_problem(key: str) -> str | None:
-    """Why `key` cannot name a place in the operator config, or None."""
-    if not key.strip():
-        return "an empty key names nothing; write a dotted key such as c2_vpr.top_k"
-    if any(not part.strip() for part in key.split(".")):
-        return f"{quote(key)} has an empty part between dots; write a dotted key such as a.b.0.c"
-    return None
-
-
-def _apply_override(tree: Any, dotted: str) -> tuple[Any, Any] | str:
-    """(parent container, final key) for `dotted`, or a message saying where it went wrong."""
-    parts: list[Any] = dotted.split(".")
-    node = tree
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        where = ".".join(map(str, parts[:i]))
-        if isinstance(node, list):
-            if not _INDEX.fullmatch(part) or int(part) >= len(node):
-                digits = " (write indices with the digits 0-9)" if part.isdigit() else ""
-                return (
-                    f"{where} is a list of {len(node)}; {quote(part)} is not an index in it{digits}"
-                )
-            parts[i] = int(part)
-        elif isinstance(node, dict):
-            if part not in node and not last:
-                return f"no key {quote(part)}; {did_you_mean(part, [str(k) for k in node])}"
-        else:
-            return f"{where} is a value, not a mapping or list"
-        if last:
-            return node, parts[i]
-        node = node[parts[i]]
-    raise AssertionError("unreachable")
-
-
-def _config_path(tree: CommentedMap, root: Path, source: Source) -> Path | Problem:
-    """The operator config's path, or the problem with the `config:` value."""
-    config_rel = tree["config"]
-    try:
-        config_path = Path(config_rel) if Path(config_rel).is_absolute() else root / config_rel
-        if config_path.is_file():
-            return config_path
-        msg = f"operator config {quote(str(config_path), 200)} does not exist"
-    except (OSError, ValueError) as exc:  # too long, a NUL byte, ...
-        msg = f"operator config path cannot be used ({quote(str(exc))})"
-    return source.at(tree, ("config",), f"{msg}; fix the path (relative to {root})")
-
-
-@functools.lru_cache(maxsize=8)
-def _read_config_at(path: Path, mtime_ns: int, size: int) -> tuple[Any, Source]:
-    return read_tree(path)
-
-
-def _read_config(path: Path) -> tuple[Any, Source]:
-    """The operator config's tree, read once per version of the file (many scenarios share it).
-
-    Callers copy the tree before changing it."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return read_tree(path)  # reports why it cannot be read
-    return _read_config_at(path, stat.st_mtime_ns, stat.st_size)
-
-
 def load(path: Path, root: Path | None = None) -> Loaded:
-    """Load and validate; raises ScenarioInvalid listing every problem found."""
+    """Load and validate with the named stack's scenario model; raises ScenarioInvalid
+    listing every problem found."""
     path = Path(path)
     root = root or project_root(path.parent)
     tree, source = read_tree(path)
     if not isinstance(tree, CommentedMap):
         raise ScenarioInvalid([source.problem(1, 1, "", "a scenario is a mapping of keys")])
     version = tree.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in READS:
         msg = (
-            f"format_version {quote(version)} is not supported; "
-            f"this harness reads {FORMAT_VERSION} (write `format_version: {FORMAT_VERSION}`)"
+            f"format_version {quote(version)} is not supported; this harness reads "
+            f"{' and '.join(map(str, READS))} (write `format_version: {FORMAT_VERSION}`)"
         )
         raise ScenarioInvalid([source.at(tree, ("format_version",), msg)])
-    problems = coercions(tree, Scenario, source)
+    if version == 1:
+        upgrade(tree)
+    model, problems = _model(tree, source, root)
+    problems += coercions(tree, model, source)
     try:
-        scenario = Scenario.model_validate(tree)
+        scenario = model.model_validate(tree)
     except ValidationError as exc:
-        problems += from_validation(exc, Scenario, source, tree)
+        found = from_validation(exc, model, source, tree)
+        if model is Scenario:  # the stack is unknown: its own keys cannot be judged
+            found = [p for p in found if not p.message.startswith("unknown key")]
+        problems += [_other_stacks_key(p, tree) for p in found]
         scenario = None
-    if not isinstance(tree.get("config"), str):
-        raise ScenarioInvalid(problems)
-    config_path = _config_path(tree, root, source)
-    if isinstance(config_path, Problem):
-        raise ScenarioInvalid([*problems, config_path])
-    config_tree, config_source = _read_config(config_path)
-    resolved = copy.deepcopy(config_tree)
-    overridden: dict[str, str] = {}
-    overrides = tree.get("overrides")
-    for key, value in (overrides or {}).items() if isinstance(overrides, dict) else ():
-        if not isinstance(key, str):
-            continue  # the schema reports a key that is not a string
-        target = _override_key_problem(key) or _apply_override(resolved, key)
-        if isinstance(target, str):
-            problems.append(source.at(tree, ("overrides", key), target))
-            continue
-        parent, last = target
-        parent[last] = value
-        overridden[key] = key
-    config_problems = coercions(resolved, OperatorConfig, config_source)
-    config = None
-    try:
-        config = OperatorConfig.model_validate(resolved)
-    except ValidationError as exc:
-        config_problems += from_validation(exc, OperatorConfig, config_source, config_tree)
-    for p in config_problems:
-        hit = next((k for k in overridden if p.where == k or p.where.startswith(f"{k}.")), None)
-        if hit is not None:  # the bad value came from the scenario: point there
-            p = source.at(tree, ("overrides", hit), p.message)
-        problems.append(p)
+    settings, more = model.resolve_settings(tree, source, root)
+    problems += more
     problems += _missing_files(tree, scenario, root, source)
-    if problems or scenario is None or config is None:
-        raise ScenarioInvalid(problems)
+    if problems or scenario is None or settings is None:
+        raise ScenarioInvalid(problems or [internal_problem(path, ValueError("no problem named"))])
     line, _ = position(tree, ("name",))
-    return Loaded(path, root, scenario, config, config_path, line)
+    return Loaded(path, root, scenario, settings, line)
+
+
+def _other_stacks_key(problem: Problem, tree: CommentedMap) -> Problem:
+    """An unknown top-level key that belongs to another stack's section says so."""
+    key = problem.where
+    if not problem.message.startswith("unknown key") or "." in key:
+        return problem
+    owner = owner_of(key)
+    if owner is None:
+        return problem
+    message = (
+        f"`{key}:` is read only with `pipeline: {owner}` (it is that stack's section; this "
+        f"scenario runs {quote(tree.get('pipeline'))}); set that, or remove the block"
+    )
+    return replace(problem, message=message)
+
+
+def _model(tree: CommentedMap, source: Source, root: Path) -> tuple[type[Scenario], list[Problem]]:
+    """The scenario model of the stack the file names, or the shared one and the problem."""
+    name = tree.get("pipeline")
+    if name is None:
+        return Scenario, []  # the shared model reports the missing key
+    if not isinstance(name, str) or not name:
+        msg = f"{quote(name)} is not a stack's name; use one of {', '.join(installed())}"
+        return Scenario, [source.at(tree, ("pipeline",), msg)]
+    try:
+        return scenario_model(name, root), []
+    except ScenarioError as exc:
+        return Scenario, [source.at(tree, ("pipeline",), str(exc))]
 
 
 def check(path: Path, root: Path | None = None) -> Loaded | list[Problem]:

@@ -1,20 +1,20 @@
-"""The scenario schema (format_version 1): pydantic models, strict, with units in key names."""
+"""The shared scenario schema: what every stack's scenarios have (clip, segment, gates, expect,
+pipeline, tier, markers, timeout). Each stack adds its own section through its entry point
+(`harness.scenario.stacks`); pydantic models, strict, with units in key names.
+
+format_version 2 names its `pipeline` always; version 1 files (pipeline defaulting to the
+reference stack, an operator config on every file) are read through
+`harness.scenario.migrate`, which `harness scenario migrate` also writes back.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.clip.spec import ClipRef, CorpusSpec, Segment
 from harness.gates import BROKEN, LADDER, NO_DATA
@@ -23,7 +23,11 @@ from harness.gates.latency import LatencyBudgetSpec
 from harness.gates.retrieval import RetrievalQualitySpec
 from harness.gates.vpr import VprContractSpec
 
-FORMAT_VERSION = 1
+if TYPE_CHECKING:
+    from harness.scenario.problems import Problem, Source
+
+FORMAT_VERSION = 2
+READS = (1, 2)  # version 1 is migrated on reading (harness.scenario.migrate)
 # Where a scenario may be known to stop: any gate of the ladder, or one of the verdicts that
 # check the framework's own honesty (a truncated clip must be no-data, an OOM infra-error);
 # those three need an `expect_reason`.
@@ -35,110 +39,36 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class OracleSpec(StrictModel):
-    """Truth plus noise instead of retrieval: exercises the filter with known fix quality,
-    and injects the faults the divergence gate must catch."""
+@dataclass(frozen=True)
+class StackFile:
+    """A project file a stack's run reads: it travels to a container or a board with the
+    scenario, and a failure bundle carries it (a `checkpoint` within the bundle's bound).
+    `key` is where the scenario names it, so a bundle can point the copy at its new place."""
 
-    sigma_m: float = Field(25.0, gt=0)
-    outlier_rate: float = Field(0.0, ge=0, le=1)
-    outlier_offset_m: float = Field(400.0, ge=0)  # an outlier is a wrong tile this far away
-    seed: int = Field(0, ge=0)
-    offset_ne_m: tuple[float, float] = (0.0, 0.0)  # a held bias, e.g. a repeated wrong tile
-    offset_from_s: float | None = Field(None, ge=0)
-    offset_fixes: int = Field(0, ge=0)
-    dropout_from_s: float | None = Field(None, ge=0)  # no fixes at all in this window
-    dropout_s: float = Field(0.0, ge=0)
-    nan_at_s: float | None = Field(None, ge=0)  # the first fix at or after this time is NaN
-    scale: float = Field(1.0, gt=0)  # e.g. 1.5597: Web-Mercator metres read as metres at 50.11 N
-    latency_s: float = Field(0.0, ge=0)
+    role: str  # "config", "checkpoint", "program", ...
+    path: Path  # absolute
+    key: tuple[str | int, ...] | None = None
 
 
-class EskfSpec(StrictModel):
-    """Filter settings a scenario may change (initial uncertainty, gate) or fault (yaw).
+class StackSettings(Protocol):
+    """What a stack's section resolves to at load time (files it names read and checked)."""
 
-    The filter starts at the first finite fix: horizontal position from the fix (sigma = the
-    fix's sigma), height from the baro and attitude from the AHRS (the clip's telemetry
-    stream), velocity zero; the sigmas below are what it is told about those starting values.
-    """
+    def dump(self) -> dict[str, Any]:
+        """The resolved settings as the run record's condition line stores them (JSON)."""
 
-    # Velocity starts at zero: 20 m/s covers the stand-in's 12-18 m/s cruise within one sigma.
-    init_sigma_v_m_s: float = Field(20.0, gt=0)
-    # Baro height: a bias of a few metres (the stand-in's manifest states 3 m + 1 m drift).
-    init_sigma_height_m: float = Field(5.0, gt=0)
-    init_sigma_tilt_deg: float = Field(2.0, gt=0)  # AHRS roll and pitch
-    init_sigma_yaw_deg: float = Field(5.0, gt=0)  # AHRS heading (magnetometer-aided)
-    init_yaw_error_deg: float = Field(0.0, ge=-180, le=180)  # fault: start this far off heading
-    # Baro height updates: the rate the filter fuses the telemetry's baro height at (null: not
-    # at all) and the sigma it is told (the stand-in's bias, drift and noise combined).
-    baro_rate_hz: float | None = Field(1.0, gt=0)
-    baro_sigma_m: float = Field(3.5, gt=0)
-    gate_nis: float = Field(13.82, gt=0)  # chi2(2) at 0.999
-    # Reset the horizontal position to a fix after this long without an accepted one, as PX4
-    # and ArduPilot do after 7-10 s; off by default (the reference filter only gates).
-    reset_after_s: float | None = Field(None, gt=0)
+    def files(self) -> list[StackFile]:
+        """The project files a run of this stack reads."""
 
 
-FallbackRuntime = Literal["pytorch-fp32", "onnxruntime", "openvino-fp32", "openvino-int8"]
+@dataclass(frozen=True)
+class NoSettings:
+    """A stack whose section names no other file: nothing to resolve."""
 
+    def dump(self) -> dict[str, Any]:
+        return {}
 
-class VprSpec(StrictModel):
-    strategy: Literal["netvlad", "oracle"] = "netvlad"
-    oracle: OracleSpec | None = None
-    rate_hz: float = Field(1.0, gt=0)
-    input_px: int = Field(240, gt=0, multiple_of=16)
-    top_k: int = Field(5, gt=0)
-    # The runtime a host without usable fp16 (a CPU replay host) runs instead of the onboard
-    # pytorch-fp16, recorded in the run's `runtime` provisioning check; None: such a host fails
-    # provisioning and says so. A target with fp16 (the Jetson) runs fp16 whatever this says.
-    fallback_runtime: FallbackRuntime | None = None
-    # Query preprocessing: "north-up" rotates and scales each frame to a tile's footprint using
-    # attitude and height, read from `align_source`: "telemetry" = the clip's flight-controller
-    # stream (AHRS attitude, baro height), "filter" = the ESKF's own estimate at the frame time
-    # (retrieval and filter then run interleaved in time).
-    align: Literal["none", "north-up"] = "none"
-    align_source: Literal["telemetry", "filter"] = "telemetry"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fp32_fallback(cls, data: Any) -> Any:
-        """`allow_fp32_fallback: true`, the older spelling of `fallback_runtime: pytorch-fp32`."""
-        if isinstance(data, dict) and "allow_fp32_fallback" in data:
-            data = dict(data)
-            allowed = data.pop("allow_fp32_fallback")
-            if not isinstance(allowed, bool):
-                raise ValueError("allow_fp32_fallback is true or false")
-            if allowed and data.get("fallback_runtime", "pytorch-fp32") != "pytorch-fp32":
-                raise ValueError(
-                    "allow_fp32_fallback: true and fallback_runtime name two fallbacks; "
-                    "keep fallback_runtime only"
-                )
-            if allowed:
-                data["fallback_runtime"] = "pytorch-fp32"
-        return data
-
-
-def _as_arg(value: Any) -> Any:
-    """A number in a command line is its text: `--agl-m, 300` as `--agl-m, "300"`."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-Arg = Annotated[str, BeforeValidator(_as_arg)]
-
-
-class ProcessSpec(StrictModel):
-    """`pipeline: process`: the stack under test is a program (any language) or a container
-    that reads the stack input folder and writes JSONL on stdout (docs/adapters.md)."""
-
-    command: list[Arg] = Field(min_length=1)  # argv; "{input}" becomes the input folder
-    image: str | None = None  # run the command in this local image (docker run, no network)
-    name: str = "stack"  # how provisioning checks and latency samples name the stack
-    corpus: Literal["local-grid", "xyz"] = "local-grid"
-    speed: float = Field(1.0, gt=0)  # frames are released at this multiple of real time
-    # The stack's own deadline; unset: 90 % of the scenario's timeout_s, so the adapter
-    # reports a hang (with the stack's stderr) before the runner kills the whole run.
-    timeout_s: float | None = Field(None, gt=0)
+    def files(self) -> list[StackFile]:
+        return []
 
 
 class GatesSpec(StrictModel):
@@ -149,21 +79,20 @@ class GatesSpec(StrictModel):
 
 
 class Scenario(StrictModel):
-    format_version: Literal[1]
+    """The shared part of every scenario; a stack's scenario model subclasses it with its own
+    section (the reference stack: `config`, `overrides`, `vpr`, `eskf`; the process adapter:
+    `process`) and may resolve files that section names (`resolve_settings`)."""
+
+    format_version: Literal[1, 2]
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
     tier: Literal[1, 2] = 1
     markers: list[str] = []
-    config: Path
-    overrides: dict[str, Any] = {}
     clip: ClipRef
     segment: Segment = Segment()
     # The tile corpus retrieval searches (default: the bundle's local-grid corpus).
     corpus: CorpusSpec | None = None
-    process: ProcessSpec | None = None  # what `pipeline: process` runs
-    pipeline: str = Field("reference", validate_default=True)
-    vpr: VprSpec = VprSpec()
-    eskf: EskfSpec = EskfSpec()
+    pipeline: str = Field(min_length=1)  # the stack under test: a `harness.pipelines` entry point
     gates: GatesSpec = GatesSpec()
     expect: ExpectGate
     # A regular expression the reason must match when the run stops at `expect`, e.g. "^D1 "
@@ -183,24 +112,6 @@ class Scenario(StrictModel):
                 ) from None
         return pattern
 
-    @field_validator("pipeline")
-    @classmethod
-    def _process_block(cls, pipeline: str, info: ValidationInfo) -> str:
-        if "process" not in info.data:  # the block itself is invalid: reported on its own
-            return pipeline
-        has_block = info.data["process"] is not None
-        if pipeline == "process" and not has_block:
-            raise ValueError(
-                "`pipeline: process` runs the command of a `process:` block; add one, e.g. "
-                "process: {command: [path/to/stack, --flag]} (docs/adapters.md)"
-            )
-        if has_block and pipeline != "process":
-            raise ValueError(
-                "a `process:` block is read only with `pipeline: process`; set that, or "
-                "remove the block"
-            )
-        return pipeline
-
     @model_validator(mode="after")
     def _reason_for_off_ladder(self) -> Scenario:
         if self.expect in OFF_LADDER and not self.expect_reason:
@@ -217,3 +128,13 @@ class Scenario(StrictModel):
             if not m.isidentifier():
                 raise ValueError(f"marker {m!r} is not a Python identifier (use snake_case)")
         return markers
+
+    @classmethod
+    def resolve_settings(
+        cls, tree: Any, source: Source, root: Path
+    ) -> tuple[StackSettings | None, list[Problem]]:
+        """Read and check what the stack's section names (an operator config, say), from the
+        YAML tree whatever else is wrong with it, so every problem is reported at once.
+
+        Returns the settings (None when they cannot be made) and the located problems."""
+        return NoSettings(), []

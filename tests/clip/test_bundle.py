@@ -209,7 +209,7 @@ def test_verify_hashes_a_file_once_until_it_changes(copy, tmp_path, monkeypatch)
     file rewritten in place is read again and caught."""
     import hashlib
 
-    import harness.clip.bundle as bundle
+    import harness.digest as digest
 
     memo = tmp_path / "memo"
     files_hashed = []  # file hashing starts from an empty sha256(); keys hash a string
@@ -220,7 +220,7 @@ def test_verify_hashes_a_file_once_until_it_changes(copy, tmp_path, monkeypatch)
             files_hashed.extend([] if data else [1])
             return hashlib.sha256(*data)
 
-    monkeypatch.setattr(bundle, "hashlib", Spy)
+    monkeypatch.setattr(digest, "hashlib", Spy)
     read_bundle(copy, memo)
     assert len(files_hashed) >= 3  # imu, truth, frames, video, corpus files
     files_hashed.clear()

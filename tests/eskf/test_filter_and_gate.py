@@ -13,9 +13,9 @@ from harness.gates.eskf import EskfDivergenceSpec, Evidence, nees_h, triggers
 from harness.record import Record, RecordWriter, read_record
 from harness.reference.eskf.filter import Eskf
 from harness.reference.eskf.navigate import replay
+from harness.reference.settings import EskfSpec
 from harness.run.driver import truth_samples
 from harness.run.stage import Fix
-from harness.scenario.model import EskfSpec
 from harness.synth.spec import SynthSpec
 
 REPO = Path(__file__).resolve().parents[2]

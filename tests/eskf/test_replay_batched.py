@@ -13,8 +13,8 @@ from harness.clip import ClipRef, Segment, load_clip
 from harness.record import json_ready
 from harness.reference.eskf import filter_replay as replay_module
 from harness.reference.eskf.navigate import replay
+from harness.reference.settings import EskfSpec
 from harness.run.stage import Fix
-from harness.scenario.model import EskfSpec
 
 REPO = Path(__file__).resolve().parents[2]
 

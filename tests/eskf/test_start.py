@@ -13,9 +13,9 @@ import pytest
 from harness.clip import ClipRef, Segment, load_clip
 from harness.record import json_ready
 from harness.reference.eskf.navigate import replay
+from harness.reference.settings import EskfSpec
 from harness.reference.vpr.queries import netvlad_fixes
 from harness.run.stage import Fix, StageStop
-from harness.scenario.model import EskfSpec
 
 REPO = Path(__file__).resolve().parents[2]
 

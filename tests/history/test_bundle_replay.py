@@ -13,6 +13,7 @@ import torch
 from harness.commands.main import main
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
 from harness.rerun.failure_bundle import BundleError, RunFacts, write_bundle
+from harness.scenario.model import StackFile
 from tests.helpers import scenario_text
 
 TINY = "models/tiny.pt"
@@ -44,7 +45,7 @@ def _facts(
         run_id="r",
         scenario_path=scenario,
         root=root,
-        config_path=config or scenario,
+        stack_files=[StackFile("config", config or scenario, ("config",))],
         out_dir=root / "run",
         expect="pass",
         expect_reason=None,

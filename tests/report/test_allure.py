@@ -71,7 +71,7 @@ def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
     assert {
         "run record (record.jsonl)",
         "resolved scenario",
-        "operator config (resolved)",
+        "stack settings (resolved)",
     } <= attached
     assert {p["name"]: p.get("excluded", False) for p in miss["parameters"]} == {
         "runner": False,

@@ -10,8 +10,9 @@ import pytest
 from harness.errors import ClipError, RecordError
 from harness.gates import conclude
 from harness.record import read_record
+from harness.reference.provisioned import Engine
 from harness.run.driver import run
-from harness.run.stage import Engine, StageStop
+from harness.run.stage import StageStop
 from tests.helpers import scenario_text
 
 REPO = Path(__file__).resolve().parents[2]

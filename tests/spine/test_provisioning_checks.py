@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from harness.config import Backbone
-from harness.reference.checkpoint_file import sha256_file
+from harness.digest import file_digest
 from harness.reference.model_checks import Check, verify
+from harness.reference.operator_config import Backbone
 from harness.reference.vpr.netvlad import FULL_PARAMETERS, NetVladVgg16, expected_layout
 
 TINY = {"width": 4, "clusters": 4, "descriptor_dim": 16}
@@ -39,7 +39,7 @@ def test_full_layout_is_the_upstream_one() -> None:
 
 def test_good_checkpoint_passes_every_check_and_loads(tmp_path: Path) -> None:
     path = _tiny(tmp_path / "ok.pt")
-    steps = _checks(_backbone(path, sha256=sha256_file(path)))
+    steps = _checks(_backbone(path, sha256=file_digest(path)))
     assert [s.check for s in steps[:-1]] == [
         "exists",
         "sha256",
@@ -112,8 +112,8 @@ def test_out_of_memory_in_a_runtime_is_not_a_provisioning_verdict(tmp_path: Path
     """The runtime check reports model problems; running out of memory breaks the run."""
     import pytest
 
+    from harness.reference.provisioned import Engine
     from harness.reference.runtimes import make_runtime
-    from harness.run.stage import Engine
 
     class Hungry(torch.nn.Module):
         def forward(self, x):

@@ -25,9 +25,9 @@ def test_valid_scenario_loads_with_overrides(project: pytest.Pytester) -> None:
     )
     path = project.makefile(".scenario.yaml", ok=text)
     loaded = load(path, project.path)
-    assert loaded.config.c10_provisioning.backbones[0].runtime == "pytorch-fp32"
+    assert loaded.settings.config.c10_provisioning.backbones[0].runtime == "pytorch-fp32"
     assert loaded.line == 2 and loaded.scenario.name == "ok"
-    assert len(loaded.config_hash()) == 64
+    assert len(loaded.settings_hash()) == 64
 
 
 def test_unknown_key_gets_did_you_mean_and_line(project: pytest.Pytester) -> None:
@@ -101,7 +101,7 @@ def test_onnx_path_is_a_deprecated_alias(project: pytest.Pytester) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loaded = load(path, project.path)
-    assert loaded.config.c10_provisioning.backbones[0].weights_path == Path(
+    assert loaded.settings.config.c10_provisioning.backbones[0].weights_path == Path(
         "models/netvlad/netvlad.pt"
     )
     assert any("`onnx_path` is a deprecated alias" in str(w.message) for w in caught)

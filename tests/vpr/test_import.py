@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.commands.main import main
+from harness.digest import file_digest
 from harness.errors import ProvisioningError
-from harness.reference.checkpoint_file import sha256_file
 from harness.reference.models.importer import import_checkpoint
 from harness.reference.vpr.netvlad import NetVladVgg16
 
@@ -148,8 +148,8 @@ def test_provenance_records_source_bias_pca_and_extras(tmp_path: Path) -> None:
     src = save_source(source_model(False, True, True), tmp_path / "checkpoint.pth.tar")
     result = import_checkpoint(src, tmp_path / "netvlad.pt", **TINY)
     doc = json.loads((tmp_path / "netvlad.provenance.json").read_text())
-    assert doc["sha256"] == sha256_file(tmp_path / "netvlad.pt") == result.sha256
-    assert doc["source"]["sha256"] == sha256_file(src)
+    assert doc["sha256"] == file_digest(tmp_path / "netvlad.pt") == result.sha256
+    assert doc["source"]["sha256"] == file_digest(src)
     assert doc["source"]["extras"]["best_score"] == pytest.approx(0.8)
     assert doc["source"]["extras"]["recalls"]["5"] == pytest.approx(0.8)
     assert doc["source"]["data_parallel_keys"] == 26 + 2  # encoder and pool, not the WPCA
@@ -290,7 +290,7 @@ def test_cli_prints_the_sha_to_pin_and_the_choices(tmp_path: Path, capsys) -> No
     out = tmp_path / "models" / "netvlad.pt"
     assert main(["provision", "import", str(src), "--out", str(out), *TINY_FLAGS]) == 0
     printed = capsys.readouterr().out
-    sha = sha256_file(out)
+    sha = file_digest(out)
     assert f"{out}: sha256 {sha}" in printed
     assert f"c10_provisioning.backbones[].sha256: {sha}" in printed
     assert "assignment bias: zeros" in printed and "DataParallel `module.` removed" in printed

@@ -183,8 +183,8 @@ def test_a_mat_that_is_not_the_release_is_refused(tmp_path):
 def test_provisioning_hands_the_recorded_normalisation_to_the_runtime(tmp_path):
     from types import SimpleNamespace
 
-    from harness.config import Backbone
     from harness.reference.models.matlab import import_matlab
+    from harness.reference.operator_config import Backbone
     from harness.reference.pipeline import ReferencePipeline
     from harness.reference.runtimes import Runtime
     from harness.reference.vpr.queries import NetVladStrategy
@@ -202,8 +202,12 @@ def test_provisioning_hands_the_recorded_normalisation_to_the_runtime(tmp_path):
         descriptor_dim=OUT,
     )
     events = []
+    config = SimpleNamespace(
+        c10_provisioning=SimpleNamespace(backbones=[backbone]), backbone=lambda: backbone
+    )
     ctx = SimpleNamespace(
-        config=SimpleNamespace(c10_provisioning=SimpleNamespace(backbones=[backbone])),
+        settings=SimpleNamespace(config=config, config_path=tmp_path / "op.yaml"),
+        artifact=lambda *args, **kw: None,
         loaded=SimpleNamespace(resolve=lambda p: p),
         scenario=SimpleNamespace(vpr=SimpleNamespace(strategy="netvlad")),
         emit=lambda stage, kind, **f: events.append((stage, kind, f)),

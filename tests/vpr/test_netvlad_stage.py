@@ -10,13 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.config import Backbone
-from harness.reference.checkpoint_file import sha256_file
+from harness.digest import file_digest
 from harness.reference.model_checks import Check, verify
 from harness.reference.models.scaffold import make_scaffold
+from harness.reference.operator_config import Backbone
+from harness.reference.provisioned import Engine
 from harness.reference.runtimes import make_runtime
 from harness.reference.vpr.netvlad import NetVladPool
-from harness.run.stage import Engine
 
 TINY = {"width": 4, "clusters": 4, "descriptor_dim": 16}
 
@@ -55,7 +55,7 @@ def engine(tmp_path: Path) -> Engine:
     steps = list(verify(Backbone(name="t", weights_path=path, **TINY), path))
     assert all(s.ok for s in steps if isinstance(s, Check))
     backbone = Backbone(name="t", weights_path=path, runtime="pytorch-fp32", **TINY)
-    return Engine(backbone, path, sha256_file(path), steps[-1])
+    return Engine(backbone, path, file_digest(path), steps[-1])
 
 
 def _on(engine: Engine, runtime: str) -> Engine:

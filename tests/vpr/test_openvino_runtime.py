@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import Backbone
 from harness.reference.cpu import int8_isa
+from harness.reference.operator_config import Backbone
+from harness.reference.provisioned import Engine
 from harness.reference.runtimes import make_runtime
 from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
-from harness.run.stage import Engine
 
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
@@ -93,7 +93,7 @@ def test_fp16_falls_back_to_the_named_runtime_where_the_host_has_no_fp16(
 def test_the_older_fp32_fallback_spelling_still_reads() -> None:
     from pydantic import ValidationError
 
-    from harness.scenario.model import VprSpec
+    from harness.reference.settings import VprSpec
 
     assert VprSpec(allow_fp32_fallback=True).fallback_runtime == "pytorch-fp32"
     assert VprSpec(allow_fp32_fallback=False).fallback_runtime is None

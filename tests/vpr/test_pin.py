@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from harness.commands.main import main
-from harness.config import OperatorConfig
-from harness.reference.checkpoint_file import sha256_file
+from harness.digest import file_digest
 from harness.reference.models.importer import import_checkpoint
 from harness.reference.models.scaffold import make_scaffold
+from harness.reference.operator_config import OperatorConfig
 from harness.scenario.load import read_yaml
 from tests.vpr.test_import import TINY, save_source, source_model
 
@@ -21,7 +21,7 @@ from tests.vpr.test_import import TINY, save_source, source_model
 def test_a_written_checkpoint_does_not_depend_on_its_file_name(tmp_path: Path) -> None:
     a = make_scaffold(tmp_path / "a" / "netvlad.pt", **TINY)
     b = make_scaffold(tmp_path / "elsewhere" / "renamed-scaffold.pt", **TINY)
-    assert a == b == sha256_file(tmp_path / "elsewhere" / "renamed-scaffold.pt")
+    assert a == b == file_digest(tmp_path / "elsewhere" / "renamed-scaffold.pt")
     src = save_source(source_model(False, True, False), tmp_path / "src.pth.tar")
     one = import_checkpoint(src, tmp_path / "x" / "one.pt", **TINY)
     two = import_checkpoint(src, tmp_path / "y" / "two-other-name.pt", **TINY)

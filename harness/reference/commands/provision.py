@@ -111,9 +111,9 @@ def run_verify(args: argparse.Namespace) -> int:
     import torch
     from pydantic import ValidationError
 
-    from harness.config import OperatorConfig
     from harness.errors import ProvisioningError
     from harness.reference.model_checks import Check, verify
+    from harness.reference.operator_config import OperatorConfig
     from harness.scenario.load import project_root, read_yaml
 
     root = project_root(args.config.parent)

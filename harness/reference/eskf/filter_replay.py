@@ -19,8 +19,8 @@ import numpy as np
 from harness.clip import Clip
 from harness.reference.attitude import Pose, telemetry_pose
 from harness.reference.eskf.filter import Eskf, ImuNoise, InitialSigma
+from harness.reference.settings import EskfSpec
 from harness.run.stage import Fix
-from harness.scenario.model import EskfSpec
 
 STATE_RATE_HZ = 10.0
 Emit = Callable[..., Any]  # (stage, type, **fields), as RunContext.emit

@@ -20,8 +20,8 @@ from harness.clip import Clip
 from harness.reference.attitude import Pose, require_telemetry
 from harness.reference.eskf.filter import ImuNoise
 from harness.reference.eskf.filter_replay import Emit, Replay
+from harness.reference.settings import EskfSpec
 from harness.run.stage import Fix, RunContext
-from harness.scenario.model import EskfSpec
 
 
 class FixSource(Protocol):

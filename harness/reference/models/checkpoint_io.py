@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from harness.atomic import atomic_path, write_text
+from harness.digest import file_digest
 from harness.errors import ProvisioningError
-from harness.reference.checkpoint_file import sha256_file
 
 # layer group -> (source, trained for VPR)
 Groups = dict[str, tuple[str, bool]]
@@ -64,7 +64,7 @@ def save_state(state: dict[str, torch.Tensor], out: Path) -> str:
             f"--out {out}: cannot write the checkpoint ({exc.strerror or exc}); free space or "
             "choose another --out"
         ) from None
-    return sha256_file(out)
+    return file_digest(out)
 
 
 def layer_table(groups: Groups) -> list[str]:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from harness.config import Backbone
 from harness.errors import ProvisioningError
 from harness.reference.model_checks import Check, verify
 from harness.reference.models.source_checkpoint import SourceCheckpoint
+from harness.reference.operator_config import Backbone
 
 
 @dataclass(frozen=True)

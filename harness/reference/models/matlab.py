@@ -186,7 +186,7 @@ def import_matlab(
 ):
     """Convert the release's .mat into `out` with its provenance page, which records the input
     normalisation the runtime must apply; verified as provisioning will verify it."""
-    from harness.reference.checkpoint_file import sha256_file
+    from harness.digest import file_digest
     from harness.reference.model_checks import non_finite
     from harness.reference.models.checkpoint_io import layer_table, save_state, write_provenance
     from harness.reference.models.imported import ImportResult, Translation, check_imported
@@ -202,7 +202,7 @@ def import_matlab(
         )
     sha = save_state(state, out)
     norm = normalisation(net)
-    src = SourceCheckpoint(source, sha256_file(source), {}, {}, {"format": "MATLAB .mat"})
+    src = SourceCheckpoint(source, file_digest(source), {}, {}, {"format": "MATLAB .mat"})
     done = Translation(
         state={},
         encoder=f"the release ({source.name}): filters S x S x IN x OUT -> OUT x IN x S x S",

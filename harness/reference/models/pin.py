@@ -13,8 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.digest import file_digest
 from harness.errors import ProvisioningError
-from harness.reference.checkpoint_file import sha256_file
 from harness.scenario.load import project_root, read_yaml
 
 
@@ -64,7 +64,7 @@ def pin(config: Path, names: list[str] | None = None) -> list[Pinned]:
                 f"{config}: backbone {entry.get('name')!r}: {path} does not exist; make or "
                 "provision the checkpoint first (`harness provision scaffold|import|train`)"
             )
-        digest = sha256_file(path)
+        digest = file_digest(path)
         done.append(Pinned(str(entry.get("name")), weights, digest, entry.get("sha256")))
         if entry.fa.flow_style():
             raise ProvisioningError(

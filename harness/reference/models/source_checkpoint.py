@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from numpy._core import multiarray
 
+from harness.digest import file_digest
 from harness.errors import ProvisioningError
-from harness.reference.checkpoint_file import sha256_file
 from harness.reference.model_checks import load_weights
 
 # numpy >= 2 pickles these from `numpy._core`; files written with numpy 1.x name `numpy.core`.
@@ -103,7 +103,7 @@ def read_source(path: Path) -> SourceCheckpoint:
         canonical[name], original[name] = value, str(key)
     return SourceCheckpoint(
         path=path,
-        sha256=sha256_file(path),
+        sha256=file_digest(path),
         state=canonical,
         original_keys=original,
         extras={str(k): _summary(v) for k, v in extras.items()},

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.config import FULL_CLUSTERS, FULL_DESCRIPTOR_DIM, FULL_WIDTH
+from harness.reference.operator_config import FULL_CLUSTERS, FULL_DESCRIPTOR_DIM, FULL_WIDTH
 
 # VGG16 `features[:-2]`: the 13 convs up to conv5_3, without the last ReLU and MaxPool.
 # Entries are output-channel multiples of `width` ("M" = 2x2 max-pool). Sequential indices

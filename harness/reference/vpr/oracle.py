@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from harness.reference.settings import OracleSpec
 from harness.run.stage import Fix, RunContext
-from harness.scenario.model import OracleSpec
 
 
 def oracle_fixes(ctx: RunContext) -> list[Fix]:

@@ -17,11 +17,12 @@ from harness.clip import Clip, TileCorpus
 from harness.errors import ClipError
 from harness.reference.attitude import Pose, require_telemetry, telemetry_pose
 from harness.reference.checkpoint_file import record_check
+from harness.reference.provisioned import Engine
 from harness.reference.runtimes import Runtime, calibration_tiles, make_runtime
 from harness.reference.sources import hash_sources
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.preprocess import to_input
-from harness.run.stage import Engine, Fix, RunContext
+from harness.run.stage import Fix, RunContext
 
 log = logging.getLogger(__name__)
 BATCH = 16
@@ -164,7 +165,7 @@ class NetVladQueries:
         threadpool_limits(1, user_api="blas")
         vpr, clip = ctx.scenario.vpr, ctx.clip
         clip.need("frames", "the netvlad strategy")
-        chosen = ctx.config.backbone()
+        chosen = ctx.settings.config.backbone()
         engine = next(e for e in engines if e.backbone.name == chosen.name)
         runtime, corpus, tiles = corpus_descriptors(ctx, engine)
         self.ctx, self.clip, self.corpus, self.runtime = ctx, clip, corpus, runtime
