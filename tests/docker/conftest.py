@@ -24,7 +24,7 @@ from harness.runners.engine import Engine
 from harness.testing.standin_engine import StandinEngine
 
 REPO = Path(__file__).resolve().parents[2]
-FAKE = "/work/project/harness/runners/fake.py"  # stdlib only: runs on the bare base image
+FAKE = "/work/project/harness/testing/fake_run.py"  # stdlib only: runs on the bare base image
 
 
 def unavailable(reason: str) -> None:
