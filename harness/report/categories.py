@@ -18,7 +18,7 @@ DESCRIPTIONS = {
     "infra-error": "The run itself broke (runner, container, crash, timeout): no product verdict.",
     "config-error": "The scenario or operator config is unusable: no product verdict.",
     NO_DATA: "A gate had too little evidence to judge: a failure, never a silent pass.",
-    "empty-backbones": "Nothing provisioned: c10_provisioning.backbones is empty (SKIP).",
+    "empty-backbones": "Nothing provisioned: the stack lists no backbone (SKIP).",
     "provisioning": "Checkpoint missing, sha256 mismatch, strict load or engine build failed.",
     "vpr-contract": "Descriptor shape/dtype/finite/normalised contract broken, or collapsed.",
     "retrieval-quality": "recall@N within R metres below the scenario's bar.",

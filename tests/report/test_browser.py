@@ -37,6 +37,7 @@ class Figs:
         fig.savefig(ctx.out_dir / "provisioning_checks.png")
         (ctx.out_dir / "extra").mkdir()
         fig.savefig(ctx.out_dir / "extra" / "summary.png")  # claimed by no stage
+        ctx.emit("provisioning", "backbones", count=1, names=["fake"], source="figs.py")
         ctx.emit("provisioning", "check", backbone="fake", check="exists", ok=False,
                  detail="fake checkpoint absent")
         raise StageStop("fake checkpoint absent")
