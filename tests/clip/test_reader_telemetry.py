@@ -12,6 +12,7 @@ from harness.clip.bundle import read_bundle
 from harness.clip.srt import parse_srt
 from harness.clip.srt_import import import_dji
 from harness.clip.ulog import import_ulog
+from harness.clip.ulog_imu import best_imu
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
 ULG = FIX / "px4" / "sample_log_small.ulg"
@@ -30,7 +31,7 @@ def test_px4_telemetry_is_the_autopilots_ahrs_and_baro_inside_both_spans(tmp_pat
     assert len(tel.t_s) > 1000 and np.isfinite(tel.q_wxyz).all()
     assert np.isfinite(tel.baro_height_m).all()
     ulog = ULog(str(ULG), ulog_topics.TOPICS)
-    att, baro, imu = ulog_topics.attitude(ulog), ulog_topics.baro(ulog), ulog_topics.imu(ulog)
+    att, baro, imu = ulog_topics.attitude(ulog), ulog_topics.baro(ulog), best_imu(ulog).series
     t_us = imu.t_us[0] + tel.t_s * 1e6
     lo = max(att.t_us[0], baro.t_us[0], imu.t_us[0])
     hi = min(att.t_us[-1], baro.t_us[-1], imu.t_us[-1])
