@@ -279,3 +279,17 @@ def test_the_frame_clock_is_recorded_beside_the_cue_clock_never_used_for_time():
     assert (
         parse_srt(REAL / "MAVIC3_first300.srt").info["frame_clock"]["cue_vs_difftime_max_ms"] == 0
     )
+
+
+def test_the_gimbal_attitude_is_the_cameras_and_says_when_it_is_not_nadir(tmp_path):
+    """DJI Avata 360 (real, 5 cues): `[gb_yaw: -162.8 gb_pitch: 0.0 gb_roll: 0.0]`, no drone
+    attitude: the gimbal's is kept as the camera's, never the drone's, and a camera at the
+    horizon breaks the bundle's nadir mounting."""
+    srt = REAL.parent / "metadata-embedder" / "avata360.SRT"
+    track = parse_srt(srt)
+    assert track.camera_ypr_deg[0] == pytest.approx([-162.8, 0.0, 0.0])
+    assert track.drone_ypr_deg is None
+    prov = read_bundle(import_dji(None, srt, tmp_path / "b")).manifest["provenance"]
+    assert "[gb_yaw gb_pitch gb_roll]: median pitch 0.0 deg" in prov["camera_attitude"]
+    assert "90 deg off nadir" in prov["camera_attitude"]
+    assert prov["telemetry_attitude"] == "no drone attitude in this SRT: NaN"
