@@ -73,8 +73,8 @@ def _import(spec: RecordingSpec, path: Path, video: Path | None, out: Path) -> N
             simulate_imu=spec.simulate_imu,
         )
     elif spec.kind == "px4-ulog":
+        from harness.clip.imu_rate import MIN_IMU_HZ
         from harness.clip.ulog import import_ulog
-        from harness.clip.ulog_imu import MIN_IMU_HZ
 
         minimum = MIN_IMU_HZ if spec.min_imu_hz is None else spec.min_imu_hz
         import_ulog(

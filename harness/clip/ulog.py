@@ -29,8 +29,9 @@ from scipy.spatial.transform import Rotation, Slerp
 from harness.clip import ulog_topics as topics
 from harness.clip.bundle import write_bundle
 from harness.clip.geo import geodetic_to_ned
+from harness.clip.imu_rate import MIN_IMU_HZ, dropouts
 from harness.clip.manifest import nadir_camera, new_manifest
-from harness.clip.ulog_imu import MIN_IMU_HZ, Imu, best_imu, dropouts
+from harness.clip.ulog_imu import Imu, best_imu
 from harness.clip.video import probe
 from harness.errors import ClipError
 
@@ -203,7 +204,7 @@ def import_ulog(
     _monotonic(imu_s.t_us, path, imu_s.topic)
     t0, t_end = imu_s.t_us[0], imu_s.t_us[-1]
     imu = np.column_stack([(imu_s.t_us - t0) / 1e6, imu_s.values])
-    gaps = [[round(a, 3), round(b, 3)] for a, b in dropouts(imu_s.t_us, t0)]
+    gaps = [[round(a, 3), round(b, 3)] for a, b in dropouts(imu[:, 0])]
     for a, b in gaps:
         log.warning("%s: %s drops out from %.3f s to %.3f s (clip time)", path, imu_s.topic, a, b)
     truth, origin, truth_prov = _truth(ulog, path, truth_source, t0, t_end)

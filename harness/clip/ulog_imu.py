@@ -1,10 +1,8 @@
-"""The IMU of a PX4 log: every candidate topic with its rate, the fastest one, and its dropouts.
+"""The IMU of a PX4 log: every candidate topic with its rate, and the fastest one.
 
 Candidates: sensor_combined; each vehicle_imu instance (delta angle / velocity over their dt);
 each sensor_gyro + sensor_accel pair of one instance (raw rates in the body frame, accel
-interpolated onto the gyro's instants). A topic's rate is its median sample rate, so a few
-dropouts do not hide a fast IMU and a slow log is not mistaken for a fast one with gaps. A
-dropout is a gap longer than DROPOUT_PERIODS median periods.
+interpolated onto the gyro's instants). A topic's rate is its median sample rate (imu_rate).
 """
 
 from __future__ import annotations
@@ -13,11 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.clip.imu_rate import median_rate
 from harness.clip.ulog_topics import Series, cols, instances, stamp
 
-# The rate a strapdown filter needs from its IMU: the reference ESKF's stated minimum.
-MIN_IMU_HZ = 100.0
-DROPOUT_PERIODS = 5.0
 _ORDER = ("sensor_combined", "vehicle_imu", "sensor_gyro")
 
 
@@ -26,12 +22,6 @@ class Imu:
     series: Series  # gyro [rad/s] and specific force [m/s^2], FRD
     rate_hz: float  # median sample rate
     candidates: dict[str, float]  # every candidate topic -> its median rate [Hz]
-
-
-def _rate(t_us: np.ndarray) -> float:
-    dt = np.diff(t_us)
-    dt = dt[dt > 0]
-    return float(1e6 / np.median(dt)) if len(dt) else 0.0
 
 
 def _combined(ulog) -> list[Series]:
@@ -85,7 +75,7 @@ def best_imu(ulog) -> Imu | None:
     ]
     if not found:
         return None
-    rates = {s.topic: _rate(s.t_us) for s in found}
+    rates = {s.topic: median_rate(s.t_us / 1e6) for s in found}
 
     def rank(s: Series) -> tuple[float, int]:
         kind = next(i for i, k in enumerate(_ORDER) if s.topic.startswith(k))
@@ -93,13 +83,3 @@ def best_imu(ulog) -> Imu | None:
 
     best = min(found, key=rank)
     return Imu(best, rates[best.topic], rates)
-
-
-def dropouts(t_us: np.ndarray, t0_us: float) -> list[tuple[float, float]]:
-    """(start, end) [s from t0] of every gap longer than DROPOUT_PERIODS median periods."""
-    dt = np.diff(t_us)
-    if not len(dt):
-        return []
-    limit = DROPOUT_PERIODS * float(np.median(dt))
-    gaps = np.flatnonzero(dt > limit)
-    return [((t_us[i] - t0_us) / 1e6, (t_us[i + 1] - t0_us) / 1e6) for i in gaps]

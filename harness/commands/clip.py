@@ -162,8 +162,8 @@ def run_import_srt(args: argparse.Namespace) -> int:
 
 
 def run_import_ulog(args: argparse.Namespace) -> int:
+    from harness.clip.imu_rate import MIN_IMU_HZ
     from harness.clip.ulog import import_ulog
-    from harness.clip.ulog_imu import MIN_IMU_HZ
 
     minimum = MIN_IMU_HZ if args.min_imu_hz is None else args.min_imu_hz
     out = import_ulog(

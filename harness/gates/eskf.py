@@ -14,13 +14,18 @@ and trusts its prediction over every measurement. It catches a held VPR offset t
 gate keeps rejecting, where D4 (rejected fixes that were near truth) does not fire.
 
 Evidence before PASS: without ground truth a run is "unverified" (no-data); states must cover
-the clip (a record cut short is no-data, never a pass on the part that was kept), truth must
-be finite over the judged span, and at least `min_fixes` fixes must have been fused.
+the judged span (a record cut short is no-data, never a pass on the part that was kept), truth
+must be finite over it, and at least `min_fixes` fixes must have been fused. The judged span
+starts where the clip's truth starts (the driver's `truth/span`) or at the first fix, whichever
+is later (a real log's GNSS locks seconds after boot: nothing before can be judged, and the
+verdict says from when it judged), and ends where the clip's truth ends; warm-up counts from
+its start. States must still reach the clip's end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +35,7 @@ from pydantic import Field
 
 from harness.gates.fields import Malformed, array, flag, number
 from harness.gates.result import GateResult, GateSpec, spec_of
-from harness.gates.truth import TruthTrack, nan_spans
+from harness.gates.truth import EDGE_S, TruthTrack, nan_spans
 from harness.record import Record
 
 CHI2_2_999 = 13.82
@@ -262,18 +267,37 @@ def _d6(fixes: Fixes, spec: EskfDivergenceSpec) -> Trigger | None:
     return None
 
 
-def coverage(t: np.ndarray, duration_s: float | None, spec: EskfDivergenceSpec) -> str | None:
-    """Why the states do not cover the clip, or None when they do."""
+def truth_span(record: Record) -> tuple[float, float]:
+    """Where the clip's truth starts and ends, as the driver stated it (`truth/span`); (0, inf)
+    when the record does not say (then every state must have truth, as before spans were
+    recorded)."""
+    span = next(iter(record.select("truth", "span")), None)
+    if span is None:
+        return 0.0, math.inf
+    return number(record, span, "t_s"), number(record, span, "to_s")
+
+
+def judged_from(truth_start_s: float, fixes: Fixes) -> float:
+    """Where the judged span starts: the clip's first truth, or the first fix when later."""
+    first_fix = float(np.min(fixes.t)) if len(fixes.t) else 0.0
+    return max(truth_start_s, first_fix)
+
+
+def coverage(
+    t: np.ndarray, duration_s: float | None, spec: EskfDivergenceSpec, start_s: float = 0.0
+) -> str | None:
+    """Why the states do not cover the judged span (from `start_s` to the clip's end), or None
+    when they do."""
     if duration_s is None:
         return "the record does not say how long the clip is (provenance clip_duration_s)"
     if len(t) == 0:
         return "the filter recorded no states"
-    edges = [("start", float(t[0]), 0.0), ("end", duration_s, float(t[-1]))]
+    edges = [("start", float(t[0]), start_s), ("end", duration_s, float(t[-1]))]
     for where, later, earlier in edges:
         if later - earlier > spec.max_gap_s:
             return (
-                f"states cover {t[0]:.1f}-{t[-1]:.1f} s of a {duration_s:.1f} s clip "
-                f"(nothing at the {where}): the record was cut short"
+                f"states cover {t[0]:.1f}-{t[-1]:.1f} s of a {duration_s:.1f} s clip judged "
+                f"from {start_s:.1f} s (nothing at the {where}): the record was cut short"
             )
     gaps = np.diff(t)
     if len(gaps) and gaps.max() > spec.max_gap_s:
@@ -302,15 +326,28 @@ def check(record: Record) -> GateResult:
         return GateResult("fail", f"{first.id} from t={first.t_s:.1f} s: {first.evidence}", metrics)
     duration = record.provenance.get("clip_duration_s")
     duration = float(duration) if isinstance(duration, (int, float)) else None
-    if (short := coverage(states.t, duration, spec)) is not None:
+    truth_start, truth_end = truth_span(record)
+    start = judged_from(truth_start, fixes)
+    if start > spec.max_gap_s:  # said on every outcome: nothing before it was judged
+        metrics["judged_from_s"] = round(start, 3)
+        metrics["judged_from"] = (
+            f"the clip's truth starts at {truth_start:.1f} s, the first fix at "
+            f"{np.min(fixes.t) if len(fixes.t) else float('nan'):.1f} s: nothing before is judged"
+        )
+    if duration is not None and duration - truth_end > spec.max_gap_s:
+        metrics["judged_until_s"] = round(truth_end, 3)  # the clip's truth ends early
+    if gaps := [_span(record, e) for e in record.select("eskf", "imu-dropout")]:
+        metrics["imu_dropouts"] = gaps
+    if (short := coverage(states.t, duration, spec, start)) is not None:
         return GateResult("no-data", short, metrics)
     if metrics["accepted"] < spec.min_fixes:
         why = f"{metrics['accepted']} fixes fused (of {len(fixes.t)}) < min_fixes {spec.min_fixes}"
         return GateResult("no-data", why, metrics)
-    # The triggers ran over every state: truth must be finite at all of them, or a trigger
-    # could have been missed where it was not.
+    # The triggers ran over every state: truth must be finite at all of them from the judged
+    # start on, or a trigger could have been missed where it was not.
     err_all = states.p[:, :2] - truth.position_ne(states.t)
-    missing = ~np.all(np.isfinite(err_all), axis=1)
+    inside = (states.t >= truth_start) & (states.t <= truth_end + EDGE_S)
+    missing = ~np.all(np.isfinite(err_all), axis=1) & inside
     if missing.any():
         spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in nan_spans(states.t, missing)[:3])
         return GateResult("no-data", f"no finite ground truth over {spans}", metrics)
@@ -318,12 +355,17 @@ def check(record: Record) -> GateResult:
     if no_heading.any():
         spans = nan_spans(states.t, no_heading)[:3]
         metrics["heading_unjudged"] = [f"{a:.1f}-{b:.1f} s" for a, b in spans]
-    judged = states.t >= spec.warmup_s
+    judged = (states.t >= start + spec.warmup_s) & inside
     if judged.sum() < spec.min_states:
         why = f"{int(judged.sum())} states after warm-up < {spec.min_states}"
         return GateResult("no-data", why, metrics)
     err_v = err_all[judged]
     return _budget(err_v, nees_h(err_v, states.P_hh[judged]), spec, metrics)
+
+
+def _span(record: Record, event: dict[str, Any]) -> str:
+    """An IMU dropout the stack reported, as "from-to s"."""
+    return f"{number(record, event, 'from_s'):.2f}-{number(record, event, 'to_s'):.2f} s"
 
 
 def _budget(

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from harness.clip import Clip
+from harness.clip.imu_rate import dropouts, median_rate
+from harness.errors import ClipError
 from harness.reference.attitude import Pose, require_telemetry
-from harness.reference.eskf.filter import ImuNoise
+from harness.reference.eskf.filter import MIN_IMU_HZ, ImuNoise
 from harness.reference.eskf.filter_replay import Emit, Replay
 from harness.reference.settings import EskfSpec
 from harness.run.stage import Fix, RunContext
@@ -57,8 +59,25 @@ def noise_from_manifest(manifest: dict) -> ImuNoise:
     )
 
 
+def require_imu_rate(clip: Clip) -> None:
+    """Refuse a clip whose IMU is slower than the filter's stated minimum (a config-error:
+    a strapdown filter cannot run on it, so its verdict would say nothing of the product)."""
+    rate = median_rate(clip.imu.t_s)
+    if rate < MIN_IMU_HZ:
+        topic = (clip.manifest.get("provenance") or {}).get("imu_topic") or "imu"
+        name = clip.manifest.get("name", "the clip")
+        raise ClipError(
+            f"{name}: its IMU ({topic}) runs at {rate:.1f} Hz (median), below the "
+            f"{MIN_IMU_HZ:.0f} Hz the reference ESKF needs; give a clip with a faster IMU "
+            "(log the IMU at full rate), or a scenario without the filter"
+        )
+
+
 def navigate(ctx: RunContext, fixes: list[Fix] | FixSource) -> None:
     ctx.clip.need("imu", "the ESKF replay")
+    require_imu_rate(ctx.clip)
+    for a, b in dropouts(ctx.clip.imu.t_s):  # named, so the verdict can say where
+        ctx.emit("eskf", "imu-dropout", from_s=a, to_s=b)
     replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit)
 
 
