@@ -6,6 +6,12 @@ proposed, and heading. Position fixes see a heading error only under horizontal 
 so on gentle flight a wrong heading the filter is sure of never shows in position; it is the
 same failure, caught where it is.
 
+D7 ("confidently wrong while coasting", harness.gates.coast) is ours too: during a stretch
+of at least `coast_min_s` without a fused fix the error is the IMU's alone, so NEES above the
+D1 limit for the D1 window there means the covariance no longer bounds it, however small the
+error; `coast_max_error_m`, when a scenario states it, is the drift budget of every coast.
+This judges the filter against truth independently of how its fixes were made.
+
 D6 ("coasting") is ours: a filter that rejects most of the fixes it is given is not
 navigating on VPR, whatever its error happens to be. The reference plans for 10-40 %
 outliers; more than half of the fixes rejected over a 30 s window (at least 5 fixes) means the
@@ -25,7 +31,6 @@ its start. States must still reach the clip's end.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +38,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from harness.gates.coast import coasts, figures, inside
 from harness.gates.fields import Malformed, array, flag, number
 from harness.gates.result import GateResult, GateSpec, spec_of
+from harness.gates.span import coverage, imu_dropouts, judged_from, truth_span
 from harness.gates.truth import EDGE_S, TruthTrack, nan_spans
 from harness.record import Record
 
@@ -61,6 +68,8 @@ class EskfDivergenceSpec(GateSpec):
     d6_window_s: float = Field(30.0, gt=0)  # coasting: over any window this long ...
     d6_min_fixes: int = Field(5, ge=1)  # ... holding at least this many fixes ...
     d6_max_rejected: float = Field(0.5, ge=0, lt=1)  # ... more than this share rejected
+    coast_min_s: float = Field(5.0, gt=0)  # no fused fix for this long: a coast (D7)
+    coast_max_error_m: float | None = Field(None, gt=0)  # the drift budget of every coast
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,8 @@ def triggers(ev: Evidence, spec: EskfDivergenceSpec) -> list[Trigger]:
         if start is not None:
             out.append(Trigger(tid, start, f"{why} for >= {window:g} s"))
     out += [tr for tr in (_d4(fixes, truth, spec), _d5(resets, spec), _d6(fixes, spec)) if tr]
+    if (d7 := _d7(t, nees, fixes, spec)) is not None:
+        out.append(d7)
     return sorted(out, key=lambda tr: tr.t_s)
 
 
@@ -267,43 +278,20 @@ def _d6(fixes: Fixes, spec: EskfDivergenceSpec) -> Trigger | None:
     return None
 
 
-def truth_span(record: Record) -> tuple[float, float]:
-    """Where the clip's truth starts and ends, as the driver stated it (`truth/span`); (0, inf)
-    when the record does not say (then every state must have truth, as before spans were
-    recorded)."""
-    span = next(iter(record.select("truth", "span")), None)
-    if span is None:
-        return 0.0, math.inf
-    return number(record, span, "t_s"), number(record, span, "to_s")
-
-
-def judged_from(truth_start_s: float, fixes: Fixes) -> float:
-    """Where the judged span starts: the clip's first truth, or the first fix when later."""
-    first_fix = float(np.min(fixes.t)) if len(fixes.t) else 0.0
-    return max(truth_start_s, first_fix)
-
-
-def coverage(
-    t: np.ndarray, duration_s: float | None, spec: EskfDivergenceSpec, start_s: float = 0.0
-) -> str | None:
-    """Why the states do not cover the judged span (from `start_s` to the clip's end), or None
-    when they do."""
-    if duration_s is None:
-        return "the record does not say how long the clip is (provenance clip_duration_s)"
-    if len(t) == 0:
-        return "the filter recorded no states"
-    edges = [("start", float(t[0]), start_s), ("end", duration_s, float(t[-1]))]
-    for where, later, earlier in edges:
-        if later - earlier > spec.max_gap_s:
-            return (
-                f"states cover {t[0]:.1f}-{t[-1]:.1f} s of a {duration_s:.1f} s clip judged "
-                f"from {start_s:.1f} s (nothing at the {where}): the record was cut short"
-            )
-    gaps = np.diff(t)
-    if len(gaps) and gaps.max() > spec.max_gap_s:
-        k = int(np.argmax(gaps))
-        return f"no states from {t[k]:.1f} s to {t[k + 1]:.1f} s (> max_gap_s {spec.max_gap_s:g})"
-    return None
+def _d7(t: np.ndarray, nees: np.ndarray, fixes: Fixes, spec: EskfDivergenceSpec):
+    """Confidently wrong while coasting: NEES above the D1 limit for the D1 window in a coast."""
+    spans = coasts(fixes.t[fixes.accepted], float(t[-1]) if len(t) else 0.0, spec.coast_min_s)
+    with np.errstate(invalid="ignore"):
+        high = (nees > spec.d1_nees) & inside(t, spans)
+    start = _first_run(t, high, spec.d1_window_s)
+    if start is None:
+        return None
+    a, b = next((a, b) for a, b in spans if a < start <= b)
+    what = (
+        f"NEES > {spec.d1_nees:g} for >= {spec.d1_window_s:g} s while coasting on the IMU "
+        f"(no fix fused from {a:.1f} to {b:.1f} s): the covariance does not bound the error"
+    )
+    return Trigger("D7", start, what)
 
 
 def check(record: Record) -> GateResult:
@@ -321,13 +309,18 @@ def check(record: Record) -> GateResult:
         "accepted": int(fixes.accepted.sum()),
         "resets": len(ev.resets),
     }
+    spans = coasts(fixes.t[fixes.accepted], float(states.t[-1]), spec.coast_min_s)
+    if spans:
+        err_v = states.p[:, :2] - truth.position_ne(states.t)
+        err = np.linalg.norm(err_v, axis=1)
+        metrics["coasts"] = figures(states.t, err, states.eph, nees_h(err_v, states.P_hh), spans)
     if fired:
         first = fired[0]
         return GateResult("fail", f"{first.id} from t={first.t_s:.1f} s: {first.evidence}", metrics)
     duration = record.provenance.get("clip_duration_s")
     duration = float(duration) if isinstance(duration, (int, float)) else None
     truth_start, truth_end = truth_span(record)
-    start = judged_from(truth_start, fixes)
+    start = judged_from(truth_start, fixes.t)
     if start > spec.max_gap_s:  # said on every outcome: nothing before it was judged
         metrics["judged_from_s"] = round(start, 3)
         metrics["judged_from"] = (
@@ -336,9 +329,9 @@ def check(record: Record) -> GateResult:
         )
     if duration is not None and duration - truth_end > spec.max_gap_s:
         metrics["judged_until_s"] = round(truth_end, 3)  # the clip's truth ends early
-    if gaps := [_span(record, e) for e in record.select("eskf", "imu-dropout")]:
+    if gaps := imu_dropouts(record):
         metrics["imu_dropouts"] = gaps
-    if (short := coverage(states.t, duration, spec, start)) is not None:
+    if (short := coverage(states.t, duration, spec.max_gap_s, start)) is not None:
         return GateResult("no-data", short, metrics)
     if metrics["accepted"] < spec.min_fixes:
         why = f"{metrics['accepted']} fixes fused (of {len(fixes.t)}) < min_fixes {spec.min_fixes}"
@@ -359,13 +352,17 @@ def check(record: Record) -> GateResult:
     if judged.sum() < spec.min_states:
         why = f"{int(judged.sum())} states after warm-up < {spec.min_states}"
         return GateResult("no-data", why, metrics)
+    budget = spec.coast_max_error_m
+    over = [c for c in metrics.get("coasts", []) if budget and c["max_error_m"] > budget]
+    if over:
+        c = over[0]
+        why = (
+            f"coast {c['from_s']:.1f}-{c['to_s']:.1f} s on the IMU alone: error "
+            f"{c['max_error_m']:.1f} m > coast_max_error_m {budget:g}"
+        )
+        return GateResult("fail", why, metrics)
     err_v = err_all[judged]
     return _budget(err_v, nees_h(err_v, states.P_hh[judged]), spec, metrics)
-
-
-def _span(record: Record, event: dict[str, Any]) -> str:
-    """An IMU dropout the stack reported, as "from-to s"."""
-    return f"{number(record, event, 'from_s'):.2f}-{number(record, event, 'to_s'):.2f} s"
 
 
 def _budget(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import astuple
 from typing import Protocol
 
 from harness.clip import Clip
@@ -46,17 +47,19 @@ class Listed:
         return self._fixes[n]
 
 
-def noise_from_manifest(manifest: dict) -> ImuNoise:
-    """The clip's stated IMU densities when it has them (the stand-in does), else defaults."""
+def noise_from_manifest(manifest: dict, scale: float = 1.0) -> ImuNoise:
+    """The clip's stated IMU densities when it has them (the stand-in does), else defaults;
+    times `scale` (EskfSpec.imu_noise_scale, a fault)."""
     figures = manifest.get("imu_noise") or {}
-    if not figures:
-        return ImuNoise()
-    return ImuNoise(
-        accel_noise=figures["accel_noise_m_s2_sqrt_hz"],
-        gyro_noise=figures["gyro_noise_rad_s_sqrt_hz"],
-        accel_bias_rw=figures["accel_bias_rw_m_s3_sqrt_hz"],
-        gyro_bias_rw=figures["gyro_bias_rw_rad_s2_sqrt_hz"],
-    )
+    noise = ImuNoise()
+    if figures:
+        noise = ImuNoise(
+            accel_noise=figures["accel_noise_m_s2_sqrt_hz"],
+            gyro_noise=figures["gyro_noise_rad_s_sqrt_hz"],
+            accel_bias_rw=figures["accel_bias_rw_m_s3_sqrt_hz"],
+            gyro_bias_rw=figures["gyro_bias_rw_rad_s2_sqrt_hz"],
+        )
+    return ImuNoise(*(scale * x for x in astuple(noise)))
 
 
 def require_imu_rate(clip: Clip) -> None:
@@ -91,7 +94,7 @@ def replay(clip: Clip, fixes: list[Fix] | FixSource, spec: EskfSpec, emit: Emit)
         "use a bundle with a telemetry stream (docs/clip.md)",
     )
     source = Listed(fixes) if isinstance(fixes, list) else fixes
-    run = Replay(clip, spec, noise_from_manifest(clip.manifest), emit)
+    run = Replay(clip, spec, noise_from_manifest(clip.manifest, spec.imu_noise_scale), emit)
     started = time.perf_counter()
     for n, t_fix in enumerate(source.times):
         run.advance(t_fix)
