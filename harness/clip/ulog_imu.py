@@ -2,7 +2,8 @@
 
 Candidates: sensor_combined; each vehicle_imu instance (delta angle / velocity over their dt);
 each sensor_gyro + sensor_accel pair of one instance (raw rates in the body frame, accel
-interpolated onto the gyro's instants). A topic's rate is its median sample rate (imu_rate).
+interpolated onto the gyro's instants). A topic's rate is its median sample rate
+(harness.clip.imu_rate).
 """
 
 from __future__ import annotations
