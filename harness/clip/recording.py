@@ -12,7 +12,7 @@ from harness.clip.spec import RecordingSpec
 from harness.digest import file_digest
 from harness.errors import ClipError
 
-READER_VERSION = 2  # bump when a reader's output changes, so cached imports are redone
+READER_VERSION = 3  # bump when a reader's output changes, so cached imports are redone
 
 
 def _digest(path: Path, cache_dir: Path) -> str:
@@ -73,9 +73,19 @@ def _import(spec: RecordingSpec, path: Path, video: Path | None, out: Path) -> N
             simulate_imu=spec.simulate_imu,
         )
     elif spec.kind == "px4-ulog":
+        from harness.clip.imu_rate import MIN_IMU_HZ
         from harness.clip.ulog import import_ulog
 
-        import_ulog(path, out, video, spec.video_start_s, spec.hfov_deg, spec.truth_source)
+        minimum = MIN_IMU_HZ if spec.min_imu_hz is None else spec.min_imu_hz
+        import_ulog(
+            path,
+            out,
+            video,
+            spec.video_start_s,
+            spec.hfov_deg,
+            spec.truth_source,
+            min_imu_hz=minimum,
+        )
     else:
         from harness.clip.rosbag import import_rosbag
 

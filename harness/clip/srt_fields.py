@@ -2,10 +2,15 @@
 
 Position: `[latitude: ..] [longitude|longtitude: ..]` (per-frame generations), `GPS(lon,lat,N)`
 with N a satellite count (1 Hz Mavic Pro / Phantom 4 era and the one-line style), `RTK(...)`
-the same, or `GPS(lat,lon,x.xM)` (Matrice 300: latitude first, x = precision in metres).
-Heights: `rel_alt`, `abs_alt`, `altitude`, `H <m>m`, `BAROMETER:<m>[M]`, `Hb:<m>`. The third
-GPS value is never a height. Drone attitude: `F.PRY (pitch°, roll°, yaw°)` (P4 RTK; `G.PRY` is
-the gimbal's, never read as the drone's).
+the same, or `GPS(lat,lon,x.xM)` (Matrice 300: latitude first, x = precision in metres); a
+`GPS(N/A,N/A,n)` before a fix is no position. The third GPS value is never a height.
+Heights, by what they measure: above the take-off point (`rel_alt`, `BAROMETER:<m>[M]`, `Hb:<m>`,
+and `H <m>m` above the home point, where it took off) and an altitude in another datum
+(`abs_alt`, DJI: geodetic; `altitude`, undocumented). Attitude [deg], as (yaw, pitch, roll):
+the drone's `F.PRY (pitch°, roll°, yaw°)`, `[Drone: Yaw:.., Pitch:.., Roll:..]` or
+`[drone_yaw: .. drone_pitch: .. drone_roll: ..]`; the gimbal's (the camera's, never the
+drone's) `G.PRY (pitch°, roll°, yaw°)` or `[gb_yaw: .. gb_pitch: .. gb_roll: ..]`. The frame
+clock of per-frame generations: `FrameCnt|SrtCnt : <n>, DiffTime : <ms>ms`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ _LON = re.compile(r"\blongt?itude\s*:\s*" + _NUM, re.IGNORECASE)  # DJI spells i
 _GPS = re.compile(
     r"\b(GPS|RTK)\s*\(\s*" + _NUM + r"\s*,\s*" + _NUM + r"\s*(?:,\s*" + _NUM + r"\s*([Mm]?))?\s*\)"
 )
-# Heights in the order a reader prefers them; the first present in a file is used for all cues.
+# Every height key, in the order that breaks a tie between two forms of one file.
 HEIGHTS = {
     "abs_alt": re.compile(r"\babs_alt\s*:\s*" + _NUM, re.IGNORECASE),
     "rel_alt": re.compile(r"\brel_alt\s*:\s*" + _NUM, re.IGNORECASE),
@@ -28,6 +33,8 @@ HEIGHTS = {
     "Hb": re.compile(r"\bHb\s*:\s*" + _NUM),
     "H": re.compile(r"(?<![\w.])H\s+" + _NUM + r"\s*m\b"),
 }
+# Heights above the take-off point: what a barometer stream carries.
+ABOVE_TAKEOFF = ("rel_alt", "BAROMETER", "Hb", "H")
 # A substring each key's text must contain (lower case): skips the regex on most cues.
 _HINT = {
     "abs_alt": "abs_alt",
@@ -46,9 +53,40 @@ DATUM = {
     "Hb": "take-off point (barometric)",
     "H": "home point",
 }
+
+
+def _triple(*names: str) -> str:
+    return r"\s*,?\s*".join(rf"\b{n}\s*:\s*{_NUM}" for n in names)
+
+
+def _pry(key: str) -> re.Pattern:
+    deg = r"\s*°?\s*"
+    return re.compile(rf"\b{key}\s*\(\s*{_NUM}{deg},\s*{_NUM}{deg},\s*{_NUM}{deg}\)")
+
+
+# (pattern, the order its three numbers come in, the name recorded for the form)
+_DRONE = (
+    (_pry(r"F\.PRY"), "pry", "F.PRY (pitch, roll, yaw)"),
+    (
+        re.compile(r"\bDrone\s*:\s*" + _triple("Yaw", "Pitch", "Roll")),
+        "ypr",
+        "[Drone: Yaw Pitch Roll]",
+    ),
+    (
+        re.compile(_triple("drone_yaw", "drone_pitch", "drone_roll")),
+        "ypr",
+        "[drone_yaw drone_pitch drone_roll]",
+    ),
+)
+_CAMERA = (
+    (_pry(r"G\.PRY"), "pry", "G.PRY (pitch, roll, yaw)"),
+    (re.compile(_triple("gb_yaw", "gb_pitch", "gb_roll")), "ypr", "[gb_yaw gb_pitch gb_roll]"),
+)
+_NO_FIX = re.compile(r"\b(?:GPS|RTK)\s*\(\s*N/A", re.IGNORECASE)
+_FRAME = re.compile(r"\b(?:FrameCnt|SrtCnt)\s*:\s*(\d+)\s*,\s*DiffTime\s*:\s*(\d+)\s*ms")
 _DATES = (
-    (re.compile(r"\b(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,3}))?"), "-"),
-    (re.compile(r"\b(\d{4})\.(\d{1,2})\.(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:,(\d{1,3}))?"), "."),
+    re.compile(r"\b(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,3}))?"),
+    re.compile(r"\b(\d{4})\.(\d{1,2})\.(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:,(\d{1,3}))?"),
 )
 
 
@@ -68,15 +106,36 @@ def position(payload: str) -> tuple[float, float, str] | None:
     return b, a, f"{gps.group(1)}(lon,lat,satellites)"
 
 
-_FPRY = re.compile(
-    r"\bF\.PRY\s*\(\s*" + _NUM + r"\s*°?\s*,\s*" + _NUM + r"\s*°?\s*,\s*" + _NUM + r"\s*°?\s*\)"
-)
+def no_fix(payload: str) -> bool:
+    """Whether the cue writes its position as not available (`GPS(N/A,N/A,n)`: no fix yet)."""
+    return "n/a" in payload.lower() and _NO_FIX.search(payload) is not None
 
 
-def drone_attitude(payload: str) -> tuple[float, float, float] | None:
-    """The drone's (pitch, roll, yaw) [deg] from `F.PRY (...)`, if the cue carries it."""
-    m = _FPRY.search(payload) if "f.pry" in payload.lower() else None
-    return None if m is None else (float(m.group(1)), float(m.group(2)), float(m.group(3)))
+def _attitude(payload: str, forms) -> tuple[float, float, float, str] | None:
+    for pattern, order, name in forms:
+        m = pattern.search(payload)
+        if m:
+            a, b, c = (float(g) for g in m.groups())
+            return (c, a, b, name) if order == "pry" else (a, b, c, name)
+    return None
+
+
+def drone_attitude(payload: str) -> tuple[float, float, float, str] | None:
+    """The drone's (yaw, pitch, roll) [deg] and the form it was written in, if the cue has it."""
+    low = payload.lower()
+    return _attitude(payload, _DRONE) if ("pry" in low or "drone" in low) else None
+
+
+def camera_attitude(payload: str) -> tuple[float, float, float, str] | None:
+    """The gimbal's, i.e. the camera's, (yaw, pitch, roll) [deg] and its form, if the cue has it."""
+    low = payload.lower()
+    return _attitude(payload, _CAMERA) if ("g.pry" in low or "gb_" in low) else None
+
+
+def frame_clock(payload: str) -> tuple[int, int] | None:
+    """(frame counter, DiffTime [ms]) of a per-frame cue, if it carries them."""
+    m = _FRAME.search(payload) if "difftime" in payload.lower() else None
+    return None if m is None else (int(m.group(1)), int(m.group(2)))
 
 
 def heights(payload: str) -> dict[str, float]:
@@ -92,7 +151,7 @@ def heights(payload: str) -> dict[str, float]:
 
 def wall_clock(payload: str) -> datetime | None:
     """The cue's embedded date and time (naive: DJI records no time zone), if it has one."""
-    for pattern, _ in _DATES:
+    for pattern in _DATES:
         m = pattern.search(payload)
         if m:
             y, mo, d, h, mi, s, ms = m.groups()

@@ -1,18 +1,22 @@
 """The SubRip envelope of a DJI .SRT: cues with their own time span, line number and payload.
 
 Survives what DJI and editors ship: a UTF-8 BOM, CRLF, trailing spaces, blank lines holding
-spaces, several blank lines between cues, `<font>` tags, and cues with a date line but no
-timing line (one generation writes those). The file is read line by line, never as one regex.
+spaces, several blank lines between cues, `<font>` tags, cues with a date line but no timing
+line (one generation writes those), and enterprise cues (Matrice class) that hold a blank line
+and a lone `0` inside their payload. The file is read line by line, never as one regex.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ClipError
+
+log = logging.getLogger(__name__)
 
 _TIME = re.compile(
     r"^(\d+):(\d\d):(\d\d)[,.](\d{1,3})\s*-->\s*(\d+):(\d\d):(\d\d)[,.](\d{1,3})\s*$"
@@ -33,6 +37,14 @@ class Cue:
     payload: str  # the payload lines joined by a space, tags removed
     font_size: int | None
     problem: str | None = None  # why this cue cannot be used (e.g. a bad timing line)
+
+
+def bad_cue(path: Path, cue: Cue, msg: str, skip_bad: bool, kept: int) -> None:
+    """A cue that cannot be used: an error naming its line, or with skip_bad a warning."""
+    text = f"{path}:{cue.line}: {msg}; fix or delete that cue"
+    if not skip_bad:
+        raise ClipError(f"{text} ({kept} cues before it parsed; skip_bad=True keeps them)")
+    log.warning("%s (skipped)", text)
 
 
 def _seconds(h: str, m: str, s: str, ms: str) -> float:
@@ -73,9 +85,39 @@ def _blocks(text: str) -> Iterator[tuple[int, list[str]]]:
         yield first, block
 
 
+def _timed(lines: list[str]) -> bool:
+    return len(lines) > 1 and ("-->" in lines[1] or bool(_CLOCKISH.match(lines[1])))
+
+
+def _continues(previous: list[str], lines: list[str]) -> bool:
+    """Whether a block is the rest of the cue before it, cut by a blank line inside its payload.
+
+    Enterprise cues do that: `...[gb_yaw ..]`, a blank line, `0`, `[ae_meter_md ..] ..</font>`.
+    The evidence is the previous cue's `<font>` still open, or a lone `0` (SubRip numbers cues
+    from 1); a block with a timing line always starts a cue."""
+    if not _timed(previous) or _timed(lines):
+        return False
+    text = " ".join(previous).lower()
+    return text.count("<font") > text.count("</font") or lines[0] == "0"
+
+
+def _cue_blocks(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, lines) of each cue, its continuation blocks joined to it."""
+    held: tuple[int, list[str]] | None = None
+    for first, lines in _blocks(text):
+        if held is not None and _continues(held[1], lines):
+            held[1].extend(lines)
+            continue
+        if held is not None:
+            yield held
+        held = (first, lines)
+    if held is not None:
+        yield held
+
+
 def iter_cues(path: Path) -> Iterator[Cue]:
     """Every cue of the file in order, including unusable ones (with `problem` set)."""
-    for first, lines in _blocks(read_text(path)):
+    for first, lines in _cue_blocks(read_text(path)):
         if not lines[0].isdigit():
             problem = f"expected a cue number, got {lines[0][:40]!r}"
             yield Cue(first, None, None, None, "", None, problem)

@@ -1,6 +1,8 @@
 """Reader: a PX4 ULog (pyulog) into a clip bundle: IMU, barometer, telemetry, and truth.
 
-IMU: sensor_combined, else vehicle_imu (delta angle / velocity over their dt). Barometer:
+IMU: the fastest topic the log holds (ulog_imu: sensor_combined, vehicle_imu, sensor_gyro +
+sensor_accel), refused below `min_imu_hz` naming the topic and its rate; its dropouts are
+recorded with their spans. Barometer:
 vehicle_air_data, written as the bundle's `baro` stream. Truth (`truth_source`): "gnss" =
 vehicle_gps_position / sensor_gps 3D fixes with the receiver's NED velocity, or "estimate" =
 the autopilot's own EKF output (vehicle_global_position + vehicle_local_position velocity);
@@ -27,7 +29,9 @@ from scipy.spatial.transform import Rotation, Slerp
 from harness.clip import ulog_topics as topics
 from harness.clip.bundle import write_bundle
 from harness.clip.geo import geodetic_to_ned
+from harness.clip.imu_rate import MIN_IMU_HZ, dropouts
 from harness.clip.manifest import nadir_camera, new_manifest
+from harness.clip.ulog_imu import Imu, best_imu
 from harness.clip.video import probe
 from harness.errors import ClipError
 
@@ -157,6 +161,26 @@ def _telemetry(ulog, t0: float, t_end: float, t_origin_us: float):
     return np.column_stack([(t - t0) / 1e6, q, height]), prov
 
 
+def _imu(ulog, path: Path, min_imu_hz: float) -> Imu:
+    """The log's fastest IMU; refused when there is none or it is slower than `min_imu_hz`."""
+    found = best_imu(ulog)
+    if found is None:
+        raise ClipError(
+            f"{path}: no IMU topic holds data (sensor_combined, vehicle_imu, sensor_gyro + "
+            "sensor_accel); log one of them (SDLOG_PROFILE) to get an IMU"
+        )
+    if found.rate_hz < min_imu_hz:
+        each = ", ".join(f"{k} {v:.1f} Hz" for k, v in found.candidates.items())
+        raise ClipError(
+            f"{path}: the fastest IMU topic, {found.series.topic}, is logged at "
+            f"{found.rate_hz:.1f} Hz (median), below the {min_imu_hz:.0f} Hz a strapdown filter "
+            f"needs (the reference ESKF's stated minimum); the log's IMU topics: {each}. Log the "
+            "IMU faster (SDLOG_PROFILE high rate, or sensor_combined at full rate), or import "
+            "with min_imu_hz=0 (--min-imu-hz 0) for a clip no filter integrates"
+        )
+    return found
+
+
 def import_ulog(
     path: Path,
     out: Path,
@@ -164,24 +188,25 @@ def import_ulog(
     video_start_s: float = 0.0,
     hfov_deg: float = 60.0,
     truth_source: TruthSource = "gnss",
+    min_imu_hz: float = MIN_IMU_HZ,
 ) -> Path:
     """Write an IMU + baro + truth bundle at `out` from a PX4 .ulg; frames when a video is given.
 
     `video_start_s`: clip time (from the first IMU sample) of the video's first frame.
+    `min_imu_hz`: the slowest IMU accepted (default: the reference ESKF's stated minimum).
     """
     path, out = Path(path), Path(out)
     if truth_source not in ("gnss", "estimate"):
         raise ClipError(f"truth_source {truth_source!r}: use 'gnss' or 'estimate'")
     ulog = _open(path)
-    imu_s = topics.imu(ulog)
-    if imu_s is None:
-        raise ClipError(
-            f"{path}: topics sensor_combined and vehicle_imu are missing or empty; log one of "
-            "them (SDLOG_PROFILE) to get an IMU"
-        )
+    found = _imu(ulog, path, min_imu_hz)
+    imu_s = found.series
     _monotonic(imu_s.t_us, path, imu_s.topic)
     t0, t_end = imu_s.t_us[0], imu_s.t_us[-1]
     imu = np.column_stack([(imu_s.t_us - t0) / 1e6, imu_s.values])
+    gaps = [[round(a, 3), round(b, 3)] for a, b in dropouts(imu[:, 0])]
+    for a, b in gaps:
+        log.warning("%s: %s drops out from %.3f s to %.3f s (clip time)", path, imu_s.topic, a, b)
     truth, origin, truth_prov = _truth(ulog, path, truth_source, t0, t_end)
     telemetry, tel_prov = _telemetry(ulog, t0, t_end, t0 + truth[0, 0] * 1e6)
     extra = {}
@@ -205,6 +230,9 @@ def import_ulog(
             "sys_name": str(info.get("sys_name", "")),
             "ver_hw": str(info.get("ver_hw", "")),
             "imu_topic": imu_s.topic,
+            "imu_rate_hz": round(found.rate_hz, 2),
+            "imu_candidates_hz": {k: round(v, 2) for k, v in found.candidates.items()},
+            "imu_dropouts": gaps,
             "baro_topic": None if baro is None else baro.topic,
             **truth_prov,
             **tel_prov,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 GNSS_TOPICS = ("vehicle_gps_position", "sensor_gps")
-IMU_TOPICS = ("sensor_combined", "vehicle_imu")
+IMU_TOPICS = ("sensor_combined", "vehicle_imu", "sensor_gyro", "sensor_accel")
 
 
 @dataclass(frozen=True)
@@ -27,34 +27,21 @@ def topic(ulog, name: str):
     return next((d for d in ulog.data_list if d.name == name and d.multi_id == 0), None)
 
 
-def _stamp(data: dict) -> np.ndarray:
+def instances(ulog, name: str) -> list:
+    """Every instance of a topic (multi_id order) that holds data."""
+    found = [d for d in ulog.data_list if d.name == name and len(d.data["timestamp"])]
+    return sorted(found, key=lambda d: d.multi_id)
+
+
+def stamp(data: dict) -> np.ndarray:
     t = data.get("timestamp_sample")
     if t is None or not np.any(t):
         t = data["timestamp"]
     return t.astype(np.float64)
 
 
-def _cols(data: dict, names: list[str]) -> np.ndarray:
+def cols(data: dict, names: list[str]) -> np.ndarray:
     return np.column_stack([np.asarray(data[n], dtype=np.float64) for n in names])
-
-
-def imu(ulog) -> Series | None:
-    """Gyro [rad/s] and specific force [m/s^2], FRD: sensor_combined, else vehicle_imu."""
-    d = topic(ulog, "sensor_combined")
-    if d is not None and len(d.data["timestamp"]) >= 2:
-        gyro = _cols(d.data, [f"gyro_rad[{i}]" for i in range(3)])
-        accel = _cols(d.data, [f"accelerometer_m_s2[{i}]" for i in range(3)])
-        return Series(d.name, _stamp(d.data), np.hstack([gyro, accel]))
-    d = topic(ulog, "vehicle_imu")
-    if d is not None and len(d.data["timestamp"]) >= 2:
-        da = _cols(d.data, [f"delta_angle[{i}]" for i in range(3)])
-        dv = _cols(d.data, [f"delta_velocity[{i}]" for i in range(3)])
-        dt_a = np.asarray(d.data["delta_angle_dt"], dtype=np.float64)[:, None] / 1e6
-        dt_v = np.asarray(d.data["delta_velocity_dt"], dtype=np.float64)[:, None] / 1e6
-        ok = (dt_a[:, 0] > 0) & (dt_v[:, 0] > 0)
-        values = np.hstack([da[ok] / dt_a[ok], dv[ok] / dt_v[ok]])
-        return Series(d.name, _stamp(d.data)[ok], values)
-    return None
 
 
 def gnss(ulog) -> Series | None:
@@ -65,14 +52,14 @@ def gnss(ulog) -> Series | None:
             continue
         data = d.data
         if "latitude_deg" in data:
-            lla = _cols(data, ["latitude_deg", "longitude_deg", "altitude_msl_m"])
+            lla = cols(data, ["latitude_deg", "longitude_deg", "altitude_msl_m"])
         else:
-            lla = _cols(data, ["lat", "lon", "alt"]) * np.array([1e-7, 1e-7, 1e-3])
+            lla = cols(data, ["lat", "lon", "alt"]) * np.array([1e-7, 1e-7, 1e-3])
         ok = np.isfinite(lla[:, 0]) & (np.abs(lla[:, 0]) > 1e-6)
         if "fix_type" in data:
             ok &= data["fix_type"] >= 3
         vel = ["vel_n_m_s", "vel_e_m_s", "vel_d_m_s"]
-        v = _cols(data, vel) if all(k in data for k in vel) else np.full((len(ok), 3), np.nan)
+        v = cols(data, vel) if all(k in data for k in vel) else np.full((len(ok), 3), np.nan)
         return Series(name, data["timestamp"].astype(np.float64)[ok], np.hstack([lla, v])[ok])
     return None
 
@@ -86,11 +73,11 @@ def estimate(ulog) -> Series | None:
     g, loc = topic(ulog, "vehicle_global_position"), topic(ulog, "vehicle_local_position")
     if loc is None:
         return None
-    tl = _stamp(loc.data)
-    v_local = _cols(loc.data, ["vx", "vy", "vz"])
+    tl = stamp(loc.data)
+    v_local = cols(loc.data, ["vx", "vy", "vz"])
     if g is not None:
-        t = _stamp(g.data)
-        lla = _cols(g.data, ["lat", "lon", "alt"])
+        t = stamp(g.data)
+        lla = cols(g.data, ["lat", "lon", "alt"])
         inside = (t >= tl[0]) & (t <= tl[-1]) & np.isfinite(lla).all(axis=1)
         t, lla = t[inside], lla[inside]
         v = np.column_stack([np.interp(t, tl, v_local[:, k]) for k in range(3)])
@@ -99,8 +86,8 @@ def estimate(ulog) -> Series | None:
     ok = (data["xy_global"] > 0) & (data["z_global"] > 0) & (data["xy_valid"] > 0)
     if not ok.any():
         return None
-    ref = _cols(data, ["ref_lat", "ref_lon", "ref_alt"])[ok]
-    ned = _cols(data, ["x", "y", "z"])[ok]
+    ref = cols(data, ["ref_lat", "ref_lon", "ref_alt"])[ok]
+    ned = cols(data, ["x", "y", "z"])[ok]
     lla = np.array([np.hstack(ned_to_geodetic(n, tuple(r))) for n, r in zip(ned, ref, strict=True)])
     return Series("vehicle_local_position", tl[ok], np.hstack([lla, v_local[ok]]))
 
@@ -109,7 +96,7 @@ def attitude(ulog) -> Series | None:
     d = topic(ulog, "vehicle_attitude")
     if d is None or len(d.data["timestamp"]) < 2:
         return None
-    return Series(d.name, _stamp(d.data), _cols(d.data, [f"q[{i}]" for i in range(4)]))
+    return Series(d.name, stamp(d.data), cols(d.data, [f"q[{i}]" for i in range(4)]))
 
 
 def baro(ulog) -> Series | None:
@@ -117,7 +104,7 @@ def baro(ulog) -> Series | None:
     d = topic(ulog, "vehicle_air_data")
     if d is None or "baro_alt_meter" not in d.data or len(d.data["timestamp"]) < 1:
         return None
-    return Series(d.name, _stamp(d.data), _cols(d.data, ["baro_alt_meter"]))
+    return Series(d.name, stamp(d.data), cols(d.data, ["baro_alt_meter"]))
 
 
 TOPICS = [

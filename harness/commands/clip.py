@@ -59,6 +59,13 @@ def register(groups) -> None:
         default="gnss",
         help="truth from the GNSS receiver or from the autopilot's own estimate (default gnss)",
     )
+    p.add_argument(
+        "--min-imu-hz",
+        type=float,
+        default=None,
+        help="the slowest IMU accepted (default 100: the reference ESKF's stated minimum; "
+        "0 imports a clip no filter integrates)",
+    )
     p.set_defaults(func=run_import_ulog)
     p = sub.add_parser("import-rosbag", help="bundle from a ROS 2 bag (sqlite3 or MCAP)")
     p.add_argument("bag", type=Path, help="the bag folder, or its .db3 / .mcap file")
@@ -155,10 +162,18 @@ def run_import_srt(args: argparse.Namespace) -> int:
 
 
 def run_import_ulog(args: argparse.Namespace) -> int:
+    from harness.clip.imu_rate import MIN_IMU_HZ
     from harness.clip.ulog import import_ulog
 
+    minimum = MIN_IMU_HZ if args.min_imu_hz is None else args.min_imu_hz
     out = import_ulog(
-        args.ulog, args.out, args.video, args.video_start_s, args.hfov_deg, args.truth_source
+        args.ulog,
+        args.out,
+        args.video,
+        args.video_start_s,
+        args.hfov_deg,
+        args.truth_source,
+        min_imu_hz=minimum,
     )
     print(out)
     return 0

@@ -6,6 +6,12 @@ proposed, and heading. Position fixes see a heading error only under horizontal 
 so on gentle flight a wrong heading the filter is sure of never shows in position; it is the
 same failure, caught where it is.
 
+D7 ("confidently wrong while coasting", harness.gates.coast) is ours too: during a stretch
+of at least `coast_min_s` without a fused fix the error is the IMU's alone, so NEES above the
+D1 limit for the D1 window there means the covariance no longer bounds it, however small the
+error; `coast_max_error_m`, when a scenario states it, is the drift budget of every coast.
+This judges the filter against truth independently of how its fixes were made.
+
 D6 ("coasting") is ours: a filter that rejects most of the fixes it is given is not
 navigating on VPR, whatever its error happens to be. The reference plans for 10-40 %
 outliers; more than half of the fixes rejected over a 30 s window (at least 5 fixes) means the
@@ -14,8 +20,12 @@ and trusts its prediction over every measurement. It catches a held VPR offset t
 gate keeps rejecting, where D4 (rejected fixes that were near truth) does not fire.
 
 Evidence before PASS: without ground truth a run is "unverified" (no-data); states must cover
-the clip (a record cut short is no-data, never a pass on the part that was kept), truth must
-be finite over the judged span, and at least `min_fixes` fixes must have been fused.
+the judged span (a record cut short is no-data, never a pass on the part that was kept), truth
+must be finite over it, and at least `min_fixes` fixes must have been fused. The judged span
+starts where the clip's truth starts (the driver's `truth/span`) or at the first fix, whichever
+is later (a real log's GNSS locks seconds after boot: nothing before can be judged, and the
+verdict says from when it judged), and ends where the clip's truth ends; warm-up counts from
+its start. States must still reach the clip's end.
 """
 
 from __future__ import annotations
@@ -28,9 +38,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from harness.gates.coast import coasts, figures, inside
 from harness.gates.fields import Malformed, array, flag, number
 from harness.gates.result import GateResult, GateSpec, spec_of
-from harness.gates.truth import TruthTrack, nan_spans
+from harness.gates.span import coverage, imu_dropouts, judged_from, truth_span
+from harness.gates.truth import EDGE_S, TruthTrack, nan_spans
 from harness.record import Record
 
 CHI2_2_999 = 13.82
@@ -56,6 +68,8 @@ class EskfDivergenceSpec(GateSpec):
     d6_window_s: float = Field(30.0, gt=0)  # coasting: over any window this long ...
     d6_min_fixes: int = Field(5, ge=1)  # ... holding at least this many fixes ...
     d6_max_rejected: float = Field(0.5, ge=0, lt=1)  # ... more than this share rejected
+    coast_min_s: float = Field(5.0, gt=0)  # no fused fix for this long: a coast (D7)
+    coast_max_error_m: float | None = Field(None, gt=0)  # the drift budget of every coast
 
 
 @dataclass(frozen=True)
@@ -211,6 +225,8 @@ def triggers(ev: Evidence, spec: EskfDivergenceSpec) -> list[Trigger]:
         if start is not None:
             out.append(Trigger(tid, start, f"{why} for >= {window:g} s"))
     out += [tr for tr in (_d4(fixes, truth, spec), _d5(resets, spec), _d6(fixes, spec)) if tr]
+    if (d7 := _d7(t, nees, fixes, spec)) is not None:
+        out.append(d7)
     return sorted(out, key=lambda tr: tr.t_s)
 
 
@@ -262,24 +278,20 @@ def _d6(fixes: Fixes, spec: EskfDivergenceSpec) -> Trigger | None:
     return None
 
 
-def coverage(t: np.ndarray, duration_s: float | None, spec: EskfDivergenceSpec) -> str | None:
-    """Why the states do not cover the clip, or None when they do."""
-    if duration_s is None:
-        return "the record does not say how long the clip is (provenance clip_duration_s)"
-    if len(t) == 0:
-        return "the filter recorded no states"
-    edges = [("start", float(t[0]), 0.0), ("end", duration_s, float(t[-1]))]
-    for where, later, earlier in edges:
-        if later - earlier > spec.max_gap_s:
-            return (
-                f"states cover {t[0]:.1f}-{t[-1]:.1f} s of a {duration_s:.1f} s clip "
-                f"(nothing at the {where}): the record was cut short"
-            )
-    gaps = np.diff(t)
-    if len(gaps) and gaps.max() > spec.max_gap_s:
-        k = int(np.argmax(gaps))
-        return f"no states from {t[k]:.1f} s to {t[k + 1]:.1f} s (> max_gap_s {spec.max_gap_s:g})"
-    return None
+def _d7(t: np.ndarray, nees: np.ndarray, fixes: Fixes, spec: EskfDivergenceSpec):
+    """Confidently wrong while coasting: NEES above the D1 limit for the D1 window in a coast."""
+    spans = coasts(fixes.t[fixes.accepted], float(t[-1]) if len(t) else 0.0, spec.coast_min_s)
+    with np.errstate(invalid="ignore"):
+        high = (nees > spec.d1_nees) & inside(t, spans)
+    start = _first_run(t, high, spec.d1_window_s)
+    if start is None:
+        return None
+    a, b = next((a, b) for a, b in spans if a < start <= b)
+    what = (
+        f"NEES > {spec.d1_nees:g} for >= {spec.d1_window_s:g} s while coasting on the IMU "
+        f"(no fix fused from {a:.1f} to {b:.1f} s): the covariance does not bound the error"
+    )
+    return Trigger("D7", start, what)
 
 
 def check(record: Record) -> GateResult:
@@ -297,20 +309,38 @@ def check(record: Record) -> GateResult:
         "accepted": int(fixes.accepted.sum()),
         "resets": len(ev.resets),
     }
+    spans = coasts(fixes.t[fixes.accepted], float(states.t[-1]), spec.coast_min_s)
+    if spans:
+        err_v = states.p[:, :2] - truth.position_ne(states.t)
+        err = np.linalg.norm(err_v, axis=1)
+        metrics["coasts"] = figures(states.t, err, states.eph, nees_h(err_v, states.P_hh), spans)
     if fired:
         first = fired[0]
         return GateResult("fail", f"{first.id} from t={first.t_s:.1f} s: {first.evidence}", metrics)
     duration = record.provenance.get("clip_duration_s")
     duration = float(duration) if isinstance(duration, (int, float)) else None
-    if (short := coverage(states.t, duration, spec)) is not None:
+    truth_start, truth_end = truth_span(record)
+    start = judged_from(truth_start, fixes.t)
+    if start > spec.max_gap_s:  # said on every outcome: nothing before it was judged
+        metrics["judged_from_s"] = round(start, 3)
+        metrics["judged_from"] = (
+            f"the clip's truth starts at {truth_start:.1f} s, the first fix at "
+            f"{np.min(fixes.t) if len(fixes.t) else float('nan'):.1f} s: nothing before is judged"
+        )
+    if duration is not None and duration - truth_end > spec.max_gap_s:
+        metrics["judged_until_s"] = round(truth_end, 3)  # the clip's truth ends early
+    if gaps := imu_dropouts(record):
+        metrics["imu_dropouts"] = gaps
+    if (short := coverage(states.t, duration, spec.max_gap_s, start)) is not None:
         return GateResult("no-data", short, metrics)
     if metrics["accepted"] < spec.min_fixes:
         why = f"{metrics['accepted']} fixes fused (of {len(fixes.t)}) < min_fixes {spec.min_fixes}"
         return GateResult("no-data", why, metrics)
-    # The triggers ran over every state: truth must be finite at all of them, or a trigger
-    # could have been missed where it was not.
+    # The triggers ran over every state: truth must be finite at all of them from the judged
+    # start on, or a trigger could have been missed where it was not.
     err_all = states.p[:, :2] - truth.position_ne(states.t)
-    missing = ~np.all(np.isfinite(err_all), axis=1)
+    inside = (states.t >= truth_start) & (states.t <= truth_end + EDGE_S)
+    missing = ~np.all(np.isfinite(err_all), axis=1) & inside
     if missing.any():
         spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in nan_spans(states.t, missing)[:3])
         return GateResult("no-data", f"no finite ground truth over {spans}", metrics)
@@ -318,10 +348,19 @@ def check(record: Record) -> GateResult:
     if no_heading.any():
         spans = nan_spans(states.t, no_heading)[:3]
         metrics["heading_unjudged"] = [f"{a:.1f}-{b:.1f} s" for a, b in spans]
-    judged = states.t >= spec.warmup_s
+    judged = (states.t >= start + spec.warmup_s) & inside
     if judged.sum() < spec.min_states:
         why = f"{int(judged.sum())} states after warm-up < {spec.min_states}"
         return GateResult("no-data", why, metrics)
+    budget = spec.coast_max_error_m
+    over = [c for c in metrics.get("coasts", []) if budget and c["max_error_m"] > budget]
+    if over:
+        c = over[0]
+        why = (
+            f"coast {c['from_s']:.1f}-{c['to_s']:.1f} s on the IMU alone: error "
+            f"{c['max_error_m']:.1f} m > coast_max_error_m {budget:g}"
+        )
+        return GateResult("fail", why, metrics)
     err_v = err_all[judged]
     return _budget(err_v, nees_h(err_v, states.P_hh[judged]), spec, metrics)
 

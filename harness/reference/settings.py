@@ -57,6 +57,10 @@ class EskfSpec(StrictModel):
     # Reset the horizontal position to a fix after this long without an accepted one, as PX4
     # and ArduPilot do after 7-10 s; off by default (the reference filter only gates).
     reset_after_s: float | None = Field(None, gt=0)
+    # Fault: the filter is told the IMU's noise densities and initial bias uncertainty times
+    # this (0.01: a filter that believes its IMU a hundred times better than it is, so its
+    # covariance barely grows while it coasts).
+    imu_noise_scale: float = Field(1.0, gt=0)
 
 
 FallbackRuntime = Literal["pytorch-fp32", "onnxruntime", "openvino-fp32", "openvino-int8"]

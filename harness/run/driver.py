@@ -123,9 +123,12 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
         ctx.emit("setup", "error", category="config-error", message=str(exc))
     except Exception as exc:  # runner, record, resources (out of memory): the run broke
         _infra(ctx, exc)
-    if truth is not None:
+    if truth is not None and len(truth.t_s):
         for sample in truth_samples(truth):
             ctx.record.event("truth", "sample", **sample)
+        # Where the clip's truth starts and ends (a real log's GNSS locks after boot): the
+        # gates judge from its start, and a record missing samples inside it is not judged.
+        ctx.record.event("truth", "span", t_s=float(truth.t_s[0]), to_s=float(truth.t_s[-1]))
 
 
 def truth_samples(truth: Truth) -> list[dict]:

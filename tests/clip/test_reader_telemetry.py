@@ -12,6 +12,7 @@ from harness.clip.bundle import read_bundle
 from harness.clip.srt import parse_srt
 from harness.clip.srt_import import import_dji
 from harness.clip.ulog import import_ulog
+from harness.clip.ulog_imu import best_imu
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
 ULG = FIX / "px4" / "sample_log_small.ulg"
@@ -30,7 +31,7 @@ def test_px4_telemetry_is_the_autopilots_ahrs_and_baro_inside_both_spans(tmp_pat
     assert len(tel.t_s) > 1000 and np.isfinite(tel.q_wxyz).all()
     assert np.isfinite(tel.baro_height_m).all()
     ulog = ULog(str(ULG), ulog_topics.TOPICS)
-    att, baro, imu = ulog_topics.attitude(ulog), ulog_topics.baro(ulog), ulog_topics.imu(ulog)
+    att, baro, imu = ulog_topics.attitude(ulog), ulog_topics.baro(ulog), best_imu(ulog).series
     t_us = imu.t_us[0] + tel.t_s * 1e6
     lo = max(att.t_us[0], baro.t_us[0], imu.t_us[0])
     hi = min(att.t_us[-1], baro.t_us[-1], imu.t_us[-1])
@@ -52,12 +53,13 @@ def test_dji_srt_alone_has_its_height_above_take_off_and_its_own_attitude(tmp_pa
     track = parse_srt(P4RTK)
     clip = read_bundle(import_dji(None, P4RTK, tmp_path / "b"))
     tel = clip.telemetry
-    assert clip.manifest["provenance"]["altitude_field"] == "H"
+    assert clip.manifest["provenance"]["height_field"] == "H"
     assert clip.origin.alt_m == 0.0  # the take-off (home point) level in the H datum
-    assert np.allclose(tel.baro_height_m, track.alt_m)
+    assert np.allclose(tel.baro_height_m, track.height_m)
     assert tel.baro_height_m[0] == pytest.approx(85.8)
     assert clip.truth.p_ned_m[0, 2] == pytest.approx(-85.8, abs=1e-6)
     assert "F.PRY" in clip.manifest["provenance"]["telemetry_attitude"]
+    assert "G.PRY" in clip.manifest["provenance"]["camera_attitude"]  # the gimbal: the camera's
     yaw = _yaw_deg(tel.q_wxyz)
     assert yaw[0] == pytest.approx(110.1, abs=1e-6)  # F.PRY (2.7, -7.0, 110.1) in cue 1
     pitch, roll = Rotation.from_quat(tel.q_wxyz[:1], scalar_first=True).as_euler("ZYX", True)[0, 1:]
@@ -80,11 +82,13 @@ def test_dji_simulated_imu_gets_a_simulated_ahrs_consistent_with_it(tmp_path):
     assert manifest["telemetry"]["attitude_source"] == "simulated-from-track"
     assert manifest["telemetry"]["heading_offset_deg"] == 2.0
     note = manifest["provenance"]["telemetry_attitude"]
-    assert "SIMULATED" in note and "F.PRY is not used" in note
+    assert "SIMULATED" in note and "own drone attitude is not used" in note
     assert np.isfinite(tel.q_wxyz).all() and np.isfinite(tel.baro_height_m).all()
     assert tel.t_s[0] >= 0 and tel.t_s[-1] <= track.t_s[-1] - track.t_s[0] + 1e-9
     # the real height, interpolated onto the 50 Hz clock
-    assert np.allclose(tel.baro_height_m, np.interp(tel.t_s, track.t_s - track.t_s[0], track.alt_m))
+    assert np.allclose(
+        tel.baro_height_m, np.interp(tel.t_s, track.t_s - track.t_s[0], track.height_m)
+    )
     # heading within the stated AHRS errors of the simulated (track-aligned) truth attitude
     k = truth.index_at(tel.t_s)
     d_yaw = (_yaw_deg(tel.q_wxyz) - _yaw_deg(truth.q_wxyz[k]) + 180) % 360 - 180

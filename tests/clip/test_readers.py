@@ -28,6 +28,7 @@ def test_srt_sample_parses():
     track = parse_srt(SRT)
     assert len(track.t_s) == 30 and track.t_s[1] == pytest.approx(0.033)
     assert track.lat_deg[0] == pytest.approx(50.11) and track.alt_m[0] == pytest.approx(590.0)
+    assert track.height_m[0] == pytest.approx(300.0)  # rel_alt: above the take-off point
 
 
 def test_older_dji_gps_field_format(tmp_path):
@@ -46,7 +47,10 @@ def test_dji_import_gives_a_position_truth_bundle(mp4, tmp_path):
     clip = read_bundle(import_dji(mp4, SRT, tmp_path / "b"))
     assert len(clip.frames) == 30 and clip.frames.read(29).shape == (64, 64, 3)
     assert len(clip.imu.t_s) == 0 and clip.manifest["streams"]["imu"] is None
-    assert clip.truth.p_ned_m[0] == pytest.approx([0, 0, 0])
+    # truth is abs_alt (590 m) above an origin at the take-off level (590 - rel_alt 300 m)
+    assert clip.origin.alt_m == pytest.approx(290.0)
+    assert clip.truth.p_ned_m[0] == pytest.approx([0, 0, -300], abs=1e-6)
+    assert clip.telemetry.baro_height_m[0] == pytest.approx(300.0)  # rel_alt, not 0
     assert np.isnan(clip.truth.q_wxyz).all()  # SRT has no attitude
     assert clip.truth.p_ned_m[-1, 0] == pytest.approx(29 * 1.2e-6 * 111_200, rel=0.02)
 

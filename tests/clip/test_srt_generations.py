@@ -14,47 +14,77 @@ from harness.errors import ClipError
 
 REAL = Path(__file__).resolve().parents[2] / "fixtures" / "dji" / "real"
 
-# file, samples, height field, first (lat, lon), (min, max) height, cadence, first cue start
+# file, samples, height above take-off field, altitude field, first (lat, lon), (min, max) of
+# the height above take-off (else of the altitude), cadence, first cue start
 GENERATIONS = [
-    ("old_format.SRT", 468, "Hb", (-20.2533, 149.0251), (-1.7, 118.7), "1 Hz", 1.0),
-    ("mavic_pro.SRT", 468, "BAROMETER", (-20.2533, 149.0251), (-1.7, 118.7), "1 Hz", 1.0),
-    ("matrice_300.srt", 381, "BAROMETER", (36.6146, -6.1120), (-0.1, 87.9), "1 Hz", 0.0),
-    ("mavic_mini.SRT", 117, "H", (48.0771, -121.7458), (200.5, 201.0), "1 Hz", 0.0),
-    ("p4_rtk.SRT", 55, "H", (-34.237922, -58.851745), (85.48, 86.07), "1 Hz", 0.0),
-    ("p4p_sample.SRT", 5, "H", (47.4692, 8.2090), (45.6, 45.6), "1 Hz", 0.0),
+    ("old_format.SRT", 468, "Hb", None, (-20.2533, 149.0251), (-1.7, 118.7), "1 Hz", 1.0),
+    ("mavic_pro.SRT", 468, "BAROMETER", None, (-20.2533, 149.0251), (-1.7, 118.7), "1 Hz", 1.0),
+    ("mavic_pro_buggy.SRT", 530, "BAROMETER", None, (42.4668, -1.2218), (0.0, 119.6), "1 Hz", 1.0),
+    ("matrice_300.srt", 381, "BAROMETER", None, (36.6146, -6.1120), (-0.1, 87.9), "1 Hz", 0.0),
+    ("mavic_mini.SRT", 117, "H", None, (48.0771, -121.7458), (200.5, 201.0), "1 Hz", 0.0),
+    ("p4_rtk.SRT", 55, "H", None, (-34.237922, -58.851745), (85.48, 86.07), "1 Hz", 0.0),
+    ("p4p_sample.SRT", 5, "H", None, (47.4692, 8.2090), (45.6, 45.6), "1 Hz", 0.0),
     (
         "m2zoom_first300.SRT",
         300,
+        None,
         "altitude",
         (31.452012, 74.398751),
         (213.977, 214.078),
         "per-frame",
         0.0,
     ),
-    ("air2s.srt", 17, "altitude", (41.424724, 2.234156), (117.0, 117.1), "per-frame", 0.0),
-    ("mavic_air2.srt", 25, "altitude", (41.420684, 2.162162), (27.3, 29.2), "per-frame", 0.0),
-    ("MAVIC3_first300.srt", 300, "abs_alt", (3.41531, -3.37440), (0.401, 0.401), "per-frame", 0.0),
+    ("air2s.srt", 17, None, "altitude", (41.424724, 2.234156), (117.0, 117.1), "per-frame", 0.0),
+    ("mavic_air2.srt", 25, None, "altitude", (41.420684, 2.162162), (27.3, 29.2), "per-frame", 0.0),
+    (
+        "MAVIC3_first300.srt",
+        300,
+        "rel_alt",
+        "abs_alt",
+        (3.41531, -3.37440),
+        (-2.4, -2.4),
+        "per-frame",
+        0.0,
+    ),
+    (
+        "MAVIC3_cues7001-7300.srt",
+        300,
+        "rel_alt",
+        "abs_alt",
+        (3.41423, -3.37455),
+        (10.9, 11.0),
+        "per-frame",
+        140.0,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "n", "field", "first", "span", "cadence", "t0"), GENERATIONS)
-def test_each_generation_reads_its_own_height_and_times(name, n, field, first, span, cadence, t0):
+@pytest.mark.parametrize(
+    ("name", "n", "above", "other", "first", "span", "cadence", "t0"), GENERATIONS
+)
+def test_each_generation_reads_its_heights_by_meaning_and_its_times(
+    name, n, above, other, first, span, cadence, t0
+):
     track = parse_srt(REAL / name)
-    assert len(track.t_s) == n and track.info["altitude_field"] == field
+    info = track.info
+    assert len(track.t_s) == n and (info["height_field"], info["altitude_field"]) == (above, other)
     assert (track.lat_deg[0], track.lon_deg[0]) == pytest.approx(first)
-    assert (track.alt_m.min(), track.alt_m.max()) == pytest.approx(span, abs=1e-3)
-    assert track.info["cadence"] == cadence and track.t_s[0] == pytest.approx(t0)
+    used = track.height_m if above else track.alt_m
+    assert (used.min(), used.max()) == pytest.approx(span, abs=1e-3)
+    assert np.isnan(track.height_m).all() == (above is None)
+    assert np.isnan(track.alt_m).all() == (other is None)
+    assert info["cadence"] == cadence and track.t_s[0] == pytest.approx(t0)
     assert np.all(np.diff(track.t_s) > 0)
 
 
 def test_satellite_count_is_never_the_height():
     """GPS(lon,lat,16): 16 satellites for the whole flight; BAROMETER climbs 1.9 -> 118.7 m."""
     track = parse_srt(REAL / "mavic_pro.SRT")
-    assert track.alt_m[0] == pytest.approx(1.9) and np.mean(track.alt_m == 16.0) < 0.05
+    assert track.height_m[0] == pytest.approx(1.9) and np.mean(track.height_m == 16.0) < 0.05
     assert track.info["position_form"] == ["GPS(lon,lat,satellites)"]
     m300 = parse_srt(REAL / "matrice_300.srt")  # GPS(lat,lon,0.0M): lat first, 0.0 is precision
     assert m300.info["position_form"] == ["GPS(lat,lon,precision M)"]
-    assert m300.alt_m.max() == pytest.approx(87.9)
+    assert m300.height_m.max() == pytest.approx(87.9)
 
 
 @pytest.mark.parametrize(
@@ -74,6 +104,7 @@ def test_two_frame_cues_and_counter_jumps_follow_the_cue_times():
     track = parse_srt(REAL / "mavic_2pro_new_first200.SRT")  # FrameCnt starts at 218, cues of 80 ms
     assert track.t_s[:3] == pytest.approx([0.0, 0.04, 0.12])
     assert track.info["altitude_field"] is None  # this generation sometimes writes no height
+    assert track.info["height_field"] is None
 
 
 def test_date_only_generation_is_clocked_by_cue_number():
@@ -95,7 +126,10 @@ def test_broken_files_give_complete_cues_or_nothing():
 def test_no_position_and_mixed_generations_are_refused_with_the_place(tmp_path):
     with pytest.raises(ClipError, match=r"mavic_air.SRT: no cue carries a position .*2 cues"):
         import_dji(None, REAL / "mavic_air.SRT", tmp_path / "a")
-    with pytest.raises(ClipError, match=r"mix_p4rtk_mavic2pro.srt:1: cue has no 'altitude' height"):
+    with pytest.raises(
+        ClipError,
+        match=r"mix_p4rtk_mavic2pro.srt:1: cue carries heights: H, not 'altitude' like most",
+    ):
         parse_srt(REAL / "mix_p4rtk_mavic2pro.srt")
     kept = parse_srt(REAL / "mix_p4rtk_mavic2pro.srt", skip_bad=True)
     assert len(kept.t_s) == 6 and kept.t_s[0] == pytest.approx(909.942)  # edited export: 00:15:09
@@ -116,7 +150,7 @@ def test_one_hz_cues_keep_their_own_times_beside_a_30_fps_video(tmp_path):
     assert clip.truth.t_s.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert clip.duration_s == pytest.approx(5.0, abs=0.05)
     prov = clip.manifest["provenance"]
-    assert prov["altitude_field"] == "H" and "video timeline" in prov["time_alignment"]
+    assert prov["height_field"] == "H" and "video timeline" in prov["time_alignment"]
 
 
 def test_srt_alone_is_a_truth_only_bundle_from_the_first_cue(tmp_path):
@@ -207,9 +241,55 @@ def test_cli_imports_an_srt_alone_and_refuses_a_tiff_video(tmp_path, capsys):
     from harness.commands.main import main
 
     assert main(["clip", "import-srt", str(REAL / "p4_rtk.SRT"), "-o", str(tmp_path / "a")]) == 0
-    assert read_bundle(tmp_path / "a").manifest["provenance"]["altitude_field"] == "H"
+    assert read_bundle(tmp_path / "a").manifest["provenance"]["height_field"] == "H"
     tif = tmp_path / "f.tif"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tif)
     args = ["clip", "import-srt", str(tif), str(REAL / "p4_rtk.SRT"), "-o", str(tmp_path / "b")]
     assert main(args) == 1
     assert "f.tif: is a still image" in capsys.readouterr().err
+
+
+def test_a_clip_that_starts_in_the_air_keeps_its_height_above_take_off(tmp_path):
+    """Mavic 3, cues 7001-7300 (2:20 into the flight, rel_alt 10.9 m, abs_alt 13.701 m): the
+    baro stream is rel_alt, never abs_alt minus its first value (0 m at the clip's start)."""
+    clip = read_bundle(import_dji(None, REAL / "MAVIC3_cues7001-7300.srt", tmp_path / "b"))
+    assert clip.telemetry.baro_height_m[0] == pytest.approx(10.9)
+    assert clip.origin.alt_m == pytest.approx(13.701 - 10.9)  # the take-off level, abs_alt datum
+    assert -clip.truth.p_ned_m[0, 2] == pytest.approx(10.9, abs=1e-3)
+    prov = clip.manifest["provenance"]
+    assert prov["altitude_field"] == "abs_alt" and prov["height_field"] == "rel_alt"
+    assert "take-off level" in prov["truth_altitude"] and "rel_alt" in prov["telemetry_baro"]
+
+
+def test_a_generation_without_height_above_take_off_gives_nan_baro_saying_why(tmp_path):
+    clip = read_bundle(import_dji(None, REAL / "air2s.srt", tmp_path / "b"))
+    assert np.isnan(clip.telemetry.baro_height_m).all()
+    prov = clip.manifest["provenance"]
+    assert "writes no height above the take-off point (only 'altitude'" in prov["telemetry_baro"]
+    assert clip.origin.alt_m == pytest.approx(117.0) and "first fix" in prov["truth_altitude"]
+
+
+def test_the_frame_clock_is_recorded_beside_the_cue_clock_never_used_for_time():
+    """Mavic 2 Pro: FrameCnt starts at 218; cue 2 spans 40-120 ms while DiffTime says 41 ms."""
+    track = parse_srt(REAL / "mavic_2pro_new_first200.SRT")
+    clock = track.info["frame_clock"]
+    assert clock["counter_first"] == 218 and clock["used_for_time"] is False
+    assert clock["cues_longer_than_difftime"] > 0 and clock["cue_vs_difftime_max_ms"] == 40.0
+    assert track.t_s[2] == pytest.approx(0.12)  # the cue's own start, not 2 x DiffTime
+    assert (
+        parse_srt(REAL / "MAVIC3_first300.srt").info["frame_clock"]["cue_vs_difftime_max_ms"] == 0
+    )
+
+
+def test_the_gimbal_attitude_is_the_cameras_and_says_when_it_is_not_nadir(tmp_path):
+    """DJI Avata 360 (real, 5 cues): `[gb_yaw: -162.8 gb_pitch: 0.0 gb_roll: 0.0]`, no drone
+    attitude: the gimbal's is kept as the camera's, never the drone's, and a camera at the
+    horizon breaks the bundle's nadir mounting."""
+    srt = REAL.parent / "metadata-embedder" / "avata360.SRT"
+    track = parse_srt(srt)
+    assert track.camera_ypr_deg[0] == pytest.approx([-162.8, 0.0, 0.0])
+    assert track.drone_ypr_deg is None
+    prov = read_bundle(import_dji(None, srt, tmp_path / "b")).manifest["provenance"]
+    assert "[gb_yaw gb_pitch gb_roll]: median pitch 0.0 deg" in prov["camera_attitude"]
+    assert "90 deg off nadir" in prov["camera_attitude"]
+    assert prov["telemetry_attitude"] == "no drone attitude in this SRT: NaN"

@@ -9,6 +9,7 @@ from pyulog import ULog
 from harness.clip import ulog_topics
 from harness.clip.bundle import read_bundle, read_table
 from harness.clip.ulog import import_ulog
+from harness.clip.ulog_imu import best_imu
 from harness.commands.main import main
 from harness.errors import ClipError
 
@@ -23,7 +24,7 @@ def test_gnss_truth_stays_inside_every_topic_span_and_names_its_source(tmp_path)
     assert prov["truth_source"] == "gnss" and prov["truth_topic"] == "vehicle_gps_position"
     assert prov["imu_topic"] == "sensor_combined" and clip.manifest["ground_truth"] == "gnss"
     att = ulog_topics.attitude(ULog(str(REAL), ["vehicle_attitude", "sensor_combined"]))
-    imu = ulog_topics.imu(ULog(str(REAL), ["sensor_combined"]))
+    imu = best_imu(ULog(str(REAL), ["sensor_combined"])).series
     t_abs = clip.truth.t_s * 1e6 + imu.t_us[0]
     assert t_abs.min() >= att.t_us[0] and t_abs.max() <= min(att.t_us[-1], imu.t_us[-1])
     assert np.isfinite(clip.truth.q_wxyz).all() and np.isfinite(clip.truth.p_ned_m).all()
@@ -40,8 +41,8 @@ def test_barometer_becomes_a_stream(tmp_path):
 
 
 def test_vehicle_imu_is_read_when_sensor_combined_is_absent():
-    series = ulog_topics.imu(ULog(str(REAL), ["vehicle_imu"]))
-    assert series.topic == "vehicle_imu" and len(series.t_us) > 5
+    series = best_imu(ULog(str(REAL), ["vehicle_imu"])).series
+    assert series.topic == "vehicle_imu[0]" and len(series.t_us) > 5
     assert abs(np.median(series.values[:, 5]) + 9.8) < 0.5  # FRD specific force on the bench
     assert np.abs(series.values[:, :3]).max() < 0.5  # rad/s: delta angle over its dt
 

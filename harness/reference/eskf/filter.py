@@ -22,6 +22,10 @@ GRAVITY_NED = np.array([0.0, 0.0, 9.81])
 H_HORIZONTAL = np.hstack([np.eye(2), np.zeros((2, 13))])
 H_DOWN = np.eye(15)[2:3]
 GATE_HEIGHT_NIS = 10.83  # chi2(1) at 0.999
+# The slowest IMU this filter integrates: each sample is one first-order strapdown step, so
+# below ~100 Hz the attitude and velocity increments of a flying vehicle are no longer small
+# (coning and sculling go unmodelled) and the covariance no longer bounds the error.
+MIN_IMU_HZ = 100.0
 
 
 @dataclass(frozen=True)

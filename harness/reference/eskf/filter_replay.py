@@ -123,12 +123,15 @@ class Replay:
         p0 = np.array([fix.z_ne_m[0], fix.z_ne_m[1], -pose.height_m])
         v0 = np.zeros(3)
         q0 = _yawed(pose.q_wxyz, spec.init_yaw_error_deg)
+        told = InitialSigma()  # the IMU's bias uncertainty, scaled with its noise (a fault)
         sigma = InitialSigma(
             p_m=fix.sigma_m,
             height_m=spec.init_sigma_height_m,
             v_m_s=spec.init_sigma_v_m_s,
             tilt_rad=math.radians(spec.init_sigma_tilt_deg),
             yaw_rad=math.radians(spec.init_sigma_yaw_deg),
+            accel_bias_m_s2=told.accel_bias_m_s2 * spec.imu_noise_scale,
+            gyro_bias_rad_s=told.gyro_bias_rad_s * spec.imu_noise_scale,
         )
         self.filt = Eskf(p0, v0, q0, self.noise, sigma, gate_nis=spec.gate_nis)
         self.emit(

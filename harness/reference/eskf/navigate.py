@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import astuple
 from typing import Protocol
 
 from harness.clip import Clip
+from harness.clip.imu_rate import dropouts, median_rate
+from harness.errors import ClipError
 from harness.reference.attitude import Pose, require_telemetry
-from harness.reference.eskf.filter import ImuNoise
+from harness.reference.eskf.filter import MIN_IMU_HZ, ImuNoise
 from harness.reference.eskf.filter_replay import Emit, Replay
 from harness.reference.settings import EskfSpec
 from harness.run.stage import Fix, RunContext
@@ -44,21 +47,40 @@ class Listed:
         return self._fixes[n]
 
 
-def noise_from_manifest(manifest: dict) -> ImuNoise:
-    """The clip's stated IMU densities when it has them (the stand-in does), else defaults."""
+def noise_from_manifest(manifest: dict, scale: float = 1.0) -> ImuNoise:
+    """The clip's stated IMU densities when it has them (the stand-in does), else defaults;
+    times `scale` (EskfSpec.imu_noise_scale, a fault)."""
     figures = manifest.get("imu_noise") or {}
-    if not figures:
-        return ImuNoise()
-    return ImuNoise(
-        accel_noise=figures["accel_noise_m_s2_sqrt_hz"],
-        gyro_noise=figures["gyro_noise_rad_s_sqrt_hz"],
-        accel_bias_rw=figures["accel_bias_rw_m_s3_sqrt_hz"],
-        gyro_bias_rw=figures["gyro_bias_rw_rad_s2_sqrt_hz"],
-    )
+    noise = ImuNoise()
+    if figures:
+        noise = ImuNoise(
+            accel_noise=figures["accel_noise_m_s2_sqrt_hz"],
+            gyro_noise=figures["gyro_noise_rad_s_sqrt_hz"],
+            accel_bias_rw=figures["accel_bias_rw_m_s3_sqrt_hz"],
+            gyro_bias_rw=figures["gyro_bias_rw_rad_s2_sqrt_hz"],
+        )
+    return ImuNoise(*(scale * x for x in astuple(noise)))
+
+
+def require_imu_rate(clip: Clip) -> None:
+    """Refuse a clip whose IMU is slower than the filter's stated minimum (a config-error:
+    a strapdown filter cannot run on it, so its verdict would say nothing of the product)."""
+    rate = median_rate(clip.imu.t_s)
+    if rate < MIN_IMU_HZ:
+        topic = (clip.manifest.get("provenance") or {}).get("imu_topic") or "imu"
+        name = clip.manifest.get("name", "the clip")
+        raise ClipError(
+            f"{name}: its IMU ({topic}) runs at {rate:.1f} Hz (median), below the "
+            f"{MIN_IMU_HZ:.0f} Hz the reference ESKF needs; give a clip with a faster IMU "
+            "(log the IMU at full rate), or a scenario without the filter"
+        )
 
 
 def navigate(ctx: RunContext, fixes: list[Fix] | FixSource) -> None:
     ctx.clip.need("imu", "the ESKF replay")
+    require_imu_rate(ctx.clip)
+    for a, b in dropouts(ctx.clip.imu.t_s):  # named, so the verdict can say where
+        ctx.emit("eskf", "imu-dropout", from_s=a, to_s=b)
     replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit)
 
 
@@ -72,7 +94,7 @@ def replay(clip: Clip, fixes: list[Fix] | FixSource, spec: EskfSpec, emit: Emit)
         "use a bundle with a telemetry stream (docs/clip.md)",
     )
     source = Listed(fixes) if isinstance(fixes, list) else fixes
-    run = Replay(clip, spec, noise_from_manifest(clip.manifest), emit)
+    run = Replay(clip, spec, noise_from_manifest(clip.manifest, spec.imu_noise_scale), emit)
     started = time.perf_counter()
     for n, t_fix in enumerate(source.times):
         run.advance(t_fix)
