@@ -31,6 +31,7 @@ its start. States must still reach the clip's end.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,12 +164,18 @@ def nees_h(err: np.ndarray, P_hh: np.ndarray) -> np.ndarray:
 
 
 def d0(states: States, fixes: Fixes) -> Trigger | None:
-    """Numerical failure: a non-finite state or covariance, or a non-finite fix fused."""
+    """Numerical failure: a non-finite state, covariance or eph, a heading given in part
+    (`q_wxyz` and `sigma_yaw_deg` are judged together or not at all), or a non-finite fix."""
     for i, t in enumerate(states.t):
         if states.numerical[i]:
             return Trigger("D0", float(t), states.numerical[i])
         if not (np.all(np.isfinite(states.p[i])) and np.all(np.isfinite(states.P_hh[i]))):
             return Trigger("D0", float(t), "non-finite state or covariance")
+        if not np.isfinite(states.eph[i]):
+            return Trigger("D0", float(t), f"eph_m is {states.eph[i]}, not finite")
+        heading = np.append(states.q[i], states.sigma_yaw_deg[i])
+        if not np.all(np.isnan(heading)) and not np.all(np.isfinite(heading)):
+            return Trigger("D0", float(t), "heading (q_wxyz, sigma_yaw_deg) not finite")
     bad = ~np.all(np.isfinite(fixes.z), axis=1)
     if bad.any():
         return Trigger("D0", float(fixes.t[bad][0]), "a non-finite fix reached the filter")
@@ -318,7 +325,8 @@ def check(record: Record) -> GateResult:
         first = fired[0]
         return GateResult("fail", f"{first.id} from t={first.t_s:.1f} s: {first.evidence}", metrics)
     duration = record.provenance.get("clip_duration_s")
-    duration = float(duration) if isinstance(duration, (int, float)) else None
+    known = isinstance(duration, (int, float)) and not isinstance(duration, bool)
+    duration = float(duration) if known and math.isfinite(duration) else None
     truth_start, truth_end = truth_span(record)
     start = judged_from(truth_start, fixes.t)
     if start > spec.max_gap_s:  # said on every outcome: nothing before it was judged
@@ -344,7 +352,9 @@ def check(record: Record) -> GateResult:
     if missing.any():
         spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in nan_spans(states.t, missing)[:3])
         return GateResult("no-data", f"no finite ground truth over {spans}", metrics)
+    # Heading is judged where truth has attitude and the stack gave one (D0 took half-given).
     no_heading = ~np.all(np.isfinite(truth.attitude(states.t)), axis=1)
+    no_heading |= np.isnan(states.sigma_yaw_deg)
     if no_heading.any():
         spans = nan_spans(states.t, no_heading)[:3]
         metrics["heading_unjudged"] = [f"{a:.1f}-{b:.1f} s" for a, b in spans]

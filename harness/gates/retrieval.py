@@ -2,6 +2,8 @@
 
 Truth comes from the record's truth lines (the stack never sees it), looked up at each
 query's time; a query without finite truth is not judged, and too few judged is no-data.
+A top-N tile whose centre or footprint is not finite cannot be judged a hit or a miss (a
+comparison with NaN is silently false): the gate is no-data naming the query lines.
 """
 
 from __future__ import annotations
@@ -35,15 +37,18 @@ def is_hit(hit: dict, truth: np.ndarray, spec: RetrievalQualitySpec) -> bool:
     return float(np.linalg.norm(np.asarray(hit["centre_ne_m"]) - truth)) <= spec.radius_m
 
 
-def judged_queries(record: Record, spec: RetrievalQualitySpec) -> list[tuple[list, np.ndarray]]:
-    """(top-N hits, true north/east) of each query that has both, in record order."""
+def judged_queries(
+    record: Record, spec: RetrievalQualitySpec
+) -> tuple[list[tuple[list, np.ndarray]], list[str]]:
+    """(top-N hits, true north/east) of each query that has both, in record order; and the
+    lines of queries whose top-N geometry is not finite (not judged)."""
     truth = TruthTrack.of(record)
     queries = [q for q in record.select("vpr", "query") if q.get("topk") is not None]
     if truth is None or not queries:
-        return []
+        return [], []
     t = np.array([number(record, q, "t_s") for q in queries])
     at = truth.position_ne(t)
-    out = []
+    out, not_finite = [], []
     for q, p in zip(queries, at, strict=True):
         if not np.all(np.isfinite(p)):
             continue
@@ -53,19 +58,32 @@ def judged_queries(record: Record, spec: RetrievalQualitySpec) -> list[tuple[lis
         key = "footprint_ne_m" if spec.hit_rule == "footprint" else "centre_ne_m"
         shape = (4, 2) if key == "footprint_ne_m" else (2,)
         hits = [{key: array(record, h, key, shape, line=q)} for h in top[: spec.recall_at]]
-        out.append((hits, p))
-    return out
+        if all(np.all(np.isfinite(h[key])) for h in hits):
+            out.append((hits, p))
+        else:
+            not_finite.append(record.where(q))
+    return out, not_finite
 
 
 def check(record: Record) -> GateResult:
     spec = spec_of(record, "retrieval_quality", RetrievalQualitySpec)
-    judged = judged_queries(record, spec)
+    judged, not_finite = judged_queries(record, spec)
     hits = sum(any(is_hit(h, p, spec) for h in top) for top, p in judged)
     recall = hits / len(judged) if judged else None
     rule = spec.hit_rule if spec.hit_rule == "footprint" else f"within {spec.radius_m:g} m"
     metrics = {"queries": len(judged), "recall": recall, "recall_at": spec.recall_at, "rule": rule}
     if not spec.applies:
         return GateResult("n/a", "the scenario declares this gate does not apply", metrics)
+    if not_finite:
+        more = f" (+{len(not_finite) - 3} more)" if len(not_finite) > 3 else ""
+        metrics["not_finite"] = len(not_finite)
+        return GateResult(
+            "no-data",
+            f"{len(not_finite)} queries hold a top-{spec.recall_at} tile whose "
+            f"{'footprint' if spec.hit_rule == 'footprint' else 'centre'} is not finite "
+            f"({', '.join(not_finite[:3])}{more})",
+            metrics,
+        )
     if len(judged) < spec.min_queries:
         return GateResult(
             "no-data",

@@ -8,6 +8,7 @@ described queries is no-data.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import Field
@@ -46,7 +47,10 @@ def _broken(record: Record, q: dict[str, Any], dim: int, spec: VprContractSpec) 
         raise Malformed(f"{record.where(q)}: vpr/query field 'descriptor' is not an object")
     at = f"frame {text(q, 'frame')}"
     shape = d.get("shape")
-    if not isinstance(shape, list) or not shape or shape[-1] != dim:
+    sizes = isinstance(shape, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
+    )
+    if not sizes or not shape or shape[-1] != dim:
         return f"{at}: shape {text(d, 'shape')}, expected (..., {dim}) from the backbone config"
     if d.get("dtype") not in spec.dtypes:
         return f"{at}: dtype {text(d, 'dtype')}, expected one of {', '.join(spec.dtypes)}"
@@ -81,8 +85,8 @@ def check(record: Record) -> GateResult:
     for spread in record.select("vpr", "spread"):
         cosine = number(record, spread, "min_cosine", null_ok=True)
         metrics["min_cosine"] = cosine
-        if cosine != cosine:  # NaN: the descriptors themselves were not finite
-            broken.append("the spread of the query descriptors is not finite")
+        if not math.isfinite(cosine):  # the descriptors themselves were not finite
+            broken.append(f"the spread of the query descriptors is not finite ({cosine})")
         elif cosine > spec.collapse_min_cosine:
             broken.append(
                 f"descriptors collapsed: every pair of {text(spread, 'queries')} queries has "
