@@ -67,7 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="N",
         help="when a scenario's gate moves off its expect, run it N more times and label the "
-        "move regressed or flaky (Wilson 95% bound on the move rate)",
+        "move regressed or flaky (Wilson 95%% bound on the move rate)",
     )
     parser.addini("harness_bundle", "failures | all | none", default="failures")
     parser.addini("harness_bundle_max_mb", "size bound of a bundle", default=str(DEFAULT_MAX_MB))
