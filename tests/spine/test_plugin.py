@@ -82,7 +82,8 @@ def test_gates_update_raises_expect_and_keeps_comments(project: pytest.Pytester)
     project.runpytest().assert_outcomes(failed=1)
     assert main(["gates", "update", "--runs", str(project.path / "reports" / "runs")]) == 0
     updated = path.read_text()
-    assert updated == text.replace("expect: empty-backbones", "expect: provisioning")
+    raised = "expect: provisioning  # ratchet me\nexpect_reason: 'exists failed'\n"
+    assert updated == text.replace("expect: empty-backbones  # ratchet me\n", raised)
     project.runpytest().assert_outcomes(xfailed=1)
     # never lowers: a run that stops earlier leaves `expect` alone
     path.write_text(updated.replace(MISSING, EMPTY))
