@@ -140,6 +140,21 @@ V1_HINTS = {
 }
 
 
+def problems(obj: Any) -> list[tuple[str, str, str]]:
+    """Every way one decoded line is off the schema: (field, what is wrong, the change to
+    make where an old, version 1 line gets it wrong, else ""); [] for a valid line."""
+    try:
+        LINE.validate_python(obj)
+    except ValidationError as exc:
+        out = []
+        for error in exc.errors():
+            path = ".".join(str(p) for p in error["loc"]) or "(line)"
+            hint = next((V1_HINTS[str(p)] for p in error["loc"][::-1] if str(p) in V1_HINTS), "")
+            out.append((path, error["msg"], hint))
+        return out
+    return []
+
+
 def parse(number: int, text: str) -> Ready | Check | Query | Fix | State | Reset:
     """One stdout line, or a StackError naming the line, the field and what to change."""
     where = f"stack output line {number}"
@@ -151,34 +166,38 @@ def parse(number: int, text: str) -> Ready | Check | Query | Fix | State | Reset
             "write one complete JSON object per line (schema: harness/process/"
             f"{SCHEMA_NAME})"
         ) from None
-    try:
-        return LINE.validate_python(obj)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(p) for p in first["loc"]) or "(line)"
-        hint = next((V1_HINTS[str(p)] for p in first["loc"][::-1] if str(p) in V1_HINTS), "")
+    if found := problems(obj):
+        field, what, hint = found[0]
         raise StackError(
-            f"{where}: {path}: {first['msg']} (got {text[:120]!r}); "
+            f"{where}: {field}: {what} (got {text[:120]!r}); "
             f"{hint + '; ' if hint else ''}see docs/adapters.md and harness/process/{SCHEMA_NAME}"
-        ) from None
+        )
+    return LINE.validate_python(obj)
 
 
-def descriptor_values(number: int, desc: Descriptor) -> np.ndarray:
-    """The descriptor the line hands over, or a StackError saying why its data does not
-    decode to the shape and dtype it states."""
-    where = f"stack output line {number}: query.descriptor.data"
+def decode_descriptor(desc: Descriptor) -> np.ndarray:
+    """The descriptor a query hands over; ValueError saying why its data does not decode to
+    the shape and dtype it states."""
     try:
         raw = base64.b64decode(desc.data, validate=True)
     except (binascii.Error, ValueError):
-        raise StackError(f"{where}: not base64 (RFC 4648, with padding)") from None
+        raise ValueError("not base64 (RFC 4648, with padding)") from None
     dtype = np.dtype(desc.dtype).newbyteorder("<")
     want = math.prod(desc.shape) * dtype.itemsize
     if len(raw) != want:
-        raise StackError(
-            f"{where}: {len(raw)} bytes, but shape {desc.shape} of {desc.dtype} is {want}; "
-            "encode the values' little-endian bytes as the line's dtype states"
+        raise ValueError(
+            f"{len(raw)} bytes, but shape {desc.shape} of {desc.dtype} is {want}; encode the "
+            "values' little-endian bytes as the line's dtype states"
         )
     return np.frombuffer(raw, dtype=dtype).reshape(desc.shape).astype(desc.dtype)
+
+
+def descriptor_values(number: int, desc: Descriptor) -> np.ndarray:
+    """`decode_descriptor`, or a StackError naming the output line."""
+    try:
+        return decode_descriptor(desc)
+    except ValueError as exc:
+        raise StackError(f"stack output line {number}: query.descriptor.data: {exc}") from None
 
 
 class Translator:
