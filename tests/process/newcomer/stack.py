@@ -15,9 +15,11 @@ args = dict(zip(sys.argv[1::2], sys.argv[2::2], strict=True))
 AGL_M, RATE_HZ = float(args.get("--agl-m", 300)), float(args.get("--rate-hz", 1))
 RADIUS_M, BINS = 60.0, 4
 root = os.environ["HARNESS_STACK_INPUT"]
-doc = json.load(open(os.path.join(root, "input.json")))
+with open(os.path.join(root, "input.json")) as f:
+    doc = json.load(f)
 corpus_dir = os.path.join(root, doc["corpus"]["path"])
-corpus = json.load(open(os.path.join(corpus_dir, "corpus.json")))
+with open(os.path.join(corpus_dir, "corpus.json")) as f:
+    corpus = json.load(f)
 tiles = np.load(os.path.join(corpus_dir, "tiles.npy"), mmap_mode="r")
 frames = np.load(os.path.join(root, doc["streams"]["frames"]["pixels"]), mmap_mode="r")
 frame_t = np.load(os.path.join(root, doc["streams"]["frames"]["file"]))
