@@ -5,6 +5,7 @@ the denominator of its own figures."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +39,14 @@ class Expected:
             or not isinstance(t_s, list)
             or len(frames) != len(t_s)
             or not all(isinstance(f, int) and not isinstance(f, bool) for f in frames)
-            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in t_s)
+            or not all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+                for t in t_s
+            )
         ):
             raise Malformed(
                 f"{record.where(ev)}: vpr/expected needs 'frames' (integers) and 't_s' "
-                "(numbers) of equal length"
+                "(finite numbers) of equal length"
             )
         return cls(frames, np.asarray(t_s, dtype=float))
 

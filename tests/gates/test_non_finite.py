@@ -41,7 +41,7 @@ FIELDS: dict[str, dict[str, str | None]] = {
     "provisioning/backbones": {"count": "empty-backbones", "descriptor_dim": VPR},
     "vpr/query": {
         "frame": None,
-        "t_s": RETRIEVAL,
+        "t_s": None,  # judged at the driver's vpr/expected times; the frame matches it
         "latency_ms": LATENCY,
         "topk.*.score": None,
         "topk.*.centre_ne_m": None,  # the records judge by footprint
@@ -49,6 +49,7 @@ FIELDS: dict[str, dict[str, str | None]] = {
         "align": None,
         "descriptor": VPR,
     },
+    "vpr/expected": {"frames": RETRIEVAL, "t_s": RETRIEVAL, "rate_hz": None},
     "vpr/spread": {"queries": None, "mean_cosine": None, "min_cosine": VPR},
     "vpr/corpus": {"tiles": None, "seconds": None},
     "vpr/oracle": {"": None},
