@@ -67,7 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="N",
         help="when a scenario's gate moves off its expect, run it N more times and label the "
-        "move regressed or flaky (Wilson 95%% bound on the move rate)",
+        "move regressed, intermittent regression or flaky against the move rate of its "
+        "earlier runs (one-sided Fisher exact test, 95%% confidence)",
     )
     parser.addini("harness_bundle", "failures | all | none", default="failures")
     parser.addini("harness_bundle_max_mb", "size bound of a bundle", default=str(DEFAULT_MAX_MB))
@@ -169,13 +170,29 @@ def _rerun(item: Any, reruns: int) -> Adjudication:
         t0 = time.time()
         verdict = run_scenario(runner, item.path, out, timeout)
         attempts.append(_attempt(k, verdict, scenario, t0, time.time(), out))
-    adj = adjudicate(attempts, scenario.expect)
+    adj = adjudicate(attempts, scenario.expect, _baseline(item))
     log.info("%s: %s", item.name, adj.line())
     _store(item, item.config.stash[RUN_ID_KEY], attempts, adj)
     allure_report.adjudication_step(adj.line(), attempts)
     rows = [dataclasses.asdict(a) for a in attempts]
     item.user_properties.append((ATTEMPTS_PROP, {"line": adj.line(), "attempts": rows}))
     return adj
+
+
+def _baseline(item: Any) -> Any:
+    """How often the scenario moved in its earlier runs in the ledger (none without one)."""
+    from harness.history.flake import Observed, observed
+    from harness.pytest.ledger import ledger_for
+
+    ledger = ledger_for(item.config)
+    if ledger is None:
+        return Observed()
+    try:
+        rows = ledger.rows(scenario=item.loaded.scenario.name)
+    except HarnessError as exc:
+        log.error("gate ledger: %s", exc)
+        return Observed()
+    return observed(rows, item.config.stash[RUN_ID_KEY])
 
 
 def _attempts_prop(item: Any) -> dict | None:
