@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.digest import file_digest
-from harness.errors import StackError
 from harness.process.inputs import stack_input
 from harness.process.launch import Clock, Launch, run_stack
 from harness.process.protocol import Translator, parse
@@ -99,13 +98,9 @@ class ProcessPipeline:
 
         deadline = spec.timeout_s or 0.9 * ctx.scenario.timeout_s
         launch = Launch(_command(ctx, spec), folder.resolve(), spec.image)
-        try:
-            run_stack(
-                launch, clip.frames.t_s, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
-            )
-        except StackError as exc:
-            ctx.emit("setup", "error", category="infra-error", message=str(exc))
-            raise StageStop(str(exc).splitlines()[0]) from None
+        run_stack(  # StackError: the driver records it as the run's infra-error
+            launch, clip.frames.t_s, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
+        )
         return []
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
