@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.digest import file_digest
+from harness.process import sandbox
 from harness.process.inputs import stack_input
 from harness.process.launch import Clock, Launch, run_stack
 from harness.process.protocol import Translator, parse
@@ -79,7 +80,10 @@ class ProcessPipeline:
         ctx.emit("provisioning", "check", backbone=spec.name, check="exists", ok=ok, detail=detail)
         if not ok:
             raise StageStop(detail)
-        return []
+        if spec.image or program is None:
+            return []
+        hidden = [ctx.loaded.root, ctx.cache_dir, ctx.out_dir]
+        return [sandbox.program_folder(program, hidden)]  # the one host folder it sees
 
     def fixes(self, ctx: RunContext, engines: list[Any]) -> list[Fix]:
         spec, clip = ctx.scenario.process, ctx.clip
@@ -97,7 +101,10 @@ class ProcessPipeline:
             translator.line(number, item, released, latency_ms)
 
         deadline = spec.timeout_s or 0.9 * ctx.scenario.timeout_s
-        launch = Launch(_command(ctx, spec), folder.resolve(), spec.image)
+        if not spec.image:
+            sandbox.check()
+        program_dir = engines[0] if engines else None
+        launch = Launch(_command(ctx, spec), folder.resolve(), spec.image, program_dir)
         run_stack(  # StackError: the driver records it as the run's infra-error
             launch, clip.frames.t_s, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
         )

@@ -23,29 +23,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import StackError
+from harness.process import sandbox
 
-CONTAINER_INPUT = "/input"
 LABEL = "org.harness.e2e=stack"
 TAIL_LINES = 12
 
 
 @dataclass(frozen=True)
 class Launch:
-    """How to start the stack: argv (with "{input}" replaced) and, for a container, the image."""
+    """How to start the stack: argv (with "{input}" replaced by /input, where the stack sees
+    its input) in the sandbox, or in a container of `image`. `program_dir` is the folder of a
+    program given by path: the one folder of the host the sandbox shows besides the input."""
 
     command: Sequence[str]
     input_dir: Path
     image: str | None = None
+    program_dir: Path | None = None
 
     def argv(self, container_name: str) -> list[str]:
-        where = CONTAINER_INPUT if self.image else str(self.input_dir)
-        command = [part.replace("{input}", where) for part in self.command]
+        command = [part.replace("{input}", sandbox.INPUT) for part in self.command]
         if not self.image:
-            return command
+            return sandbox.wrap(command, self.input_dir, self.program_dir)
         return [
             "docker", "run", "--rm", "-i", "--network", "none", "--name", container_name,
-            "--label", LABEL, "-v", f"{self.input_dir}:{CONTAINER_INPUT}:ro",
-            "-e", f"HARNESS_STACK_INPUT={CONTAINER_INPUT}", self.image, *command,
+            "--label", LABEL, "-v", f"{self.input_dir}:{sandbox.INPUT}:ro",
+            "-e", f"HARNESS_STACK_INPUT={sandbox.INPUT}", self.image, *command,
         ]  # fmt: skip
 
 
@@ -104,7 +106,6 @@ def run_stack(
     """Run the stack to its end; StackError if it cannot start, crashes, hangs or `on_line`
     refuses a line (the stack is stopped first). The message carries the stderr tail."""
     name = f"harness-stack-{uuid.uuid4().hex[:12]}"
-    env = {**os.environ, "HARNESS_STACK_INPUT": str(launch.input_dir)}
     stderr_path.parent.mkdir(parents=True, exist_ok=True)
     with stderr_path.open("wb") as err:
         try:
@@ -113,7 +114,6 @@ def run_stack(
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
-                env=env,
                 start_new_session=True,
             )
         except OSError as exc:
