@@ -16,7 +16,8 @@
  * fuses it would do better, and the gates would say so.
  *
  * --fault KIND@FRAME misbehaves on purpose, for the adapter's own tests: malformed (a line
- * that is not JSON), crash (exit 3 after a message on stderr), hang (stop answering),
+ * that is not JSON), crash (exit 3 after a message on stderr), exit (exit 0 before the
+ * end), hang (stop answering),
  * early (a fix stamped 0.5 s before its frame).
  */
 #include <errno.h>
@@ -227,6 +228,10 @@ int main(int argc, char **argv) {
         if (faulty && !strcmp(fault, "crash")) {
             fprintf(stderr, "ring-stack: segment table corrupt at frame %ld (injected crash)\n", frame);
             exit(3);
+        }
+        if (faulty && !strcmp(fault, "exit")) {
+            fprintf(stderr, "ring-stack: stopping at frame %ld (injected exit)\n", frame);
+            exit(0);
         }
         if (faulty && !strcmp(fault, "hang")) {
             fprintf(stderr, "ring-stack: waiting forever at frame %ld (injected hang)\n", frame);

@@ -150,6 +150,12 @@ def run_stack(
             f"the stack stopped with {how} before the end of the clip; its stderr ends:\n"
             f"{tail or '(empty)'}"
         )
+    released = sum(at is not None for at in clock.released)
+    if released < len(frame_t):  # a launcher that lost its stack's status exits 0 too
+        raise StackError(
+            f"the stack exited with status 0 before the end of the clip ({released} of "
+            f"{len(frame_t)} frames released); its stderr ends:\n{tail or '(empty)'}"
+        )
 
 
 def _expire(proc: subprocess.Popen, launch: Launch, name: str, expired: threading.Event) -> None:
