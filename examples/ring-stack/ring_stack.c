@@ -1,7 +1,9 @@
 /* ring-stack: an example foreign stack under test, in C, for the harness's process adapter.
  *
- * It reads the stack input folder the harness writes (stack.txt, frames_rgb.npy, the tile
- * corpus; never ground truth), waits for frame ticks on stdin ({"frame": i, "t_s": t}) and
+ * It reads the stack input folder the harness writes (stack.txt and the tile corpus; never
+ * ground truth), then the clip as the harness releases it on stdin (stack input version 2):
+ * it skips the IMU and telemetry lines and, for each {"type":"frame","frame":i,...} line,
+ * reads that frame from frames/NNNNNN.npy, written at its release. It
  * writes one JSON object per line on stdout (schemas/stack-output.v1.json): a `query` (top-5
  * tiles and the descriptor's contract figures) and a `fix` for each query frame, and a `state`
  * for every frame.
@@ -163,7 +165,7 @@ int main(int argc, char **argv) {
         else die("unknown option", argv[i]);
     }
     if (!input) die("no input", "give --input DIR or set HARNESS_STACK_INPUT");
-    char path[4096], line[4096], key[64], val[1024], frames_rgb[8192] = "", tiles_rgb[8192] = "";
+    char path[4096], line[4096], key[64], val[1024], frames_dir[8192] = "", tiles_rgb[8192] = "";
     snprintf(path, sizeof path, "%s/stack.txt", input);
     FILE *meta = fopen(path, "r");
     if (!meta) die(path, strerror(errno));
@@ -176,7 +178,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(key, "frames")) frames = atol(val);
         else if (!strcmp(key, "frame_height")) fh = atol(val);
         else if (!strcmp(key, "frame_width")) fw = atol(val);
-        else if (!strcmp(key, "frames_rgb")) snprintf(frames_rgb, sizeof frames_rgb, "%s/%s", input, val);
+        else if (!strcmp(key, "frames_dir")) snprintf(frames_dir, sizeof frames_dir, "%s/%s", input, val);
         else if (!strcmp(key, "camera_fx")) fx = atof(val);
         else if (!strcmp(key, "camera_cx")) cx = atof(val);
         else if (!strcmp(key, "camera_cy")) cy = atof(val);
@@ -192,8 +194,8 @@ int main(int argc, char **argv) {
         }
     }
     fclose(meta);
-    if (version != 1) die(path, "stack_input_version is not 1; this stack reads version 1");
-    if (!frames || !ntiles || seen != ntiles || !fx || !*frames_rgb || !*tiles_rgb)
+    if (version != 2) die(path, "stack_input_version is not 2; this stack reads version 2");
+    if (!frames || !ntiles || seen != ntiles || !fx || !*frames_dir || !*tiles_rgb)
         die(path, "missing frames, camera or tiles");
 
     /* Every candidate position's descriptor, once: 10 m grid over each tile's central square. */
@@ -210,7 +212,6 @@ int main(int argc, char **argv) {
                          tile_px / 2.0 - dn / tile_mpp, tile_px / 2.0 + de / tile_mpp, tile_mpp,
                          cand + ((t * per_tile) + a * per_axis + b) * DIM);
             }
-    Images fimg = read_npy_u8(frames_rgb, frames, fh, fw);
     fprintf(stderr, "ring-stack: %ld tiles, %ld candidates, %ld frames; ready\n", ntiles, ncand, frames);
     printf("{\"type\": \"ready\", \"name\": \"ring-stack\", \"version\": \"1\"}\n");
     fflush(stdout);
@@ -220,7 +221,8 @@ int main(int argc, char **argv) {
     long frame;
     double t_s;
     while (fgets(line, sizeof line, stdin)) {
-        char *fp = strstr(line, "\"frame\""), *tp = strstr(line, "\"t_s\"");
+        if (!strstr(line, "\"frame\"")) continue; /* IMU and telemetry: this stack uses neither */
+        char *fp = strstr(line, "\"frame\":"), *tp = strstr(line, "\"t_s\"");
         if (!fp || !tp || sscanf(strchr(fp, ':') + 1, "%ld", &frame) != 1 ||
             sscanf(strchr(tp, ':') + 1, "%lf", &t_s) != 1 || frame < 0 || frame >= frames)
             die("bad frame tick on stdin", line);
@@ -243,7 +245,11 @@ int main(int argc, char **argv) {
             float d[DIM], best_tile[TOPK];
             long best_i[TOPK], best_c = 0;
             double best = -2;
-            describe(fimg.data + frame * fh * fw * 3, fh, fw, cy, cx, agl_m / fx, d);
+            char frame_path[8300];
+            snprintf(frame_path, sizeof frame_path, "%s/%06ld.npy", frames_dir, frame);
+            Images fimg = read_npy_u8(frame_path, 1, fh, fw); /* written at its release */
+            describe(fimg.data, fh, fw, cy, cx, agl_m / fx, d);
+            free(fimg.data);
             for (int k = 0; k < TOPK; k++) best_tile[k] = -2, best_i[k] = -1;
             for (long t = 0; t < ntiles; t++) {
                 float tile_best = -2;

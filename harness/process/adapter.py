@@ -7,15 +7,17 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from harness.digest import file_digest
 from harness.process import sandbox
 from harness.process.inputs import stack_input
-from harness.process.launch import Clock, Launch, run_stack
+from harness.process.launch import Launch, run_stack
 from harness.process.protocol import Translator, parse
 from harness.process.settings import ProcessScenario, ProcessSpec
+from harness.run.feed import Clock
 from harness.run.stage import Fix, RunContext, StageStop
 
 log = logging.getLogger(__name__)
@@ -104,10 +106,14 @@ class ProcessPipeline:
         if not spec.image:
             sandbox.check()
         program_dir = engines[0] if engines else None
-        launch = Launch(_command(ctx, spec), folder.resolve(), spec.image, program_dir)
-        run_stack(  # StackError: the driver records it as the run's infra-error
-            launch, clip.frames.t_s, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
-        )
+        # this run's frames, written at their release: out of the project, gone after the run
+        with tempfile.TemporaryDirectory(prefix="harness-frames-") as frames:
+            launch = Launch(
+                _command(ctx, spec), folder.resolve(), Path(frames), spec.image, program_dir
+            )
+            run_stack(  # StackError: the driver records it as the run's infra-error
+                launch, clip, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
+            )
         return []
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:

@@ -1,7 +1,8 @@
 """The wall around a `command:` stack: bubblewrap, so the stack sees what it would in flight.
 
 Inside: the system's programs and libraries read-only (so a program runs), its own program
-folder read-only at the same path, the released input read-only at /input, a private empty
+folder read-only at the same path, the input read-only at /input (its frames/ showing the
+frames released so far: harness.process.launch writes them there at release), a private empty
 /tmp as its working directory, its own process, IPC and network namespaces (no network, no
 other process), a clean environment. Nothing else: not the project tree, not `.cache` (the
 clips' truth), not `reports/` (earlier runs' records), not the host's home or /proc.
@@ -16,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 from harness.errors import ScenarioError, StackError
+from harness.process.inputs import FRAMES_DIR
 
 INPUT = "/input"  # where the released input is, in the sandbox and in a container
 WORKDIR = "/tmp"
@@ -84,14 +86,18 @@ def _system() -> list[str]:
     return args
 
 
-def wrap(command: list[str], input_dir: Path, program_dir: Path | None) -> list[str]:
-    """`command` as run inside the sandbox (its `{input}` already made /input)."""
+def wrap(
+    command: list[str], input_dir: Path, frames_dir: Path, program_dir: Path | None
+) -> list[str]:
+    """`command` as run inside the sandbox (its `{input}` already made /input); the frames
+    written at release appear in /input/frames."""
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
     for key, value in {**ENV, "HARNESS_STACK_INPUT": INPUT}.items():
         args += ["--setenv", key, value]
     args += _system()
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", WORKDIR, "--chdir", WORKDIR]
     args += ["--ro-bind", str(input_dir), INPUT]
+    args += ["--ro-bind", str(frames_dir), f"{INPUT}/{FRAMES_DIR}"]
     if program_dir is not None:
         args += ["--ro-bind", str(program_dir), str(program_dir)]
     return [*args, "--", *command]
