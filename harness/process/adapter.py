@@ -65,6 +65,10 @@ class ProcessPipeline:
 
     scenario_model = ProcessScenario
 
+    def query_rate_hz(self, scenario: ProcessScenario) -> float | None:
+        """The scenario's `process.rate_hz`: each frame it picks is an answer the gates count."""
+        return scenario.process.rate_hz if scenario.process else None
+
     def provision(self, ctx: RunContext) -> list[Any]:
         spec = ctx.scenario.process
         ctx.emit(
@@ -82,10 +86,14 @@ class ProcessPipeline:
         ctx.emit("provisioning", "check", backbone=spec.name, check="exists", ok=ok, detail=detail)
         if not ok:
             raise StageStop(detail)
-        if spec.image or program is None:
+        if spec.image:
             return []
         hidden = [ctx.loaded.root, ctx.cache_dir, ctx.out_dir]
-        return [sandbox.program_folder(program, hidden)]  # the one host folder it sees
+        folders = [] if program is None else [(program.parent, "process.command[0]")]
+        folders += [
+            (ctx.loaded.resolve(Path(m)), f"process.mounts[{i}]") for i, m in enumerate(spec.mounts)
+        ]
+        return [sandbox.shown(f, where, hidden) for f, where in folders]  # all it sees of the host
 
     def fixes(self, ctx: RunContext, engines: list[Any]) -> list[Fix]:
         spec, clip = ctx.scenario.process, ctx.clip
@@ -105,15 +113,14 @@ class ProcessPipeline:
         deadline = spec.timeout_s or 0.9 * ctx.scenario.timeout_s
         if not spec.image:
             sandbox.check()
-        program_dir = engines[0] if engines else None
         # this run's frames, written at their release: out of the project, gone after the run
         with tempfile.TemporaryDirectory(prefix="harness-frames-") as frames:
-            launch = Launch(
-                _command(ctx, spec), folder.resolve(), Path(frames), spec.image, program_dir
-            )
+            command = _command(ctx, spec)
+            launch = Launch(command, folder.resolve(), Path(frames), spec.image, engines)
             run_stack(  # StackError: the driver records it as the run's infra-error
                 launch, clip, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
             )
+        translator.close()
         return []
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:

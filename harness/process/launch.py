@@ -46,19 +46,19 @@ class Launch:
     """How to start the stack: argv (with "{input}" replaced by /input, where the stack sees
     its input) in the sandbox, or in a container of `image`. `input_dir` is the static input,
     `frames_dir` this run's own folder the frames are written to at release (seen at
-    /input/frames); `program_dir` is the folder of a program given by path, the one other
-    folder of the host the sandbox shows."""
+    /input/frames); `shown` are the other host folders the sandbox shows (the program's, the
+    scenario's `mounts`)."""
 
     command: Sequence[str]
     input_dir: Path
     frames_dir: Path
     image: str | None = None
-    program_dir: Path | None = None
+    shown: Sequence[Path] = ()
 
     def argv(self, container_name: str) -> list[str]:
         command = [part.replace("{input}", sandbox.INPUT) for part in self.command]
         if not self.image:
-            return sandbox.wrap(command, self.input_dir, self.frames_dir, self.program_dir)
+            return sandbox.wrap(command, self.input_dir, self.frames_dir, self.shown)
         frames = f"{sandbox.INPUT}/{FRAMES_DIR}"
         return [
             "docker", "run", "--rm", "-i", "--network", "none", "--name", container_name,
@@ -73,19 +73,21 @@ def frame_file(i: int) -> str:
     return f"{FRAMES_DIR}/{i:06d}.npy"
 
 
-def _line(sample: Sample) -> dict:
+def release_line(sample: Sample) -> bytes:
     """The stdin line of one release (stack input, docs/adapters.md section 3)."""
     r = sample.release
     if r.kind == "imu":
-        return {"type": "imu", "t_s": r.t_s, "gyro_rad_s": sample.gyro_rad_s,
-                "accel_m_s2": sample.accel_m_s2}  # fmt: skip
-    if r.kind == "telemetry":
-        return {"type": "telemetry", "t_s": r.t_s, "q_wxyz": sample.q_wxyz,
-                "baro_height_m": sample.baro_height_m}  # fmt: skip
-    return {"type": "frame", "frame": r.index, "t_s": r.t_s, "file": frame_file(r.index)}
+        obj = {"type": "imu", "t_s": r.t_s, "gyro_rad_s": sample.gyro_rad_s,
+               "accel_m_s2": sample.accel_m_s2}  # fmt: skip
+    elif r.kind == "telemetry":
+        obj = {"type": "telemetry", "t_s": r.t_s, "q_wxyz": sample.q_wxyz,
+               "baro_height_m": sample.baro_height_m}  # fmt: skip
+    else:
+        obj = {"type": "frame", "frame": r.index, "t_s": r.t_s, "file": frame_file(r.index)}
+    return json.dumps(json_ready(obj), separators=(",", ":")).encode() + b"\n"
 
 
-def _write_frame(frames_dir: Path, i: int, pixels: np.ndarray) -> None:
+def write_frame(frames_dir: Path, i: int, pixels: np.ndarray) -> None:
     """Frame i's file, whole or not at all (a stack never reads half a frame)."""
     final = frames_dir / Path(frame_file(i)).name
     part = final.with_name(f".{final.name}.part")
@@ -102,10 +104,9 @@ def _feed(proc: subprocess.Popen, clip: Clip, frames_dir: Path, clock: Clock) ->
             sample = feed.sample(clip, release)  # a frame is decoded before its time comes
             clock.wait_for(release.t_s)
             if release.kind == "frame":
-                _write_frame(frames_dir, release.index, sample.pixels)
+                write_frame(frames_dir, release.index, sample.pixels)
                 clock.released[release.index] = time.monotonic()
-            text = json.dumps(json_ready(_line(sample)), separators=(",", ":"))
-            proc.stdin.write(text.encode() + b"\n")
+            proc.stdin.write(release_line(sample))
             proc.stdin.flush()
         proc.stdin.close()
     except (BrokenPipeError, OSError, ValueError):

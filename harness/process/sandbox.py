@@ -14,6 +14,7 @@ import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import ScenarioError, StackError
@@ -36,17 +37,17 @@ SYSTEM_FILES = (
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORKDIR, "LANG": "C.UTF-8"}
 
 
-def program_folder(program: Path, hidden: list[Path]) -> Path:
-    """The folder the stack's program lives in, shown to it read-only; a ScenarioError when
-    that folder would show what the stack must not see (the project root, the cache, the
-    reports)."""
-    folder = program.resolve().parent
+def shown(folder: Path, where: str, hidden: list[Path]) -> Path:
+    """`folder` (resolved), to be shown to the stack read-only; a ScenarioError naming the
+    scenario's `where` when it would show what the stack must not see (the project root, the
+    cache, the reports)."""
+    folder = folder.resolve()
     for path in hidden:
         if path.resolve().is_relative_to(folder):
             raise ScenarioError(
-                f"process.command[0]: {program} sits in {folder}, which holds {path}; the "
-                "stack sees its program's folder, so put the stack in a folder of its own "
-                "(e.g. stacks/NAME/) that holds neither the project root, .cache nor reports/"
+                f"{where}: {folder} holds {path}, which a stack must not see; put the stack "
+                "in a folder of its own (e.g. stacks/NAME/) that holds neither the project "
+                "root, .cache nor reports/"
             )
     return folder
 
@@ -87,10 +88,11 @@ def _system() -> list[str]:
 
 
 def wrap(
-    command: list[str], input_dir: Path, frames_dir: Path, program_dir: Path | None
+    command: list[str], input_dir: Path, frames_dir: Path, folders: Sequence[Path]
 ) -> list[str]:
     """`command` as run inside the sandbox (its `{input}` already made /input); the frames
-    written at release appear in /input/frames."""
+    written at release appear in /input/frames, `folders` (the program's, the scenario's
+    `mounts`) read-only at their own paths."""
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
     for key, value in {**ENV, "HARNESS_STACK_INPUT": INPUT}.items():
         args += ["--setenv", key, value]
@@ -98,6 +100,6 @@ def wrap(
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", WORKDIR, "--chdir", WORKDIR]
     args += ["--ro-bind", str(input_dir), INPUT]
     args += ["--ro-bind", str(frames_dir), f"{INPUT}/{FRAMES_DIR}"]
-    if program_dir is not None:
-        args += ["--ro-bind", str(program_dir), str(program_dir)]
+    for folder in folders:
+        args += ["--ro-bind", str(folder), str(folder)]
     return [*args, "--", *command]

@@ -28,10 +28,17 @@ class ProcessSpec(StrictModel):
     that reads the stack input folder and writes JSONL on stdout (docs/adapters.md)."""
 
     command: list[Arg] = Field(min_length=1)  # argv; "{input}" becomes the input folder
+    # Host folders a `command:` stack reads besides its program's (a runtime, a virtual
+    # environment, weights), shown read-only at the same path in its sandbox; relative paths
+    # from the project root. None may hold the project root, .cache or reports/.
+    mounts: list[str] = Field(default_factory=list)
     image: str | None = None  # run the command in this local image (docker run, no network)
     name: str = "stack"  # how provisioning checks and latency samples name the stack
     corpus: Literal["local-grid", "xyz"] = "local-grid"
     speed: float = Field(1.0, gt=0)  # frames are released at this multiple of real time
+    # The query rate the stack is held to: the first frame at or after each 1/rate_hz tick
+    # must get a `query` and a `fix`, else it counts as missed. None: the stack makes none.
+    rate_hz: float | None = Field(1.0, gt=0)
     # The stack's own deadline; unset: 90 % of the scenario's timeout_s, so the adapter
     # reports a hang (with the stack's stderr) before the runner kills the whole run.
     timeout_s: float | None = Field(None, gt=0)
