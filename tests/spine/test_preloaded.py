@@ -4,6 +4,7 @@ next, and a dead preloaded process is started again. An oracle run never imports
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -163,8 +164,22 @@ print(json.dumps(sorted(m for m in ("torch", "matplotlib") if m in sys.modules))
 """
 
 
+def _scenario_checkpoint(name: str) -> None:
+    """Make a product scenario's checkpoint as scenarios/conftest.py does, where no session
+    of `pytest scenarios/` has made it yet (this test may run first on a fresh clone)."""
+    spec = importlib.util.spec_from_file_location(
+        "scenario_inputs", REPO / "scenarios" / "conftest.py"
+    )
+    inputs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(inputs)
+    path = inputs.MODELS / name
+    if not path.exists():
+        inputs.BUILDERS[path](path)
+
+
 def test_an_oracle_run_never_imports_torch_nor_matplotlib(tmp_path: Path) -> None:
     scenario = REPO / "scenarios" / "eskf" / "oracle-healthy.scenario.yaml"
+    _scenario_checkpoint("tiny-netvlad.pt")
     out = subprocess.run(
         [sys.executable, "-c", ORACLE_IMPORTS, str(scenario), str(tmp_path), str(REPO)],
         capture_output=True,

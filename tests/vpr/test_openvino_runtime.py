@@ -104,12 +104,18 @@ def test_the_older_fp32_fallback_spelling_still_reads() -> None:
 def test_an_int8_engine_with_wrong_lengths_fails_provisioning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The engine that quantised the final normalisation (descriptors off unit length) is
-    refused at provisioning, where its cosine parity alone read 1.000."""
+    """An int8 engine whose descriptors come out 3 % off unit length (what quantising the final
+    normalisation once did) is refused at provisioning, though its cosine parity reads 1.000.
+
+    The engine is made long on purpose: whether NNCF's old scope bent the lengths depended on
+    the CPU's int8 instructions, so the refusal must not."""
     from harness.reference import openvino_runtime as ovr
 
-    monkeypatch.setattr(ovr, "_IGNORED", [".*pool.*", ".*pca.*"])  # the old, broken scope
-    monkeypatch.setattr(ovr, "RECIPE", "old")
+    def long_descriptor(self, x: torch.Tensor) -> torch.Tensor:
+        return 1.03 * self.model(x)["vlad_descriptor"]
+
+    monkeypatch.setattr(ovr._Descriptor, "forward", long_descriptor)
     rt, check = make_runtime(_engine("openvino-int8"), 64, tmp_path, tiles=_tiles)
     assert rt is None and not check.ok
     assert "descriptor lengths off fp32's by more than 0.01" in check.detail
+    assert "parity: cosine to fp32 min" in check.detail
