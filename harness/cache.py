@@ -64,7 +64,7 @@ def _key(name: str) -> str:
     return name.lstrip(".").split(".")[0]
 
 
-def _size(path: Path, seen: set[tuple[int, int]]) -> int:
+def tree_bytes(path: Path, seen: set[tuple[int, int]]) -> int:
     """Bytes under `path`, each hard-linked file once (synth videos are linked, not copied)."""
     total = 0
     stack = [path]
@@ -118,7 +118,7 @@ def entries(root: Path, kinds: Iterable[str] | None = None) -> list[Entry]:
             by_key.setdefault(_key(child.name), []).append(child)
         for key, paths in by_key.items():
             used = max((_mtime(p) for p in paths), default=0.0)
-            size = sum(_size(p, seen) for p in paths)
+            size = sum(tree_bytes(p, seen) for p in paths)
             found.append(Entry(kind, key, tuple(paths), size, used))
     return sorted(found, key=lambda e: e.used)
 
