@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from harness.gates.answers import Expected
 from harness.gates.coast import coasts, figures, inside
 from harness.gates.fields import Malformed, array, flag, number
 from harness.gates.result import GateResult, GateSpec, spec_of
@@ -183,14 +184,24 @@ class Evidence:
     fixes: Fixes
     resets: list[float]
     truth: TruthTrack | None
+    missing: np.ndarray  # times of the expected query frames the stack gave no fix for
 
     @classmethod
     def of(cls, record: Record) -> Evidence:
+        fixes = list(record.select("eskf", "fix"))
+        expect = Expected.of(record)
+        answers = expect.answers(fixes) if expect is not None else []
+        missing = (
+            []
+            if expect is None
+            else [t for t, fix in zip(expect.t_s, answers, strict=True) if fix is None]
+        )
         return cls(
             States.of(record, list(record.select("eskf", "state"))),
-            Fixes.of(record, list(record.select("eskf", "fix"))),
+            Fixes.of(record, fixes),
             [number(record, r, "t_s") for r in record.select("eskf", "reset")],
             TruthTrack.of(record),
+            np.asarray(missing, dtype=float),
         )
 
 
@@ -224,7 +235,8 @@ def triggers(ev: Evidence, spec: EskfDivergenceSpec) -> list[Trigger]:
         start = _first_run(t, mask, window)
         if start is not None:
             out.append(Trigger(tid, start, f"{why} for >= {window:g} s"))
-    out += [tr for tr in (_d4(fixes, truth, spec), _d5(resets, spec), _d6(fixes, spec)) if tr]
+    d6 = _d6(fixes, ev.missing, spec)
+    out += [tr for tr in (_d4(fixes, truth, spec), _d5(resets, spec), d6) if tr]
     if (d7 := _d7(t, nees, fixes, spec)) is not None:
         out.append(d7)
     return sorted(out, key=lambda tr: tr.t_s)
@@ -259,10 +271,14 @@ def _d5(resets: Sequence[float], spec: EskfDivergenceSpec) -> Trigger | None:
     return None
 
 
-def _d6(fixes: Fixes, spec: EskfDivergenceSpec) -> Trigger | None:
-    """Coasting: over a window, most fixes rejected (the filter runs on its IMU alone)."""
-    order = np.argsort(fixes.t, kind="stable")
-    t, accepted = fixes.t[order], fixes.accepted[order]
+def _d6(fixes: Fixes, missing: np.ndarray, spec: EskfDivergenceSpec) -> Trigger | None:
+    """Coasting: over a window, most fixes rejected (the filter runs on its IMU alone). An
+    expected fix the stack never gave counts as one not fused."""
+    t = np.concatenate([fixes.t, missing])
+    accepted = np.concatenate([fixes.accepted, np.zeros(len(missing), dtype=bool)])
+    order = np.argsort(t, kind="stable")
+    t, accepted = t[order], accepted[order]
+    gone = " or missing" if len(missing) else ""
     for start in t:
         inside = (t >= start) & (t <= start + spec.d6_window_s)
         n = int(inside.sum())
@@ -271,7 +287,7 @@ def _d6(fixes: Fixes, spec: EskfDivergenceSpec) -> Trigger | None:
         rejected = int((~accepted[inside]).sum())
         if rejected > spec.d6_max_rejected * n:
             what = (
-                f"{rejected}/{n} fixes rejected within {spec.d6_window_s:g} s "
+                f"{rejected}/{n} fixes rejected{gone} within {spec.d6_window_s:g} s "
                 f"(> {spec.d6_max_rejected:.0%}): the filter is coasting on its IMU"
             )
             return Trigger("D6", float(start), what)
@@ -307,6 +323,7 @@ def check(record: Record) -> GateResult:
         "triggers": [f"{tr.id}@{tr.t_s:.1f}s" for tr in fired],
         "fixes": len(fixes.t),
         "accepted": int(fixes.accepted.sum()),
+        "missing_fixes": len(ev.missing),
         "resets": len(ev.resets),
     }
     spans = coasts(fixes.t[fixes.accepted], float(states.t[-1]), spec.coast_min_s)

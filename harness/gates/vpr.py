@@ -2,8 +2,11 @@
 
 The descriptor size is the scenario's `descriptor_dim`, else the one the stack's configuration
 provisions (its `provisioning/backbones` event), not a constant; descriptors are float32
-(what the onboard index holds). Non-finite descriptors are a FAIL that says so; too few
-described queries is no-data.
+(what the onboard index holds). The figures are measured from the descriptors themselves (by
+the reference stage, or by the process adapter from the values a stack hands over), never
+taken from a stack's claim. Non-finite descriptors are a FAIL that says so, and so is a query
+without a descriptor among described ones; too few described queries is no-data. An answer
+stamped before its frame (any query, fix or state of a process stack) fails here first.
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ def configured_dim(record: Record) -> int:
 
 def _broken(record: Record, q: dict[str, Any], dim: int, spec: VprContractSpec) -> str | None:
     """Why one query's descriptor breaks the contract, or None."""
+    at = f"frame {text(q, 'frame')}"
     d = q.get("descriptor")
+    if d is None:
+        return f"{at}: no descriptor handed over, nothing to measure"
     if not isinstance(d, dict):
         raise Malformed(f"{record.where(q)}: vpr/query field 'descriptor' is not an object")
-    at = f"frame {text(q, 'frame')}"
     shape = d.get("shape")
     if not isinstance(shape, list) or not shape or shape[-1] != dim:
         return f"{at}: shape {text(d, 'shape')}, expected (..., {dim}) from the backbone config"
@@ -71,10 +76,11 @@ def check(record: Record) -> GateResult:
     if not spec.applies:
         return GateResult("n/a", "the scenario declares this gate does not apply")
     dim = spec.descriptor_dim or configured_dim(record)
-    queries = [q for q in record.select("vpr", "query") if "descriptor" in q]
-    if len(queries) < spec.min_queries:
+    queries = list(record.select("vpr", "query"))
+    described = sum(q.get("descriptor") is not None for q in queries)
+    if described < spec.min_queries:
         return GateResult(
-            "no-data", f"{len(queries)} described queries < min_queries {spec.min_queries}"
+            "no-data", f"{described} described queries < min_queries {spec.min_queries}"
         )
     broken = [why for q in queries if (why := _broken(record, q, dim, spec))]
     metrics: dict[str, Any] = {"queries": len(queries), "broken": len(broken), "dim": dim}

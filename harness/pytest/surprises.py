@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.errors import HarnessError
-from harness.pytest.keys import RUN_ID_KEY, VERDICT_KEY
+from harness.pytest.keys import DECISION_KEY, RUN_ID_KEY, VERDICT_KEY
 from harness.rerun.failure_bundle import DEFAULT_MAX_MB, FAILURES_DIR, INCLUDABLE
 
 if TYPE_CHECKING:
@@ -124,14 +124,12 @@ def pytest_runtest_call(item: pytest.Item):
 
 def _after_run(item: Any) -> BaseException | None:
     """Adjudicate a move and write the bundle; a problem here never changes the verdict."""
-    from harness.gates.expectation import decide
     from harness.history.flake import is_move
     from harness.pytest.items import GateFailure
 
-    if VERDICT_KEY not in item.stash:
+    if DECISION_KEY not in item.stash:
         return None
-    scenario = item.loaded.scenario
-    decision = decide(scenario.expect, item.stash[VERDICT_KEY], scenario.expect_reason)
+    decision = item.stash[DECISION_KEY]
     replacement, adjudication = None, None
     reruns = _number(item.config, "--rerun-on-move", "harness_rerun_on_move", int)
     if reruns and is_move(decision.outcome):
@@ -140,7 +138,9 @@ def _after_run(item: Any) -> BaseException | None:
         except Exception:
             log.exception("reruns of %s failed", item.nodeid)
         if adjudication is not None:
-            replacement = GateFailure(f"{adjudication.line()}\n{decision.message}")
+            message = f"{adjudication.line()}\n{decision.message}"
+            replacement = GateFailure(message)
+            item.stash[DECISION_KEY] = dataclasses.replace(decision, message=message)
     mode = _opt(item.config, "--bundle", "harness_bundle")
     if mode == "all" or (mode == "failures" and decision.outcome in ("failed", "broken")):
         try:
