@@ -140,7 +140,7 @@ def test_a_black_box_stack_runs_end_to_end_without_the_extras(
             clip:
               synth: {{preset: derkachi-10s, seed: 7, overrides: {{frame_px: 240}}}}
             pipeline: process
-            process: {{command: {command}, speed: 10}}
+            process: {{command: {command}, speed: 10, rate_hz: 2}}
             gates:
               vpr_contract: {{descriptor_dim: 24}}
               retrieval_quality: {{recall_at: 5, min_recall: 0.6, min_queries: 15}}
