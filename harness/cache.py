@@ -53,11 +53,15 @@ class Entry:
 
     def remove(self) -> None:
         for path in self.paths:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+            _remove(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _key(name: str) -> str:
@@ -177,7 +181,7 @@ def replace_older(folder: Path, prefix: str, current: str) -> list[Path]:
     for child in sorted(Path(folder).iterdir()):
         key = _key(child.name)
         if key.startswith(prefix) and key != current and not child.name.startswith("."):
-            Entry("", key, (child,), 0, 0.0).remove()
+            _remove(child)
             gone.append(child)
     return gone
 
