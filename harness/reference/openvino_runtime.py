@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from harness import cache
+from harness.reference import extra
 from harness.reference.cpu import int8_isa
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,7 @@ def _import():
     try:
         import openvino as ov
     except ImportError:
-        raise OpenVinoUnavailable(
-            "openvino is not installed; pip install openvino nncf (both are project deps)"
-        ) from None
+        raise OpenVinoUnavailable(f"openvino is not installed; {extra.INSTALL}") from None
     return ov
 
 
@@ -132,7 +131,7 @@ def build(
         try:
             import nncf
         except ImportError:
-            raise OpenVinoUnavailable("nncf is not installed; pip install nncf") from None
+            raise OpenVinoUnavailable(f"nncf is not installed; {extra.INSTALL}") from None
         held, fit = calibration[-PARITY_TILES:], calibration[:-PARITY_TILES]
         if len(fit) == 0:
             raise OpenVinoUnavailable(
