@@ -32,6 +32,7 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
         "a process stack's input folder and a check of its output",
         ("harness.commands.stack",),
     ),
+    "cache": ("what .cache holds: sizes, ages, pruning", ("harness.commands.cache",)),
 }
 # Top-level commands with no group: name -> (help, the module whose `register` adds them).
 COMMANDS: dict[str, tuple[str, str]] = {
