@@ -202,6 +202,7 @@ def openvino_embed(
         log.info("building the OpenVINO engine %s (minutes for int8)", xml.name)
         build(model, input_px, xml, images)
         cache.replace_older(folder, same, xml.stem)  # this engine of an older recipe
+        cache.replace_older(folder, "compiled", "")  # the blob folder all engines once shared
     parity = None
     if calibration is not None:
         parity = Parity(**json.loads(xml.with_suffix(".parity.json").read_text()))

@@ -149,8 +149,10 @@ def test_building_an_engine_removes_its_older_recipes_build(tmp_path: Path) -> N
     for name in older + other:
         (folder / name).write_text("")
     (folder / f"{same}-0ld0ld.compiled-2025.0").mkdir()
+    (folder / "compiled-2025.0").mkdir()  # the blobs of every engine, as they once were kept
     _, check = make_runtime(engine, 64, tmp_path)
     assert check.ok and "built" in check.detail
     left = sorted(p.name for p in folder.iterdir())
     assert not set(older) & set(left) and f"{same}-0ld0ld.compiled-2025.0" not in left
+    assert "compiled-2025.0" not in left
     assert set(other) <= set(left) and f"{same}-{RECIPE}.xml" in left
