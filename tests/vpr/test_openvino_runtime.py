@@ -109,10 +109,10 @@ def test_an_int8_engine_with_wrong_lengths_fails_provisioning(
 
     The engine is made long on purpose: whether NNCF's old scope bent the lengths depended on
     the CPU's int8 instructions, so the refusal must not."""
-    from harness.reference import openvino_runtime as ovr
+    from harness.reference import engine_parts
 
-    head = ovr._head
-    monkeypatch.setattr(ovr, "_head", lambda model, vlad: 1.03 * head(model, vlad))
+    head = engine_parts.head
+    monkeypatch.setattr(engine_parts, "head", lambda model, vlad: 1.03 * head(model, vlad))
     rt, check = make_runtime(_engine("openvino-int8"), 64, tmp_path, tiles=_tiles)
     assert rt is None and not check.ok
     assert "descriptor lengths off fp32's by more than 0.01" in check.detail

@@ -33,6 +33,7 @@ DESCRIPTOR_SOURCES = (
     "reference/vpr/netvlad.py",
     "reference/runtimes.py",
     "reference/openvino_runtime.py",
+    "reference/engine_parts.py",
 )
 
 
