@@ -89,6 +89,7 @@ class Clock:
         self.released: list[float | None] = [None] * frames
         self.started = 0.0
         self.ready = threading.Event()
+        self.stopped = threading.Event()  # the stack is gone: release nothing more
 
     def start(self) -> None:
         """The stack said it is ready: time 0 is now."""
@@ -96,11 +97,12 @@ class Clock:
             self.started = time.monotonic()
             self.ready.set()
 
-    def wait_for(self, t_s: float) -> None:
-        """Sleep until the release at `t_s` is due."""
+    def wait_for(self, t_s: float) -> bool:
+        """Sleep until the release at `t_s` is due; False when the clock was stopped."""
         delay = self.started + t_s / self.speed - time.monotonic()
         if delay > 0:
-            time.sleep(delay)
+            self.stopped.wait(delay)
+        return not self.stopped.is_set()
 
     def latency_ms(self, frame: int | None, arrived: float) -> tuple[bool, float | None]:
         """Whether `frame` (None: no frame named) was released when a line naming it arrived,

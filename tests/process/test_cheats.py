@@ -69,7 +69,8 @@ REACH = [
     Cheat(
         "early_exit.py",
         "infra-error",
-        r"the stack exited with status 0 before the end of the clip \(3\d of 600 frames",
+        # how many frames went out before its exit was seen depends on the machine's load
+        r"the stack exited with status 0 before the end of the clip \(\d+ of 600 frames",
     ),
 ]
 
