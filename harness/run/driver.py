@@ -149,7 +149,7 @@ def _expect_answers(ctx: RunContext, pipeline: object) -> None:
     rate_of = getattr(pipeline, "query_rate_hz", None)
     rate_hz = rate_of(ctx.scenario) if rate_of is not None else None
     if rate_hz is not None and ctx.clip is not None and len(ctx.clip.frames.t_s):
-        ctx.record.event("vpr", "expected", **expected(ctx.clip.frames.t_s, rate_hz))
+        ctx.log("vpr", "expected", **expected(ctx.clip.frames.t_s, rate_hz))
 
 
 def truth_samples(truth: Truth) -> list[dict]:

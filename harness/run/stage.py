@@ -23,9 +23,12 @@ if TYPE_CHECKING:
     from harness.scenario.model import Scenario, StackSettings
 
 
-# The events only the run driver writes: the answers (`truth`) and the run's own errors
-# (`setup`). The record's condition, end and verdict lines are the driver's and the host's too.
+# The events only the run driver writes: the answers (`truth`), the run's own errors
+# (`setup`) and the frames a stack must answer (`vpr/expected`: a stage that wrote it would
+# choose its own denominator). The record's condition, end and verdict lines are the
+# driver's and the host's too.
 DRIVER_STAGES = ("truth", "setup")
+DRIVER_EVENTS = (("vpr", "expected"),)
 
 
 class StageStop(HarnessError):
@@ -119,7 +122,7 @@ class RunContext:
         """Record an event of the stack (held back until the condition line is written).
         The driver's kinds are refused: a stage that wrote truth or ended the record would
         choose what the gates compare it with."""
-        if stage in DRIVER_STAGES:
+        if stage in DRIVER_STAGES or (stage, type) in DRIVER_EVENTS:
             raise self.refuse(f"wrote a `{stage}/{type}` event")
         if "kind" in fields:  # it would make the line a condition, end or verdict line
             raise self.refuse(f"wrote a `{stage}/{type}` event with kind={fields['kind']!r}")
@@ -130,9 +133,9 @@ class RunContext:
         it still fails the run."""
         exc = DriverKindError(
             f"the stack's `{self.running or 'unknown'}` stage ({self.scenario.pipeline}) "
-            f"{what}: truth and setup events and the record's condition, end and verdict lines "
-            "are written by the run driver alone; record the stack's own events under its own "
-            "stage names (vpr, eskf, provisioning, ...)"
+            f"{what}: truth, setup and vpr/expected events and the record's condition, end and "
+            "verdict lines are written by the run driver alone; record the stack's own events "
+            "under its own stage names (vpr, eskf, provisioning, ...)"
         )
         if self.refused is None:
             self.refused = exc
