@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -72,11 +72,15 @@ def sample(clip: Clip, release: Release) -> Sample:
     return Sample(release, pixels=clip.frames.read(i))
 
 
-def released(clip: Clip) -> Iterator[Sample]:
+def released(clip: Clip, pixels_of: Container[int] | None = None) -> Iterator[Sample]:
     """The in-process stage's view of the clip: each sample in release order, a frame's pixels
-    only at its turn. A stage that keeps what it was given keeps only the past."""
+    only at its turn (decoded for the frames in `pixels_of`, every frame when None). A stage
+    that keeps what it was given keeps only the past."""
     for release in schedule(clip):
-        yield sample(clip, release)
+        if release.kind == "frame" and pixels_of is not None and release.index not in pixels_of:
+            yield Sample(release)
+        else:
+            yield sample(clip, release)
 
 
 class Clock:

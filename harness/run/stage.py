@@ -7,11 +7,13 @@ The reference pipeline implements it; an onboard stack plugs in its own through 
 from __future__ import annotations
 
 import os
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import DriverKindError, HarnessError
+from harness.run import feed
 from harness.scenario.stacks import pipeline_class
 
 if TYPE_CHECKING:
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from harness.clip.corpus import TileCorpus
     from harness.clip.model import Truth
     from harness.record import RecordWriter
+    from harness.run.feed import Sample
     from harness.scenario.load import Loaded
     from harness.scenario.model import Scenario, StackSettings
 
@@ -113,6 +116,12 @@ class RunContext:
             }
         )
 
+    def released(self, pixels_of: Container[int] | None = None) -> Iterator[Sample]:
+        """The clip as the harness's clock releases it (harness.run.feed): IMU, telemetry and
+        frames in time order, a frame's pixels (those of `pixels_of`, all when None) only at
+        its turn; the same discipline a process stack gets on its stdin."""
+        return feed.released(self.clip, pixels_of)
+
     @property
     def record(self) -> StageRecord:
         """The run record as a stage sees it: events of its own, nothing of the driver's."""
@@ -179,7 +188,8 @@ class Pipeline(Protocol):
         it is handed to `fixes`."""
 
     def fixes(self, ctx: RunContext, engines: list[Any]) -> list[Fix]:
-        """The VPR strategy: frames -> retrieved tiles -> position fixes."""
+        """The VPR strategy: frames -> retrieved tiles -> position fixes. Frames come from
+        `ctx.released()`, in time order, as the clock releases them."""
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
         """The filter: IMU + fixes -> state estimates."""
