@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import cache
 from harness.atomic import atomic_path, build_lock
 from harness.clip import Clip, TileCorpus
 from harness.errors import ClipError
@@ -69,6 +70,7 @@ def tile_descriptors(
         key += f":{sorted(engine.normalisation.items())}"
     path = cache_dir / "descriptors" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
     if path.exists():
+        cache.touch(path)  # recently used: the cache's bound evicts others first
         return np.load(path), True
     with build_lock(path):  # two workers on the same corpus: one computes, one waits
         if path.exists():
@@ -130,6 +132,8 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
         )
     started = time.perf_counter()
     tiles, cached = tile_descriptors(runtime, engine, corpus, vpr.input_px, ctx.cache_dir)
+    for gone in cache.bound(ctx.cache_dir):  # engines and descriptors past the bound
+        log.info("cache bound: evicted %s %s (%d bytes)", gone.kind, gone.key, gone.bytes)
     ctx.emit(
         "vpr",
         "corpus",
