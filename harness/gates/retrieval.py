@@ -2,10 +2,14 @@
 
 Truth comes from the record's truth lines (the stack never sees it), looked up at each
 query's time; a query without finite truth is not judged, and too few judged is no-data.
+The hit radius is never smaller than the truth's own stated 95 % uncertainty (`truth/span`
+`horizontal_95_m`, e.g. a survey's GNSS and frame-time offset): a radius inside the truth's
+error would call right answers misses.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -27,6 +31,20 @@ class RetrievalQualitySpec(GateSpec):
     min_recall: float = Field(0.8, ge=0, le=1)
     min_queries: int = Field(30, ge=1)
     applies: bool = True
+
+
+def truth_floor_m(record: Record) -> float | None:
+    """The truth's stated 95 % horizontal uncertainty [m], None when the record states none."""
+    span = next(iter(record.select("truth", "span")), None)
+    if span is None or span.get("horizontal_95_m") is None:
+        return None
+    value = number(record, span, "horizontal_95_m")
+    if not math.isfinite(value) or value < 0:
+        raise Malformed(
+            f"{record.where(span)}: truth/span field 'horizontal_95_m' is {value}, not a "
+            "finite non-negative number of metres"
+        )
+    return value
 
 
 def is_hit(hit: dict, truth: np.ndarray, spec: RetrievalQualitySpec) -> bool:
@@ -57,24 +75,52 @@ def judged_queries(record: Record, spec: RetrievalQualitySpec) -> list[tuple[lis
     return out
 
 
-def check(record: Record) -> GateResult:
-    spec = spec_of(record, "retrieval_quality", RetrievalQualitySpec)
+def _recall(record: Record, spec: RetrievalQualitySpec) -> tuple[int, float | None]:
     judged = judged_queries(record, spec)
     hits = sum(any(is_hit(h, p, spec) for h in top) for top, p in judged)
-    recall = hits / len(judged) if judged else None
+    return len(judged), (hits / len(judged) if judged else None)
+
+
+def _also(record: Record, spec: RetrievalQualitySpec) -> dict[int, float]:
+    """recall@1 and @5 beside the bar's N, where every query returned that many tiles."""
+    tops = [q["topk"] for q in record.select("vpr", "query") if isinstance(q.get("topk"), list)]
+    out = {}
+    for n in (1, 5):
+        if n != spec.recall_at and tops and min(len(t) for t in tops) >= n:
+            recall = _recall(record, spec.model_copy(update={"recall_at": n}))[1]
+            if recall is not None:
+                out[n] = recall
+    return out
+
+
+def check(record: Record) -> GateResult:
+    spec = spec_of(record, "retrieval_quality", RetrievalQualitySpec)
+    floor = truth_floor_m(record) if spec.hit_rule == "radius" else None
+    raised = floor is not None and floor > spec.radius_m
+    if raised:
+        spec = spec.model_copy(update={"radius_m": floor})
+    count, recall = _recall(record, spec)
     rule = spec.hit_rule if spec.hit_rule == "footprint" else f"within {spec.radius_m:g} m"
-    metrics = {"queries": len(judged), "recall": recall, "recall_at": spec.recall_at, "rule": rule}
+    if raised:
+        rule += " (the truth's 95 % uncertainty)"
+    metrics = {"queries": count, "recall": recall, "recall_at": spec.recall_at, "rule": rule}
+    if floor is not None:
+        metrics["truth_uncertainty_95_m"] = floor
     if not spec.applies:
         return GateResult("n/a", "the scenario declares this gate does not apply", metrics)
-    if len(judged) < spec.min_queries:
+    if count < spec.min_queries:
         return GateResult(
             "no-data",
-            f"{len(judged)} queries with ground truth < min_queries {spec.min_queries}",
+            f"{count} queries with ground truth < min_queries {spec.min_queries}",
             metrics,
         )
+    also = _also(record, spec)
+    metrics.update({f"recall_at_{n}": r for n, r in also.items()})
     reason = (
         f"recall@{spec.recall_at} ({rule}) {recall:.2f} "
         f"{'<' if recall < spec.min_recall else '>='} {spec.min_recall:.2f} "
-        f"over {len(judged)} queries"
+        f"over {count} queries"
     )
+    if also:
+        reason += " (" + ", ".join(f"recall@{n} {r:.2f}" for n, r in also.items()) + ")"
     return GateResult("fail" if recall < spec.min_recall else "pass", reason, metrics)

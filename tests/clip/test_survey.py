@@ -1,0 +1,167 @@
+"""The survey reader (images + GPS track) on a real flight, checked against independent oracles:
+pyproj for coordinates and directions, the JPEG's own bytes for EXIF times, scipy for the
+attitude convention, known answers for the image-motion measurements."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.clip.bundle import read_bundle
+from harness.clip.survey import import_survey, yaw_quaternions
+from harness.clip.survey_motion import PairMotion, estimate_offset, pair_motion
+from harness.clip.survey_track import camera_clock, exif_time, list_images, shot_numbers
+from harness.errors import ClipError
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "real-imagery" / "zr10-tanay"
+IMAGES, TRACK = FIXTURE / "images", FIXTURE / "gps.csv"
+RAW_DATE = re.compile(rb"(\d{4}):(\d\d):(\d\d) (\d\d):(\d\d):(\d\d)\x00")
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return import_survey(IMAGES, TRACK, tmp_path_factory.mktemp("survey") / "bundle")
+
+
+def _gps():
+    return np.genfromtxt(TRACK, delimiter=",", names=True)
+
+
+def test_positions_agree_with_pyproj(bundle) -> None:
+    from pyproj import Transformer
+
+    gps, clip = _gps(), read_bundle(bundle)
+    o = clip.origin
+    enu = Transformer.from_pipeline(
+        f"+proj=pipeline +step +proj=cart +ellps=WGS84 +step +proj=topocentric "
+        f"+ellps=WGS84 +lat_0={o.lat_deg} +lon_0={o.lon_deg} +h_0={o.alt_m}"
+    )
+    e, n, u = enu.transform(gps["lon"], gps["lat"], gps["alt_msl"])
+    _, first = np.unique(gps["utc_usec"], return_index=True)
+    expect = np.column_stack([n, e, -u])[first]
+    assert clip.truth.p_ned_m.shape == expect.shape
+    assert np.abs(clip.truth.p_ned_m - expect).max() < 0.01  # metres
+
+
+def test_exif_times_are_the_stamps_in_the_jpeg_bytes() -> None:
+    import datetime as dt
+
+    for path in list_images(IMAGES):
+        found = RAW_DATE.search(path.read_bytes()[:65536])
+        stamp = dt.datetime(*map(int, found.groups()), tzinfo=dt.UTC).timestamp()
+        assert exif_time(path) == stamp, path.name
+
+
+def test_camera_clock_recovers_the_timer_behind_whole_second_stamps() -> None:
+    paths = list_images(IMAGES)[2:]  # the first two were shot before the clock was set
+    stamps = np.array([exif_time(p) for p in paths])
+    clock = camera_clock(shot_numbers(paths), stamps)
+    assert clock.method == "exif-whole-seconds+regular-period"
+    assert clock.period_s == pytest.approx(3.0, abs=0.005)
+    assert np.mean(np.floor(clock.t_s) == stamps) >= 0.95
+    assert np.all(np.abs(clock.t_s - stamps - 0.5) <= 1.0)  # never off its stamped second
+
+
+def test_manifest_keeps_licence_provenance_and_the_estimates(bundle) -> None:
+    m = json.loads((bundle / "manifest.json").read_text())
+    p = m["provenance"]
+    assert m["licence"].startswith("The MIT License")
+    assert set(p["images_dropped"]) == {"IMG_0001.jpg", "IMG_0002.jpg"}
+    assert "NO ATTITUDE LOGGED" in p["telemetry_attitude"]
+    off = p["frame_offset"]
+    assert 1.0 < off["offset_s"] < 2.6 and 0 < off["sigma_s"] < 0.6
+    assert off["interval_95_s"][0] <= off["offset_s"] <= off["interval_95_s"][1]
+    assert 44 < p["camera_scale"]["measured_hfov_deg"] < 56  # a 16:9 gimbal camera, not 60/82
+    assert m["truth_uncertainty"]["horizontal_95_m"] >= 2.4477 * 1.5  # never below the GNSS's
+    assert m["streams"]["imu"] is None and m["camera"]["width"] == 640
+
+
+def test_heading_is_the_track_direction_pyproj_measures(bundle) -> None:
+    from pyproj import Geod
+    from scipy.spatial.transform import Rotation
+
+    clip = read_bundle(bundle)
+    tel, gps = clip.telemetry, _gps()
+    t = (gps["utc_usec"] - gps["utc_usec"][0]) / 1e6
+    k = np.searchsorted(t, np.arange(40.0, 560.0, 2.0))
+    az, _, dist = Geod(ellps="WGS84").inv(
+        gps["lon"][k - 12], gps["lat"][k - 12], gps["lon"][k + 12], gps["lat"][k + 12]
+    )
+    moving = dist > 10.0
+    q = tel.q_wxyz[np.searchsorted(tel.t_s, t[k])][moving]
+    forward = Rotation.from_quat(q, scalar_first=True).apply([1.0, 0.0, 0.0])  # body x in NED
+    heading = np.degrees(np.arctan2(forward[:, 1], forward[:, 0]))
+    diff = (heading - az[moving] + 180.0) % 360.0 - 180.0
+    assert moving.sum() > 100 and np.median(np.abs(diff)) < 3.0
+
+
+def test_yaw_quaternion_turns_the_nose_east_at_90_degrees() -> None:
+    from scipy.spatial.transform import Rotation
+
+    nose = Rotation.from_quat(yaw_quaternions(np.array([90.0])), scalar_first=True).apply([1, 0, 0])
+    assert np.allclose(nose, [[0.0, 1.0, 0.0]], atol=1e-12)
+
+
+def _grey(name: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(IMAGES / name) as im:
+        return np.asarray(im.convert("L"), dtype=np.float32)
+
+
+def test_pair_motion_measures_a_known_zoom_and_shift() -> None:
+    from scipy import ndimage
+
+    a = _grey("IMG_0060.jpg")
+    centre = (np.array(a.shape) - 1) / 2
+    zoomed = ndimage.affine_transform(a, np.eye(2) / 1.25, offset=centre - centre / 1.25, order=1)
+    shifted = np.roll(a, (-20, 12), axis=(0, 1))  # content 12 px right, 20 px up
+    motion = pair_motion([a, zoomed])
+    assert motion.zoom[0] == pytest.approx(1.25, rel=0.02)  # content 1.25 x larger
+    assert abs(motion.rotation_deg[0]) < 0.5
+    assert np.allclose(pair_motion([a, shifted]).shift_px[0], [12, -20], atol=0.5)
+
+
+def test_offset_estimator_recovers_a_known_offset() -> None:
+    track_t = np.arange(0.0, 120.0, 0.125)
+    height = np.clip((track_t - 10.0) * 3.0, 0.0, 70.0)  # climb at 3 m/s, then level
+    t_cam = np.arange(5.0, 60.0, 3.0)
+    true_offset = 1.3
+    h = np.interp(t_cam + true_offset, track_t, height)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zoom = np.nan_to_num(h[:-1] / h[1:], nan=1.0, posinf=1.0)
+    noise = np.random.default_rng(1).normal(0, 0.005, len(zoom))
+    n = len(zoom)
+    motion = PairMotion(
+        np.zeros((n, 2)), np.zeros(n), zoom * np.exp(noise), np.zeros(n), np.full(n, 30.0)
+    )
+    est = estimate_offset(motion, t_cam, track_t, height)
+    assert est.offset_s == pytest.approx(true_offset, abs=0.1)
+    assert est.interval_95_s[0] <= true_offset <= est.interval_95_s[1]
+    level = PairMotion(np.zeros((n, 2)), np.zeros(n), np.ones(n), np.zeros(n), np.full(n, 30.0))
+    with pytest.raises(ClipError, match="climb or descent"):
+        estimate_offset(level, t_cam, track_t, height)
+
+
+def test_bad_inputs_are_named(tmp_path) -> None:
+    from PIL import Image
+
+    bad = tmp_path / "track.csv"
+    bad.write_text("utc_usec,lat,lon,alt_msl\n1,14.5,121.3,300\n2,x,121.3,300\n3,14.5,121.3,300\n")
+    with pytest.raises(ClipError, match=r"track.csv:3: not a number"):
+        import_survey(IMAGES, bad, tmp_path / "out")
+    bad.write_text("time,lat,lon\n1,14.5,121.3\n2,14.5,121.3\n3,14.5,121.3\n")
+    with pytest.raises(ClipError, match="none of the columns utc_usec"):
+        import_survey(IMAGES, bad, tmp_path / "out")
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (320, 180)).save(folder / f"IMG_{i}.jpg")
+    with pytest.raises(ClipError, match="0 images have an EXIF time inside the track"):
+        import_survey(folder, TRACK, tmp_path / "out")
+    with pytest.raises(ClipError, match="not a folder of images"):
+        import_survey(TRACK, TRACK, tmp_path / "out")
