@@ -12,7 +12,7 @@ from harness.clip.spec import RecordingSpec
 from harness.digest import file_digest
 from harness.errors import ClipError
 
-READER_VERSION = 4  # bump when a reader's output changes, so cached imports are redone
+READER_VERSION = 5  # bump when a reader's output changes, so cached imports are redone
 
 
 def _digest(path: Path, cache_dir: Path) -> str:
@@ -81,6 +81,7 @@ def _import(
             hfov_deg=spec.hfov_deg,
             frame_offset_s=spec.frame_offset_s,
             frame_offset_sigma_s=spec.frame_offset_sigma_s,
+            simulate_imu=spec.simulate_imu,
         )
     elif spec.kind == "dji-srt":
         from harness.clip.srt_import import import_dji

@@ -22,7 +22,7 @@ class RecordingSpec(BaseModel):
     video_start_s: float = 0.0  # px4-ulog: clip time of the video's first frame
     truth_source: Literal["gnss", "estimate"] = "gnss"  # px4-ulog
     min_imu_hz: float | None = Field(None, ge=0)  # px4-ulog; None: the reference ESKF's 100
-    simulate_imu: bool = False  # dji-srt alone: an IMU simulated from the track (labelled)
+    simulate_imu: bool = False  # dji-srt alone, survey: an IMU simulated from the track (labelled)
     assume_alt_m: float | None = None  # dji-srt without any height field
     time: Literal["header", "receive"] = "header"  # ros2-bag clock
     hfov_deg: float | None = Field(None, gt=0, lt=180)  # None: 60 deg; survey: measured

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 COURSE_WINDOW_S = 1.5  # the course is the track's direction over +-this
 MIN_COURSE_SPEED = 1.0  # m/s: slower, the course is noise; the last good heading is held
 GNSS_SIGMA_M = 1.5  # per horizontal axis, a standalone GPS receiver (no RTK)
+# Where the camera looks, per axis: a stabilised gimbal holds nadir to a few degrees, and the
+# ground under the image centre is that far from the antenna at the flight height.
+POINTING_SIGMA_DEG = 3.0
 Z95_2D = 2.4477  # a 2-D Gaussian's 95 % radius in sigmas
 
 
@@ -109,12 +112,15 @@ def import_survey(
     exif_utc_offset_s: float = 0.0,
     licence: str | None = None,
     columns: dict[str, str | None] | None = None,
+    simulate_imu: bool = False,
 ) -> Path:
     """Write a bundle at `out`; origin = the first fix (taken as the take-off ground level).
 
     `hfov_deg` None: the focal length is measured from the images and the track;
     `frame_offset_s` None: the camera-to-GPS offset is estimated (climb/descent zoom);
-    `licence` None: the licence file beside the images, quoted."""
+    `licence` None: the licence file beside the images, quoted; `simulate_imu`: add an IMU
+    simulated from the smoothed track (harness.clip.track_imu, as for a DJI SRT; labelled),
+    truth then being that smoothed track with its attitude, so a filter can run."""
     images, track_csv, out = Path(images), Path(track_csv), Path(out)
     track = read_track(track_csv, columns)
     paths = list_images(images)
@@ -159,14 +165,18 @@ def import_survey(
     t = track.utc_s - t0
     v = np.gradient(p_ned, t, axis=0)
     truth = np.column_stack([t, p_ned, v, np.full((len(t), 4), np.nan)])
+    imu, noise = None, None
+    if simulate_imu:
+        from harness.clip.track_imu import simulate
+
+        imu, truth, noise = simulate(t, p_ned, GNSS_SIGMA_M)
     course = track_course_deg(t, p_ned[:, :2], t)
     telemetry = np.column_stack([t, yaw_quaternions(course), height])
-    speed = (
-        float(np.median(np.hypot(v[height > 10, 0], v[height > 10, 1])))
-        if (height > 10).any()
-        else 0.0
-    )
-    sigma_h = float(np.hypot(GNSS_SIGMA_M, speed * sigma))
+    aloft = height > 10.0
+    speed = float(np.median(np.hypot(v[aloft, 0], v[aloft, 1]))) if aloft.any() else 0.0
+    flight_h = float(np.median(height[aloft])) if aloft.any() else 0.0
+    pointing = flight_h * float(np.tan(np.radians(POINTING_SIGMA_DEG)))
+    sigma_h = float(np.sqrt(GNSS_SIGMA_M**2 + (speed * sigma) ** 2 + pointing**2))
     out.mkdir(parents=True, exist_ok=True)
     period = clock.period_s or float(np.median(np.diff(clock.t_s)))
     write_video(out / "video.mp4", frames, fps=1.0 / period)
@@ -201,18 +211,29 @@ def import_survey(
             f"(over +-{COURSE_WINDOW_S} s, held below {MIN_COURSE_SPEED} m/s); roll and pitch "
             "0 (a stabilised nadir gimbal assumed)",
             "telemetry_baro": "GPS altitude minus the first fix's (no barometer logged)",
-            "notes": "truth is GNSS position only; no IMU in a survey",
+            "notes": (
+                "IMU SIMULATED from the smoothed GPS track (harness.clip.track_imu, stand-in "
+                "noise model); truth = that smoothed track with its attitude: real images and "
+                "a real trajectory, not a real IMU"
+                if simulate_imu
+                else "truth is GNSS position only; no IMU in a survey"
+            ),
         },
         camera=camera,
         licence=licence if licence is not None else licence_beside(images),
     )
     manifest["streams"]["frames"] = {"video": "video.mp4"}
-    manifest["ground_truth"] = "gnss-position-only"
+    manifest["ground_truth"] = "smoothed-track" if simulate_imu else "gnss-position-only"
+    if simulate_imu:
+        manifest["imu_noise"] = noise
+        manifest["imu_source"] = "simulated-from-track"
     manifest["truth_uncertainty"] = {
         "horizontal_95_m": round(Z95_2D * sigma_h, 2),
-        "basis": f"GNSS {GNSS_SIGMA_M} m per axis and the frame-time offset's "
-        f"{sigma:.2f} s at the median speed {speed:.1f} m/s, combined; a 2-D 95 % radius",
+        "basis": f"per axis: GNSS {GNSS_SIGMA_M} m, the frame-time offset's {sigma:.2f} s at "
+        f"the median speed {speed:.1f} m/s, and the camera's pointing ({POINTING_SIGMA_DEG:g} "
+        f"deg from nadir at the median height {flight_h:.0f} m: {pointing:.1f} m), combined; "
+        "a 2-D 95 % radius",
     }
-    write_bundle(out, manifest, None, truth, t_img - t0, telemetry)
+    write_bundle(out, manifest, imu, truth, t_img - t0, telemetry)
     log.info("survey %s: %d frames, offset %.2f +- %.2f s", images, len(keep), offset, sigma)
     return out

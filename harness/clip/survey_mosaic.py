@@ -6,7 +6,7 @@ mosaic: crisp, no blending across seams). The projection is written here, indepe
 the stack's query alignment, so that a convention both got wrong cannot cancel: a nadir
 pinhole whose image top looks along the heading (`camera.mounting`), flat ground at the
 first fix's level. The raster's CRS is an azimuthal equidistant projection centred on the
-clip's origin, so its metres are the clip's north/east (to well under a millimetre here).
+clip's origin, so its metres are the clip's north/east (to 2 cm over this flight).
 """
 
 from __future__ import annotations
@@ -45,11 +45,13 @@ def ground_to_pixel(
     return cx + fx * right / height, cy - fx * forward / height
 
 
-def mosaic(clip: Clip, frames: list[int], gsd_m: float) -> tuple[np.ndarray, np.ndarray, tuple]:
+def mosaic(
+    clip: Clip, frames: list[int], gsd_m: float, poses: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple]:
     """(H,W,3) uint8 north-up mosaic, (H,W) bool coverage, (north_max, east_min) of its
-    top-left corner [m]."""
+    top-left corner [m]; `poses` as frame_poses returns them (default: the clip's)."""
     cam = clip.camera
-    ne, yaw, height = frame_poses(clip, frames)
+    ne, yaw, height = frame_poses(clip, frames) if poses is None else poses
     reach = float(np.hypot(cam.width, cam.height) / 2 / cam.fx * height.max())
     north_max, east_min = ne[:, 0].max() + reach, ne[:, 1].min() - reach
     rows = int(np.ceil((north_max - (ne[:, 0].min() - reach)) / gsd_m))

@@ -90,6 +90,11 @@ def register(groups) -> None:
     p.add_argument("--frame-offset-s", type=float, help="camera clock to GPS (default: estimated)")
     p.add_argument("--frame-offset-sigma-s", type=float, help="its uncertainty")
     p.add_argument("--licence", help="licence text (default: the LICENSE file by the images)")
+    p.add_argument(
+        "--simulate-imu",
+        action="store_true",
+        help="add an IMU simulated from the smoothed track (labelled in the manifest)",
+    )
     p.set_defaults(func=run_import_survey)
 
 
@@ -219,6 +224,7 @@ def run_import_survey(args: argparse.Namespace) -> int:
         frame_offset_s=args.frame_offset_s,
         frame_offset_sigma_s=args.frame_offset_sigma_s,
         licence=args.licence,
+        simulate_imu=args.simulate_imu,
     )
     print(out)
     return 0
