@@ -5,6 +5,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+# Scenarios expecting a failing gate must pin why; a test not about the reason accepts any.
+ANY_REASON = "'.'"
+
 
 def scenario_text(name: str, expect: str, **extra: str) -> str:
     """A minimal valid scenario; `extra` adds top-level YAML blocks verbatim."""
@@ -17,6 +20,8 @@ def scenario_text(name: str, expect: str, **extra: str) -> str:
         expect: {expect}
         """
     text = textwrap.dedent(body)
+    if expect not in ("pass", "empty-backbones") and "expect_reason" not in extra:
+        extra = {**extra, "expect_reason": ANY_REASON}
     for key, value in extra.items():
         text += f"{key}: {value}\n"
     return text

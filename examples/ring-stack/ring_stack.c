@@ -2,9 +2,9 @@
  *
  * It reads the stack input folder the harness writes (stack.txt, frames_rgb.npy, the tile
  * corpus; never ground truth), waits for frame ticks on stdin ({"frame": i, "t_s": t}) and
- * writes one JSON object per line on stdout (schemas/stack-output.v1.json): a `query` (top-5
- * tiles and the descriptor's contract figures) and a `fix` for each query frame, and a `state`
- * for every frame.
+ * writes one JSON object per line on stdout (harness/process/stack-output.v2.schema.json): a
+ * `query` (top-5 tiles and the descriptor itself, base64 float32) and a `fix` for each query
+ * frame, and a `state` for every frame, each naming its frame.
  *
  * Place recognition: a rotation-invariant descriptor, the mean colour in 8 rings of 7.5 m
  * around the image centre (the nadir point; the frames turn with the heading, the tiles are
@@ -43,6 +43,25 @@ static void die(const char *what, const char *detail) {
 }
 
 /* An .npy of uint8 (N, H, W, 3): skip the header, read the pixels. */
+/* Base64 (RFC 4648, padded) of n floats as they lie in memory: little-endian on every
+ * target this runs on (x86-64, aarch64), which is what stack output v2 asks for. */
+#define BASE64_LEN(bytes) (((bytes) + 2) / 3 * 4 + 1)
+static void base64_f32(const float *v, int n, char *out) {
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *b = (const unsigned char *)v;
+    long len = (long)n * (long)sizeof(float), o = 0;
+    for (long i = 0; i < len; i += 3) {
+        unsigned long w = (unsigned long)b[i] << 16;
+        if (i + 1 < len) w |= (unsigned long)b[i + 1] << 8;
+        if (i + 2 < len) w |= b[i + 2];
+        out[o++] = abc[(w >> 18) & 63];
+        out[o++] = abc[(w >> 12) & 63];
+        out[o++] = i + 1 < len ? abc[(w >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? abc[w & 63] : '=';
+    }
+    out[o] = 0;
+}
+
 static Images read_npy_u8(const char *path, long n, long h, long w) {
     FILE *f = fopen(path, "rb");
     if (!f) die(path, strerror(errno));
@@ -257,13 +276,13 @@ int main(int argc, char **argv) {
                         break;
                     }
             }
-            double norm = 0;
-            for (int i = 0; i < DIM; i++) norm += (double)d[i] * d[i];
+            char data[BASE64_LEN(DIM * sizeof(float))];
+            base64_f32(d, DIM, data);
             printf("{\"type\": \"query\", \"frame\": %ld, \"t_s\": %.6f, \"topk\": [", frame, t_s);
             for (int k = 0; k < TOPK && best_i[k] >= 0; k++)
                 printf("%s{\"tile\": \"%s\", \"score\": %.6f}", k ? ", " : "", tiles[best_i[k]].id, best_tile[k]);
-            printf("], \"descriptor\": {\"shape\": [%d], \"dtype\": \"float32\", \"finite\": true, "
-                   "\"norm\": %.6f}}\n", DIM, sqrt(norm));
+            printf("], \"descriptor\": {\"dtype\": \"float32\", \"shape\": [%d], \"data\": \"%s\"}}\n",
+                   DIM, data);
             long t = best_c / per_tile, c = best_c % per_tile;
             double z[2] = {tiles[t].n - HALF_M + (c / per_axis) * STEP_M,
                            tiles[t].e - HALF_M + (c % per_axis) * STEP_M};

@@ -61,7 +61,10 @@ def register(groups) -> None:
     p.add_argument("--plot", type=Path, help="PNG path (default reports/history/SCENARIO.png)")
     p.set_defaults(func=run_history)
 
-    p = sub.add_parser("update", help="raise `expect` from the last run (never lowers it)")
+    p = sub.add_parser(
+        "update",
+        help="raise `expect` (and rewrite `expect_reason`) from the last run (never lowers it)",
+    )
     p.add_argument("paths", nargs="*", type=Path, help="only scenarios under these paths")
     p.add_argument(
         "--runs",
@@ -176,9 +179,9 @@ def run_update(args: argparse.Namespace) -> int:
             continue
         if not path.is_file():
             continue
-        old = raise_expect(path, row["gate"])
+        old = raise_expect(path, row["gate"], row.get("reason", ""))
         if old is not None:
             changed += 1
-            print(f"{path}: expect {old} -> {row['gate']}")
+            print(f"{path}: expect {old} -> {row['gate']} (expect_reason from the run's reason)")
     print(f"{changed} scenario(s) raised")
     return 0

@@ -28,6 +28,10 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "clip": ("make, inspect, plot and import clip bundles", ("harness.commands.clip",)),
     "runner": ("the e2e-runner container: image, checks, cleanup", ("harness.commands.runner",)),
     "report": ("the Allure HTML report", ("harness.commands.report",)),
+    "stack": (
+        "a process stack's input folder and a check of its output",
+        ("harness.commands.stack",),
+    ),
 }
 # Top-level commands with no group: name -> (help, the module whose `register` adds them).
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -7,12 +7,15 @@ import argparse
 import webbrowser
 from pathlib import Path
 
-from harness.report.build import DEFAULT_REPORT, DEFAULT_RESULTS, build, serve
+from harness.report.build import DEFAULT_REPORT, DEFAULT_RESULTS, build_sessions, serve
 
 
 def register(groups) -> None:
     sub = groups.group("report", "the Allure HTML report")
-    p = sub.add_parser("build", help="generate the HTML report (history carried over)")
+    p = sub.add_parser(
+        "build",
+        help="generate the HTML report (every session since the last build joins its history)",
+    )
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="allure-results folder")
     p.add_argument("--out", type=Path, default=DEFAULT_REPORT, help="report folder")
     p.set_defaults(func=run_build)
@@ -34,9 +37,15 @@ def register(groups) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    built = build(args.results, args.out)
-    carried = "history carried over" if built.history_carried else "first report, no history"
-    print(f"report: {built.index} ({built.seconds:.1f} s, {carried})")
+    built, added = build_sessions(args.results, args.out, progress=print)
+    if built is None:
+        print(f"report: {args.out / 'index.html'} (up to date: it holds every kept session)")
+        return 0
+    if added:
+        how = f"{added} session(s) added to its history"
+    else:
+        how = "history carried over" if built.history_carried else "first report, no history"
+    print(f"report: {built.index} ({how})")
     return 0
 
 

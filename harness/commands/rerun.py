@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -25,7 +27,14 @@ def register(groups) -> None:
         help="a project holding inputs the bundle left out (checkpoints, clip bundles); "
         "repeatable; the bundle's own project root is searched last",
     )
-    p.add_argument("--workdir", type=Path, help="unpack here (default: a new temporary folder)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        help="unpack and run here, kept afterwards (default: a temporary folder, removed at exit)",
+    )
+    p.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder (the replay's record)"
+    )
     p.add_argument("--cache-dir", type=Path, help="clip and corpus cache (default: in workdir)")
     p.add_argument(
         "--runner",
@@ -61,11 +70,23 @@ def register(groups) -> None:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    """Replay in `--workdir`, or in a temporary folder removed at exit unless `--keep`."""
+    if args.workdir is not None:
+        return _replay(args, args.workdir, kept=True)
+    workdir = Path(tempfile.mkdtemp(prefix="harness-replay-"))
+    try:
+        return _replay(args, workdir, kept=args.keep)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _replay(args: argparse.Namespace, workdir: Path, kept: bool) -> int:
     runner = "jetson" if args.jetson or args.jetson_host else args.runner
     try:
         result = rp.replay(
             args.bundle,
-            workdir=args.workdir,
+            workdir=workdir,
             roots=[r.resolve() for r in args.root] + [Path.cwd()],
             cache_dir=args.cache_dir,
             runner_name=runner,
@@ -79,7 +100,10 @@ def run_replay(args: argparse.Namespace) -> int:
         print(f"harness: error: {exc}; choose another --workdir", file=sys.stderr)
         return rp.CANNOT
     o, r = result.original, result.replayed
-    print(f"unpacked: {result.workdir} (the replay's record is in replay/)")
+    if kept:
+        print(f"unpacked: {result.workdir} (the replay's record is in replay/)")
+    else:
+        print("unpacked in a temporary folder, removed at exit (--keep or --workdir keeps it)")
     print(f"bundle:   {o.gate} ({o.outcome}): {o.reason}")
     print(f"replayed: {r.gate} ({r.outcome}): {r.reason}")
     if result.reproduced:

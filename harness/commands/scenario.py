@@ -32,12 +32,47 @@ def run_lint(args: argparse.Namespace) -> int:
     from harness.scenario.load import discover, lint
 
     files = discover(args.paths)
-    problems = lint(args.paths)
+    problems = [_with_suggestion(p) for p in lint(args.paths)]
     for problem in problems:
         print(problem)
     bad = len({p.path for p in problems})
     print(f"{len(files)} scenario file(s), {bad} with errors, {len(problems)} error(s)")
     return 1 if problems or not files else 0
+
+
+def _with_suggestion(problem):
+    """A missing `expect_reason` gets the one the last recorded run of the file suggests."""
+    from dataclasses import replace
+
+    from harness.gates.expectation import suggested_reason
+    from harness.scenario.ratchet import quoted
+
+    if "needs an expect_reason" not in problem.message:
+        return problem
+    row = last_run_of(problem.path)
+    if row is None:
+        return replace(problem, message=problem.message + " (no recorded run of it yet)")
+    said = f"the last run stopped at {row['gate']}: {row.get('reason', '')!r}"
+    fix = f"expect_reason: {quoted(suggested_reason(row.get('reason', '')))}"
+    return replace(problem, message=f"{problem.message}; {said}; e.g. {fix}")
+
+
+def last_run_of(path: Path) -> dict | None:
+    """The newest verdicts.jsonl line of the scenario file `path` under its project's
+    reports/runs (None when no session ran it)."""
+    from harness.scenario.load import project_root
+
+    runs = project_root(path.parent) / "reports" / "runs"
+    sessions = sorted(runs.glob("*/verdicts.jsonl"), key=lambda p: p.stat().st_mtime)
+    for session in reversed(sessions):
+        for line in reversed(session.read_text(encoding="utf-8").splitlines()):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line from a killed worker
+            if isinstance(row, dict) and Path(str(row.get("scenario"))).resolve() == path.resolve():
+                return row
+    return None
 
 
 def run_schema(args: argparse.Namespace) -> int:

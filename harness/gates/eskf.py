@@ -31,6 +31,7 @@ its start. States must still reach the clip's end.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from harness.gates.answers import Expected
 from harness.gates.coast import coasts, figures, inside
 from harness.gates.fields import Malformed, array, flag, number
 from harness.gates.result import GateResult, GateSpec, spec_of
@@ -163,12 +165,18 @@ def nees_h(err: np.ndarray, P_hh: np.ndarray) -> np.ndarray:
 
 
 def d0(states: States, fixes: Fixes) -> Trigger | None:
-    """Numerical failure: a non-finite state or covariance, or a non-finite fix fused."""
+    """Numerical failure: a non-finite state, covariance or eph, a heading given in part
+    (`q_wxyz` and `sigma_yaw_deg` are judged together or not at all), or a non-finite fix."""
     for i, t in enumerate(states.t):
         if states.numerical[i]:
             return Trigger("D0", float(t), states.numerical[i])
         if not (np.all(np.isfinite(states.p[i])) and np.all(np.isfinite(states.P_hh[i]))):
             return Trigger("D0", float(t), "non-finite state or covariance")
+        if not np.isfinite(states.eph[i]):
+            return Trigger("D0", float(t), f"eph_m is {states.eph[i]}, not finite")
+        heading = np.append(states.q[i], states.sigma_yaw_deg[i])
+        if not np.all(np.isnan(heading)) and not np.all(np.isfinite(heading)):
+            return Trigger("D0", float(t), "heading (q_wxyz, sigma_yaw_deg) not finite")
     bad = ~np.all(np.isfinite(fixes.z), axis=1)
     if bad.any():
         return Trigger("D0", float(fixes.t[bad][0]), "a non-finite fix reached the filter")
@@ -183,14 +191,24 @@ class Evidence:
     fixes: Fixes
     resets: list[float]
     truth: TruthTrack | None
+    missing: np.ndarray  # times of the expected query frames the stack gave no fix for
 
     @classmethod
     def of(cls, record: Record) -> Evidence:
+        fixes = list(record.select("eskf", "fix"))
+        expect = Expected.of(record)
+        answers = expect.answers(fixes) if expect is not None else []
+        missing = (
+            []
+            if expect is None
+            else [t for t, fix in zip(expect.t_s, answers, strict=True) if fix is None]
+        )
         return cls(
             States.of(record, list(record.select("eskf", "state"))),
-            Fixes.of(record, list(record.select("eskf", "fix"))),
+            Fixes.of(record, fixes),
             [number(record, r, "t_s") for r in record.select("eskf", "reset")],
             TruthTrack.of(record),
+            np.asarray(missing, dtype=float),
         )
 
 
@@ -224,7 +242,8 @@ def triggers(ev: Evidence, spec: EskfDivergenceSpec) -> list[Trigger]:
         start = _first_run(t, mask, window)
         if start is not None:
             out.append(Trigger(tid, start, f"{why} for >= {window:g} s"))
-    out += [tr for tr in (_d4(fixes, truth, spec), _d5(resets, spec), _d6(fixes, spec)) if tr]
+    d6 = _d6(fixes, ev.missing, spec)
+    out += [tr for tr in (_d4(fixes, truth, spec), _d5(resets, spec), d6) if tr]
     if (d7 := _d7(t, nees, fixes, spec)) is not None:
         out.append(d7)
     return sorted(out, key=lambda tr: tr.t_s)
@@ -259,10 +278,14 @@ def _d5(resets: Sequence[float], spec: EskfDivergenceSpec) -> Trigger | None:
     return None
 
 
-def _d6(fixes: Fixes, spec: EskfDivergenceSpec) -> Trigger | None:
-    """Coasting: over a window, most fixes rejected (the filter runs on its IMU alone)."""
-    order = np.argsort(fixes.t, kind="stable")
-    t, accepted = fixes.t[order], fixes.accepted[order]
+def _d6(fixes: Fixes, missing: np.ndarray, spec: EskfDivergenceSpec) -> Trigger | None:
+    """Coasting: over a window, most fixes rejected (the filter runs on its IMU alone). An
+    expected fix the stack never gave counts as one not fused."""
+    t = np.concatenate([fixes.t, missing])
+    accepted = np.concatenate([fixes.accepted, np.zeros(len(missing), dtype=bool)])
+    order = np.argsort(t, kind="stable")
+    t, accepted = t[order], accepted[order]
+    gone = " or missing" if len(missing) else ""
     for start in t:
         inside = (t >= start) & (t <= start + spec.d6_window_s)
         n = int(inside.sum())
@@ -271,7 +294,7 @@ def _d6(fixes: Fixes, spec: EskfDivergenceSpec) -> Trigger | None:
         rejected = int((~accepted[inside]).sum())
         if rejected > spec.d6_max_rejected * n:
             what = (
-                f"{rejected}/{n} fixes rejected within {spec.d6_window_s:g} s "
+                f"{rejected}/{n} fixes rejected{gone} within {spec.d6_window_s:g} s "
                 f"(> {spec.d6_max_rejected:.0%}): the filter is coasting on its IMU"
             )
             return Trigger("D6", float(start), what)
@@ -307,6 +330,7 @@ def check(record: Record) -> GateResult:
         "triggers": [f"{tr.id}@{tr.t_s:.1f}s" for tr in fired],
         "fixes": len(fixes.t),
         "accepted": int(fixes.accepted.sum()),
+        "missing_fixes": len(ev.missing),
         "resets": len(ev.resets),
     }
     spans = coasts(fixes.t[fixes.accepted], float(states.t[-1]), spec.coast_min_s)
@@ -318,7 +342,8 @@ def check(record: Record) -> GateResult:
         first = fired[0]
         return GateResult("fail", f"{first.id} from t={first.t_s:.1f} s: {first.evidence}", metrics)
     duration = record.provenance.get("clip_duration_s")
-    duration = float(duration) if isinstance(duration, (int, float)) else None
+    known = isinstance(duration, (int, float)) and not isinstance(duration, bool)
+    duration = float(duration) if known and math.isfinite(duration) else None
     truth_start, truth_end = truth_span(record)
     start = judged_from(truth_start, fixes.t)
     if start > spec.max_gap_s:  # said on every outcome: nothing before it was judged
@@ -344,7 +369,9 @@ def check(record: Record) -> GateResult:
     if missing.any():
         spans = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in nan_spans(states.t, missing)[:3])
         return GateResult("no-data", f"no finite ground truth over {spans}", metrics)
+    # Heading is judged where truth has attitude and the stack gave one (D0 took half-given).
     no_heading = ~np.all(np.isfinite(truth.attitude(states.t)), axis=1)
+    no_heading |= np.isnan(states.sigma_yaw_deg)
     if no_heading.any():
         spans = nan_spans(states.t, no_heading)[:3]
         metrics["heading_unjudged"] = [f"{a:.1f}-{b:.1f} s" for a, b in spans]

@@ -12,6 +12,8 @@ from typing import Literal
 
 from harness.gates import BROKEN, LADDER, NO_DATA, Verdict
 
+TRIGGER_WORDS = 6
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -57,3 +59,32 @@ def decide(expect: str, verdict: Verdict, expect_reason: str | None = None) -> D
             "failed", f"gate moved forward: raise expect to {gate} (was {expect}); {gate}: {why}"
         )
     return Decision("failed", f"regression: stopped at {gate}, expected {expect}; {gate}: {why}")
+
+
+def trigger(reason: str) -> str:
+    """What a verdict's reason says stopped the run, without its figures, times and paths:
+    "D6", "exists failed", "recall@1 (footprint)", "every gate passed". Two runs of the same
+    behaviour give the same trigger; the README table check and `expect_reason` use it."""
+    text = " ".join(reason.split())
+    if m := re.match(r"D\d+\b", text):  # an eskf-divergence trigger
+        return m.group()
+    if m := re.search(r"[\w.-]+ failed\b", text):  # a provisioning check
+        return m.group()
+    words: list[str] = []
+    for word in text.split(" "):
+        figure = re.match(r"[-+<>]?\d", word) or "=" in word or word.endswith("…")
+        if figure or ("/" in word and word.strip(":;,") != "n/a"):
+            if words:
+                break
+            continue  # a leading path: the file the reason is about
+        words.append(word)
+        if len(words) == TRIGGER_WORDS:
+            break
+    return " ".join(words).rstrip(":;,")
+
+
+def suggested_reason(reason: str) -> str:
+    """An `expect_reason` for a run that stopped with `reason`: its trigger, escaped."""
+    found = trigger(reason)
+    pattern = re.sub(r"([.^$*+?{}\[\]()|\\])", r"\\\1", found)
+    return f"^{pattern}" if " ".join(reason.split()).startswith(found) else pattern

@@ -36,7 +36,8 @@ def _is_number(v: Any) -> bool:
 
 
 def number(record: Record, ev: dict[str, Any], key: str, *, null_ok: bool = False) -> float:
-    """`ev[key]` as a float; null is NaN only when `null_ok`."""
+    """`ev[key]` as a finite float. Only with `null_ok` may it be null (NaN) or non-finite,
+    for the gate to judge: a time or a count that is not finite is a located Malformed."""
     if key not in ev:
         raise Malformed(f"{_where(record, ev, key, None)} is missing")
     v = ev[key]
@@ -44,6 +45,8 @@ def number(record: Record, ev: dict[str, Any], key: str, *, null_ok: bool = Fals
         return math.nan
     if not _is_number(v):
         raise Malformed(f"{_where(record, ev, key, None)} is {_quote(v)}, not a number")
+    if not null_ok and not math.isfinite(v):
+        raise Malformed(f"{_where(record, ev, key, None)} is {v}, not a finite number")
     return float(v)
 
 

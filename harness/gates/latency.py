@@ -3,13 +3,15 @@
 Samples come from the run record: `latency_ms` on `vpr/query` events (stage `vpr`) and
 `latency/sample` events (`stage_name`, `ms`) for any other stage. Top-level thresholds apply
 to every stage seen; `stages:` sets or overrides them per stage. A judged stage with fewer
-than `min_samples` samples is `no-data` (never a silent pass); a stage over budget fails
+than `min_samples` samples, or holding a sample that is not finite (a NaN p95 compares false
+with any budget), is `no-data` naming them (never a silent pass); a stage over budget fails
 even when another lacks data. The device's telemetry (tegrastats on a Jetson, psutil on a
 CPU host) is summarised beside the figures so a verdict says what the device was doing.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -50,16 +52,27 @@ class LatencyBudgetSpec(GateSpec):
         return self.p95_ms is None and self.max_ms is None and not named
 
 
-def samples_by_stage(record: Record) -> dict[str, list[float]]:
-    """Every finite latency sample in the record, grouped by stage name."""
+def samples_by_stage(record: Record) -> tuple[dict[str, list[float]], dict[str, list[str]]]:
+    """Every latency sample in the record grouped by stage name (a null or non-finite one as
+    NaN, so it cannot go unseen), and where each non-finite one sits (`record.jsonl:LINE`)."""
     out: dict[str, list[float]] = defaultdict(list)
+    where: dict[str, list[str]] = defaultdict(list)
+
+    def add(stage: str, ev: dict[str, Any], key: str) -> None:
+        v = ev.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            return
+        value = math.nan if v is None else float(v)
+        out[stage].append(value if math.isfinite(value) else math.nan)
+        if not math.isfinite(value):
+            where[stage].append(record.where(ev))
+
     for q in record.select("vpr", "query"):
-        if isinstance(q.get("latency_ms"), (int, float)) and not isinstance(q["latency_ms"], bool):
-            out[VPR_STAGE].append(float(q["latency_ms"]))
+        if "latency_ms" in q:
+            add(VPR_STAGE, q, "latency_ms")
     for s in record.select("latency", "sample"):
-        if isinstance(s.get("ms"), (int, float)) and not isinstance(s["ms"], bool):
-            out[str(s.get("stage_name") or s.get("name") or "unnamed")].append(float(s["ms"]))
-    return dict(out)
+        add(str(s.get("stage_name") or s.get("name") or "unnamed"), s, "ms")
+    return dict(out), dict(where)
 
 
 def telemetry_summary(record: Record) -> dict[str, Any]:
@@ -97,8 +110,16 @@ def telemetry_summary(record: Record) -> dict[str, Any]:
     return summary
 
 
-def judge(samples: dict[str, list[float]], spec: LatencyBudgetSpec) -> GateResult:
-    """The gate's decision on plain numbers (the record-free core, tested directly)."""
+def judge(
+    samples: dict[str, list[float]],
+    spec: LatencyBudgetSpec,
+    where: dict[str, list[str]] | None = None,
+) -> GateResult:
+    """The gate's decision on plain numbers (the record-free core, tested directly).
+
+    A stage holding a non-finite sample (NaN, inf, a null the record wrote for one) is not
+    judged on the rest: it is no-data naming the samples (`where`: their record lines).
+    """
     if spec.empty:
         return GateResult("n/a", "the scenario sets no latency budget")
     judged = sorted(set(spec.stages) | (set(samples) if spec.p95_ms or spec.max_ms else set()))
@@ -109,6 +130,15 @@ def judge(samples: dict[str, list[float]], spec: LatencyBudgetSpec) -> GateResul
     for stage in judged:
         p95_budget, max_budget, need = spec.budget(stage)
         values = samples.get(stage, [])
+        if bad := [i for i, v in enumerate(values) if not math.isfinite(v)]:
+            at = (where or {}).get(stage) or [f"sample #{i + 1}" for i in bad]
+            more = f" (+{len(at) - 3} more)" if len(at) > 3 else ""
+            thin.append(
+                f"{stage}: {len(bad)} of {len(values)} latency samples are not finite "
+                f"({', '.join(at[:3])}{more})"
+            )
+            metrics[stage] = {"samples": len(values), "not_finite": len(bad)}
+            continue
         if len(values) < need:
             thin.append(f"{stage}: {len(values)} latency samples < min_samples {need}")
             metrics[stage] = {"samples": len(values)}
@@ -141,7 +171,8 @@ def describe(device: dict[str, Any]) -> str:
 
 def check(record: Record) -> GateResult:
     spec = spec_of(record, "latency_budget", LatencyBudgetSpec)
-    result = judge(samples_by_stage(record), spec)
+    samples, where = samples_by_stage(record)
+    result = judge(samples, spec, where)
     if result.outcome == "n/a":
         return result
     telemetry = telemetry_summary(record)

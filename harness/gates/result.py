@@ -19,9 +19,10 @@ class GateResult:
 
 
 class GateSpec(BaseModel):
-    """Base of every gate's thresholds block in a scenario: unknown keys are errors."""
+    """Base of every gate's thresholds block in a scenario: unknown keys are errors, and so
+    is a NaN or infinite threshold (a comparison with it would decide nothing)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def spec_of(record: Record, key: str, model: type[GateSpec]) -> Any:

@@ -2,12 +2,16 @@
 
 The descriptor size is the scenario's `descriptor_dim`, else the one the stack's configuration
 provisions (its `provisioning/backbones` event), not a constant; descriptors are float32
-(what the onboard index holds). Non-finite descriptors are a FAIL that says so; too few
-described queries is no-data.
+(what the onboard index holds). The figures are measured from the descriptors themselves (by
+the reference stage, or by the process adapter from the values a stack hands over), never
+taken from a stack's claim. Non-finite descriptors are a FAIL that says so, and so is a query
+without a descriptor among described ones; too few described queries is no-data. An answer
+stamped before its frame (any query, fix or state of a process stack) fails here first.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import Field
@@ -41,12 +45,17 @@ def configured_dim(record: Record) -> int:
 
 def _broken(record: Record, q: dict[str, Any], dim: int, spec: VprContractSpec) -> str | None:
     """Why one query's descriptor breaks the contract, or None."""
+    at = f"frame {text(q, 'frame')}"
     d = q.get("descriptor")
+    if d is None:
+        return f"{at}: no descriptor handed over, nothing to measure"
     if not isinstance(d, dict):
         raise Malformed(f"{record.where(q)}: vpr/query field 'descriptor' is not an object")
-    at = f"frame {text(q, 'frame')}"
     shape = d.get("shape")
-    if not isinstance(shape, list) or not shape or shape[-1] != dim:
+    sizes = isinstance(shape, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
+    )
+    if not sizes or not shape or shape[-1] != dim:
         return f"{at}: shape {text(d, 'shape')}, expected (..., {dim}) from the backbone config"
     if d.get("dtype") not in spec.dtypes:
         return f"{at}: dtype {text(d, 'dtype')}, expected one of {', '.join(spec.dtypes)}"
@@ -71,18 +80,19 @@ def check(record: Record) -> GateResult:
     if not spec.applies:
         return GateResult("n/a", "the scenario declares this gate does not apply")
     dim = spec.descriptor_dim or configured_dim(record)
-    queries = [q for q in record.select("vpr", "query") if "descriptor" in q]
-    if len(queries) < spec.min_queries:
+    queries = list(record.select("vpr", "query"))
+    described = sum(q.get("descriptor") is not None for q in queries)
+    if described < spec.min_queries:
         return GateResult(
-            "no-data", f"{len(queries)} described queries < min_queries {spec.min_queries}"
+            "no-data", f"{described} described queries < min_queries {spec.min_queries}"
         )
     broken = [why for q in queries if (why := _broken(record, q, dim, spec))]
     metrics: dict[str, Any] = {"queries": len(queries), "broken": len(broken), "dim": dim}
     for spread in record.select("vpr", "spread"):
         cosine = number(record, spread, "min_cosine", null_ok=True)
         metrics["min_cosine"] = cosine
-        if cosine != cosine:  # NaN: the descriptors themselves were not finite
-            broken.append("the spread of the query descriptors is not finite")
+        if not math.isfinite(cosine):  # the descriptors themselves were not finite
+            broken.append(f"the spread of the query descriptors is not finite ({cosine})")
         elif cosine > spec.collapse_min_cosine:
             broken.append(
                 f"descriptors collapsed: every pair of {text(spread, 'queries')} queries has "

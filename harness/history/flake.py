@@ -1,14 +1,18 @@
-"""Flake adjudication: after a gate move, reruns decide "regressed" or "flaky" by a Wilson bound.
+"""Flake adjudication: after a gate move, reruns decide whether the head regressed, by
+comparing its move rate with the baseline's.
 
-The rule (docs/surprises.md): of n attempts (the first, which moved, and N reruns), m moved
-away from `expect`. With the Wilson 95% score interval [lo, hi] of the move rate m/n:
+The rule (docs/surprises.md): of n attempts at the head (the first, which moved, and N
+reruns), m moved away from `expect`; of the scenario's N_b earlier runs (the baseline's
+observed rate, `observed`), k did. With the one-sided Fisher exact test of "the head moves
+more often than the baseline" at 95% confidence (p < 0.05):
 
-- lo >= 0.5: the move is real: "regressed" (or "moved forward" for a forward move);
-- lo < 0.5 and some attempt landed on `expect`: "flaky";
-- lo < 0.5 and every attempt moved: "inconclusive" (too few attempts: 4 decide a unanimous
-  move, so ask for --rerun-on-move 3 or more).
+- p < 0.05: the head moves clearly more often: "regressed" (or "moved forward");
+- the baseline never moved (k = 0): "regressed" when every attempt moved, else
+  "intermittent regression" (a regression that happens sometimes, not noise);
+- the baseline moved too and the head not clearly more often: "flaky".
 
-Numbers only, plus the ledger's `attempts` table that keeps every attempt's verdict.
+Only "flaky" exempts a move (harness.history.transitions); the other labels fail a Tier-2
+check. Numbers only, plus the ledger's `attempts` table that keeps every attempt's verdict.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 from harness.gates import LADDER
-from harness.history.ledger import Ledger, key_metrics
+from harness.history.ledger import BISECT_PREFIX, Ledger, Row, key_metrics
 from harness.history.transitions import rank
 
-Label = Literal["regressed", "moved forward", "flaky", "inconclusive"]
-Z_95 = 1.959963984540054
-MIN_MOVE_RATE = 0.5
+Label = Literal["regressed", "moved forward", "intermittent regression", "flaky"]
+ALPHA = 0.05  # one-sided, 95% confidence
+BASELINE_RUNS = 20  # the newest earlier runs that give the baseline's rate
+GREEN = ("passed", "skipped", "xfailed")
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,15 @@ class Attempt:
     @property
     def landed(self) -> bool:
         """Did this attempt land on the scenario's expect (whatever the pytest word)?"""
-        return self.status in ("passed", "skipped", "xfailed")
+        return self.status in GREEN
+
+
+@dataclass(frozen=True)
+class Observed:
+    """How often the scenario moved off its expect in its earlier runs."""
+
+    moved: int = 0
+    runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,50 +66,62 @@ class Adjudication:
     label: Label
     moved: int
     attempts: int
-    low: float
-    high: float
-    min_rate: float
+    baseline: Observed
+    p_value: float
 
     @property
     def figures(self) -> str:
+        base = self.baseline
         return (
-            f"moved in {self.moved}/{self.attempts} attempts; Wilson 95% interval of the move "
-            f"rate [{self.low:.2f}, {self.high:.2f}], rule: lower bound >= {self.min_rate:.2f} "
-            "is a real move"
+            f"moved in {self.moved}/{self.attempts} attempts, the baseline in "
+            f"{base.moved}/{base.runs} earlier runs; one-sided Fisher exact test p = "
+            f"{self.p_value:.3f} (a clearly higher move rate below {ALPHA:g})"
         )
 
     def line(self) -> str:
         return f"{self.label}: {self.figures}"
 
 
-def wilson(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion successes/n (z = 1.96: 95%)."""
-    if n <= 0:
-        raise ValueError("wilson needs at least one trial")
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+def fisher_greater(moved: int, n: int, base_moved: int, base_n: int) -> float:
+    """One-sided Fisher exact p-value that a rate of moved/n exceeds base_moved/base_n: the
+    hypergeometric chance of at least `moved` of all the moves falling in the n attempts."""
+    total, both = moved + base_moved, n + base_n
+    top = min(n, total)
+    hits = sum(math.comb(n, x) * math.comb(base_n, total - x) for x in range(moved, top + 1))
+    return hits / math.comb(both, total)
 
 
 def adjudicate(
-    attempts: list[Attempt], expect: str, *, min_rate: float = MIN_MOVE_RATE
+    attempts: list[Attempt], expect: str, baseline: Observed = Observed()
 ) -> Adjudication:
-    """The label for a move seen in `attempts[0]`, from every attempt's outcome."""
+    """The label for a move seen in `attempts[0]`, from every attempt's outcome and the
+    baseline's observed move rate."""
     n = len(attempts)
     moved = sum(not a.landed for a in attempts)
-    low, high = wilson(moved, n)
+    p = fisher_greater(moved, n, baseline.moved, baseline.runs)
     first = attempts[0]
     first_rank = rank(first.gate, first.reason)
     forward = first_rank is not None and first_rank > LADDER.index(expect)
-    if low >= min_rate:
+    if p < ALPHA or (baseline.moved == 0 and moved == n):
         label: Label = "moved forward" if forward else "regressed"
-    elif moved < n:
-        label = "flaky"
+    elif baseline.moved == 0:
+        label = "intermittent regression"
     else:
-        label = "inconclusive"
-    return Adjudication(label, moved, n, low, high, min_rate)
+        label = "flaky"
+    return Adjudication(label, moved, n, baseline, p)
+
+
+def observed(rows: Iterable[Row], run_id: str) -> Observed:
+    """The baseline's rate: of the scenario's newest BASELINE_RUNS earlier runs that judged it
+    (not this run, not a bisect step, not broken), how many moved off their expect."""
+    judged = [
+        r
+        for r in rows
+        if r.run_id != run_id
+        and not r.run_id.startswith(BISECT_PREFIX)
+        and (r.status in GREEN or (r.status or "").startswith("failed"))
+    ][-BASELINE_RUNS:]
+    return Observed(sum(r.status not in GREEN for r in judged), len(judged))
 
 
 def is_move(status: str) -> bool:

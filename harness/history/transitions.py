@@ -3,7 +3,9 @@
 Numbers only: no I/O beyond the rows given. A move is judged on `harness.gates.LADDER`
 between runs on the same inputs (clip and corpus); a checkpoint change is named in the note;
 `no-data` counts as below every ladder gate (a failure, never a pass) and the broken
-categories (`infra-error`, `config-error`) give no verdict at all.
+categories (`infra-error`, `config-error`) give no verdict at all. A backward move is a
+regression unless the head's own reruns in its run found it flaky (`--rerun-on-move`:
+status `failed:flaky`); a gate that alternated in the history is named, never an exemption.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Literal
 from harness.gates import BROKEN, LADDER, NO_DATA
 from harness.history.ledger import CLASS_KEYS, Row, on_place
 
+# The status the rerun rule gives a move it judged flaky (harness.history.flake).
+FLAKY_STATUS = "failed:flaky"
 Move = Literal["forward", "backward", "same", "broken", "new", "missing", "not-comparable"]
 
 
@@ -128,12 +132,15 @@ def transition(before: Row | None, after: Row | None, flaky: dict[tuple, str]) -
     ra, rb = rank(before.gate, before.reason), rank(after.gate, after.reason)
     move: Move = "same" if ra == rb else ("forward" if rb > ra else "backward")  # type: ignore[operator]
     deltas = metric_deltas(before, after)
-    # Flaky only where the alternation was seen under this very provenance (either side's).
-    why = flaky.get((name, after.identity)) or flaky.get((name, before.identity))
-    if before.identity == after.identity:
-        why = why or "gate alternates under identical provenance"
-    is_flaky = move != "same" and why is not None
-    notes = [f"flaky: {why}" if is_flaky else "", model_change(before, after)]
+    # Only the head's own reruns in this run exempt a move (the rerun rule said "flaky": the
+    # baseline moved as often); an alternation in the history is named, never an excuse.
+    is_flaky = move != "same" and (after.status or "") == FLAKY_STATUS
+    seen = flaky.get((name, after.identity)) or flaky.get((name, before.identity))
+    notes = [
+        f"flaky: {after.reason.rsplit('[', 1)[-1].rstrip(']')}" if is_flaky else "",
+        f"alternated before ({seen}), not an exemption" if seen and not is_flaky else "",
+        model_change(before, after),
+    ]
     return Transition(name, before, after, move, "; ".join(n for n in notes if n), is_flaky, deltas)
 
 

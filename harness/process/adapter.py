@@ -63,6 +63,10 @@ class ProcessPipeline:
 
     scenario_model = ProcessScenario
 
+    def query_rate_hz(self, scenario: ProcessScenario) -> float | None:
+        """The scenario's `process.rate_hz`: each frame it picks is an answer the gates count."""
+        return scenario.process.rate_hz if scenario.process else None
+
     def provision(self, ctx: RunContext) -> list[Any]:
         spec = ctx.scenario.process
         ctx.emit(
@@ -106,6 +110,7 @@ class ProcessPipeline:
         except StackError as exc:
             ctx.emit("setup", "error", category="infra-error", message=str(exc))
             raise StageStop(str(exc).splitlines()[0]) from None
+        translator.close()
         return []
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:

@@ -70,6 +70,11 @@ class Clock:
         return (False, None) if at is None else (True, (arrived - at) * 1e3)
 
 
+def tick(frame: int, t_s: float) -> bytes:
+    """The stdin line that releases one frame to the stack."""
+    return json.dumps({"frame": frame, "t_s": float(t_s)}).encode() + b"\n"
+
+
 def _feed(proc: subprocess.Popen, frame_t: Sequence[float], speed: float, clock: Clock) -> None:
     clock.ready.wait()
     try:
@@ -78,7 +83,7 @@ def _feed(proc: subprocess.Popen, frame_t: Sequence[float], speed: float, clock:
             if delay > 0:
                 time.sleep(delay)
             clock.released[i] = time.monotonic()
-            proc.stdin.write(json.dumps({"frame": i, "t_s": float(t)}).encode() + b"\n")
+            proc.stdin.write(tick(i, t))
             proc.stdin.flush()
         proc.stdin.close()
     except (BrokenPipeError, OSError, ValueError):

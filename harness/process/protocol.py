@@ -1,13 +1,18 @@
-"""What a foreign stack writes on stdout (stack output, version 1) and how each line becomes
+"""What a foreign stack writes on stdout (stack output, version 2) and how each line becomes
 the run-record event the reference stack's stages emit, so the same gates judge it.
 
 One JSON object per line, told apart by `type`. The models here are the one source of the
-published JSON Schema (`stack-output.v1.schema.json`, checked by a test). Ground truth is not
-read here: the run driver records it after the stack has run, for the gates alone.
+published JSON Schema (`stack-output.v2.schema.json`, checked by a test). Version 2 makes the
+harness count the evidence: every answer names its frame (causality is checked on each), and
+a query hands over its descriptor itself, whose figures the harness measures. Version 1 output
+is refused with a message naming what to change. Ground truth is not read here: the run driver
+records it after the stack has run, for the gates alone.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from typing import Annotated, Any, Literal
@@ -17,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from harness.clip import Clip, TileCorpus
 from harness.errors import StackError
+from harness.run.answers import figures, spread
 
-OUTPUT_VERSION = 1
+OUTPUT_VERSION = 2
 SCHEMA_NAME = f"stack-output.v{OUTPUT_VERSION}.schema.json"
 Num = float | None  # JSON null stands for a non-finite value
 
@@ -51,12 +57,12 @@ class TileHit(_Line):
 
 
 class Descriptor(_Line):
-    """The query descriptor's contract figures (the vpr-contract gate judges them)."""
+    """The query descriptor itself: the harness measures its shape, finiteness, norm and the
+    spread of all of them (the vpr-contract gate judges those figures, never a claim)."""
 
-    shape: list[int]
-    dtype: str
-    finite: bool
-    norm: Num = None
+    dtype: Literal["float16", "float32", "float64"]
+    shape: list[Annotated[int, Field(gt=0)]] = Field(min_length=1)
+    data: str  # base64 of the values' little-endian bytes, C order
 
 
 class Query(_Line):
@@ -74,7 +80,7 @@ class Fix(_Line):
 
     type: Literal["fix"]
     t_s: float
-    frame: int | None = Field(None, ge=0)
+    frame: int = Field(ge=0)
     z_ne_m: tuple[Num, Num]
     sigma_m: float = Field(gt=0)
     source: str = "stack"
@@ -88,7 +94,7 @@ class State(_Line):
 
     type: Literal["state"]
     t_s: float
-    frame: int | None = Field(None, ge=0)
+    frame: int = Field(ge=0)  # the newest frame this estimate has used
     p_ned_m: tuple[Num, Num, Num]
     v_ned_m_s: tuple[Num, Num, Num] | None = None
     q_wxyz: tuple[Num, Num, Num, Num] | None = None  # body -> world, w first
@@ -121,8 +127,36 @@ def json_schema() -> dict[str, Any]:
     }
 
 
+# What changed since stack output v1, by the field an old line gets wrong: the fix to name.
+V1_HINTS = {
+    "frame": "since stack output v2 every query, fix and state line names its `frame` (the "
+    "newest frame it used)",
+    "data": "since stack output v2 a query hands over its descriptor: `data` is the base64 of "
+    "its little-endian bytes, with `dtype` and `shape`",
+    "finite": "since stack output v2 the harness measures finiteness and norm from the "
+    "descriptor's `data`: drop `finite` and `norm`",
+    "norm": "since stack output v2 the harness measures finiteness and norm from the "
+    "descriptor's `data`: drop `finite` and `norm`",
+}
+
+
+def problems(obj: Any) -> list[tuple[str, str, str]]:
+    """Every way one decoded line is off the schema: (field, what is wrong, the change to
+    make where an old, version 1 line gets it wrong, else ""); [] for a valid line."""
+    try:
+        LINE.validate_python(obj)
+    except ValidationError as exc:
+        out = []
+        for error in exc.errors():
+            path = ".".join(str(p) for p in error["loc"]) or "(line)"
+            hint = next((V1_HINTS[str(p)] for p in error["loc"][::-1] if str(p) in V1_HINTS), "")
+            out.append((path, error["msg"], hint))
+        return out
+    return []
+
+
 def parse(number: int, text: str) -> Ready | Check | Query | Fix | State | Reset:
-    """One stdout line, or a StackError naming the line and what is wrong with it."""
+    """One stdout line, or a StackError naming the line, the field and what to change."""
     where = f"stack output line {number}"
     try:
         obj = json.loads(text)
@@ -132,29 +166,53 @@ def parse(number: int, text: str) -> Ready | Check | Query | Fix | State | Reset
             "write one complete JSON object per line (schema: harness/process/"
             f"{SCHEMA_NAME})"
         ) from None
-    try:
-        return LINE.validate_python(obj)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(p) for p in first["loc"]) or "(line)"
+    if found := problems(obj):
+        field, what, hint = found[0]
         raise StackError(
-            f"{where}: {path}: {first['msg']} (got {text[:120]!r}); see harness/process/"
-            f"{SCHEMA_NAME}"
-        ) from None
+            f"{where}: {field}: {what} (got {text[:120]!r}); "
+            f"{hint + '; ' if hint else ''}see docs/adapters.md and harness/process/{SCHEMA_NAME}"
+        )
+    return LINE.validate_python(obj)
+
+
+def decode_descriptor(desc: Descriptor) -> np.ndarray:
+    """The descriptor a query hands over; ValueError saying why its data does not decode to
+    the shape and dtype it states."""
+    try:
+        raw = base64.b64decode(desc.data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64 (RFC 4648, with padding)") from None
+    dtype = np.dtype(desc.dtype).newbyteorder("<")
+    want = math.prod(desc.shape) * dtype.itemsize
+    if len(raw) != want:
+        raise ValueError(
+            f"{len(raw)} bytes, but shape {desc.shape} of {desc.dtype} is {want}; encode the "
+            "values' little-endian bytes as the line's dtype states"
+        )
+    return np.frombuffer(raw, dtype=dtype).reshape(desc.shape).astype(desc.dtype)
+
+
+def descriptor_values(number: int, desc: Descriptor) -> np.ndarray:
+    """`decode_descriptor`, or a StackError naming the output line."""
+    try:
+        return decode_descriptor(desc)
+    except ValueError as exc:
+        raise StackError(f"stack output line {number}: query.descriptor.data: {exc}") from None
 
 
 class Translator:
-    """Turns parsed lines into record events: tile geometry joined, causality checked."""
+    """Turns parsed lines into record events: tile geometry joined, causality checked on
+    every answer, descriptor figures measured."""
 
     def __init__(self, clip: Clip, corpus: TileCorpus, name: str, emit) -> None:
         self.clip, self.corpus, self.name, self.emit = clip, corpus, name, emit
         self.frame_t = np.asarray(clip.frames.t_s, dtype=float)
         self.tile_index = {tid: i for i, tid in enumerate(corpus.ids)}
+        self.descriptors: list[np.ndarray] = []
 
-    def _causal(self, number: int, frame: int | None, t_s: float, released: bool) -> bool:
+    def _causal(self, number: int, item: Query | Fix | State, released: bool) -> bool:
         """False (and a flag in the record) when the line breaks causality."""
-        if frame is None:
-            return True
+        frame, t_s = item.frame, item.t_s
         if frame >= len(self.frame_t):
             raise StackError(
                 f"stack output line {number}: frame {frame} does not exist (the clip has "
@@ -163,19 +221,25 @@ class Translator:
         frame_t = float(self.frame_t[frame])
         why = None
         if t_s < frame_t - 1e-6:
-            why = f"stamped t={t_s:.3f} s, before its frame {frame} (t={frame_t:.3f} s)"
+            why = f"{item.type} stamped t={t_s:.3f} s, before its frame {frame} (t={frame_t:.3f} s)"
         elif not released:
-            why = f"written before frame {frame} was released to the stack"
+            why = f"{item.type} written before frame {frame} was released to the stack"
         if why:
             self.emit(
-                "vpr", "causality", line=number, frame=frame, t_s=t_s, frame_t_s=frame_t, reason=why
+                "vpr",
+                "causality",
+                line=number,
+                answer=item.type,
+                frame=frame,
+                t_s=t_s,
+                frame_t_s=frame_t,
+                reason=why,
             )
         return why is None
 
     def line(self, number: int, item: StackLine, released: bool, latency_ms: float | None) -> None:
         """Record one line; `latency_ms` is its arrival after its frame's release."""
-        frame = getattr(item, "frame", None)
-        if isinstance(item, (Query, Fix)) and not self._causal(number, frame, item.t_s, released):
+        if isinstance(item, (Query, Fix, State)) and not self._causal(number, item, released):
             latency_ms = None  # no latency for an answer that came before its question
         if isinstance(item, Ready):
             self.emit("process", "ready", name=item.name, version=item.version, line=number)
@@ -193,11 +257,18 @@ class Translator:
         elif isinstance(item, Fix):
             self.emit("eskf", "fix", **item.model_dump(exclude={"type"}))
             if latency_ms is not None:
-                self.emit("latency", "sample", stage_name=self.name, ms=latency_ms, frame=frame)
+                self.emit(
+                    "latency", "sample", stage_name=self.name, ms=latency_ms, frame=item.frame
+                )
         elif isinstance(item, State):
             self.emit("eskf", "state", **self._state(item))
         else:
             self.emit("eskf", "reset", t_s=item.t_s, from_ne_m=item.from_ne_m, to_ne_m=item.to_ne_m)
+
+    def close(self) -> None:
+        """After the stack's last line: the spread of every descriptor it handed over."""
+        if (fields := spread(self.descriptors)) is not None:
+            self.emit("vpr", "spread", **fields)
 
     def _query(self, number: int, item: Query) -> dict[str, Any]:
         topk = []
@@ -219,7 +290,9 @@ class Translator:
             )
         out = {"frame": item.frame, "t_s": item.t_s, "topk": topk}
         if item.descriptor is not None:
-            out["descriptor"] = item.descriptor.model_dump()
+            values = descriptor_values(number, item.descriptor)
+            self.descriptors.append(values)
+            out["descriptor"] = figures(values)
         return out
 
     def _state(self, item: State) -> dict[str, Any]:

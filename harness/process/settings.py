@@ -32,6 +32,9 @@ class ProcessSpec(StrictModel):
     name: str = "stack"  # how provisioning checks and latency samples name the stack
     corpus: Literal["local-grid", "xyz"] = "local-grid"
     speed: float = Field(1.0, gt=0)  # frames are released at this multiple of real time
+    # The query rate the stack is held to: the first frame at or after each 1/rate_hz tick
+    # must get a `query` and a `fix`, else it counts as missed. None: the stack makes none.
+    rate_hz: float | None = Field(1.0, gt=0)
     # The stack's own deadline; unset: 90 % of the scenario's timeout_s, so the adapter
     # reports a hang (with the stack's stderr) before the runner kills the whole run.
     timeout_s: float | None = Field(None, gt=0)

@@ -20,6 +20,7 @@ import pytest
 
 from harness.errors import LedgerError, RecordError
 from harness.pytest.keys import (
+    DECISION_KEY,
     DEVICE_KEY,
     FIGURES_KEY,
     RUN_ID_KEY,
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 STARTED_KEY = pytest.StashKey[float]()
 DEFAULT_DIR_KEY = pytest.StashKey[bool]()
 LATE_KEY = pytest.StashKey["LatePictures"]()  # results written before their pictures
+KEEP_KEY = pytest.StashKey[tuple]()  # (results, run id, order): kept for the report's history
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -108,6 +110,12 @@ def _report(item: pytest.Item) -> None:
     run_id = item.config.stash[RUN_ID_KEY]
     runner = item.config.stash[RUNNER_KEY].name
     place = item.stash.get(DEVICE_KEY, None)  # a farm board
+    decision = item.stash.get(DECISION_KEY, None)
+    story = ""
+    if decision is not None:
+        from harness.report.allure_story import story as tell
+
+        story = tell(decision.outcome, decision.message)[1]
     try:  # read once for the report and the ledger (a 300 s flight's record: ~0.1 s)
         record = read_record(record_path)
     except RecordError as exc:
@@ -123,6 +131,7 @@ def _report(item: pytest.Item) -> None:
             runner=runner,
             run_id=run_id,
             device=place,
+            story=story,
         )
         if late and results is not None and allure_report.AVAILABLE:
             _late_pictures(item.config, results).expect(item.out_dir, attached)
@@ -146,7 +155,27 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     try:
         return (yield)
     finally:
+        _tell_story(item)
         _add_late_pictures(item.config, drain=False)
+
+
+def _tell_story(item: pytest.Item) -> None:
+    """The scenario's result, written by now, rewritten to read as its gate story
+    (harness.report.allure_story: an expected stop is a success, no class names)."""
+    decision = item.stash.get(DECISION_KEY, None)
+    results = alluredir(item.config)
+    if decision is None or results is None:
+        return  # not a scenario, or no Allure (a crash is reported by the controller)
+    from harness.report import allure_story
+
+    result = _late_pictures(item.config, results).result_for(item.out_dir)
+    if result is None:
+        log.warning("allure: no result names run folder %s: its story is not told", item.out_dir)
+        return
+    try:
+        allure_story.rewrite(result, decision.outcome, decision.message)
+    except (OSError, ValueError, TypeError, AttributeError) as exc:  # not as written
+        log.warning("allure: the result of %s is left as written: %s", item.nodeid, exc)
 
 
 def _add_late_pictures(config: pytest.Config, *, drain: bool) -> None:
@@ -196,4 +225,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         # Our default folder holds this session only (trends live in the report's history);
         # with an explicit --alluredir the user decides (--clean-alluredir).
         allure_report.drop_older_results(target, config.stash[STARTED_KEY])
+        config.stash[KEEP_KEY] = (target, run_id, order)
     allure_report.write_side_files(target, rows, order, run_id)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Once every plugin's session end has written its results (retries too), keep a copy of
+    this session's for the next report's Trend and History (harness.report.build)."""
+    kept = config.stash.get(KEEP_KEY, None)
+    if kept is None:
+        return
+    from harness.report.build import keep_session
+
+    try:
+        keep_session(*kept)
+    except OSError as exc:  # a report problem must never fail the session
+        log.warning("allure: this session's results are not kept for the history: %s", exc)

@@ -18,6 +18,7 @@ from harness.errors import RunnerError
 from harness.pytest import farm
 from harness.pytest.keys import (
     CANCEL_KEY,
+    DECISION_KEY,
     DEVICE_KEY,
     FIGURES_KEY,
     NAMES_KEY,
@@ -148,6 +149,7 @@ class ScenarioItem(pytest.Item):
         self.stash[VERDICT_KEY] = verdict
         _figure_jobs(self.config).submit(self.out_dir)
         decision = decide(scenario.expect, verdict, scenario.expect_reason)
+        self.stash[DECISION_KEY] = decision
         log_verdict(
             self.config.stash[RUN_DIR_KEY],
             str(self.path),

@@ -15,6 +15,7 @@ RUNNER_KEY = pytest.StashKey["Runner"]()  # made when the first scenario runs
 # Per runner (a farm place's, or "" for the session's): its first preflight failure, or "".
 PREFLIGHT_KEY = pytest.StashKey[dict[str, str]]()
 VERDICT_KEY = pytest.StashKey["Verdict"]()
+DECISION_KEY = pytest.StashKey["Decision"]()  # the verdict against `expect`: pytest outcome
 DEVICE_KEY = pytest.StashKey[str]()  # the farm place a scenario ran on (its Allure device)
 RUN_DIR_KEY = pytest.StashKey[Path]()
 RUN_ID_KEY = pytest.StashKey[str]()

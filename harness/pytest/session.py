@@ -7,11 +7,13 @@ Options first (one group, each with an ini key), then configure/unconfigure: the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +64,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="URL",
         help="the board's Docker engine, e.g. ssh://user@jetson (implies --jetson)",
     )
+    group.addoption(
+        "--show-runs",
+        action="store_true",
+        default=False,
+        help="list every scenario's run folder (its record, pictures, stderr) in the summary",
+    )
     parser.addini("harness_runner", "default runner for scenarios", default="local")
     parser.addini("harness_runs", "folder for run records", default="reports/runs")
 
@@ -102,3 +110,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if FIGURES_KEY in session.config.stash:
         session.config.stash[FIGURES_KEY].drain()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Where this session's runs lie: one line, or (--show-runs) one per scenario."""
+    run_dir = config.stash.get(RUN_DIR_KEY, None)
+    if run_dir is None or not (run_dir / "verdicts.jsonl").is_file():
+        return  # no scenario ran (plain tests, collection only)
+    shown = _relative(run_dir, config.rootpath)
+    if not config.getoption("--show-runs"):
+        terminalreporter.write_line(f"scenario runs: {shown}/ (--show-runs lists each)")
+        return
+    terminalreporter.section("scenario runs")
+    for line in (run_dir / "verdicts.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            name, status = str(row["name"]), str(row["status"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn line of a killed worker
+        terminalreporter.write_line(f"{status:<8} {name:<40} {shown}/{name}/")
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

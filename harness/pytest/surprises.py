@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.errors import HarnessError
-from harness.pytest.keys import RUN_ID_KEY, VERDICT_KEY
+from harness.pytest.keys import DECISION_KEY, RUN_ID_KEY, VERDICT_KEY
 from harness.rerun.failure_bundle import DEFAULT_MAX_MB, FAILURES_DIR, INCLUDABLE
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="N",
         help="when a scenario's gate moves off its expect, run it N more times and label the "
-        "move regressed or flaky (Wilson 95% bound on the move rate)",
+        "move regressed, intermittent regression or flaky against the move rate of its "
+        "earlier runs (one-sided Fisher exact test, 95%% confidence)",
     )
     parser.addini("harness_bundle", "failures | all | none", default="failures")
     parser.addini("harness_bundle_max_mb", "size bound of a bundle", default=str(DEFAULT_MAX_MB))
@@ -124,14 +125,12 @@ def pytest_runtest_call(item: pytest.Item):
 
 def _after_run(item: Any) -> BaseException | None:
     """Adjudicate a move and write the bundle; a problem here never changes the verdict."""
-    from harness.gates.expectation import decide
     from harness.history.flake import is_move
     from harness.pytest.items import GateFailure
 
-    if VERDICT_KEY not in item.stash:
+    if DECISION_KEY not in item.stash:
         return None
-    scenario = item.loaded.scenario
-    decision = decide(scenario.expect, item.stash[VERDICT_KEY], scenario.expect_reason)
+    decision = item.stash[DECISION_KEY]
     replacement, adjudication = None, None
     reruns = _number(item.config, "--rerun-on-move", "harness_rerun_on_move", int)
     if reruns and is_move(decision.outcome):
@@ -140,7 +139,9 @@ def _after_run(item: Any) -> BaseException | None:
         except Exception:
             log.exception("reruns of %s failed", item.nodeid)
         if adjudication is not None:
-            replacement = GateFailure(f"{adjudication.line()}\n{decision.message}")
+            message = f"{adjudication.line()}\n{decision.message}"
+            replacement = GateFailure(message)
+            item.stash[DECISION_KEY] = dataclasses.replace(decision, message=message)
     mode = _opt(item.config, "--bundle", "harness_bundle")
     if mode == "all" or (mode == "failures" and decision.outcome in ("failed", "broken")):
         try:
@@ -169,13 +170,29 @@ def _rerun(item: Any, reruns: int) -> Adjudication:
         t0 = time.time()
         verdict = run_scenario(runner, item.path, out, timeout)
         attempts.append(_attempt(k, verdict, scenario, t0, time.time(), out))
-    adj = adjudicate(attempts, scenario.expect)
+    adj = adjudicate(attempts, scenario.expect, _baseline(item))
     log.info("%s: %s", item.name, adj.line())
     _store(item, item.config.stash[RUN_ID_KEY], attempts, adj)
     allure_report.adjudication_step(adj.line(), attempts)
     rows = [dataclasses.asdict(a) for a in attempts]
     item.user_properties.append((ATTEMPTS_PROP, {"line": adj.line(), "attempts": rows}))
     return adj
+
+
+def _baseline(item: Any) -> Any:
+    """How often the scenario moved in its earlier runs in the ledger (none without one)."""
+    from harness.history.flake import Observed, observed
+    from harness.pytest.ledger import ledger_for
+
+    ledger = ledger_for(item.config)
+    if ledger is None:
+        return Observed()
+    try:
+        rows = ledger.rows(scenario=item.loaded.scenario.name)
+    except HarnessError as exc:
+        log.error("gate ledger: %s", exc)
+        return Observed()
+    return observed(rows, item.config.stash[RUN_ID_KEY])
 
 
 def _attempts_prop(item: Any) -> dict | None:

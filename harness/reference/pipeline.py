@@ -22,6 +22,10 @@ class ReferencePipeline:
     def __init__(self) -> None:
         self._deferred = None  # the queries `navigate` runs, with align_source: filter
 
+    def query_rate_hz(self, scenario: ReferenceScenario) -> float | None:
+        """NetVLAD answers a query at `vpr.rate_hz`; the oracle makes fixes, no queries."""
+        return scenario.vpr.rate_hz if scenario.vpr.strategy == "netvlad" else None
+
     def provision(self, ctx: RunContext) -> list[Engine]:
         """Every backbone's checks, recorded: the file checks (exists, sha256), then, unless
         the strategy runs no model (the oracle), the model's. torch is imported only for

@@ -56,7 +56,7 @@ class LatePictures:
             new = [p for p in run_pictures(out_dir) if p not in attached]
             if not new:
                 continue
-            result = self._result(out_dir)
+            result = self.result_for(out_dir)
             if result is None:
                 log.warning("allure: no result names run folder %s: no pictures added", out_dir)
                 continue
@@ -65,7 +65,7 @@ class LatePictures:
             except (OSError, ValueError, TypeError, AttributeError) as exc:  # not as written
                 log.warning("allure: the pictures of %s are left out: %s", out_dir, exc)
 
-    def _result(self, out_dir: Path) -> Path | None:
+    def result_for(self, out_dir: Path) -> Path | None:
         """The newest result file naming this run folder (results written since are read once)."""
         for path in self.results.glob("*-result.json"):
             if path.name in self._read:

@@ -94,8 +94,11 @@ def _failing_step(title: str) -> Iterator[None]:
         pass
 
 
-def labels(item: Any, verdict: Verdict, runner: str, device: str | None, run_id: str) -> None:
-    """Suite/feature from the folder and tier, the gate as a tag, severity, stable parameters."""
+def labels(
+    item: Any, verdict: Verdict, runner: str, device: str | None, run_id: str, story: str = ""
+) -> None:
+    """Suite/feature from the folder and tier, the gate as a tag, severity, stable parameters;
+    the description says what was expected, what the run did and how that reads (`story`)."""
     if not AVAILABLE:
         return
     scenario = item.loaded.scenario
@@ -108,6 +111,7 @@ def labels(item: Any, verdict: Verdict, runner: str, device: str | None, run_id:
     allure.dynamic.description(
         f"{scenario.description or ''}\n\nexpect: {scenario.expect}\n\n"
         f"verdict: {verdict.gate} ({verdict.outcome}): {verdict.reason}"
+        + (f"\n\noutcome: {story}" if story else "")
     )
     allure.dynamic.label(LabelType.PARENT_SUITE, f"tier{scenario.tier}")
     allure.dynamic.label(LabelType.SUITE, folder)
@@ -154,6 +158,7 @@ def report_run(
         info.get("runner") or prov.get("runner") or "?",
         info.get("device") or prov.get("device"),  # a farm board: its place
         info.get("run_id", ""),
+        info.get("story", ""),
     )
     allure.dynamic.parameter(RUN_FOLDER, str(out_dir), excluded=True)
     attached = run_pictures(out_dir)

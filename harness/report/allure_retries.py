@@ -15,15 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.allure_report import RUN_FOLDER
-
-# The pytest outcome of an attempt as an Allure status (allure-pytest shows xfail as skipped).
-STATUS = {
-    "passed": "passed",
-    "skipped": "skipped",
-    "xfailed": "skipped",
-    "failed": "failed",
-    "broken": "broken",
-}
+from harness.report.allure_story import STATUS
 
 
 def find_result(results: Path, name: str, run_id: str) -> tuple[Path, dict[str, Any]]:

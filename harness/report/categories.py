@@ -2,9 +2,11 @@
 
 Allure matches `messageRegex` against the WHOLE message (Java `matches`) and the first
 matching category wins, so the broken runs come first, then no-data, then the ladder.
-The messages are the plugin's ratchet messages as allure-pytest records them (prefixed by
-the exception's class, `Skipped:` or `XFAIL`): "regression: stopped at G, ...",
-"gate moved forward: raise expect to G ...", "G: why" (an expected stop).
+The messages are the plugin's ratchet messages as harness.report.allure_story rewrites them:
+"as expected: G: why" (an expected stop, status passed, or skipped for empty-backbones; first,
+one category per gate), "regression: stopped at G, ...", "gate moved forward: raise expect to
+G ...". Messages as allure-pytest wrote them (prefixed by the exception's class, `Skipped:` or
+`XFAIL`) still match, should a result not be rewritten.
 """
 
 from __future__ import annotations
@@ -35,7 +37,17 @@ def gate_regex(gate: str) -> str:
 
 def categories() -> list[dict[str, Any]]:
     """The ordered category list for allure-results/categories.json."""
+    expected = [g for g in (*BROKEN, NO_DATA, *LADDER) if g != "pass"]
     out: list[dict[str, Any]] = [
+        {
+            "name": f"as expected: {gate}",
+            "description": f"Stopped where the scenario expects. {DESCRIPTIONS[gate]}",
+            "matchedStatuses": ["passed", "skipped"],
+            "messageRegex": rf"(?s)as expected: {re.escape(gate)}: .*",
+        }
+        for gate in expected
+    ]
+    out += [
         {
             "name": f"{gate} (no verdict)",
             "description": DESCRIPTIONS[gate],

@@ -2,8 +2,10 @@
 
 The plugin writes one line per scenario to `reports/runs/<session>/verdicts.jsonl`;
 `harness report table --write README.md` puts the table between the README's markers and
-`--check README.md` (run by CI after `pytest scenarios/`) fails when a scenario's status or
-gate differs from the table, so the README cannot drift from what the suite shows.
+`--check README.md` (run by CI after `pytest scenarios/`) fails when a scenario's status, gate
+or trigger (what the reason says stopped it, without its figures: `D1`, `D6`, `recall@1
+(footprint)`, `exists failed`; harness.gates.expectation.trigger) differs from the table, so
+the README cannot drift from what the suite shows.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.gates.expectation import trigger
 from harness.scenario.load import SCENARIO_SUFFIX, project_root
 
 BEGIN = "<!-- scenario-table: made by `harness report table --write README.md` from a run -->"
@@ -92,14 +95,18 @@ def lines_from_run(verdicts: Path, scenarios: Path) -> list[Line]:
     return [by_name[n] for n in sorted(by_name)]
 
 
+def shown(reason: str) -> str:
+    """A reason as the table shows it: one line, cut to REASON_CHARS."""
+    reason = " ".join(reason.split())
+    return reason[: REASON_CHARS - 1] + "…" if len(reason) > REASON_CHARS else reason
+
+
 def render(lines: list[Line]) -> str:
     """The table as an indented block (one scenario a line), between the markers."""
     width = max((len(x.scenario) for x in lines), default=0)
     body = []
     for x in lines:
-        reason = " ".join(x.reason.split())
-        if len(reason) > REASON_CHARS:
-            reason = reason[: REASON_CHARS - 1] + "…"
+        reason = shown(x.reason)
         body.append(f"    {x.scenario:<{width}}  {x.status:<5}  {x.gate:<17}  {reason}".rstrip())
     return "\n".join([BEGIN, "", *body, "", END])
 
@@ -132,13 +139,18 @@ def write(readme: Path, lines: list[Line]) -> None:
 
 
 def differences(table: list[Line], run: list[Line]) -> list[str]:
-    """Where the README's table and the run disagree on a scenario's status or gate."""
-    shown = {x.scenario: x for x in table}
+    """Where the README's table and the run disagree on a scenario's status, gate or trigger
+    (both read from the reason as the table shows it)."""
+    in_table = {x.scenario: x for x in table}
     seen = {x.scenario: x for x in run}
-    out = [f"{n}: in the table, not in the run" for n in sorted(shown.keys() - seen.keys())]
-    out += [f"{n}: in the run, not in the table" for n in sorted(seen.keys() - shown.keys())]
-    for name in sorted(shown.keys() & seen.keys()):
-        a, b = shown[name], seen[name]
-        if (a.status, a.gate) != (b.status, b.gate):
-            out.append(f"{name}: the table says {a.status} {a.gate}, the run {b.status} {b.gate}")
+    out = [f"{n}: in the table, not in the run" for n in sorted(in_table.keys() - seen.keys())]
+    out += [f"{n}: in the run, not in the table" for n in sorted(seen.keys() - in_table.keys())]
+    for name in sorted(in_table.keys() & seen.keys()):
+        a, b = in_table[name], seen[name]
+        was, now = trigger(shown(a.reason)), trigger(shown(b.reason))
+        if (a.status, a.gate, was) != (b.status, b.gate, now):
+            out.append(
+                f"{name}: the table says {a.status} {a.gate} ({was!r}), "
+                f"the run {b.status} {b.gate} ({now!r})"
+            )
     return out

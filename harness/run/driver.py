@@ -22,6 +22,7 @@ from harness import provenance
 from harness.clip.model import Truth
 from harness.errors import ClipError, ScenarioError
 from harness.record import RECORD_NAME, RecordWriter
+from harness.run.answers import expected
 from harness.run.stage import RunContext, StageStop, find_pipeline
 from harness.scenario.load import load, project_root
 
@@ -110,6 +111,7 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
         _infra(ctx, exc)
         return
     _condition(ctx, prov)
+    _expect_answers(ctx, pipeline)
     truth = ctx.truth  # RunContext kept it apart when the clip was assigned: no stage saw it
     try:
         with _timed(compute, "fixes"):
@@ -138,6 +140,15 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
             to_s=float(truth.t_s[-1]),
             horizontal_95_m=stated,
         )
+
+
+def _expect_answers(ctx: RunContext, pipeline: object) -> None:
+    """Record the frames the scenario's query rate asks the stack to answer, before it runs:
+    the gates count each one, so a stack cannot choose its own denominator."""
+    rate_of = getattr(pipeline, "query_rate_hz", None)
+    rate_hz = rate_of(ctx.scenario) if rate_of is not None else None
+    if rate_hz is not None and ctx.clip is not None and len(ctx.clip.frames.t_s):
+        ctx.record.event("vpr", "expected", **expected(ctx.clip.frames.t_s, rate_hz))
 
 
 def truth_samples(truth: Truth) -> list[dict]:

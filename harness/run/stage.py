@@ -132,6 +132,11 @@ class Pipeline(Protocol):
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
         """The filter: IMU + fixes -> state estimates."""
 
+    # Optional: the query rate the scenario holds the stack to (None: it makes no queries).
+    # The driver records the frames it asks for (`vpr/expected`) before the stack runs, and
+    # every one of them the stack leaves unanswered is a miss:
+    # def query_rate_hz(self, scenario: Scenario) -> float | None: ...
+
 
 def find_pipeline(name: str, root: Path | None = None) -> Pipeline:
     """An instance of the stack registered as `name` in the `harness.pipelines` entry-point

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from harness.clip.spec import ClipRef, CorpusSpec, Segment
 from harness.gates import BROKEN, LADDER, NO_DATA
@@ -33,6 +33,9 @@ READS = (1, 2)  # version 1 is migrated on reading (harness.scenario.migrate)
 # those three need an `expect_reason`.
 OFF_LADDER = (NO_DATA, *BROKEN)
 ExpectGate = Literal[(*LADDER, *OFF_LADDER)]
+# A scenario expecting a failing gate (or an off-ladder verdict) pins why it stops there: the
+# right gate for another reason (a new trigger, another failed check) is not "as expected".
+PINNED = (*LADDER[1:-1], *OFF_LADDER)
 
 
 class StrictModel(BaseModel):
@@ -94,10 +97,10 @@ class Scenario(StrictModel):
     corpus: CorpusSpec | None = None
     pipeline: str = Field(min_length=1)  # the stack under test: a `harness.pipelines` entry point
     gates: GatesSpec = GatesSpec()
-    expect: ExpectGate
     # A regular expression the reason must match when the run stops at `expect`, e.g. "^D1 "
-    # for the divergence trigger a fault scenario is about.
+    # for the divergence trigger a fault scenario is about (before `expect`: its check reads it).
     expect_reason: str | None = None
+    expect: ExpectGate
     timeout_s: float = Field(900.0, gt=0)
 
     @field_validator("expect_reason")
@@ -112,14 +115,19 @@ class Scenario(StrictModel):
                 ) from None
         return pattern
 
-    @model_validator(mode="after")
-    def _reason_for_off_ladder(self) -> Scenario:
-        if self.expect in OFF_LADDER and not self.expect_reason:
+    @field_validator("expect")
+    @classmethod
+    def _reason_for_a_failing_expect(cls, expect: str, info: ValidationInfo) -> str:
+        if "expect_reason" not in info.data:  # it did not validate: that error says why
+            return expect
+        if expect in PINNED and not info.data["expect_reason"]:
             raise ValueError(
-                f"expect: {self.expect} needs an expect_reason (a regular expression the "
-                "verdict's reason must match), so any other broken run still fails"
+                f"{expect} needs an expect_reason (a regular expression the verdict's reason "
+                f"must match, e.g. '^D1 ' for a divergence trigger), so a run that stops at "
+                f"{expect} for another reason fails; `harness scenario lint` suggests one from "
+                "the last run"
             )
-        return self
+        return expect
 
     @field_validator("markers")
     @classmethod

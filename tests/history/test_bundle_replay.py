@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,17 @@ def test_left_out_checkpoint_is_named_and_a_different_one_is_a_difference(
     out = capsys.readouterr().out
     assert "not reproduced:" in out and "  reason: " in out, out
     assert "note: checkpoint models/bad.pt: found" in out
+    # without --workdir: a temporary folder, removed at exit (also when it cannot replay)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert main(["replay", str(bundle), "--root", str(other)]) == 1
+    assert main(["replay", str(bundle)]) == 2
+    assert "removed at exit" in capsys.readouterr().out and not list(scratch.iterdir())
+    assert main(["replay", str(bundle), "--root", str(other), "--keep"]) == 1
+    [kept] = scratch.glob("harness-replay-*")
+    assert (kept / "replay" / "record.jsonl").is_file()
+    assert f"unpacked: {kept}" in capsys.readouterr().out
     assert "note: provenance checkpoint_sha256" not in out or "->" in out
 
 

@@ -38,7 +38,7 @@ def scenario(tmp_path: Path, *args: str, clip: str = SHORT, timeout_s: float = 3
         clip:
           synth: {clip}
         pipeline: process
-        process: {{command: {command}, speed: 10}}
+        process: {{command: {command}, speed: 10, rate_hz: 2}}
         gates:
           vpr_contract: {{descriptor_dim: 24}}
           retrieval_quality: {{recall_at: 5, min_recall: 0.6, min_queries: 15}}
@@ -120,7 +120,7 @@ def test_a_fix_stamped_before_its_frame_breaks_causality(tmp_path: Path) -> None
     verdict, out = run_it(tmp_path, "--fault", "early@10")
     assert verdict.gate == "vpr-contract" and verdict.outcome == "fail"
     assert re.search(
-        r"causality broken: stack output line \d+: stamped t=1\.5\d+ s, before its "
+        r"causality broken: stack output line \d+: fix stamped t=1\.5\d+ s, before its "
         r"frame 10 \(t=2\.0+ s\)",
         verdict.reason,
     ), verdict.reason

@@ -35,23 +35,45 @@ def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
     (project.path / "smoke" / "miss.scenario.yaml").write_text(
         scenario_text("miss", "provisioning", overrides=MISSING, tier="2")
     )
+    (project.path / "smoke" / "moved.scenario.yaml").write_text(
+        scenario_text("moved", "vpr-contract", overrides=MISSING)
+    )
     out = project.path / "reports" / "allure-results"
     history_ids: set[tuple[str, str]] = set()
     for run in ("run-1", "run-2"):
         monkeypatch.setenv("HARNESS_RUN_ID", run)
         project.runpytest(
             "-n", "2", "-p", "no:cacheprovider", "--runner", "inprocess"
-        ).assert_outcomes(skipped=1, xfailed=1)
+        ).assert_outcomes(skipped=1, xfailed=1, failed=1)
         history_ids |= {(name, r["historyId"]) for name, r in results(out).items()}
     # the history id is stable across runs: the run id is an excluded parameter
-    assert len(history_ids) == 2
+    assert len(history_ids) == 3
     by_name: dict[str, list[dict]] = {}
     for p in out.glob("*-result.json"):
         r = json.loads(p.read_text())
         by_name.setdefault(r["name"], []).append(r)
     # the default folder holds the last session only (trends come from the report's history)
-    assert sorted(by_name) == ["miss", "skip"] and all(len(v) == 1 for v in by_name.values())
-    miss = by_name["miss"][0]
+    assert sorted(by_name) == ["miss", "moved", "skip"]
+    assert all(len(v) == 1 for v in by_name.values())
+    miss, moved, skip = (by_name[n][0] for n in ("miss", "moved", "skip"))
+    # the gate story: an expected stop is a success that says so; a moved gate fails in words
+    assert miss["status"] == "passed"
+    assert miss["statusDetails"]["message"].startswith("as expected: provisioning: netvlad")
+    assert skip["status"] == "passed"
+    assert skip["statusDetails"]["message"].startswith("as expected: empty-backbones: ")
+    assert moved["status"] == "failed" and "trace" not in moved["statusDetails"]
+    assert moved["statusDetails"]["message"].startswith(
+        "regression: stopped at provisioning, expected vpr-contract"
+    )
+    assert "outcome: as expected: provisioning: netvlad" in miss["description"]
+    assert ("tag", "as expected") in {(x["name"], x["value"]) for x in miss["labels"]}
+    assert ("tag", "regression") in {(x["name"], x["value"]) for x in moved["labels"]}
+    for result in (miss, moved):
+        gates = result["steps"][-1]
+        assert gates["name"].startswith("gates: provisioning (fail)")
+        assert gates["status"] == "failed"  # its icon is its stopping sub-step's
+    texts = json.dumps([miss, moved, skip])
+    assert "_StepStop" not in texts and "harness.pytest.items" not in texts
     labels = {(label["name"], label["value"]) for label in miss["labels"]}
     assert {
         ("parentSuite", "tier2"),
@@ -80,7 +102,14 @@ def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
         "run folder": True,  # where the record lies; also how late pictures find the result
     }
     cats = json.loads((out / "categories.json").read_text())
-    assert [c["name"] for c in cats][:3] == [
+    names = [c["name"] for c in cats]
+    assert names[:3] == [
+        "as expected: config-error",
+        "as expected: infra-error",
+        "as expected: no-data",
+    ]
+    first_failure = names.index("config-error (no verdict)")
+    assert names[first_failure : first_failure + 3] == [
         "config-error (no verdict)",
         "infra-error (no verdict)",
         "no-data (failure)",
@@ -90,16 +119,13 @@ def test_one_result_per_scenario_with_steps_labels_and_side_files_under_xdist(
     executor = json.loads((out / "executor.json").read_text())
     assert executor["buildOrder"] == 2
     ledger = Ledger(project.path / "reports" / "gate-ledger.sqlite")
-    assert [(r.run_id, r.scenario, r.gate, r.status) for r in ledger.rows(run_id="run-2")] in (
-        [
-            ("run-2", "miss", "provisioning", "xfailed"),
-            ("run-2", "skip", "empty-backbones", "skipped"),
-        ],
-        [
-            ("run-2", "skip", "empty-backbones", "skipped"),
-            ("run-2", "miss", "provisioning", "xfailed"),
-        ],
-    )
+    assert sorted(
+        (r.run_id, r.scenario, r.gate, r.status) for r in ledger.rows(run_id="run-2")
+    ) == [
+        ("run-2", "miss", "provisioning", "xfailed"),
+        ("run-2", "moved", "provisioning", "failed"),
+        ("run-2", "skip", "empty-backbones", "skipped"),
+    ]
 
 
 PLUGIN = "harness.pytest.items"
@@ -116,6 +142,15 @@ MESSAGES = {
         "gate: retrieval-quality"
     ),
     "Skipped: empty-backbones: c10_provisioning.backbones is empty": "gate: empty-backbones",
+    # as harness.report.allure_story rewrites them
+    "as expected: retrieval-quality: recall@5 0.03 < 0.60": "as expected: retrieval-quality",
+    "as expected: no-data: retrieval-quality: 6 queries": "as expected: no-data",
+    "as expected: empty-backbones: the stack lists none": "as expected: empty-backbones",
+    "regression: stopped at provisioning, expected pass; provisioning: x": "gate: provisioning",
+    "gate moved forward: raise expect to pass (was latency-budget); pass: every gate passed": (
+        "gate: pass"
+    ),
+    "infra-error: harness.run exited with status 3": "infra-error",
 }
 
 

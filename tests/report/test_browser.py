@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.report.build import build, find_allure
+from harness.report.build import build, build_sessions, find_allure
 from tests.helpers import scenario_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,15 +91,23 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
     (project.path / "suite" / "skip.scenario.yaml").write_text(
         scenario_text("skip", "empty-backbones", overrides="{c10_provisioning.backbones: []}")
     )
-    project.runpytest("--runner", "inprocess", "-p", "no:cacheprovider").assert_outcomes(
-        xfailed=1, skipped=1
-    )
+    for run in ("session-1", "session-2"):  # two sessions, no report built in between
+        monkeypatch.setenv("HARNESS_RUN_ID", run)
+        project.runpytest("--runner", "inprocess", "-p", "no:cacheprovider").assert_outcomes(
+            xfailed=1, skipped=1
+        )
     results = project.path / "reports" / "allure-results"
     report = project.path / "reports" / "allure-report"
-    first = build(results, report, root=REPO)
-    assert not first.history_carried
-    second = build(results, report, root=REPO)  # the next build carries the trend history
-    assert second.history_carried and (report / "history" / "history-trend.json").is_file()
+    first, added = build_sessions(results, report, root=REPO)
+    assert added == 2 and first.history_carried  # the second session carried the first's
+    trend = json.loads((report / "history" / "history-trend.json").read_text())
+    assert len(trend) == 2 and all(t["data"]["passed"] == 2 for t in trend)
+    history = json.loads((report / "history" / "history.json").read_text())
+    # each scenario, under one history id, holds both sessions
+    assert len(history) == 2 and all(len(h["items"]) == 2 for h in history.values())
+    assert build_sessions(results, report, root=REPO) == (None, 0)  # nothing new: left as is
+    again = build(results, report, root=REPO)  # an explicit rebuild still carries it
+    assert again.history_carried
 
     # `harness report open` serves it; its first line says where
     server = subprocess.Popen(
@@ -124,6 +133,9 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url.replace("#suites", "#"))
+            page.locator(".widget").first.wait_for(timeout=20_000)
+            overview = page.inner_text("body")
             page.goto(url)
             for node in ("tier1", "suite", "figs"):
                 page.get_by_text(node, exact=True).first.click(timeout=20_000)
@@ -133,14 +145,23 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
             image = page.locator("img[src*='data/attachments/']").first
             image.wait_for(timeout=20_000)
             body = page.inner_text("body")
+            gates_icon = steps.filter(has_text="gates: provisioning (fail)").first.inner_html()
             page.screenshot(path=str(shot), full_page=True)
             natural_width = image.evaluate("img => img.naturalWidth")
             browser.close()
     finally:
         server.terminate()
         server.wait(10)
+    # every scenario did what it expects: the overview reads a full success, not 0 %
+    assert "100%" in overview and "2 test cases" in overview.replace("\n", " "), overview
+    assert (
+        "as expected: provisioning: fake: exists failed: fake checkpoint" in body
+    )  # the verdict's words
+    assert "_StepStop" not in body and "harness.pytest" not in body
+    assert "Categories: as expected: provisioning" in body
+    assert "failed" in gates_icon  # the gates step shows its stopping sub-step's failure
     assert "skip" in body  # both scenarios are listed
-    assert "gate:provisioning" in body and "Categories: gate: provisioning" in body
+    assert "gate:provisioning" in body
     assert "gates: provisioning (fail)" in body and "fake: exists FAILED" in body
     assert natural_width > 0  # the PNG really loaded
     assert shot.read_bytes()[:4] == b"\x89PNG"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -38,15 +37,22 @@ def pytest_runtest_makereport(item, call):
             fh.write(json.dumps([item.name, "matplotlib" in sys.modules]) + "\\n")
     return report
 """
-SLOW_S = 8.0
-# A figure helper that starts SLOW_S late and cannot draw the run named "no-pictures" (it
-# answers with an error, as a plotting problem does); the real helper otherwise.
+WAIT_S = 120.0
+# A figure helper that draws nothing until every scenario's item has ended (or WAIT_S passed)
+# and notes which it saw; it cannot draw the run named "no-pictures" (it answers with an
+# error, as a plotting problem does); the real helper otherwise. An item that waited for its
+# pictures would never end before the helper drew: the note would say so.
 SLOW_HELPER = f"""
-import runpy, sys, time
+import json, os, runpy, time
 from pathlib import Path
 from harness.report import run_plots
 
-time.sleep({SLOW_S})
+names = ("first", "second", "no-pictures")
+deadline = time.monotonic() + {WAIT_S}
+while not all(Path("ended-" + n).exists() for n in names) and time.monotonic() < deadline:
+    time.sleep(0.05)
+ended = [n for n in names if Path("ended-" + n).exists()]
+Path(f"helper-{{os.getpid()}}.json").write_text(json.dumps(ended))
 draw = run_plots.make_run_figures
 
 def fails_for_one(record, out_dir):
@@ -59,9 +65,13 @@ runpy.run_module("harness.report.figure_jobs", run_name="__main__")
 """
 SLOW_CONFTEST = """
 import sys
+from pathlib import Path
 from harness.report import figure_jobs
 
 figure_jobs.COMMAND = [sys.executable, "slow_figures.py"]
+
+def pytest_runtest_logfinish(nodeid, location):
+    Path("ended-" + nodeid.split("::")[-1]).touch()
 """
 
 
@@ -112,19 +122,19 @@ def test_pictures_are_made_in_a_helper_process_and_attached(project: pytest.Pyte
 def test_a_scenario_does_not_wait_for_its_pictures_which_still_reach_its_result(
     project: pytest.Pytester,
 ) -> None:
-    """Under xdist, with a helper SLOW_S late: each item ends long before its pictures exist,
-    and each worker still adds its own runs' pictures to their results; a run whose pictures
-    fail keeps a valid result without them."""
+    """Under xdist, with a helper that draws only once every item has ended: each item ends
+    before its pictures exist, and each worker still adds its own runs' pictures to their
+    results; a run whose pictures fail keeps a valid result without them."""
     (project.path / "slow_figures.py").write_text(SLOW_HELPER)
     project.makeconftest(SLOW_CONFTEST)
     for name in ("first", "second", "no-pictures"):
         oracle_scenario(project, name)
-    junit = project.path / "junit.xml"
     args = ("-n", "2", "-p", "no:cacheprovider", "--harness-runs", "runs")
-    project.runpytest_subprocess(*args, f"--junitxml={junit}").assert_outcomes(passed=3)
-    took = {c.get("name"): float(c.get("time")) for c in ET.parse(junit).iter("testcase")}
-    assert sorted(took) == ["first", "no-pictures", "second"]
-    assert max(took.values()) < SLOW_S / 2, took  # no item waited for the slow helper
+    project.runpytest_subprocess(*args).assert_outcomes(passed=3)
+    notes = [json.loads(p.read_text()) for p in project.path.glob("helper-*.json")]
+    assert notes, "no figure helper ran"
+    for ended in notes:  # no helper drew before all three items had ended
+        assert ended == ["first", "second", "no-pictures"], ended
     results = project.path / "reports" / "allure-results"
     found = allure_results(results)
     assert sorted(found) == ["first", "no-pictures", "second"]

@@ -4,6 +4,7 @@ consistent with every scenario file's `expect` (so it cannot drift even between 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,17 +16,19 @@ from harness.report import table
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _session(tmp_path: Path, rows: list[tuple[str, str, str]]) -> tuple[Path, Path]:
+def _session(tmp_path: Path, rows: list[tuple]) -> tuple[Path, Path]:
+    """A session of (name, status, gate[, reason]) rows and the scenario files it ran."""
     scenarios = tmp_path / "scenarios"
     runs = tmp_path / "runs"
     (runs / "s1").mkdir(parents=True, exist_ok=True)
     lines = []
-    for name, status, gate in rows:
+    for name, status, gate, *said in rows:
         path = scenarios / f"{name}.scenario.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("format_version: 1\n")
         row = {"scenario": str(path), "name": name, "gate": gate, "status": status}
-        lines.append(json.dumps({**row, "reason": f"why {name} stops  there"}) + "\n")
+        reason = said[0] if said else f"why {name} stops  there"
+        lines.append(json.dumps({**row, "reason": reason}) + "\n")
     (runs / "s1" / "verdicts.jsonl").write_text("".join(lines))
     return scenarios, runs
 
@@ -50,8 +53,44 @@ def test_write_then_check_and_a_moved_gate_fails_the_check(
     capsys.readouterr()
     assert main([*common, "--check", str(readme)]) == 1
     out = capsys.readouterr().out
-    assert "vpr/b: the table says PASS pass, the run FAIL no-data" in out
+    assert "vpr/b: the table says PASS pass ('why'), the run FAIL no-data ('why')" in out
     assert "harness report table --write" in out
+
+
+def test_the_check_compares_the_trigger_not_the_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Same status and gate for another reason (D6 became D1, one provisioning check another)
+    is a difference; the same trigger at other times and figures is not."""
+    d6 = "D6 from t=22.0 s: 16/31 fixes rejected within 30 s (> 50%): the filter is coasting"
+    sha = "netvlad-vgg16: sha256 failed: models/x.pt has sha256 ab12, the config pins cd34"
+    scenarios, runs = _session(
+        tmp_path, [("e", "xfailed", "eskf-divergence", d6), ("p", "xfailed", "provisioning", sha)]
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{table.BEGIN}\n{table.END}\n")
+    common = ["report", "table", "--runs", str(runs), "--scenarios", str(scenarios)]
+    assert main([*common, "--write", str(readme)]) == 0
+    moved = d6.replace("22.0", "31.5").replace("16/31", "19/33")
+    _session(
+        tmp_path,
+        [("e", "xfailed", "eskf-divergence", moved), ("p", "xfailed", "provisioning", sha)],
+    )
+    assert main([*common, "--check", str(readme)]) == 0
+    d1 = "D1 from t=10.0 s: NEES > 13.82 and error > 50 m for >= 5 s"
+    layout = "netvlad-vgg16: layout failed: models/x.pt lacks pool.centroids"
+    _session(
+        tmp_path,
+        [("e", "xfailed", "eskf-divergence", d1), ("p", "xfailed", "provisioning", layout)],
+    )
+    capsys.readouterr()
+    assert main([*common, "--check", str(readme)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "e: the table says XFAIL eskf-divergence ('D6'), the run XFAIL eskf-divergence ('D1')"
+        in out
+    )
+    assert "p: the table says XFAIL provisioning ('sha256 failed'), the run" in out
 
 
 def test_a_partial_run_a_missing_marker_and_no_session_are_one_line_errors(
@@ -97,3 +136,5 @@ def test_the_readme_table_lists_every_scenario_at_the_gate_its_expect_names() ->
         expect = yaml.load((scenarios / f"{name}.scenario.yaml").read_text())["expect"]
         assert row.status in ("PASS", "XFAIL", "SKIP"), f"{name}: {row.status} in the README"
         assert row.gate == expect, f"{name}: README says {row.gate}, the file expects {expect}"
+        pin = yaml.load((scenarios / f"{name}.scenario.yaml").read_text()).get("expect_reason")
+        assert not pin or re.search(pin, row.reason), f"{name}: {row.reason!r} is not {pin!r}"

@@ -46,6 +46,16 @@ def test_too_few_samples_is_no_data() -> None:
     assert "vpr: 5 latency samples < min_samples 20" in result.reason
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_samples_are_no_data_naming_them_never_a_pass(bad) -> None:
+    """The issue's case: every sample inf (or NaN) under p95 50 ms; `nan > 50` is false."""
+    assert judge({"eskf": [bad] * 30}, spec(p95_ms=50)).outcome == "no-data"
+    where = {"eskf": ["record.jsonl:7"]}
+    result = judge({"eskf": [1.0] * 29 + [bad]}, spec(p95_ms=50), where)
+    assert result.outcome == "no-data"
+    assert "eskf: 1 of 30 latency samples are not finite (record.jsonl:7)" in result.reason
+
+
 def test_a_named_stage_without_samples_is_no_data() -> None:
     result = judge({}, spec(stages={"vpr": {"p95_ms": 100}}))
     assert result.outcome == "no-data"

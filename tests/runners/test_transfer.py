@@ -21,6 +21,7 @@ clip:
 segment: {{start_s: 0, duration_s: 60}}
 vpr: {{strategy: netvlad, rate_hz: 1, input_px: 240}}
 expect: provisioning
+expect_reason: "exists failed"
 """
 
 

@@ -36,6 +36,28 @@ def test_ratchet_outcomes_from_real_runs(project: pytest.Pytester) -> None:
     )
 
 
+def test_the_summary_says_where_every_run_lies(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makefile(
+        ".scenario.yaml",
+        skip=scenario_text("skip", "empty-backbones", overrides=EMPTY),
+        exact=scenario_text("exact", "provisioning", overrides=MISSING),
+    )
+    monkeypatch.setenv("HARNESS_RUN_ID", "run-s")
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["scenario runs: reports/runs/run-s/ (--show-runs lists each)"])
+    result = project.runpytest("-p", "no:cacheprovider", "--show-runs")
+    result.stdout.fnmatch_lines_random(
+        [
+            "*= scenario runs =*",
+            "skipped  skip * reports/runs/run-s/skip/",
+            "xfailed  exact * reports/runs/run-s/exact/",
+        ]
+    )
+    assert (project.path / "reports" / "runs" / "run-s" / "exact" / "record.jsonl").is_file()
+
+
 def test_k_selects_by_scenario_name_and_markers_apply(project: pytest.Pytester) -> None:
     project.makefile(
         ".scenario.yaml",
@@ -82,7 +104,8 @@ def test_gates_update_raises_expect_and_keeps_comments(project: pytest.Pytester)
     project.runpytest().assert_outcomes(failed=1)
     assert main(["gates", "update", "--runs", str(project.path / "reports" / "runs")]) == 0
     updated = path.read_text()
-    assert updated == text.replace("expect: empty-backbones", "expect: provisioning")
+    raised = "expect: provisioning  # ratchet me\nexpect_reason: 'exists failed'\n"
+    assert updated == text.replace("expect: empty-backbones  # ratchet me\n", raised)
     project.runpytest().assert_outcomes(xfailed=1)
     # never lowers: a run that stops earlier leaves `expect` alone
     path.write_text(updated.replace(MISSING, EMPTY))

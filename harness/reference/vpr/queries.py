@@ -22,6 +22,7 @@ from harness.reference.runtimes import Runtime, calibration_tiles, make_runtime
 from harness.reference.sources import hash_sources
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.preprocess import to_input
+from harness.run.answers import figures, query_frames, spread
 from harness.run.stage import Fix, RunContext
 
 log = logging.getLogger(__name__)
@@ -94,13 +95,6 @@ def _descriptor_code() -> str:
     return h.hexdigest()[:12]
 
 
-def query_frames(clip: Clip, rate_hz: float) -> list[int]:
-    """Indices of the first frame at or after each 1/rate_hz tick."""
-    t = np.asarray(clip.frames.t_s)
-    ticks = np.arange(t[0], t[-1] + 1e-9, 1.0 / rate_hz)
-    return sorted({int(i) for i in np.searchsorted(t, ticks) if i < len(t)})
-
-
 def _query_image(
     clip: Clip, frame: np.ndarray, pose: Pose | None, corpus: TileCorpus
 ) -> np.ndarray:
@@ -171,7 +165,7 @@ class NetVladQueries:
         self.ctx, self.clip, self.corpus, self.runtime = ctx, clip, corpus, runtime
         self.strategy = NetVladStrategy(runtime, vpr.input_px, tiles, engine.normalisation)
         self.sigma = corpus.size_m / math.sqrt(12.0)  # a tile-centre fix is uniform over the tile
-        self.frames = query_frames(clip, vpr.rate_hz)
+        self.frames = query_frames(clip.frames.t_s, vpr.rate_hz)
         self.times = [float(clip.frames.t_s[i]) for i in self.frames]
         self.aligned = vpr.align == "north-up"
         self.queries: list[np.ndarray] = []
@@ -207,12 +201,7 @@ class NetVladQueries:
                 for j, s in zip(top, scores, strict=True)
             ],
             align=None if pose is None else pose.as_event(),
-            descriptor={
-                "shape": list(desc.shape),
-                "dtype": str(desc.dtype),  # what retrieval sees, not the compute dtype
-                "finite": bool(np.all(np.isfinite(desc))),
-                "norm": float(np.linalg.norm(desc)),
-            },
+            descriptor=figures(desc),  # what retrieval sees, not the compute dtype
         )
         self.queries.append(desc.reshape(-1))
         self.thumbs.add(image, top[:3])
@@ -271,15 +260,5 @@ class ThumbCollector:
 
 def _emit_spread(ctx: RunContext, queries: np.ndarray) -> None:
     """How alike the query descriptors are: near 1.0 everywhere means they have collapsed."""
-    if len(queries) < 2:
-        return
-    unit = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    cos = unit @ unit.T
-    off = cos[~np.eye(len(cos), dtype=bool)]
-    ctx.emit(
-        "vpr",
-        "spread",
-        queries=len(queries),
-        mean_cosine=float(off.mean()),
-        min_cosine=float(off.min()),
-    )
+    if (fields := spread(list(queries))) is not None:
+        ctx.emit("vpr", "spread", **fields)

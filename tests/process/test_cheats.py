@@ -1,0 +1,90 @@
+"""The battery of cheating stacks: each is a small black-box stack (a script in cheats/, most
+of them the honest example behind a rewriting wrapper) run through `pipeline: process` on the
+60 s stand-in. None may PASS, and its verdict must say why. Add a cheat: a script in cheats/
+and a `Cheat` row below (its argv after the script, the verdict it must get)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.gates import Verdict, conclude
+from harness.run.driver import run
+
+REPO = Path(__file__).resolve().parents[2]
+CHEATS = Path(__file__).resolve().parent / "cheats"
+RING = [str(REPO / "examples" / "ring-stack" / "run"), "--agl-m", "300", "--rate-hz", "1"]
+RING += ["--sigma-m", "25"]
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler for ring-stack")
+
+
+@dataclass(frozen=True)
+class Cheat:
+    script: str  # in cheats/
+    gate: str  # the verdict's gate (never "pass")
+    reason: str  # a regular expression the verdict's reason must match
+    args: tuple[str, ...] = tuple(RING)  # what the script runs with (the honest stack's argv)
+
+
+BATTERY = [
+    Cheat(
+        "easy_frames.py",
+        "retrieval-quality",
+        r"recall@5 \(footprint\) 0\.\d+ < 0\.60 over 60 queries \(30 unanswered\)",
+    ),
+    Cheat("nan_descriptors.py", "vpr-contract", r"frame 0: non-finite values"),
+    Cheat(
+        "early_states.py",
+        "vpr-contract",
+        r"causality broken: stack output line \d+: state stamped t=\S+ s, before its frame",
+    ),
+    Cheat(
+        "perfect_claim.py",
+        "infra-error",
+        r"query\.descriptor\.data: Field required.*a query hands over its descriptor",
+    ),
+]
+
+
+def judge(tmp_path: Path, script: str, args: tuple[str, ...]) -> Verdict:
+    """The verdict of `script` run as the stack of the product scenario's twin."""
+    command = json.dumps([sys.executable, str(CHEATS / script), *args])
+    text = f"""\
+        format_version: 2
+        name: cheat
+        clip:
+          synth: {{preset: derkachi-60s, seed: 7}}
+        pipeline: process
+        process: {{command: {command}, speed: 60}}
+        gates:
+          vpr_contract: {{descriptor_dim: 24}}
+          retrieval_quality: {{recall_at: 5, hit_rule: footprint, min_recall: 0.6, min_queries: 30}}
+          eskf_divergence: {{sigma_vpr_m: 25, warmup_s: 20}}
+          latency_budget: {{p95_ms: 250}}
+        timeout_s: 300
+        expect: pass
+        """
+    path = tmp_path / "cheat.scenario.yaml"
+    path.write_text(textwrap.dedent(text))
+    return conclude(run(path, tmp_path / "out", root=REPO))
+
+
+def test_the_honest_stack_behind_the_wrapper_passes(tmp_path: Path) -> None:
+    verdict = judge(tmp_path, "honest.py", tuple(RING))
+    assert verdict.gate == "pass", verdict.reason
+
+
+@pytest.mark.parametrize("cheat", BATTERY, ids=lambda c: c.script.removesuffix(".py"))
+def test_a_cheating_stack_does_not_pass(tmp_path: Path, cheat: Cheat) -> None:
+    verdict = judge(tmp_path, cheat.script, cheat.args)
+    assert verdict.gate != "pass"
+    assert verdict.gate == cheat.gate, (verdict.gate, verdict.outcome, verdict.reason)
+    assert re.search(cheat.reason, verdict.reason), verdict.reason
