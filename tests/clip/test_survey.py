@@ -234,3 +234,19 @@ def test_mosaic_puts_north_left_of_an_eastbound_frame(bundle) -> None:
     left, right = pixels(cam.cx - step), pixels(cam.cx + step)
     assert ncc(ground(8.0), left) > 0.8 > ncc(ground(8.0), right)
     assert ncc(ground(-8.0), right) > 0.8 > ncc(ground(-8.0), left)
+
+
+def test_import_survey_command_with_given_offset_and_fov(tmp_path, capsys) -> None:
+    from harness.commands.main import main
+
+    out = tmp_path / "b"
+    args = ["clip", "import-survey", str(IMAGES), str(TRACK), "-o", str(out)]
+    given = ["--frame-offset-s", "1.5", "--frame-offset-sigma-s", "0.5", "--hfov-deg", "50"]
+    assert main([*args, *given, "--simulate-imu"]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["provenance"]["frame_offset"] == {"offset_s": 1.5, "sigma_s": 0.5, "method": "given"}
+    assert m["camera"]["fov_deg"] == 50 and m["imu_source"] == "simulated-from-track"
+    assert main(["clip", "inspect", str(out)]) == 0
+    assert "stream    imu" in capsys.readouterr().out
+    assert main(["clip", "import-survey", str(TRACK), str(TRACK), "-o", str(out)]) == 1
+    assert "not a folder of images" in capsys.readouterr().err
