@@ -57,13 +57,13 @@ def _frames(paths: list[Path], frame_px: int) -> tuple[list[np.ndarray], list[st
                 im.load()
             except OSError:
                 truncated.append(path.name)
-                ImageFile.LOAD_TRUNCATED_IMAGES = True
+                before, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, True
                 try:
                     with Image.open(path) as again:
                         again.draft("RGB", size)
                         im = again.convert("RGB").resize(size, Image.Resampling.LANCZOS)
                 finally:
-                    ImageFile.LOAD_TRUNCATED_IMAGES = False
+                    ImageFile.LOAD_TRUNCATED_IMAGES = before
             else:
                 im = im.convert("RGB").resize(size, Image.Resampling.LANCZOS)
             frames.append(np.asarray(im))

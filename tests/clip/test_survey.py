@@ -250,3 +250,18 @@ def test_import_survey_command_with_given_offset_and_fov(tmp_path, capsys) -> No
     assert "stream    imu" in capsys.readouterr().out
     assert main(["clip", "import-survey", str(TRACK), str(TRACK), "-o", str(out)]) == 1
     assert "not a folder of images" in capsys.readouterr().err
+
+
+def test_a_jpeg_missing_its_last_bytes_is_decoded_and_named(tmp_path) -> None:
+    """As 20 of the flight's originals: decoded as far as it goes, named, the global
+    Pillow setting left as it was."""
+    from PIL import ImageFile
+
+    from harness.clip.survey import _frames
+
+    cut = tmp_path / "IMG_0060.jpg"
+    cut.write_bytes((IMAGES / "IMG_0060.jpg").read_bytes()[:-60])
+    whole = IMAGES / "IMG_0061.jpg"
+    frames, truncated = _frames([whole, cut], 320)
+    assert truncated == ["IMG_0060.jpg"] and [f.shape for f in frames] == [(180, 320, 3)] * 2
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
