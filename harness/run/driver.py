@@ -140,7 +140,16 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
             ctx.log("truth", "sample", **sample)
         # Where the clip's truth starts and ends (a real log's GNSS locks after boot): the
         # gates judge from its start, and a record missing samples inside it is not judged.
-        ctx.log("truth", "span", t_s=float(truth.t_s[0]), to_s=float(truth.t_s[-1]))
+        # and how far the truth itself may be off (a survey's GNSS and frame-time offset):
+        # the retrieval gate's hit radius is never smaller.
+        stated = (ctx.clip.manifest.get("truth_uncertainty") or {}).get("horizontal_95_m")
+        ctx.log(
+            "truth",
+            "span",
+            t_s=float(truth.t_s[0]),
+            to_s=float(truth.t_s[-1]),
+            horizontal_95_m=stated,
+        )
 
 
 def _expect_answers(ctx: RunContext, pipeline: object) -> None:
