@@ -9,6 +9,10 @@ class ScenarioError(HarnessError):
     """A scenario file or the operator config it names is broken (config-error)."""
 
 
+class DriverKindError(ScenarioError):
+    """A stage of the stack wrote what only the run driver writes (config-error)."""
+
+
 class ClipError(HarnessError):
     """A clip bundle, a real-log reader input or a synth spec is unusable."""
 

@@ -28,8 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models" / "scenarios"
 # The full-size scaffold where configs/operator_replay.yaml expects the onboard checkpoint.
 SCAFFOLD = ROOT / "models" / "netvlad" / "netvlad.pt"
-# The same layout with the modules' default init: every descriptor collapses to one vector.
-COLLAPSED = MODELS / "netvlad-default-init.pt"
+# NetVLAD's default init (centroids uniform in [0, 1)) on the full VGG16 encoder: every
+# descriptor collapses to one vector. 8 clusters and a 64-d PCA collapse as the full head does
+# (the centroids dwarf the unit features); the full one would add a 512 MiB PCA to show it.
+COLLAPSED = MODELS / "default-init-8x64.pt"
+COLLAPSED_LAYOUT = {"clusters": 8, "descriptor_dim": 64}
 # The default recipe's trained weights (scenarios/vpr/derkachi-trained.scenario.yaml).
 TRAINED_DIR = MODELS / "trained"
 # A small NetVLAD in the full layout's shape family (see the `width` etc. overrides).
@@ -89,7 +92,7 @@ def _collapsed(path: Path) -> None:
     from harness.reference.vpr.netvlad import NetVladVgg16, init_like_torchvision
 
     torch.manual_seed(0)
-    model = NetVladVgg16()
+    model = NetVladVgg16(**COLLAPSED_LAYOUT)
     init_like_torchvision(model)
     _save(model.state_dict(), path)
 

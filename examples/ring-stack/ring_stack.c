@@ -1,10 +1,12 @@
 /* ring-stack: an example foreign stack under test, in C, for the harness's process adapter.
  *
- * It reads the stack input folder the harness writes (stack.txt, frames_rgb.npy, the tile
- * corpus; never ground truth), waits for frame ticks on stdin ({"frame": i, "t_s": t}) and
- * writes one JSON object per line on stdout (harness/process/stack-output.v2.schema.json): a
- * `query` (top-5 tiles and the descriptor itself, base64 float32) and a `fix` for each query
- * frame, and a `state` for every frame, each naming its frame.
+ * It reads the stack input folder the harness writes (stack.txt and the tile corpus; never
+ * ground truth), then the clip as the harness releases it on stdin (stack input version 2):
+ * it skips the IMU and telemetry lines and, for each {"type":"frame","frame":i,...} line,
+ * reads that frame from frames/NNNNNN.npy, written at its release. It writes one JSON object
+ * per line on stdout (harness/process/stack-output.v2.schema.json): a `query` (top-5 tiles
+ * and the descriptor itself, base64 float32) and a `fix` for each query frame, and a `state`
+ * for every frame, each naming its frame.
  *
  * Place recognition: a rotation-invariant descriptor, the mean colour in 8 rings of 7.5 m
  * around the image centre (the nadir point; the frames turn with the heading, the tiles are
@@ -16,7 +18,8 @@
  * fuses it would do better, and the gates would say so.
  *
  * --fault KIND@FRAME misbehaves on purpose, for the adapter's own tests: malformed (a line
- * that is not JSON), crash (exit 3 after a message on stderr), hang (stop answering),
+ * that is not JSON), crash (exit 3 after a message on stderr), exit (exit 0 before the
+ * end), hang (stop answering),
  * early (a fix stamped 0.5 s before its frame).
  */
 #include <errno.h>
@@ -181,7 +184,7 @@ int main(int argc, char **argv) {
         else die("unknown option", argv[i]);
     }
     if (!input) die("no input", "give --input DIR or set HARNESS_STACK_INPUT");
-    char path[4096], line[4096], key[64], val[1024], frames_rgb[8192] = "", tiles_rgb[8192] = "";
+    char path[4096], line[4096], key[64], val[1024], frames_dir[8192] = "", tiles_rgb[8192] = "";
     snprintf(path, sizeof path, "%s/stack.txt", input);
     FILE *meta = fopen(path, "r");
     if (!meta) die(path, strerror(errno));
@@ -194,7 +197,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(key, "frames")) frames = atol(val);
         else if (!strcmp(key, "frame_height")) fh = atol(val);
         else if (!strcmp(key, "frame_width")) fw = atol(val);
-        else if (!strcmp(key, "frames_rgb")) snprintf(frames_rgb, sizeof frames_rgb, "%s/%s", input, val);
+        else if (!strcmp(key, "frames_dir")) snprintf(frames_dir, sizeof frames_dir, "%s/%s", input, val);
         else if (!strcmp(key, "camera_fx")) fx = atof(val);
         else if (!strcmp(key, "camera_cx")) cx = atof(val);
         else if (!strcmp(key, "camera_cy")) cy = atof(val);
@@ -210,8 +213,8 @@ int main(int argc, char **argv) {
         }
     }
     fclose(meta);
-    if (version != 1) die(path, "stack_input_version is not 1; this stack reads version 1");
-    if (!frames || !ntiles || seen != ntiles || !fx || !*frames_rgb || !*tiles_rgb)
+    if (version != 2) die(path, "stack_input_version is not 2; this stack reads version 2");
+    if (!frames || !ntiles || seen != ntiles || !fx || !*frames_dir || !*tiles_rgb)
         die(path, "missing frames, camera or tiles");
 
     /* Every candidate position's descriptor, once: 10 m grid over each tile's central square. */
@@ -228,7 +231,6 @@ int main(int argc, char **argv) {
                          tile_px / 2.0 - dn / tile_mpp, tile_px / 2.0 + de / tile_mpp, tile_mpp,
                          cand + ((t * per_tile) + a * per_axis + b) * DIM);
             }
-    Images fimg = read_npy_u8(frames_rgb, frames, fh, fw);
     fprintf(stderr, "ring-stack: %ld tiles, %ld candidates, %ld frames; ready\n", ntiles, ncand, frames);
     printf("{\"type\": \"ready\", \"name\": \"ring-stack\", \"version\": \"1\"}\n");
     fflush(stdout);
@@ -238,7 +240,8 @@ int main(int argc, char **argv) {
     long frame;
     double t_s;
     while (fgets(line, sizeof line, stdin)) {
-        char *fp = strstr(line, "\"frame\""), *tp = strstr(line, "\"t_s\"");
+        if (!strstr(line, "\"frame\"")) continue; /* IMU and telemetry: this stack uses neither */
+        char *fp = strstr(line, "\"frame\":"), *tp = strstr(line, "\"t_s\"");
         if (!fp || !tp || sscanf(strchr(fp, ':') + 1, "%ld", &frame) != 1 ||
             sscanf(strchr(tp, ':') + 1, "%lf", &t_s) != 1 || frame < 0 || frame >= frames)
             die("bad frame tick on stdin", line);
@@ -246,6 +249,10 @@ int main(int argc, char **argv) {
         if (faulty && !strcmp(fault, "crash")) {
             fprintf(stderr, "ring-stack: segment table corrupt at frame %ld (injected crash)\n", frame);
             exit(3);
+        }
+        if (faulty && !strcmp(fault, "exit")) {
+            fprintf(stderr, "ring-stack: stopping at frame %ld (injected exit)\n", frame);
+            exit(0);
         }
         if (faulty && !strcmp(fault, "hang")) {
             fprintf(stderr, "ring-stack: waiting forever at frame %ld (injected hang)\n", frame);
@@ -257,7 +264,11 @@ int main(int argc, char **argv) {
             float d[DIM], best_tile[TOPK];
             long best_i[TOPK], best_c = 0;
             double best = -2;
-            describe(fimg.data + frame * fh * fw * 3, fh, fw, cy, cx, agl_m / fx, d);
+            char frame_path[8300];
+            snprintf(frame_path, sizeof frame_path, "%s/%06ld.npy", frames_dir, frame);
+            Images fimg = read_npy_u8(frame_path, 1, fh, fw); /* written at its release */
+            describe(fimg.data, fh, fw, cy, cx, agl_m / fx, d);
+            free(fimg.data);
             for (int k = 0; k < TOPK; k++) best_tile[k] = -2, best_i[k] = -1;
             for (long t = 0; t < ntiles; t++) {
                 float tile_best = -2;

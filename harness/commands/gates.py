@@ -20,6 +20,9 @@ ALLOW_HELP = {
 }
 
 
+FORMAT_HELP = "text for a terminal (default) or md: Markdown for a pull request"
+
+
 def register(groups) -> None:
     sub = groups.group("gates", "gate verdicts: ratchet, transitions, Tier-2 check")
     ledger_help = f"the gate ledger (default {DEFAULT_LEDGER})"
@@ -29,6 +32,7 @@ def register(groups) -> None:
     p.add_argument("b", help="the later run: run id, git sha or 'last green'")
     p.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER, help=ledger_help)
     p.add_argument("--all", action="store_true", help="list unmoved scenarios too")
+    p.add_argument("--format", choices=("text", "md"), default="text", help=FORMAT_HELP)
     p.set_defaults(func=run_diff)
 
     p = sub.add_parser("check", help="Tier-2 pre-merge check: exit 0 ok, 1 regression, 2 broken")
@@ -36,6 +40,7 @@ def register(groups) -> None:
     p.add_argument("--run", help="the run to judge (default: the newest in the ledger)")
     p.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER, help=ledger_help)
     p.add_argument("--markdown", type=Path, help="write the merge-request summary here")
+    p.add_argument("--format", choices=("text", "md"), default="text", help=FORMAT_HELP)
     p.add_argument(
         "--runs",
         type=Path,
@@ -59,6 +64,7 @@ def register(groups) -> None:
     p.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER, help=ledger_help)
     p.add_argument("--device", help="one farm board's rows only (default: each on its own)")
     p.add_argument("--plot", type=Path, help="PNG path (default reports/history/SCENARIO.png)")
+    p.add_argument("--format", choices=("text", "md"), default="text", help=FORMAT_HELP)
     p.set_defaults(func=run_history)
 
     p = sub.add_parser(
@@ -76,13 +82,16 @@ def register(groups) -> None:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from harness.history import tier2
+    from harness.history import tier2, views
 
     ledger = Ledger(args.ledger)
     a, b = tier2.resolve_run(ledger, args.a), tier2.resolve_run(ledger, args.b)
     transitions = tier2.diff(ledger, a, b)
-    print(f"{a} -> {b}")
-    print(tier2.markdown_table(transitions, only_moved=not args.all))
+    bullet = "- " if args.format == "md" else ""
+    for line in views.sides(ledger.rows(run_id=a), a, ledger.rows(run_id=b), b):
+        print(bullet + line)
+    print()
+    print(views.transitions(transitions, args.format, only_moved=not args.all))
     return 0
 
 
@@ -101,11 +110,10 @@ def run_check(args: argparse.Namespace) -> int:
             args.markdown.write_text(text, encoding="utf-8")
         print(f"harness: error: {exc}", file=sys.stderr)
         return tier2.NO_VERDICT
-    text = tier2.markdown(result)
-    print(text)
+    print(tier2.summary(result, args.format))
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text, encoding="utf-8")
+        args.markdown.write_text(tier2.summary(result, "md"), encoding="utf-8")
     return result.exit_code
 
 
@@ -123,7 +131,7 @@ def run_history(args: argparse.Namespace) -> int:
         if len(boards) > 1:
             print(f"board {board or '(this host)'}")
             plot = plot.with_name(f"{plot.stem}@{board or 'host'}{plot.suffix}")
-        _history(args.scenario, own, plot)
+        _history(args.scenario, own, plot, args.format)
     return 0
 
 
@@ -140,16 +148,13 @@ def _by_board(rows: list) -> dict[str, list]:
     return boards
 
 
-def _history(scenario: str, rows: list, plot: Path) -> None:
+def _history(scenario: str, rows: list, plot: Path, fmt: str) -> None:
+    from harness.history import views
     from harness.history.transitions import flaky_scenarios
     from harness.report.history_plots import plot_history
 
     flaky = flaky_scenarios(rows).get(scenario)
-    names = sorted({k for r in rows for k in r.metrics})[:4]
-    print(f"{'run':<28} {'git':<8} {'gate':<18} {'outcome':<8} " + " ".join(names))
-    for r in rows:
-        values = " ".join(f"{r.metrics.get(n, float('nan')):.4g}" for n in names)
-        print(f"{r.run_id:<28} {(r.git_sha or '?')[:7]:<8} {r.gate:<18} {r.outcome:<8} {values}")
+    print(views.history(rows, fmt))  # type: ignore[arg-type]
     if flaky:
         print(f"FLAKY: {flaky}")
     print(f"plot: {plot_history(rows, plot, flaky=flaky)}")

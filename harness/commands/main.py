@@ -32,6 +32,7 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
         "a process stack's input folder and a check of its output",
         ("harness.commands.stack",),
     ),
+    "cache": ("what .cache holds: sizes, ages, pruning", ("harness.commands.cache",)),
 }
 # Top-level commands with no group: name -> (help, the module whose `register` adds them).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -41,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # A stack's `harness.commands` entry point named GROUP or GROUP-PART adds commands to its own
 # GROUP (a built-in group is not scanned for them: `harness scenario ...` reads no metadata).
 ENTRY_POINTS = "harness.commands"
+DESCRIPTION = (
+    "End-to-end gates for a GPS-denied navigation stack: scenarios, verdicts, clips, runners "
+    "and reports (run the scenarios themselves with pytest)."
+)
 
 
 class CommandGroups:
@@ -75,7 +80,7 @@ def _group_named(argv: list[str]) -> str | None:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the named group's modules are imported (all of them when argv is
     None: e.g. for documentation)."""
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="harness", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     groups = CommandGroups(parser)
     wanted = _group_named(argv) if argv is not None else None
@@ -90,16 +95,26 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         if (argv is None or name == wanted) and module not in loaded:
             loaded.add(module)
             importlib.import_module(module).register(groups)
-    if wanted in GROUPS or wanted in COMMANDS:
-        return parser  # a built-in group: no need to scan the installed packages' metadata
-    from importlib.metadata import entry_points
+    if wanted not in GROUPS and wanted not in COMMANDS:  # a built-in reads no metadata
+        from importlib.metadata import entry_points
 
-    for ep in sorted(entry_points(group=ENTRY_POINTS), key=lambda ep: ep.name):
-        name = ep.name.split("-")[0]
-        groups.group(name, f"commands of a stack under test ({ep.value.split(':')[0]})")
-        if argv is None or name == wanted:
-            ep.load()(groups)
+        for ep in sorted(entry_points(group=ENTRY_POINTS), key=lambda ep: ep.name):
+            name = ep.name.split("-")[0]
+            groups.group(name, f"commands of a stack under test ({ep.value.split(':')[0]})")
+            if argv is None or name == wanted:
+                ep.load()(groups)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Every command's --help opens with its one-line help, where it has no description."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                sub.description = sub.description or helps.get(name)
+                _describe(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

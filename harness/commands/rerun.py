@@ -65,6 +65,12 @@ def register(groups) -> None:
         help="git-ignored folders the runs need, linked into the bisect worktree "
         f"(default: {', '.join(bs.DEFAULT_LINKS)} when present)",
     )
+    p.add_argument(
+        "--reuse-models",
+        action="store_true",
+        help="link today's models/ into every commit instead of making each commit's own "
+        "(faster; every step then says it judged with today's checkpoints)",
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per step (default 1800)")
     p.set_defaults(func=run_bisect)
 
@@ -128,6 +134,7 @@ def run_bisect(args: argparse.Namespace) -> int:
         ledger=args.ledger,
         links=args.link,
         timeout_s=args.timeout,
+        reuse_models=args.reuse_models,
     )
     print(result.summary())
     return 0 if result.first_bad else 1

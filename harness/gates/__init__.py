@@ -3,6 +3,8 @@
 Gates are ordered; a run stops at the first gate whose check does not pass. Beside the
 ladder, `config-error` and `infra-error` say the run itself is broken (not a product
 verdict) and `no-data` says a gate had too little evidence to judge (never a silent PASS).
+A gate that does not apply (n/a) is listed in the verdict (`metrics["n/a"]`, and a PASS's
+reason: "pass; n/a: retrieval-quality, latency-budget"), so a PASS says what it did not judge.
 Classification never raises: a record a gate cannot read is a located infra-error.
 """
 
@@ -34,6 +36,8 @@ LADDER = (
 )
 BROKEN = ("config-error", "infra-error")
 NO_DATA = "no-data"
+# The verdict's metrics key for the gates that did not apply (gate -> why): a PASS names them.
+NOT_JUDGED = "n/a"
 ALL_GATES = (*BROKEN, *LADDER, NO_DATA)
 
 Outcome = Literal["pass", "fail", "skip", "no-data", "error"]
@@ -47,7 +51,16 @@ CHECKS: tuple[tuple[str, Callable[[Record], GateResult]], ...] = (
     ("latency-budget", latency.check),
 )
 
-__all__ = ["ALL_GATES", "CHECKS", "LADDER", "GateResult", "Verdict", "classify", "conclude"]
+__all__ = [
+    "ALL_GATES",
+    "CHECKS",
+    "LADDER",
+    "NOT_JUDGED",
+    "GateResult",
+    "Verdict",
+    "classify",
+    "conclude",
+]
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,7 @@ def _classify(record: Record) -> Verdict:
         category = category if category in BROKEN else "infra-error"
         return Verdict.broken(category, text(err, "message"))
     metrics: dict[str, Any] = {}
+    unjudged: dict[str, str] = {}  # gate -> why it did not apply
     for gate, check in CHECKS:
         try:
             result = check(record)
@@ -102,7 +116,11 @@ def _classify(record: Record) -> Verdict:
             return Verdict.broken("infra-error", f"{gate}: could not judge {record.path}: {why}")
         if result.metrics:
             metrics[gate] = result.metrics
-        if result.outcome in ("pass", "n/a"):
+        if result.outcome == "n/a":
+            unjudged[gate] = result.reason
+            metrics[NOT_JUDGED] = unjudged
+            continue
+        if result.outcome == "pass":
             continue
         if result.outcome == "no-data":
             why = f"{gate}: {result.reason}"
@@ -110,7 +128,12 @@ def _classify(record: Record) -> Verdict:
                 why += f" (the stack stopped: {text(stop, 'reason')})"
             return Verdict(NO_DATA, "no-data", why, metrics)
         return Verdict(gate, result.outcome, result.reason, metrics)
-    return Verdict("pass", "pass", "every gate passed", metrics)
+    return Verdict("pass", "pass", pass_reason(unjudged), metrics)
+
+
+def pass_reason(unjudged: dict[str, str]) -> str:
+    """A PASS says which gates did not judge the run: "pass; n/a: retrieval-quality, ..."."""
+    return f"pass; n/a: {', '.join(unjudged)}" if unjudged else "every gate passed"
 
 
 def conclude(path: Path) -> Verdict:

@@ -57,6 +57,9 @@ class Row:
     worktree_hash: str | None = None
     # Whether every configured checkpoint was pinned by sha256 (None: none configured).
     checkpoint_pinned: bool | None = None
+    # The engine the descriptors came from (the corpus's runtime: pytorch-fp32, openvino-int8,
+    # ...; None where no model ran).
+    engine: str | None = None
 
     @property
     def provenance_class(self) -> tuple[str | None, ...]:
@@ -137,7 +140,16 @@ def row_from_run(
         metrics=key_metrics(verdict.metrics or {}),
         worktree_hash=prov.get("worktree_hash"),
         checkpoint_pinned=prov.get("checkpoint_pinned"),
+        engine=engine_of(record),
     )
+
+
+def engine_of(record: Any | None) -> str | None:
+    """The runtime the run's descriptors came from (its `vpr/corpus` event), None without one."""
+    if record is None:
+        return None
+    runtime = next((e.get("runtime") for e in record.select("vpr", "corpus")), None)
+    return runtime if isinstance(runtime, str) else None
 
 
 def _column(name: str) -> str:

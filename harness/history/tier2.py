@@ -16,10 +16,12 @@ from harness.errors import LedgerError
 from harness.gates import BROKEN
 from harness.history import baseline as baselines
 from harness.history import refusals as refusing
+from harness.history import views
 from harness.history.baseline import GREEN_STATUSES
 from harness.history.ledger import BISECT_PREFIX, Ledger, Row
 from harness.history.refusals import Refusal
 from harness.history.transitions import Transition, compare
+from harness.history.views import Format
 
 LAST_GREEN = ("last green", "last-green", "lastgreen")
 OK, REGRESSED, NO_VERDICT = 0, 1, 2
@@ -149,66 +151,25 @@ def diff(ledger: Ledger, a: str, b: str) -> list[Transition]:
     return compare(ledger.rows(run_id=a), ledger.rows(run_id=b), ledger.rows())
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def deltas_text(t: Transition, limit: int = 4) -> str:
-    parts = [
-        f"{k}: {_fmt(a)} → {_fmt(b)} ({'+' if b >= a else ''}{_fmt(b - a)})"
-        for k, (a, b) in list(t.deltas.items())[:limit]
-    ]
-    if len(t.deltas) > limit:
-        parts.append(f"… {len(t.deltas) - limit} more")
-    return "<br>".join(parts)
-
-
-ARROWS = {
-    "forward": "⬆ forward",
-    "backward": "⬇ **backward**",
-    "same": "=",
-    "broken": "⚠ broken",
-    "new": "new",
-    "missing": "missing",
-    "not-comparable": "not comparable",
-}
-
-
-def markdown_table(transitions: list[Transition], only_moved: bool = False) -> str:
-    rows = [t for t in transitions if not only_moved or t.move != "same"]
-    lines = [
-        "| Scenario | Baseline gate | Head gate | Move | Metric deltas | Note |",
-        "|---|---|---|---|---|---|",
-    ]
-    for t in rows:
-        move = ARROWS[t.move] + (" (flaky)" if t.flaky else "")
-        note = t.note.replace("|", "\\|").replace("\n", " ")
-        lines.append(
-            f"| {t.label} | {t.before.gate if t.before else '—'} | "
-            f"{t.after.gate if t.after else '—'} | {move} | {deltas_text(t)} | {note} |"
-        )
-    if not rows:
-        lines.append("| (no scenario moved) | | | | | |")
-    return "\n".join(lines)
-
-
-def markdown(result: CheckResult) -> str:
-    """The merge-request summary."""
+def summary(result: CheckResult, fmt: Format = "md") -> str:
+    """The merge-request summary (Markdown), or the same for a terminal (text)."""
     counts: dict[str, int] = {}
     for t in result.transitions:
         counts[t.move] = counts.get(t.move, 0) + 1
     tally = ", ".join(f"{n} {m}" for m, n in sorted(counts.items()))
+    headline = result.headline if fmt == "md" else result.headline.replace("**", "")
+    head = f"`{result.head}`" if fmt == "md" else result.head
+    title = ["## Tier-2 gate check", ""] if fmt == "md" else ["Tier-2 gate check", ""]
     return "\n".join(
         [
-            "## Tier-2 gate check",
+            *title,
+            headline,
             "",
-            result.headline,
-            "",
-            f"Baseline {result.baseline} → head run `{result.head}`: {tally}.",
+            f"Baseline {result.baseline} {'→' if fmt == 'md' else '->'} head run {head}: {tally}.",
             "",
             *[f"- {r.line()}" for r in result.refusals],
             *([""] if result.refusals else []),
-            markdown_table(result.transitions),
+            views.transitions(result.transitions, fmt),
             "",
             f"Exit code {result.exit_code} (0 ok, 1 regression, 2 no verdict).",
             "",

@@ -7,15 +7,17 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from harness.digest import file_digest
-from harness.errors import StackError
+from harness.process import sandbox
 from harness.process.inputs import stack_input
-from harness.process.launch import Clock, Launch, run_stack
+from harness.process.launch import Launch, run_stack
 from harness.process.protocol import Translator, parse
 from harness.process.settings import ProcessScenario, ProcessSpec
+from harness.run.feed import Clock
 from harness.run.stage import Fix, RunContext, StageStop
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,14 @@ class ProcessPipeline:
         ctx.emit("provisioning", "check", backbone=spec.name, check="exists", ok=ok, detail=detail)
         if not ok:
             raise StageStop(detail)
-        return []
+        if spec.image:
+            return []
+        hidden = [ctx.loaded.root, ctx.cache_dir, ctx.out_dir]
+        folders = [] if program is None else [(program.parent, "process.command[0]")]
+        folders += [
+            (ctx.loaded.resolve(Path(m)), f"process.mounts[{i}]") for i, m in enumerate(spec.mounts)
+        ]
+        return [sandbox.shown(f, where, hidden) for f, where in folders]  # all it sees of the host
 
     def fixes(self, ctx: RunContext, engines: list[Any]) -> list[Fix]:
         spec, clip = ctx.scenario.process, ctx.clip
@@ -102,14 +111,15 @@ class ProcessPipeline:
             translator.line(number, item, released, latency_ms)
 
         deadline = spec.timeout_s or 0.9 * ctx.scenario.timeout_s
-        launch = Launch(_command(ctx, spec), folder.resolve(), spec.image)
-        try:
-            run_stack(
-                launch, clip.frames.t_s, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
+        if not spec.image:
+            sandbox.check()
+        # this run's frames, written at their release: out of the project, gone after the run
+        with tempfile.TemporaryDirectory(prefix="harness-frames-") as frames:
+            command = _command(ctx, spec)
+            launch = Launch(command, folder.resolve(), Path(frames), spec.image, engines)
+            run_stack(  # StackError: the driver records it as the run's infra-error
+                launch, clip, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
             )
-        except StackError as exc:
-            ctx.emit("setup", "error", category="infra-error", message=str(exc))
-            raise StageStop(str(exc).splitlines()[0]) from None
         translator.close()
         return []
 

@@ -1,9 +1,12 @@
-"""The stack input folder (format `harness-stack-input`, version 1): what a foreign stack may read.
+"""The stack input folder (format `harness-stack-input`, version 2): what a foreign stack may
+read before its clock starts.
 
-It is the clip's segment as a stack would see it in flight: IMU, frame stamps and pixels,
-camera, origin and one tile corpus. Ground truth, the synthetic generator's parameters and its
-fault record are left out: truth reaches only the gates. Written once per (clip, corpus) into
-the cache and shared read-only by every run of that clip.
+It holds what a stack knows before take-off: camera, origin, the streams' layouts and rates,
+one tile corpus, and an empty `frames/` where each frame's pixels appear at its release
+(harness.process.launch). No sample of a stream is in it: IMU, telemetry and frames come on the
+clock. Ground truth, the synthetic generator's parameters and its fault record are left out:
+truth reaches only the gates. Written once per (clip, corpus) into the cache and shared
+read-only by every run of that clip.
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from harness.clip import Clip
 from harness.clip.corpus import write_corpus
-from harness.clip.manifest import FRAME_COLUMNS, IMU_COLUMNS
+from harness.clip.imu_rate import median_rate
+from harness.clip.manifest import IMU_COLUMNS, TELEMETRY_COLUMNS
 
 FORMAT = "harness-stack-input"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+FRAMES_DIR = "frames"  # a run's frames appear here, one file each, at their release
 # What of the clip's manifest a stack may read; everything else (truth, provenance, faults,
 # the orthophoto) stays with the harness.
 MANIFEST_KEYS = ("name", "origin", "duration_s", "conventions", "camera", "imu_noise", "licence")
@@ -43,37 +46,30 @@ def stack_input(clip: Clip, corpus_kind: str, cache_dir: Path) -> Path:
 
 def write_stack_input(clip: Clip, corpus_kind: str, folder: Path) -> None:
     folder.mkdir(parents=True)
+    (folder / FRAMES_DIR).mkdir()  # where the run's frames are shown, empty here
     corpus = clip.corpus(corpus_kind)
     write_corpus(folder / "corpus" / corpus_kind, corpus)
-    imu = np.column_stack([clip.imu.t_s, clip.imu.gyro_rad_s, clip.imu.accel_m_s2])
-    np.save(folder / "imu.npy", imu.astype(np.float64))
-    t = np.asarray(clip.frames.t_s, dtype=np.float64)
-    np.save(folder / "frames.npy", t)
-    height, width = (clip.frames.read(0).shape[:2]) if len(t) else (0, 0)
-    pixels = np.lib.format.open_memmap(
-        folder / "frames_rgb.npy", mode="w+", dtype=np.uint8, shape=(len(t), height, width, 3)
-    )
-    for i in range(len(t)):
-        pixels[i] = clip.frames.read(i)
-    pixels.flush()
-    del pixels
+    frames = len(clip.frames)
+    height, width = (clip.frames.read(0).shape[:2]) if frames else (0, 0)
     doc = {k: clip.manifest[k] for k in MANIFEST_KEYS if k in clip.manifest}
+    streams = {
+        "imu": {"on": "stdin", "columns": IMU_COLUMNS, "samples": len(clip.imu.t_s),
+                "rate_hz": median_rate(clip.imu.t_s)},
+        "frames": {"on": "stdin", "dir": FRAMES_DIR, "samples": frames,
+                   "rate_hz": median_rate(clip.frames.t_s), "shape": [height, width, 3],
+                   "dtype": "uint8"},
+    }  # fmt: skip
+    if clip.telemetry is not None:
+        streams["telemetry"] = {"on": "stdin", "columns": TELEMETRY_COLUMNS,
+                                "samples": len(clip.telemetry.t_s),
+                                "rate_hz": median_rate(clip.telemetry.t_s)}  # fmt: skip
     doc |= {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "duration_s": clip.duration_s,
         "clip_hash": clip.content_hash,
         "ground_truth": "withheld: the gates compare against it, the stack never sees it",
-        "streams": {
-            "imu": {"file": "imu.npy", "columns": IMU_COLUMNS, "samples": len(imu)},
-            "frames": {
-                "file": "frames.npy",
-                "columns": FRAME_COLUMNS,
-                "samples": len(t),
-                "pixels": "frames_rgb.npy",
-                "pixels_shape": [len(t), height, width, 3],
-            },
-        },
+        "streams": streams,
         "corpus": {
             "kind": corpus_kind,
             "path": f"corpus/{corpus_kind}",
@@ -95,11 +91,9 @@ def _flat(doc: dict, clip: Clip, corpus, height: int, width: int) -> str:
         ("origin_lat_deg", doc["origin"]["lat_deg"]),
         ("origin_lon_deg", doc["origin"]["lon_deg"]),
         ("origin_alt_m", doc["origin"]["alt_m"]),
-        ("imu", "imu.npy"),
         ("imu_samples", len(clip.imu.t_s)),
         ("frames", len(clip.frames)),
-        ("frames_t", "frames.npy"),
-        ("frames_rgb", "frames_rgb.npy"),
+        ("frames_dir", FRAMES_DIR),
         ("frame_height", height),
         ("frame_width", width),
     ]

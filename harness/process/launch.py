@@ -1,11 +1,13 @@
-"""Starts a stack (a local program or `docker run`), releases frames to it on a paced clock,
-and hands each stdout line to the caller with its arrival time; stderr goes to a file.
+"""Starts a stack (a local program in its sandbox, or `docker run`), releases the clip to it on
+the harness's clock (harness.run.feed) and hands each stdout line to the caller with its
+arrival time; stderr goes to a file.
 
-The clock starts when the stack writes its `ready` line: frame i is released (a
-`{"frame": i, "t_s": t}` line on the stack's stdin) `t / speed` seconds later; stdin closes
-after the last frame. A line that answers
-frame i arrives `latency` after that release. The whole run has one deadline; past it the
-stack's process group (and its container) is killed.
+The clock starts when the stack writes its `ready` line: a sample at time t is released
+`t / speed` seconds later, as one line on the stack's stdin (IMU, telemetry, frame); a frame's
+pixels are written to `frames/NNNNNN.npy` in the stack's input at that moment, never earlier.
+stdin closes after the last release. A line that answers frame i arrives `latency` after its
+release. The whole run has one deadline; past it the stack (its sandbox or container) is
+killed.
 """
 
 from __future__ import annotations
@@ -21,69 +23,92 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from harness.errors import StackError
+from harness.process import sandbox
+from harness.process.inputs import FRAMES_DIR
+from harness.record import json_ready
+from harness.run import feed
+from harness.run.feed import Clock, Sample, schedule
 
-CONTAINER_INPUT = "/input"
+if TYPE_CHECKING:
+    from harness.clip import Clip
+
 LABEL = "org.harness.e2e=stack"
 TAIL_LINES = 12
+FEEDER_JOIN_S = 30.0  # a write to a stack that is gone fails at once; this is a backstop
 
 
 @dataclass(frozen=True)
 class Launch:
-    """How to start the stack: argv (with "{input}" replaced) and, for a container, the image."""
+    """How to start the stack: argv (with "{input}" replaced by /input, where the stack sees
+    its input) in the sandbox, or in a container of `image`. `input_dir` is the static input,
+    `frames_dir` this run's own folder the frames are written to at release (seen at
+    /input/frames); `shown` are the other host folders the sandbox shows (the program's, the
+    scenario's `mounts`)."""
 
     command: Sequence[str]
     input_dir: Path
+    frames_dir: Path
     image: str | None = None
+    shown: Sequence[Path] = ()
 
     def argv(self, container_name: str) -> list[str]:
-        where = CONTAINER_INPUT if self.image else str(self.input_dir)
-        command = [part.replace("{input}", where) for part in self.command]
+        command = [part.replace("{input}", sandbox.INPUT) for part in self.command]
         if not self.image:
-            return command
+            return sandbox.wrap(command, self.input_dir, self.frames_dir, self.shown)
+        frames = f"{sandbox.INPUT}/{FRAMES_DIR}"
         return [
             "docker", "run", "--rm", "-i", "--network", "none", "--name", container_name,
-            "--label", LABEL, "-v", f"{self.input_dir}:{CONTAINER_INPUT}:ro",
-            "-e", f"HARNESS_STACK_INPUT={CONTAINER_INPUT}", self.image, *command,
+            "--label", LABEL, "-v", f"{self.input_dir}:{sandbox.INPUT}:ro",
+            "-v", f"{self.frames_dir}:{frames}:ro",
+            "-e", f"HARNESS_STACK_INPUT={sandbox.INPUT}", self.image, *command,
         ]  # fmt: skip
 
 
-class Clock:
-    """Release times of the frames, shared by the feeding thread and the reader."""
-
-    def __init__(self, frames: int) -> None:
-        self.released: list[float | None] = [None] * frames
-        self.started = 0.0
-        self.ready = threading.Event()
-
-    def start(self) -> None:
-        """The stack said it is ready: frame 0's time is now."""
-        if not self.ready.is_set():
-            self.started = time.monotonic()
-            self.ready.set()
-
-    def latency_ms(self, frame: int | None, arrived: float) -> tuple[bool, float | None]:
-        if frame is None or not 0 <= frame < len(self.released):
-            return True, None
-        at = self.released[frame]
-        return (False, None) if at is None else (True, (arrived - at) * 1e3)
+def frame_file(i: int) -> str:
+    """Where frame i's pixels appear at its release, relative to the input folder."""
+    return f"{FRAMES_DIR}/{i:06d}.npy"
 
 
-def tick(frame: int, t_s: float) -> bytes:
-    """The stdin line that releases one frame to the stack."""
-    return json.dumps({"frame": frame, "t_s": float(t_s)}).encode() + b"\n"
+def release_line(sample: Sample) -> bytes:
+    """The stdin line of one release (stack input, docs/adapters.md section 3)."""
+    r = sample.release
+    if r.kind == "imu":
+        obj = {"type": "imu", "t_s": r.t_s, "gyro_rad_s": sample.gyro_rad_s,
+               "accel_m_s2": sample.accel_m_s2}  # fmt: skip
+    elif r.kind == "telemetry":
+        obj = {"type": "telemetry", "t_s": r.t_s, "q_wxyz": sample.q_wxyz,
+               "baro_height_m": sample.baro_height_m}  # fmt: skip
+    else:
+        obj = {"type": "frame", "frame": r.index, "t_s": r.t_s, "file": frame_file(r.index)}
+    return json.dumps(json_ready(obj), separators=(",", ":")).encode() + b"\n"
 
 
-def _feed(proc: subprocess.Popen, frame_t: Sequence[float], speed: float, clock: Clock) -> None:
+def write_frame(frames_dir: Path, i: int, pixels: np.ndarray) -> None:
+    """Frame i's file, whole or not at all (a stack never reads half a frame)."""
+    final = frames_dir / Path(frame_file(i)).name
+    part = final.with_name(f".{final.name}.part")
+    with part.open("wb") as fh:
+        np.save(fh, np.ascontiguousarray(pixels, dtype=np.uint8))
+    os.replace(part, final)
+
+
+def _feed(proc: subprocess.Popen, clip: Clip, frames_dir: Path, clock: Clock) -> None:
+    """Release the clip on the clock: each sample prepared ahead, then sent when due."""
     clock.ready.wait()
     try:
-        for i, t in enumerate(frame_t):
-            delay = clock.started + float(t) / speed - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            clock.released[i] = time.monotonic()
-            proc.stdin.write(tick(i, t))
+        for release in schedule(clip):
+            sample = feed.sample(clip, release)  # a frame is decoded before its time comes
+            if not clock.wait_for(release.t_s):
+                return  # the stack is gone: nothing more is released, nor written
+            if release.kind == "frame":
+                write_frame(frames_dir, release.index, sample.pixels)
+                clock.released[release.index] = time.monotonic()
+            proc.stdin.write(release_line(sample))
             proc.stdin.flush()
         proc.stdin.close()
     except (BrokenPipeError, OSError, ValueError):
@@ -100,7 +125,7 @@ def stderr_tail(path: Path) -> str:
 
 def run_stack(
     launch: Launch,
-    frame_t: Sequence[float],
+    clip: Clip,
     speed: float,
     deadline_s: float,
     stderr_path: Path,
@@ -109,7 +134,6 @@ def run_stack(
     """Run the stack to its end; StackError if it cannot start, crashes, hangs or `on_line`
     refuses a line (the stack is stopped first). The message carries the stderr tail."""
     name = f"harness-stack-{uuid.uuid4().hex[:12]}"
-    env = {**os.environ, "HARNESS_STACK_INPUT": str(launch.input_dir)}
     stderr_path.parent.mkdir(parents=True, exist_ok=True)
     with stderr_path.open("wb") as err:
         try:
@@ -118,16 +142,17 @@ def run_stack(
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
-                env=env,
                 start_new_session=True,
             )
         except OSError as exc:
             raise StackError(f"the stack could not start: {exc}; check process.command") from None
-        clock = Clock(len(frame_t))
+        clock = Clock(len(clip.frames), speed)
         expired = threading.Event()
         timer = threading.Timer(deadline_s, _expire, (proc, launch, name, expired))
         timer.start()
-        feeder = threading.Thread(target=_feed, args=(proc, frame_t, speed, clock), daemon=True)
+        feeder = threading.Thread(
+            target=_feed, args=(proc, clip, launch.frames_dir, clock), daemon=True
+        )
         feeder.start()
         try:
             for number, raw in enumerate(proc.stdout, start=1):
@@ -141,7 +166,10 @@ def run_stack(
             timer.cancel()
             proc.stdout.close()
             never_ready = not clock.ready.is_set()
+            clock.stopped.set()
             clock.ready.set()  # lets the feeding thread end
+            # ... before the frames folder goes and the releases are counted
+            feeder.join(FEEDER_JOIN_S)
     tail = stderr_tail(stderr_path)
     if expired.is_set():
         waiting = ' (it never wrote its {"type": "ready"} line)' if never_ready else ""
@@ -154,6 +182,12 @@ def run_stack(
         raise StackError(
             f"the stack stopped with {how} before the end of the clip; its stderr ends:\n"
             f"{tail or '(empty)'}"
+        )
+    released = sum(at is not None for at in clock.released)
+    if released < len(clock.released):  # a launcher that lost its stack's status exits 0 too
+        raise StackError(
+            f"the stack exited with status 0 before the end of the clip ({released} of "
+            f"{len(clock.released)} frames released); its stderr ends:\n{tail or '(empty)'}"
         )
 
 

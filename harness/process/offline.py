@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ScenarioError, StackError
-from harness.process.inputs import write_stack_input
-from harness.process.launch import tick
+from harness.process.inputs import FRAMES_DIR, write_stack_input
+from harness.process.launch import release_line, write_frame
 from harness.process.protocol import SCHEMA_NAME, Query, decode_descriptor, problems
 from harness.run.answers import figures, query_frames
+from harness.run.feed import released
 
 ANSWERS = ("query", "fix", "state")
+TICKS = "ticks.jsonl"
 GATE_DTYPE = "float32"  # what the vpr-contract gate takes by default
 NORM_TOL = 1e-2
 
@@ -35,7 +37,8 @@ class StackInput:
 
 def write_input(scenario_path: Path, out: Path, cache_dir: Path | None = None) -> StackInput:
     """The input folder the scenario's `process` stack gets, in `out` (which must not exist),
-    plus `ticks.jsonl`: the stdin lines the clock releases, in order (without the clock)."""
+    with every frame in `frames/` and `ticks.jsonl`: the stdin lines the clock releases, in
+    order (without the clock)."""
     from harness.clip import load_clip
     from harness.scenario.load import load
 
@@ -53,9 +56,13 @@ def write_input(scenario_path: Path, out: Path, cache_dir: Path | None = None) -
         scenario.clip, scenario.segment, cache_dir or loaded.root / ".cache", root=loaded.root
     )
     write_stack_input(clip, spec.corpus, out)  # truth is never written into it
+    ticks = out / TICKS
+    with ticks.open("wb") as lines:  # every release at once: by hand, there is no clock
+        for sample in released(clip):
+            if sample.release.kind == "frame":
+                write_frame(out / FRAMES_DIR, sample.release.index, sample.pixels)
+            lines.write(release_line(sample))
     t_s = np.asarray(clip.frames.t_s, dtype=float)
-    ticks = out / "ticks.jsonl"
-    ticks.write_bytes(b"".join(tick(i, t) for i, t in enumerate(t_s)))
     frames = query_frames(t_s, spec.rate_hz) if spec.rate_hz else []
     return StackInput(out, len(t_s), spec.rate_hz, frames, ticks)
 
@@ -70,7 +77,11 @@ class InputFacts:
     @classmethod
     def read(cls, folder: Path) -> InputFacts:
         try:
-            frame_t = np.load(folder / "frames.npy")
+            frame_t = [
+                line["t_s"]
+                for text in (folder / TICKS).read_text().splitlines()
+                if (line := json.loads(text))["type"] == "frame"
+            ]
             tiles = {
                 parts[2]
                 for line in (folder / "stack.txt").read_text().splitlines()

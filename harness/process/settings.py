@@ -28,6 +28,10 @@ class ProcessSpec(StrictModel):
     that reads the stack input folder and writes JSONL on stdout (docs/adapters.md)."""
 
     command: list[Arg] = Field(min_length=1)  # argv; "{input}" becomes the input folder
+    # Host folders a `command:` stack reads besides its program's (a runtime, a virtual
+    # environment, weights), shown read-only at the same path in its sandbox; relative paths
+    # from the project root. None may hold the project root, .cache or reports/.
+    mounts: list[str] = Field(default_factory=list)
     image: str | None = None  # run the command in this local image (docker run, no network)
     name: str = "stack"  # how provisioning checks and latency samples name the stack
     corpus: Literal["local-grid", "xyz"] = "local-grid"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from harness.reference import extra
 from harness.reference.checkpoint_file import Check, file_checks, record_check
 from harness.reference.provisioned import Engine
 from harness.reference.settings import ReferenceScenario
 from harness.run.stage import Fix, RunContext, StageStop
+
+# On a framework-only install the entry point fails here, naming the install line.
+extra.require()
 
 
 class ReferencePipeline:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from harness.gates import LADDER, Verdict
+from harness.gates import LADDER, NOT_JUDGED, Verdict
 from harness.record import Record
 from harness.report.categories import categories
 
@@ -213,8 +213,10 @@ def _gates_step(verdict: Verdict) -> None:
     """One sub-step per ladder gate up to where the run stopped, that one marked failed."""
     with _step(f"gates: {verdict.gate} ({verdict.outcome})"):
         stop = verdict.rank if verdict.rank is not None else -1
+        unjudged = verdict.metrics.get(NOT_JUDGED) or {}
         for gate in LADDER[: max(stop, 0)]:
-            with _step(f"{gate}: passed"):
+            said = f"n/a (not judged: {unjudged[gate]})" if gate in unjudged else "passed"
+            with _step(f"{gate}: {said}"):
                 if gate in verdict.metrics:
                     _attach_json(verdict.metrics[gate], f"{gate} metrics")
         title = f"{verdict.gate}: {verdict.outcome}: {verdict.reason}"[:300]

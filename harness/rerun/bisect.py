@@ -1,17 +1,22 @@
 """`harness bisect`: the first commit where a scenario's gate got worse, via `git bisect run`.
 
 The user's checkout is never touched: the search runs in a temporary detached worktree (with
-the git-ignored `models/` and `.cache/` linked in). The scenario runs at `--good` first, to fix
-the reference gate, and at `--bad`, which must be worse. Then `git bisect run` calls this
-module's `step` at each commit: a gate at least as high on the ladder as the reference exits 0
-(good), a lower one 1 (bad), infra-error or config-error 125 (skip: the commit cannot be
-judged). Every run, reference or step, is a row in the gate ledger under the run id
-`bisect-<stamp>-<sha>`.
+the git-ignored `.cache/` linked in: its entries are keyed by content, so a commit reuses only
+what its own code would make). Each commit is judged with the models its own recipe makes:
+the scenario runs through that commit's own pytest session, whose `scenarios/conftest.py`
+builds the checkpoints the scenario names; today's `models/` is linked in only with
+`--reuse-models`, and then every step says so. The scenario runs at `--good` first, to fix the
+reference gate, and at `--bad`, which must be worse. Then `git bisect run` calls this module's
+`step` at each commit: a gate at least as high on the ladder as the reference exits 0 (good),
+a lower one 1 (bad), infra-error or config-error 125 (skip: the commit cannot be judged).
+Every run, reference or step, is a row in the gate ledger under the run id
+`bisect-<stamp>-<sha>`, with the checkpoint (sha256) and the engine it ran.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -24,13 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError, RecordError
-from harness.gates import Verdict
+from harness.gates import Verdict, conclude
 from harness.history.ledger import BISECT_PREFIX, DEFAULT_LEDGER, Ledger, Row, row_from_run
 from harness.history.transitions import rank
-from harness.rerun.attempt import run_scenario
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128
-DEFAULT_LINKS = ("models", ".cache")
+PYTEST_INTERRUPTED = 2  # pytest's exit status when collection failed
+DEFAULT_LINKS = (".cache",)
+MODELS = "models"  # today's checkpoints: linked only with --reuse-models
+OWN, REUSED = "own recipe", "today's models/ (--reuse-models)"
 WORDS = {GOOD: "good", BAD: "bad", SKIP: "skip"}
 
 
@@ -65,25 +72,41 @@ def run_at_head(
     bisect_id: str,
     timeout_s: float,
     word: str = "",
+    models: str = OWN,
 ) -> tuple[Verdict, Row]:
-    """Run the scenario in the worktree's checked-out commit; its row goes to the ledger."""
+    """Run the scenario at the worktree's checked-out commit through that commit's own pytest
+    session (its plugin, its conftest's model builds); its row goes to the ledger. With its
+    own recipe (`models`), what an earlier commit built in the worktree is removed first."""
     from harness.record import RECORD_NAME, read_record
-    from harness.runners.local import SubprocessRunner
 
-    os.environ.pop("HARNESS_GIT_SHA", None)  # provenance must read the checked-out commit
+    built = worktree / MODELS
+    if models == OWN and built.is_dir() and not built.is_symlink():
+        shutil.rmtree(built)
     sha = _git(worktree, "rev-parse", "HEAD")
     name = scenario.name.removesuffix(".scenario.yaml")
-    out = runs / bisect_id / sha[:12] / name
-    # one commit, one run: a preloaded process would cost what it saves (and an old commit
-    # may not have one)
-    runner = SubprocessRunner(worktree, worktree / ".cache", preload=False)
-    verdict = run_scenario(runner, worktree / scenario, out, timeout_s)
+    run_id = f"{bisect_id}-{sha[:10]}"
+    session = runs / bisect_id / sha[:12]
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_GIT_SHA"}  # read the commit's
+    env["HARNESS_RUN_ID"] = run_id
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(worktree), env.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, "-m", "pytest", str(scenario), "-q", "-p", "no:cacheprovider"]
+    cmd += ["--runner", "local", "--harness-runs", str(session), "--bundle", "none"]
     try:
-        record = read_record(out / RECORD_NAME)
+        done = subprocess.run(
+            cmd, cwd=worktree, env=env, capture_output=True, text=True, timeout=timeout_s
+        )
+        verdict = _session_verdict(session / run_id, name, done)
+    except subprocess.TimeoutExpired:
+        verdict = Verdict.broken("infra-error", f"the step ran past {timeout_s:g} s")
+    path = session / run_id / name / RECORD_NAME
+    if path.is_file():  # judged again by today's gates, like every commit of the search
+        verdict = conclude(path)
+    try:
+        record = read_record(path)
     except RecordError:
         record = None
     row = row_from_run(
-        f"{bisect_id}-{sha[:10]}",
+        run_id,
         name,
         verdict,
         record,
@@ -97,6 +120,29 @@ def run_at_head(
     return verdict, row
 
 
+def _session_verdict(folder: Path, name: str, done: subprocess.CompletedProcess) -> Verdict:
+    """The scenario's verdict from the session's verdicts.jsonl (config errors included)."""
+    import json
+
+    lines = (folder / "verdicts.jsonl").read_text().splitlines() if folder.is_dir() else []
+    for line in reversed(lines):
+        with contextlib.suppress(json.JSONDecodeError):
+            row = json.loads(line)
+            if row.get("name") == name:
+                return Verdict(row["gate"], row.get("outcome", "fail"), row.get("reason", ""))
+    said = (done.stdout + done.stderr).strip()
+    located = [ln for ln in said.splitlines() if ".scenario.yaml:" in ln or "configs/" in ln]
+    if done.returncode == PYTEST_INTERRUPTED and located:  # it could not even load the scenario
+        return Verdict.broken("config-error", f"at this commit: {located[0].strip()[:300]}")
+    return Verdict.broken("infra-error", f"the commit's pytest wrote no verdict: {said[-300:]}")
+
+
+def step_line(row: Row, models: str) -> str:
+    """What a step was judged with: its checkpoint, the engine and where the models came from."""
+    checkpoint = (row.checkpoint_sha256 or "none")[:12]
+    return f"checkpoint {checkpoint}, engine {row.engine or 'none'}, models: {models}"
+
+
 @dataclass
 class BisectResult:
     good: Verdict
@@ -106,14 +152,19 @@ class BisectResult:
     candidates: list[str] = field(default_factory=list)
     steps: list[Row] = field(default_factory=list)
     log: str = ""
+    models: str = OWN
 
     def summary(self) -> str:
         lines = [
             f"reference at --good: {self.good.gate}: {self.good.reason}",
             f"at --bad:            {self.bad.gate}: {self.bad.reason}",
+            f"models: {self.models}",
         ]
         for row in self.steps:
-            lines.append(f"  step {(row.git_sha or '?')[:10]}  {row.status:<12} {row.gate}")
+            lines.append(
+                f"  step {(row.git_sha or '?')[:10]}  {row.status:<12} {row.gate:<17} "
+                f"({step_line(row, self.models)})"
+            )
         if self.first_bad:
             v = self.first_bad_verdict
             lines.append(f"first bad commit: {self.first_bad}")
@@ -136,8 +187,20 @@ def bisect(
     ledger: Path | None = None,
     links: list[str] | None = None,
     timeout_s: float = 1800.0,
+    reuse_models: bool = False,
 ) -> BisectResult:
-    """Find the first commit between `good` and `bad` where the scenario's gate is worse."""
+    """Find the first commit between `good` and `bad` where the scenario's gate is worse.
+
+    Each commit makes its own models (its recipe); `reuse_models` links today's `models/`
+    into every commit instead, and the result says so."""
+    names = list(links if links is not None else DEFAULT_LINKS)
+    if MODELS in names and not reuse_models:
+        raise BisectError(
+            "linking models/ judges every commit with today's checkpoints; drop it (each "
+            "commit makes its own) or add --reuse-models to allow it"
+        )
+    if reuse_models and MODELS not in names:
+        names.append(MODELS)
     top = Path(_git(repo.resolve(), "rev-parse", "--show-toplevel"))
     good_sha, bad_sha = (
         _revision(top, rev, flag) for rev, flag in ((good, "--good"), (bad, "--bad"))
@@ -162,13 +225,13 @@ def bisect(
     _git(top, "worktree", "add", "--detach", str(tree), bad_sha)
     linked = []
     try:
-        for name in (
-            links if links is not None else [n for n in DEFAULT_LINKS if (top / n).exists()]
-        ):
+        for name in names:
             if (top / name).exists() and not (tree / name).exists():
                 (tree / name).symlink_to((top / name).resolve())
                 linked.append(tree / name)
-        return _search(tree, rel, good_sha, bad_sha, book, runs, bisect_id, timeout_s)
+        result = _search(tree, rel, good_sha, bad_sha, book, runs, bisect_id, timeout_s, names)
+        result.models = REUSED if reuse_models else OWN
+        return result
     finally:
         _git(tree, "bisect", "reset", check=False)
         for link in linked:
@@ -189,16 +252,17 @@ def _revision(top: Path, rev: str, flag: str) -> str:
     return out.stdout.strip()
 
 
-def _search(tree, rel, good_sha, bad_sha, book, runs, bisect_id, timeout_s) -> BisectResult:
+def _search(tree, rel, good_sha, bad_sha, book, runs, bisect_id, timeout_s, links) -> BisectResult:
     _git(tree, "checkout", "--quiet", "--detach", good_sha)
-    good_v, _ = run_at_head(tree, rel, book, runs, bisect_id, timeout_s, "reference")
+    models = REUSED if MODELS in links else OWN
+    good_v, _ = run_at_head(tree, rel, book, runs, bisect_id, timeout_s, "reference", models)
     if good_v.rank is None and rank(good_v.gate, good_v.reason) is None:
         raise BisectError(
             f"at --good {good_sha[:10]} the run broke ({good_v.gate}: "
             f"{good_v.reason}); pick a --good where {rel} gets a verdict"
         )
     _git(tree, "checkout", "--quiet", "--detach", bad_sha)
-    bad_v, bad_row = run_at_head(tree, rel, book, runs, bisect_id, timeout_s, "bad")
+    bad_v, bad_row = run_at_head(tree, rel, book, runs, bisect_id, timeout_s, "bad", models)
     result = BisectResult(good_v, bad_v)
     if judge(good_v, bad_v) != BAD:
         raise BisectError(
@@ -226,6 +290,8 @@ def _search(tree, rel, good_sha, bad_sha, book, runs, bisect_id, timeout_s) -> B
         bisect_id,
         "--timeout",
         str(timeout_s),
+        "--models",
+        models,
     ]
     text = _bisect_run(tree, step)
     result.log = _git(tree, "bisect", "log", check=False)
@@ -271,15 +337,21 @@ def step_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--id", required=True)
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--models", default=OWN)
     args = parser.parse_args(argv)
     try:
         tree = Path.cwd()
         reference = Verdict(args.reference_gate, "fail", args.reference_reason)
-        verdict, row = run_at_head(tree, args.scenario, None, args.runs, args.id, args.timeout)
+        verdict, row = run_at_head(
+            tree, args.scenario, None, args.runs, args.id, args.timeout, models=args.models
+        )
         code = judge(reference, verdict)
         row = Row(**{**row.__dict__, "status": f"bisect:{WORDS[code]}"})
         Ledger(args.ledger).append(row)
-        print(f"harness bisect step {row.git_sha}: {verdict.gate} -> {WORDS[code]}")
+        print(
+            f"harness bisect step {row.git_sha}: {verdict.gate} -> {WORDS[code]} "
+            f"({step_line(row, args.models)})"
+        )
         return code
     except BaseException as exc:  # never let our own failure read as "bad" (exit 1)
         print(f"harness bisect step: aborting: {type(exc).__name__}: {exc}", file=sys.stderr)

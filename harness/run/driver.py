@@ -20,7 +20,7 @@ import numpy as np
 
 from harness import provenance
 from harness.clip.model import Truth
-from harness.errors import ClipError, ScenarioError
+from harness.errors import ClipError, ScenarioError, StackError
 from harness.record import RECORD_NAME, RecordWriter
 from harness.run.answers import expected
 from harness.run.stage import RunContext, StageStop, find_pipeline
@@ -63,13 +63,15 @@ def run(
 
 
 @contextmanager
-def _timed(compute: dict[str, float], stage: str) -> Iterator[None]:
-    """Add the time spent in the stack's `stage` to `compute` (the harness's own time is the
+def _timed(ctx: RunContext, compute: dict[str, float], stage: str) -> Iterator[None]:
+    """Run the stack's `stage`, adding its time to `compute` (the harness's own time is the
     rest of the run: bench/runner_bench.py reports it as overhead)."""
     started = time.perf_counter()
+    ctx.running = stage
     try:
         yield
     finally:
+        ctx.running = ""
         compute[stage] = compute.get(stage, 0.0) + time.perf_counter() - started
 
 
@@ -84,7 +86,7 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
     }
     try:
         try:
-            with _timed(compute, "provision"):  # loading the stack's entry point included
+            with _timed(ctx, compute, "provision"):  # loading the stack's entry point included
                 pipeline = find_pipeline(loaded.scenario.pipeline, loaded.root)
                 engines = pipeline.provision(ctx)
         finally:  # what the stack declared, even when a check stopped it
@@ -101,39 +103,47 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
     except StageStop as exc:  # nothing provisioned (empty-backbones), or a failed check
         log.info("stopped in provisioning: %s", exc)
         _condition(ctx, prov)
+        _refused(ctx)
         return
     except (ScenarioError, ClipError) as exc:
         _condition(ctx, prov)
-        ctx.emit("setup", "error", category="config-error", message=str(exc))
+        if exc is not ctx.refused:
+            ctx.log("setup", "error", category="config-error", message=str(exc))
+        _refused(ctx)
         return
     except Exception as exc:  # anything unforeseen is the run's failure, not the product's
         _condition(ctx, prov)
-        _infra(ctx, exc)
+        if not _refused(ctx):
+            _infra(ctx, exc)
         return
     _condition(ctx, prov)
     _expect_answers(ctx, pipeline)
     truth = ctx.truth  # RunContext kept it apart when the clip was assigned: no stage saw it
     try:
-        with _timed(compute, "fixes"):
+        with _timed(ctx, compute, "fixes"):
             fixes = pipeline.fixes(ctx, engines)
-        with _timed(compute, "navigate"):
+        with _timed(ctx, compute, "navigate"):
             pipeline.navigate(ctx, fixes)
     except StageStop as exc:  # a product stop: recorded, so a verdict can say why
         log.info("stopped: %s", exc)
-        ctx.emit("run", "stop", reason=str(exc))
+        ctx.log("run", "stop", reason=str(exc))
+    except StackError as exc:  # the process adapter's stack crashed, hung, wrote garbage
+        ctx.log("setup", "error", category="infra-error", message=str(exc))
     except (ScenarioError, ClipError) as exc:  # the scenario asks for what the clip lacks
-        ctx.emit("setup", "error", category="config-error", message=str(exc))
+        if exc is not ctx.refused:
+            ctx.log("setup", "error", category="config-error", message=str(exc))
     except Exception as exc:  # runner, record, resources (out of memory): the run broke
         _infra(ctx, exc)
+    _refused(ctx)
     if truth is not None and len(truth.t_s):
         for sample in truth_samples(truth):
-            ctx.record.event("truth", "sample", **sample)
+            ctx.log("truth", "sample", **sample)
         # Where the clip's truth starts and ends (a real log's GNSS locks after boot): the
         # gates judge from its start, and a record missing samples inside it is not judged.
         # and how far the truth itself may be off (a survey's GNSS and frame-time offset):
         # the retrieval gate's hit radius is never smaller.
         stated = (ctx.clip.manifest.get("truth_uncertainty") or {}).get("horizontal_95_m")
-        ctx.record.event(
+        ctx.log(
             "truth",
             "span",
             t_s=float(truth.t_s[0]),
@@ -148,7 +158,7 @@ def _expect_answers(ctx: RunContext, pipeline: object) -> None:
     rate_of = getattr(pipeline, "query_rate_hz", None)
     rate_hz = rate_of(ctx.scenario) if rate_of is not None else None
     if rate_hz is not None and ctx.clip is not None and len(ctx.clip.frames.t_s):
-        ctx.record.event("vpr", "expected", **expected(ctx.clip.frames.t_s, rate_hz))
+        ctx.log("vpr", "expected", **expected(ctx.clip.frames.t_s, rate_hz))
 
 
 def truth_samples(truth: Truth) -> list[dict]:
@@ -174,8 +184,17 @@ def _corpus(ctx: RunContext):
     return scenario_corpus(spec, ctx.clip, ctx.loaded.resolve, ctx.cache_dir)
 
 
+def _refused(ctx: RunContext) -> bool:
+    """Record the config-error of a stage that wrote the driver's kinds (even when the stage
+    caught the refusal and went on); whether there was one."""
+    if ctx.refused is None:
+        return False
+    ctx.log("setup", "error", category="config-error", message=str(ctx.refused))
+    return True
+
+
 def _condition(ctx: RunContext, prov: dict) -> None:
-    ctx.record.condition(
+    ctx._writer.condition(
         ctx.loaded.scenario.model_dump(mode="json"),
         ctx.loaded.settings.dump(),
         {**prov, "device": provenance.device()},
@@ -186,7 +205,7 @@ def _condition(ctx: RunContext, prov: dict) -> None:
 def _infra(ctx: RunContext, exc: BaseException) -> None:
     tail = "".join(traceback.format_exception(exc)).strip().splitlines()[-6:]
     log.error("infra-error: %s", exc, exc_info=exc)
-    ctx.emit(
+    ctx.log(
         "setup",
         "error",
         category="infra-error",

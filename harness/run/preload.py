@@ -42,8 +42,12 @@ def _child(request: dict[str, Any], parent: int, control: tuple[int, int]) -> No
     try:
         os.setsid()
         deathsig.die_with(parent)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
+        # As a fresh Python starts: a write to a pipe whose reader is gone (a stack that
+        # exited, its launcher's pipe) is a BrokenPipeError the adapter reports, not a
+        # SIGPIPE that kills the run before its end line.
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         log = os.open(request["stderr"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

@@ -7,11 +7,13 @@ The reference pipeline implements it; an onboard stack plugs in its own through 
 from __future__ import annotations
 
 import os
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.errors import HarnessError
+from harness.errors import DriverKindError, HarnessError
+from harness.run import feed
 from harness.scenario.stacks import pipeline_class
 
 if TYPE_CHECKING:
@@ -19,8 +21,17 @@ if TYPE_CHECKING:
     from harness.clip.corpus import TileCorpus
     from harness.clip.model import Truth
     from harness.record import RecordWriter
+    from harness.run.feed import Sample
     from harness.scenario.load import Loaded
     from harness.scenario.model import Scenario, StackSettings
+
+
+# The events only the run driver writes: the answers (`truth`), the run's own errors
+# (`setup`) and the frames a stack must answer (`vpr/expected`: a stage that wrote it would
+# choose its own denominator). The record's condition, end and verdict lines are the
+# driver's and the host's too.
+DRIVER_STAGES = ("truth", "setup")
+DRIVER_EVENTS = (("vpr", "expected"),)
 
 
 class StageStop(HarnessError):
@@ -49,7 +60,7 @@ class RunContext:
     """
 
     loaded: Loaded
-    record: RecordWriter
+    _writer: RecordWriter  # the driver's: a stage writes through `emit` (or `record.event`)
     cache_dir: Path
     out_dir: Path
     # the oracle's only: no other stage may read it (declared before `clip`, whose assignment
@@ -59,6 +70,8 @@ class RunContext:
     corpus: TileCorpus | None = None  # the scenario's `corpus:`, else the clip's; None if neither
     artifacts: list[dict[str, Any]] = field(default_factory=list)  # see `artifact`
     _pending: list[tuple[str, str, dict[str, Any]]] | None = field(default_factory=list)
+    running: str = field(default="", init=False)  # the stack's stage the driver is in now
+    refused: DriverKindError | None = field(default=None, init=False)  # a stage's first try
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "clip" and value is not None and value.truth is not None:
@@ -103,17 +116,65 @@ class RunContext:
             }
         )
 
+    def released(self, pixels_of: Container[int] | None = None) -> Iterator[Sample]:
+        """The clip as the harness's clock releases it (harness.run.feed): IMU, telemetry and
+        frames in time order, a frame's pixels (those of `pixels_of`, all when None) only at
+        its turn; the same discipline a process stack gets on its stdin."""
+        return feed.released(self.clip, pixels_of)
+
+    @property
+    def record(self) -> StageRecord:
+        """The run record as a stage sees it: events of its own, nothing of the driver's."""
+        return StageRecord(self)
+
     def emit(self, stage: str, type: str, **fields: Any) -> None:
-        """Record an event (held back until the condition line is written)."""
+        """Record an event of the stack (held back until the condition line is written).
+        The driver's kinds are refused: a stage that wrote truth or ended the record would
+        choose what the gates compare it with."""
+        if stage in DRIVER_STAGES or (stage, type) in DRIVER_EVENTS:
+            raise self.refuse(f"wrote a `{stage}/{type}` event")
+        if "kind" in fields:  # it would make the line a condition, end or verdict line
+            raise self.refuse(f"wrote a `{stage}/{type}` event with kind={fields['kind']!r}")
+        self.log(stage, type, **fields)
+
+    def refuse(self, what: str) -> DriverKindError:
+        """The config-error for a stage that wrote `what`, kept so that a stage which swallows
+        it still fails the run."""
+        exc = DriverKindError(
+            f"the stack's `{self.running or 'unknown'}` stage ({self.scenario.pipeline}) "
+            f"{what}: truth, setup and vpr/expected events and the record's condition, end and "
+            "verdict lines are written by the run driver alone; record the stack's own events "
+            "under its own stage names (vpr, eskf, provisioning, ...)"
+        )
+        if self.refused is None:
+            self.refused = exc
+        return exc
+
+    def log(self, stage: str, type: str, **fields: Any) -> None:
+        """The driver's: record an event, held back until the condition line is written."""
         if self._pending is not None:
             self._pending.append((stage, type, fields))
         else:
-            self.record.event(stage, type, **fields)
+            self._writer.event(stage, type, **fields)
 
     def flush_pending(self) -> None:
         pending, self._pending = self._pending or [], None
         for stage, type, fields in pending:
-            self.record.event(stage, type, **fields)
+            self._writer.event(stage, type, **fields)
+
+
+class StageRecord:
+    """The record writer a stage gets: `event` only, under the stack's own stage names; the
+    condition, end and verdict lines and anything else of the writer are refused."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self._ctx = ctx
+
+    def event(self, stage: str, type: str, **fields: Any) -> None:
+        self._ctx.emit(stage, type, **fields)
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._ctx.refuse(f"used the record writer's `{name}`")
 
 
 class Pipeline(Protocol):
@@ -127,7 +188,8 @@ class Pipeline(Protocol):
         it is handed to `fixes`."""
 
     def fixes(self, ctx: RunContext, engines: list[Any]) -> list[Fix]:
-        """The VPR strategy: frames -> retrieved tiles -> position fixes."""
+        """The VPR strategy: frames -> retrieved tiles -> position fixes. Frames come from
+        `ctx.released()`, in time order, as the clock releases them."""
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
         """The filter: IMU + fixes -> state estimates."""

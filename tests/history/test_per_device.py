@@ -6,8 +6,9 @@ import sqlite3
 from pathlib import Path
 
 from harness.history.ledger import COLUMNS, Ledger, Row
-from harness.history.tier2 import check, diff, markdown_table
+from harness.history.tier2 import check, diff
 from harness.history.transitions import compare
+from harness.history.views import transitions
 
 BOARDS = ("board-1/cpu", "board-2/cpu", "board-3/cpu")
 
@@ -45,7 +46,7 @@ def test_gates_check_names_the_board(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.sqlite")
     ledger.append(_row("a", "board-2/cpu", "pass", 1))
     ledger.append(_row("b", "board-2/cpu", "retrieval-quality", 2))
-    table = markdown_table(diff(ledger, "a", "b"))
+    table = transitions(diff(ledger, "a", "b"), "md")
     assert "derkachi @ board-2/cpu" in table
 
 

@@ -58,7 +58,9 @@ def test_regression_forward_move_and_infra_from_real_runs(
     capsys.readouterr()
     assert main(["gates", "diff", "run-1", "run-2", "--ledger", str(ledger)]) == 0
     out = capsys.readouterr().out
-    assert "⬇ **backward**" in out and "steady" not in out  # only the moved scenarios
+    assert "BACKWARD" in out and "steady" not in out  # only the moved scenarios
+    assert "<br>" not in out and "**" not in out  # a terminal's text, not Markdown
+    assert "before: run run-1 (git " in out and "after:  run run-2 (git " in out
     # run 4: the stack crashes -> infra-error: no verdict, exit 2
     project.makepyfile(crashy=RAISES)
     _run(

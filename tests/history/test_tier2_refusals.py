@@ -45,7 +45,7 @@ def test_a_missing_scenario_withholds_the_ok_unless_allowed(tmp_path: Path) -> N
     assert "--allow-missing" in result.headline
     allowed = tier2.check(ledger, "last green", allow=frozenset({"missing"}))
     assert allowed.exit_code == tier2.OK
-    assert "(allowed by --allow-missing)" in tier2.markdown(allowed)
+    assert "(allowed by --allow-missing)" in tier2.summary(allowed)
 
 
 def test_a_not_comparable_pair_withholds_the_ok_unless_allowed(tmp_path: Path) -> None:
@@ -97,8 +97,8 @@ def test_last_green_is_chosen_per_scenario_on_the_same_runner_and_device(tmp_pat
     result = tier2.check(ledger, "last green")
     base = {t.scenario: t.before.run_id for t in result.transitions}
     assert base == {"a": "r2", "b": "r1", "c": "r1"}  # never r3/r4, never a run lacking it
-    assert result.exit_code == tier2.OK, tier2.markdown(result)
-    assert "last green per scenario: runs `r1`, `r2`" in tier2.markdown(result)
+    assert result.exit_code == tier2.OK, tier2.summary(result)
+    assert "last green per scenario: runs `r1`, `r2`" in tier2.summary(result)
     # the case: a green docker run of one scenario is no baseline for a local run
     only_docker = ledger_of(
         tmp_path / "x",

@@ -94,5 +94,5 @@ def test_baseline_refs_and_exit_codes(tmp_path: Path) -> None:
     assert tier2.check(ledger, "r1", "r2").exit_code == 0
     regressed = tier2.check(ledger, "last green", "r3")
     assert regressed.exit_code == 1
-    assert "| a | provisioning | empty-backbones | ⬇ **backward** |" in tier2.markdown(regressed)
+    assert "| a | provisioning | empty-backbones | ⬇ **backward** |" in tier2.summary(regressed)
     assert tier2.check(ledger, "r1").exit_code == 2  # the newest run is broken: no verdict

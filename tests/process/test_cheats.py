@@ -20,7 +20,8 @@ from harness.run.driver import run
 
 REPO = Path(__file__).resolve().parents[2]
 CHEATS = Path(__file__).resolve().parent / "cheats"
-RING = [str(REPO / "examples" / "ring-stack" / "run"), "--agl-m", "300", "--rate-hz", "1"]
+RING_DIR = REPO / "examples" / "ring-stack"
+RING = [str(RING_DIR / "run"), "--agl-m", "300", "--rate-hz", "1"]
 RING += ["--sigma-m", "25"]
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler for ring-stack")
@@ -54,16 +55,36 @@ BATTERY = [
 ]
 
 
+# Cheats that reach for what a stack in flight does not have. Each answers with its look-in
+# folder first ("{cache}": the project's clip cache, "{earlier}": an earlier run's folder).
+OFF = r"D1 from t=\S+ s: NEES > 13\.82 and error > 50 m"  # its own positions, 80 m off
+REACH = [
+    Cheat("truth_on_disk.py", "eskf-divergence", OFF, ("{cache}", *RING)),
+    Cheat("earlier_record.py", "eskf-divergence", OFF, ("{earlier}", *RING)),
+    Cheat(
+        "read_ahead.py",
+        "infra-error",
+        r"read-ahead: 0 of 600 frames readable before ready; a batch stack cannot run",
+    ),
+    Cheat(
+        "early_exit.py",
+        "infra-error",
+        r"the stack exited with status 0 before the end of the clip \(\d+ of 600 frames released\)",
+    ),
+]
+
+
 def judge(tmp_path: Path, script: str, args: tuple[str, ...]) -> Verdict:
     """The verdict of `script` run as the stack of the product scenario's twin."""
     command = json.dumps([sys.executable, str(CHEATS / script), *args])
+    mounts = json.dumps([*sorted({sys.prefix, sys.base_prefix}), str(CHEATS), str(RING_DIR)])
     text = f"""\
         format_version: 2
         name: cheat
         clip:
           synth: {{preset: derkachi-60s, seed: 7}}
         pipeline: process
-        process: {{command: {command}, speed: 60}}
+        process: {{command: {command}, mounts: {mounts}, speed: 60}}
         gates:
           vpr_contract: {{descriptor_dim: 24}}
           retrieval_quality: {{recall_at: 5, hit_rule: footprint, min_recall: 0.6, min_queries: 30}}
@@ -88,3 +109,23 @@ def test_a_cheating_stack_does_not_pass(tmp_path: Path, cheat: Cheat) -> None:
     assert verdict.gate != "pass"
     assert verdict.gate == cheat.gate, (verdict.gate, verdict.outcome, verdict.reason)
     assert re.search(cheat.reason, verdict.reason), verdict.reason
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of an earlier, honest run of the same clip: its record holds the truth."""
+    tmp = tmp_path_factory.mktemp("earlier")
+    assert judge(tmp, "honest.py", tuple(RING)).gate == "pass"
+    return tmp
+
+
+@pytest.mark.parametrize("cheat", REACH, ids=lambda c: c.script.removesuffix(".py"))
+def test_a_stack_cannot_reach_what_it_would_not_have_in_flight(
+    tmp_path: Path, cheat: Cheat, earlier: Path
+) -> None:
+    where = {"{cache}": str(REPO / ".cache"), "{earlier}": str(earlier)}
+    verdict = judge(tmp_path, cheat.script, tuple(where.get(a, a) for a in cheat.args))
+    assert verdict.gate == cheat.gate, (verdict.gate, verdict.outcome, verdict.reason)
+    assert re.search(cheat.reason, verdict.reason), verdict.reason
+    if cheat.script in ("truth_on_disk.py", "earlier_record.py"):  # it looked and found none
+        assert "cheat: answers not found" in (tmp_path / "out" / "stack.stderr").read_text()

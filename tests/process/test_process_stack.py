@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.gates import Verdict, conclude
+from harness.process.inputs import FORMAT_VERSION
 from harness.process.protocol import SCHEMA_NAME, json_schema
 from harness.record import read_record
 from harness.run.driver import run
@@ -77,15 +78,17 @@ def test_healthy_stack_passes_the_same_gates(tmp_path: Path) -> None:
 
 
 @needs_cc
-def test_the_stack_input_withholds_ground_truth(tmp_path: Path) -> None:
+def test_the_stack_input_withholds_ground_truth_and_every_sample(tmp_path: Path) -> None:
     run_it(tmp_path)
-    folders = list((REPO / ".cache" / "stack-input").glob("*-local-grid-v1"))
+    folders = list((REPO / ".cache" / "stack-input").glob(f"*-local-grid-v{FORMAT_VERSION}"))
     assert folders
     for folder in folders:
         names = {p.name for p in folder.rglob("*")}
-        assert "truth.npy" not in names and "ortho.npy" not in names
+        assert not names & {"truth.npy", "ortho.npy", "imu.npy", "frames.npy", "frames_rgb.npy"}
+        assert not list((folder / "frames").iterdir())  # a run's frames come at release
         doc = json.loads((folder / "input.json").read_text())
         assert "truth" not in doc["streams"] and "provenance" not in doc
+        assert {s["on"] for s in doc["streams"].values()} == {"stdin"}
         assert "fault_record" not in doc and doc["ground_truth"].startswith("withheld")
 
 

@@ -19,11 +19,14 @@ from harness.run.driver import run
 REPO = Path(__file__).resolve().parents[2]
 NEWCOMER = Path(__file__).resolve().parent / "newcomer" / "stack.py"
 CACHE = REPO / ".cache"
+# What the sandbox must show for this interpreter to run it: its environment and base install.
+PYTHON_MOUNTS = sorted({sys.prefix, sys.base_prefix})
 
 
 def scenario(tmp_path: Path, clip: str, **gates: str) -> Path:
     """A process scenario running the newcomer's stack on `clip`, 1 Hz queries."""
     command = json.dumps([sys.executable, str(NEWCOMER), "--agl-m", "300"])
+    mounts = json.dumps([*PYTHON_MOUNTS, str(NEWCOMER.parent)])
     lines = "".join(f"\n  {k}: {v}" for k, v in gates.items())
     text = f"""\
 format_version: 2
@@ -31,7 +34,7 @@ name: newcomer
 clip:
   synth: {clip}
 pipeline: process
-process: {{command: {command}, speed: 60, rate_hz: 1}}
+process: {{command: {command}, mounts: {mounts}, speed: 60, rate_hz: 1}}
 gates: {{}}{lines}
 timeout_s: 300
 expect: pass
@@ -65,11 +68,12 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_stack_input_writes_what_the_stack_gets_and_nothing_of_the_truth(written, capsys):
     folder, _ = written
     names = {p.name for p in folder.rglob("*")}
-    assert {"input.json", "stack.txt", "frames.npy", "ticks.jsonl"} <= names
+    assert {"input.json", "stack.txt", "frames", "ticks.jsonl"} <= names
     assert "truth.npy" not in names and "ortho.npy" not in names
-    frames = np.load(folder / "frames.npy")
+    frames = sorted((folder / "frames").iterdir())
     ticks = [json.loads(x) for x in (folder / "ticks.jsonl").read_text().splitlines()]
-    assert [t["frame"] for t in ticks] == list(range(len(frames)))
+    assert [t["frame"] for t in ticks if t["type"] == "frame"] == list(range(len(frames)))
+    assert {t["type"] for t in ticks} == {"imu", "telemetry", "frame"}
     assert (
         main(["stack", "input", str(folder.parent / "newcomer.scenario.yaml"), "-o", str(folder)])
         == 1

@@ -10,7 +10,9 @@ import pytest
 
 from harness.history.ledger import Ledger
 from harness.report.categories import categories
-from tests.helpers import scenario_text
+from tests.helpers import TINY, TINY_OVERRIDES, scenario_text
+
+REPO = Path(__file__).resolve().parents[2]
 
 EMPTY = "{c10_provisioning.backbones: []}"
 MISSING = "{c10_provisioning.backbones.0.weights_path: models/none.pt}"
@@ -195,3 +197,35 @@ def test_a_crash_result_joins_the_scenarios_history(tmp_path: Path) -> None:
         Parameter(name="run id", value=represent("r1"), excluded=True),
     ]
     assert crashed["historyId"] == get_history_id(full_name, normal, {})
+
+
+def test_a_pass_names_the_gates_it_did_not_judge(project: pytest.Pytester) -> None:
+    """An oracle run passes with retrieval and the descriptor contract n/a: the verdict's
+    reason, the description and the gates step say so, never "passed" for an unjudged gate."""
+    from harness.reference.models.scaffold import make_scaffold
+
+    (project.path / ".cache").symlink_to(REPO / ".cache", target_is_directory=True)
+    make_scaffold(project.path / "models" / "tiny.pt", **TINY)
+    text = TINY_OVERRIDES + scenario_text(
+        "oracle",
+        "pass",
+        vpr="{strategy: oracle, oracle: {sigma_m: 10, seed: 2}}",
+        gates="{retrieval_quality: {applies: false}, eskf_divergence: {sigma_vpr_m: 10, "
+        "warmup_s: 3, min_states: 30, min_fixes: 5}}",
+    ).replace("derkachi-60s", "derkachi-10s")
+    (project.path / "oracle.scenario.yaml").write_text(text)
+    out = project.path / "allure"
+    project.runpytest(
+        "-p", "no:cacheprovider", "--runner", "inprocess", "--alluredir", str(out)
+    ).assert_outcomes(passed=1)
+    result = results(out)["oracle"]
+    assert (
+        "verdict: pass (pass): pass; n/a: vpr-contract, retrieval-quality"
+        in (result["description"])
+    )
+    names = step_names(result["steps"][-1]["steps"])
+    assert (
+        "retrieval-quality: n/a (not judged: the scenario declares this gate does not apply)"
+        in names
+    )
+    assert "eskf-divergence: passed" in names

@@ -3,6 +3,7 @@ a clip that lacks what the scenario asks for is config-error, a product stop is 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,59 @@ def test_failures_after_provisioning_land_in_their_category(
         assert "(the stack stopped: no frames to query)" in verdict.reason
         return
     assert verdict.gate == gate and words in verdict.reason
+
+
+def _write_truth(ctx) -> None:
+    ctx.emit("truth", "sample", t_s=0.0, p_ned_m=[0, 0, 0], q_wxyz=[1, 0, 0, 0])
+
+
+def _swallowed(ctx) -> None:
+    with contextlib.suppress(Exception):  # a stage that hides the refusal still fails the run
+        ctx.record.event("truth", "span", t_s=0.0, to_s=1.0)
+
+
+CHEATS = {
+    "truth": _write_truth,
+    "end": lambda ctx: ctx.record.end(),
+    "condition": lambda ctx: ctx.record.condition({}, {}, {}),
+    "setup": lambda ctx: ctx.record.event("setup", "error", category="pass", message="ok"),
+    "verdict": lambda ctx: ctx.emit("vpr", "query", kind="verdict", gate="pass"),
+    # its own denominator: no frame it must answer
+    "expected": lambda ctx: ctx.emit("vpr", "expected", rate_hz=1.0, frames=[], t_s=[]),
+    "swallowed": _swallowed,
+}
+
+
+class Cheating(Failing):
+    """A stage that writes what only the driver writes, then carries on as if nothing were."""
+
+    def fixes(self, ctx, engines):
+        CHEATS[self.how](ctx)
+        return []
+
+    def navigate(self, ctx, fixes) -> None:
+        pass
+
+
+@pytest.mark.parametrize("how", sorted(CHEATS))
+def test_a_stage_cannot_write_the_drivers_kinds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    monkeypatch.setattr(Cheating, "how", how)
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "configs").mkdir()
+    config = (REPO / "configs" / "operator_replay.yaml").read_text()
+    (tmp_path / "configs" / "operator_replay.yaml").write_text(config)
+    text = scenario_text("c", "pass", pipeline=f"{__name__}:Cheating")
+    path = tmp_path / "c.scenario.yaml"
+    path.write_text(text.replace("derkachi-60s", "derkachi-10s"))
+    record = read_record(run(path, tmp_path / "out", root=tmp_path, cache_dir=REPO / ".cache"))
+    assert record.ended and not record.problems and record.verdict is None
+    verdict = conclude(record.path)
+    assert verdict.gate == "config-error", verdict.reason
+    assert "the stack's `fixes` stage" in verdict.reason
+    assert "written by the run driver alone" in verdict.reason
+    samples = list(record.select("truth", "sample"))  # the driver's, and only its
+    assert samples and {"t_s": 0.0, "p_ned_m": [0, 0, 0]} not in [
+        {k: s[k] for k in ("t_s", "p_ned_m")} for s in samples
+    ]

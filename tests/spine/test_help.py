@@ -28,6 +28,10 @@ def test_every_help_page_prints(tmp_path: Path) -> None:
     assert {"harness gates check", "harness bisect", "harness provision"} <= set(pages)
     for prog, parser in pages.items():
         assert parser.format_help(), prog  # raises on a bad `%` in any help string
+        # each page says what it is for, in whole words (a description cut mid-sentence ends
+        # with a comma; one made of a docstring's first line is cut)
+        assert parser.description, f"{prog} --help has no description"
+        assert not parser.description.rstrip().endswith((",", ";", ":")), prog
     (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
     for flag, shows in (("--help", "--rerun-on-move"), ("--markers", "@pytest.mark"),
                         ("--fixtures", "fixtures defined from")):  # fmt: skip

@@ -45,7 +45,8 @@ class Whoami(Base):
         global SEEN
         ctx.emit("test", "whoami", pid=os.getpid(), ppid=os.getppid(), pgid=os.getpgid(0),
                  env=os.environ.get("LEAKED"), seen=SEEN, cwd=os.getcwd(),
-                 fds=sorted(int(f) for f in os.listdir("/proc/self/fd")))
+                 fds=sorted(int(f) for f in os.listdir("/proc/self/fd")),
+                 sigpipe=str(signal.getsignal(signal.SIGPIPE)))
         SEEN = "changed by a run"
         os.environ["LEAKED"] = "yes"
         os.chdir("/")
@@ -113,6 +114,17 @@ def test_nothing_one_run_changes_reaches_the_next(runner: SubprocessRunner) -> N
         assert seen["env"] is None and seen["seen"] == "pristine"
         assert seen["cwd"] == str(runner.root)
     assert second["fds"] == first["fds"]  # the file the first run left open went with it
+
+
+def test_a_run_ignores_sigpipe_as_a_fresh_process(
+    runner: SubprocessRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGPIPE ignored as Python starts: a stack that went away is a BrokenPipeError the
+    adapter reports, never a signal that kills the run before its end line."""
+    preloaded = _whoami(runner, "a")["sigpipe"]
+    monkeypatch.setenv("HARNESS_PRELOAD", "0")
+    fresh = _whoami(SubprocessRunner(runner.root, REPO / ".cache"), "b")["sigpipe"]
+    assert preloaded == fresh == str(signal.SIG_IGN.value)
 
 
 def test_a_run_sees_the_environment_of_its_caller(

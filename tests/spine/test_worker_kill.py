@@ -117,7 +117,7 @@ def test_killed_worker_is_an_infra_error_everywhere(project: pytest.Pytester) ->
     # `gates check`: the crashed scenario is a broken head (exit 2), never "missing" (exit 0)
     result = tier2.check(ledger, "baseline")
     assert result.exit_code == tier2.NO_VERDICT
-    table = tier2.markdown(result)
+    table = tier2.summary(result)
     assert "| sleeps | pass | infra-error | ⚠ broken |" in table and "missing" not in table
 
 

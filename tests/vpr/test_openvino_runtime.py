@@ -111,11 +111,46 @@ def test_an_int8_engine_with_wrong_lengths_fails_provisioning(
     the CPU's int8 instructions, so the refusal must not."""
     from harness.reference import openvino_runtime as ovr
 
-    def long_descriptor(self, x: torch.Tensor) -> torch.Tensor:
-        return 1.03 * self.model(x)["vlad_descriptor"]
-
-    monkeypatch.setattr(ovr._Descriptor, "forward", long_descriptor)
+    head = ovr._head
+    monkeypatch.setattr(ovr, "_head", lambda model, vlad: 1.03 * head(model, vlad))
     rt, check = make_runtime(_engine("openvino-int8"), 64, tmp_path, tiles=_tiles)
     assert rt is None and not check.ok
     assert "descriptor lengths off fp32's by more than 0.01" in check.detail
     assert "parity: cosine to fp32 min" in check.detail
+
+
+def test_an_engine_holds_no_copy_of_the_checkpoints_pca(tmp_path: Path) -> None:
+    """The PCA is most of a NetVLAD checkpoint and the same in each of its engines: it runs in
+    torch from the loaded checkpoint, so an engine is the encoder and the pool only."""
+    torch.manual_seed(0)
+    model = NetVladVgg16(width=4, clusters=4, descriptor_dim=2048)  # PCA: 1 MiB, encoder less
+    init_like_torchvision(model)
+    backbone = Backbone(name="b", weights_path=Path("x.pt"), runtime="openvino-fp32")
+    engine = Engine(backbone, Path("x.pt"), "cd" * 32, model.eval())
+    rt, check = make_runtime(engine, 64, tmp_path)
+    assert check.ok, check.detail
+    (weights,) = tmp_path.rglob("*.bin")
+    assert weights.stat().st_size < model.pca.weight.numel() * 4 / 2
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)["vlad_descriptor"].numpy()
+    assert rt.embed(x).shape == (2, 2048) and np.all(np.sum(ref * rt.embed(x), axis=1) > 0.9999)
+
+
+def test_building_an_engine_removes_its_older_recipes_build(tmp_path: Path) -> None:
+    from harness.reference.openvino_runtime import RECIPE
+
+    engine = _engine("openvino-fp32")
+    folder = tmp_path / "openvino"
+    folder.mkdir()
+    same = f"{engine.sha256[:16]}-64-fp32"
+    older = [f"{same}.xml", f"{same}.bin", f"{same}-0ld0ld.xml", f"{same}-0ld0ld.bin"]
+    other = [f"{engine.sha256[:16]}-640-fp32-0ld0ld.xml", f"{'ef' * 8}-64-fp32-0ld0ld.xml"]
+    for name in older + other:
+        (folder / name).write_text("")
+    (folder / f"{same}-0ld0ld.compiled-2025.0").mkdir()
+    _, check = make_runtime(engine, 64, tmp_path)
+    assert check.ok and "built" in check.detail
+    left = sorted(p.name for p in folder.iterdir())
+    assert not set(older) & set(left) and f"{same}-0ld0ld.compiled-2025.0" not in left
+    assert set(other) <= set(left) and f"{same}-{RECIPE}.xml" in left

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.reference import extra
+
 
 def register(groups) -> None:
     sub = groups.group("provision", "make, check and train NetVLAD checkpoints")
@@ -55,6 +57,7 @@ def _architecture(p: argparse.ArgumentParser) -> None:
 
 
 def run_scaffold(args: argparse.Namespace) -> int:
+    extra.require()
     from harness.reference.models.scaffold import make_scaffold
 
     sha = make_scaffold(
@@ -70,6 +73,7 @@ def run_scaffold(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    extra.require()
     from harness.reference.models.importer import import_checkpoint
 
     result = import_checkpoint(
@@ -107,6 +111,7 @@ def run_pin(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    extra.require()
     import numpy as np
     import torch
     from pydantic import ValidationError

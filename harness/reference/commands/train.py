@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.reference import extra
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def load_weights(path: Path):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    extra.require()
     from dataclasses import replace
 
     import torch
@@ -67,6 +69,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
+    extra.require()
     import torch
 
     from harness.reference.models.evaluate import (

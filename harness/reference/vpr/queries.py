@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import cache
 from harness.atomic import atomic_path, build_lock
 from harness.clip import Clip, TileCorpus
 from harness.errors import ClipError
@@ -69,6 +70,7 @@ def tile_descriptors(
         key += f":{sorted(engine.normalisation.items())}"
     path = cache_dir / "descriptors" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
     if path.exists():
+        cache.touch(path)  # recently used: the cache's bound evicts others first
         return np.load(path), True
     with build_lock(path):  # two workers on the same corpus: one computes, one waits
         if path.exists():
@@ -130,6 +132,8 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
         )
     started = time.perf_counter()
     tiles, cached = tile_descriptors(runtime, engine, corpus, vpr.input_px, ctx.cache_dir)
+    for gone in cache.bound(ctx.cache_dir):  # engines and descriptors past the bound
+        log.info("cache bound: evicted %s %s (%d bytes)", gone.kind, gone.key, gone.bytes)
     ctx.emit(
         "vpr",
         "corpus",
@@ -167,6 +171,7 @@ class NetVladQueries:
         self.sigma = corpus.size_m / math.sqrt(12.0)  # a tile-centre fix is uniform over the tile
         self.frames = query_frames(clip.frames.t_s, vpr.rate_hz)
         self.times = [float(clip.frames.t_s[i]) for i in self.frames]
+        self._released = ctx.released(pixels_of=set(self.frames))  # pixels on the clock
         self.aligned = vpr.align == "north-up"
         self.queries: list[np.ndarray] = []
         self.thumbs = ThumbCollector(corpus)
@@ -181,7 +186,7 @@ class NetVladQueries:
             )
             return None
         start = time.perf_counter()
-        image = _query_image(self.clip, self.clip.frames.read(i), pose, corpus)
+        image = _query_image(self.clip, self._frame(i), pose, corpus)
         desc = self.strategy.embed_query(image)
         top, scores = self.strategy.retrieve_topk(desc, self.ctx.scenario.vpr.top_k)
         latency_ms = (time.perf_counter() - start) * 1e3
@@ -208,6 +213,13 @@ class NetVladQueries:
         best = corpus.centres_ne_m[top[0]]
         z = (float(best[0]), float(best[1]))
         return Fix(t_s, z, self.sigma, corpus.ids[top[0]], latency_ms / 1e3)
+
+    def _frame(self, i: int) -> np.ndarray:
+        """Frame i's pixels, the clock run on to its release (queries come in time order)."""
+        for sample in self._released:
+            if sample.release.kind == "frame" and sample.release.index == i:
+                return sample.pixels
+        raise IndexError(f"frame {i} was never released: queries must come in time order")
 
     def close(self) -> None:
         """The spread of the query descriptors and the report's thumbnails."""

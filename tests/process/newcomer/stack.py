@@ -21,8 +21,6 @@ corpus_dir = os.path.join(root, doc["corpus"]["path"])
 with open(os.path.join(corpus_dir, "corpus.json")) as f:
     corpus = json.load(f)
 tiles = np.load(os.path.join(corpus_dir, "tiles.npy"), mmap_mode="r")
-frames = np.load(os.path.join(root, doc["streams"]["frames"]["pixels"]), mmap_mode="r")
-frame_t = np.load(os.path.join(root, doc["streams"]["frames"]["file"]))
 centres = np.array(corpus["footprints_ne_m"]).mean(axis=1)
 sigma = corpus["size_m"] / 12**0.5  # a tile-centre fix is uniform over the tile
 
@@ -54,15 +52,21 @@ def emit(obj: dict) -> None:
 
 
 emit({"type": "ready", "name": "newcomer", "version": "0.1"})
-# The query frames: the first frame at or after each 1/rate tick (docs/adapters.md, rate_hz).
-ticks = np.arange(frame_t[0], frame_t[-1] + 1e-9, 1 / RATE_HZ)
-query = {int(i) for i in np.searchsorted(frame_t + 1e-9, ticks) if i < len(frame_t)}
+# The query frames: the first frame at or after each 1/rate tick from the first frame
+# (docs/adapters.md, rate_hz). IMU and telemetry lines: this stack uses neither.
+next_tick = None
 position = None
 for line in sys.stdin:
     tick = json.loads(line)
+    if tick["type"] != "frame":
+        continue
     i, t = tick["frame"], tick["t_s"]
-    if i in query:
-        d = unit(histogram(frames[i], RADIUS_M * frame_px_m) - mean)
+    next_tick = t if next_tick is None else next_tick
+    if t + 1e-9 >= next_tick:
+        while next_tick <= t + 1e-9:
+            next_tick += 1 / RATE_HZ
+        frame = np.load(os.path.join(root, tick["file"]))  # written at its release
+        d = unit(histogram(frame, RADIUS_M * frame_px_m) - mean)
         scores = tile_desc @ d
         best = np.argsort(-scores)[:5]
         data = base64.b64encode(d.astype("<f4").tobytes()).decode()

@@ -1,0 +1,117 @@
+"""The harness's one clock: a clip's sensor data released to the stack under test in time
+order, as it would reach the stack in flight.
+
+`schedule` orders every IMU sample, telemetry sample and frame of a clip by its time (at equal
+times: IMU, then telemetry, then the frame, so a frame comes after the motion that led to it).
+A process stack gets each release on its stdin (and a frame's pixels as a file written at that
+moment) when the paced `Clock` reaches its time; an in-process stage iterates `released(clip)`,
+which hands out a frame's pixels only when its turn comes. Neither can reach a sample before
+its release: both are causal by construction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Container, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from harness.clip import Clip
+
+Kind = Literal["imu", "telemetry", "frame"]
+ORDER: dict[str, int] = {"imu": 0, "telemetry": 1, "frame": 2}
+
+
+@dataclass(frozen=True)
+class Release:
+    """One sample of one stream: `index` into the clip's stream `kind`, released at `t_s`."""
+
+    kind: Kind
+    index: int
+    t_s: float
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A released sample's values: IMU (gyro, accel), telemetry (attitude, baro height) or a
+    frame (its pixels, H x W x 3 uint8)."""
+
+    release: Release
+    gyro_rad_s: np.ndarray | None = None
+    accel_m_s2: np.ndarray | None = None
+    q_wxyz: np.ndarray | None = None
+    baro_height_m: float | None = None
+    pixels: np.ndarray | None = None
+
+
+def schedule(clip: Clip) -> list[Release]:
+    """Every sample of the clip's IMU, telemetry and frames, in release order."""
+    streams: list[tuple[Kind, np.ndarray]] = [("imu", clip.imu.t_s), ("frame", clip.frames.t_s)]
+    if clip.telemetry is not None:
+        streams.append(("telemetry", clip.telemetry.t_s))
+    out = [
+        Release(kind, i, float(t))
+        for kind, times in streams
+        for i, t in enumerate(np.asarray(times, dtype=float))
+    ]
+    return sorted(out, key=lambda r: (r.t_s, ORDER[r.kind], r.index))
+
+
+def sample(clip: Clip, release: Release) -> Sample:
+    """The values of one released sample (a frame's pixels decoded now)."""
+    i = release.index
+    if release.kind == "imu":
+        return Sample(release, gyro_rad_s=clip.imu.gyro_rad_s[i], accel_m_s2=clip.imu.accel_m_s2[i])
+    if release.kind == "telemetry":
+        tel = clip.telemetry
+        return Sample(release, q_wxyz=tel.q_wxyz[i], baro_height_m=float(tel.baro_height_m[i]))
+    return Sample(release, pixels=clip.frames.read(i))
+
+
+def released(clip: Clip, pixels_of: Container[int] | None = None) -> Iterator[Sample]:
+    """The in-process stage's view of the clip: each sample in release order, a frame's pixels
+    only at its turn (decoded for the frames in `pixels_of`, every frame when None). A stage
+    that keeps what it was given keeps only the past."""
+    for release in schedule(clip):
+        if release.kind == "frame" and pixels_of is not None and release.index not in pixels_of:
+            yield Sample(release)
+        else:
+            yield sample(clip, release)
+
+
+class Clock:
+    """Real time for a process stack: started when the stack says it is ready, then a release
+    at `t_s` is due `t_s / speed` seconds later. Records when each frame went out (for the
+    latency and causality of the lines that answer it)."""
+
+    def __init__(self, frames: int, speed: float) -> None:
+        self.speed = speed
+        self.released: list[float | None] = [None] * frames
+        self.started = 0.0
+        self.ready = threading.Event()
+        self.stopped = threading.Event()  # the stack is gone: release nothing more
+
+    def start(self) -> None:
+        """The stack said it is ready: time 0 is now."""
+        if not self.ready.is_set():
+            self.started = time.monotonic()
+            self.ready.set()
+
+    def wait_for(self, t_s: float) -> bool:
+        """Sleep until the release at `t_s` is due; False when the clock was stopped."""
+        delay = self.started + t_s / self.speed - time.monotonic()
+        if delay > 0:
+            self.stopped.wait(delay)
+        return not self.stopped.is_set()
+
+    def latency_ms(self, frame: int | None, arrived: float) -> tuple[bool, float | None]:
+        """Whether `frame` (None: no frame named) was released when a line naming it arrived,
+        and the time since its release."""
+        if frame is None or not 0 <= frame < len(self.released):
+            return True, None
+        at = self.released[frame]
+        return (False, None) if at is None else (True, (arrived - at) * 1e3)
