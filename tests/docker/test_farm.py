@@ -149,7 +149,7 @@ def test_each_place_runs_every_scenario_on_every_board(lab: Lab, tmp_path: Path)
     check = subprocess.run(
         [sys.executable, "-m", "harness.commands.main", "gates", "check",
          "--baseline", rows[0].run_id, "--run", "next", "--ledger", str(ledger.path),
-         "--runs", str(tmp_path / "runs"), "--allow-unpinned"],
+         "--runs", str(tmp_path / "runs"), "--allow-unpinned", "--format", "md"],
         cwd=REPO, capture_output=True, text=True, timeout=120, env=_env(),
     )  # fmt: skip
     lines = [line for line in check.stdout.splitlines() if line.startswith("| ")]
