@@ -29,8 +29,10 @@ def _engine(runtime: str) -> Engine:
 def _tiles(n: int = 24) -> np.ndarray:
     """Smooth textured tiles (random noise would calibrate nothing like a corpus)."""
     rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (n, 8, 8, 3)).astype(np.uint8)
-    return base.repeat(8, axis=1).repeat(8, axis=2)
+    # Large patches: a query (a tile shifted by a sixteenth) is still nearest its own tile, as
+    # the query-path parity needs of a tiny random model.
+    base = rng.integers(0, 255, (n, 2, 2, 3)).astype(np.uint8)
+    return base.repeat(32, axis=1).repeat(32, axis=2)
 
 
 def test_openvino_fp32_matches_the_eager_forward(tmp_path: Path) -> None:
@@ -154,3 +156,38 @@ def test_building_an_engine_removes_its_older_recipes_build(tmp_path: Path) -> N
     left = sorted(p.name for p in folder.iterdir())
     assert not set(older) & set(left) and f"{same}-0ld0ld.compiled-2025.0" not in left
     assert set(other) <= set(left) and f"{same}-{RECIPE}.xml" in left
+
+
+def test_parity_refuses_an_engine_that_reorders_retrievals_naming_the_figures() -> None:
+    """Cosine and lengths fine, yet the query path retrieves other tiles than fp32 (or fewer
+    of the right ones): the engine is refused, and the figures say by how much."""
+    from harness.reference.openvino_runtime import Parity
+
+    fine = Parity(0.97, 0.98, 8, 0.001, 1.0, 0.9, 0.75, 0.75)
+    assert fine.failure() is None and "top-1 agrees with fp32 on 1.00" in fine.text()
+    reordered = Parity(0.97, 0.98, 8, 0.001, 0.875, 0.9, 0.75, 0.75)
+    assert reordered.failure() == "top-1 agreement with fp32 0.88 < 0.95"
+    fewer = Parity(0.97, 0.98, 8, 0.001, 1.0, 0.9, 0.625, 0.75)
+    assert fewer.failure() == "recall@1 0.62 vs fp32 0.75: more than 0.02 apart"
+
+
+def test_the_query_path_parity_sees_a_reordering_engine() -> None:
+    """`query_parity` against an engine that answers each query with another's descriptor."""
+    from harness.reference.openvino_runtime import PARITY_TILES, query_parity
+
+    torch.manual_seed(0)
+    images = torch.rand(16, 3, 32, 32)
+    codes = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+
+    class Lookup(torch.nn.Module):  # knows each tile, shifted as a query or not
+        def forward(self, x: torch.Tensor) -> dict:
+            flat, shifted = x.flatten(1), images.roll((2, 2), (2, 3)).flatten(1)
+            d = torch.minimum(torch.cdist(flat, images.flatten(1)), torch.cdist(flat, shifted))
+            return {"vlad_descriptor": codes[d.argmin(1)]}
+
+    model = Lookup()
+    same = query_parity(lambda x: model(x)["vlad_descriptor"].numpy(), model, images)
+    assert same["top1_agreement"] == 1.0 and same["recall1_fp32"] == 1.0
+    shuffled = query_parity(lambda x: model(x)["vlad_descriptor"].roll(1, 0).numpy(), model, images)
+    assert shuffled["top1_agreement"] < 0.95 and shuffled["recall1_int8"] < 1.0
+    assert PARITY_TILES == 8  # the queries: the last eight tiles
