@@ -12,7 +12,7 @@ from harness.clip.spec import RecordingSpec
 from harness.digest import file_digest
 from harness.errors import ClipError
 
-READER_VERSION = 3  # bump when a reader's output changes, so cached imports are redone
+READER_VERSION = 5  # bump when a reader's output changes, so cached imports are redone
 
 
 def _digest(path: Path, cache_dir: Path) -> str:
@@ -33,7 +33,12 @@ def import_recording(spec: RecordingSpec, root: Path, cache_dir: Path) -> Path:
         if spec.video is None
         else (spec.video if spec.video.is_absolute() else root / spec.video)
     )
-    for p in (path, video):
+    track = (
+        None
+        if spec.track is None
+        else (spec.track if spec.track.is_absolute() else root / spec.track)
+    )
+    for p in (path, video, track):
         if p is not None and not p.exists():
             raise ClipError(
                 f"{p}: does not exist; fix `clip: recording:` (paths relative to {root})"
@@ -41,9 +46,10 @@ def import_recording(spec: RecordingSpec, root: Path, cache_dir: Path) -> Path:
     key = json.dumps(
         [
             READER_VERSION,
-            spec.model_dump(mode="json", exclude={"path", "video"}),
+            spec.model_dump(mode="json", exclude={"path", "video", "track"}),
             _digest(path, cache_dir),
             None if video is None else _digest(video, cache_dir),
+            None if track is None else _digest(track, cache_dir),
         ]
     )
     folder = cache_dir / "recordings" / hashlib.sha256(key.encode()).hexdigest()[:24]
@@ -52,7 +58,7 @@ def import_recording(spec: RecordingSpec, root: Path, cache_dir: Path) -> Path:
     part = folder.with_name(f"{folder.name}.part-{os.getpid()}")
     shutil.rmtree(part, ignore_errors=True)
     try:
-        _import(spec, path, video, part)
+        _import(spec, path, video, track, part)
         shutil.rmtree(folder, ignore_errors=True)
         part.rename(folder)
     finally:
@@ -60,15 +66,31 @@ def import_recording(spec: RecordingSpec, root: Path, cache_dir: Path) -> Path:
     return folder
 
 
-def _import(spec: RecordingSpec, path: Path, video: Path | None, out: Path) -> None:
-    if spec.kind == "dji-srt":
+def _import(
+    spec: RecordingSpec, path: Path, video: Path | None, track: Path | None, out: Path
+) -> None:
+    hfov = 60.0 if spec.hfov_deg is None else spec.hfov_deg
+    if spec.kind == "survey":
+        from harness.clip.survey import import_survey
+
+        import_survey(
+            path,
+            track,
+            out,
+            frame_px=spec.frame_px,
+            hfov_deg=spec.hfov_deg,
+            frame_offset_s=spec.frame_offset_s,
+            frame_offset_sigma_s=spec.frame_offset_sigma_s,
+            simulate_imu=spec.simulate_imu,
+        )
+    elif spec.kind == "dji-srt":
         from harness.clip.srt_import import import_dji
 
         import_dji(
             video,
             path,
             out,
-            hfov_deg=spec.hfov_deg,
+            hfov_deg=hfov,
             assume_alt_m=spec.assume_alt_m,
             simulate_imu=spec.simulate_imu,
         )
@@ -82,11 +104,11 @@ def _import(spec: RecordingSpec, path: Path, video: Path | None, out: Path) -> N
             out,
             video,
             spec.video_start_s,
-            spec.hfov_deg,
+            hfov,
             spec.truth_source,
             min_imu_hz=minimum,
         )
     else:
         from harness.clip.rosbag import import_rosbag
 
-        import_rosbag(path, out, time=spec.time, hfov_deg=spec.hfov_deg)
+        import_rosbag(path, out, time=spec.time, hfov_deg=hfov)

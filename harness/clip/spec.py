@@ -15,16 +15,26 @@ class RecordingSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["dji-srt", "px4-ulog", "ros2-bag"]
-    path: Path
+    kind: Literal["dji-srt", "px4-ulog", "ros2-bag", "survey"]
+    path: Path  # survey: the folder of images
+    track: Path | None = None  # survey: the GPS track CSV
     video: Path | None = None  # dji-srt, px4-ulog
     video_start_s: float = 0.0  # px4-ulog: clip time of the video's first frame
     truth_source: Literal["gnss", "estimate"] = "gnss"  # px4-ulog
     min_imu_hz: float | None = Field(None, ge=0)  # px4-ulog; None: the reference ESKF's 100
-    simulate_imu: bool = False  # dji-srt alone: an IMU simulated from the track (labelled)
+    simulate_imu: bool = False  # dji-srt alone, survey: an IMU simulated from the track (labelled)
     assume_alt_m: float | None = None  # dji-srt without any height field
     time: Literal["header", "receive"] = "header"  # ros2-bag clock
-    hfov_deg: float = Field(60.0, gt=0, lt=180)
+    hfov_deg: float | None = Field(None, gt=0, lt=180)  # None: 60 deg; survey: measured
+    frame_px: int = Field(640, ge=256, le=4096)  # survey: frames downscaled to this width
+    frame_offset_s: float | None = None  # survey: camera clock to GPS; None: estimated
+    frame_offset_sigma_s: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _survey_has_track(self) -> RecordingSpec:
+        if (self.kind == "survey") != (self.track is not None):
+            raise ValueError("`track:` (the GPS track CSV) goes with kind survey, and only there")
+        return self
 
 
 class ClipRef(BaseModel):

@@ -81,6 +81,21 @@ def register(groups) -> None:
     p.add_argument("--distro", default="humble", help="typestore for bags without definitions")
     p.add_argument("--hfov-deg", type=float, default=60.0, help="FOV when there is no CameraInfo")
     p.set_defaults(func=run_import_rosbag)
+    p = sub.add_parser("import-survey", help="bundle from a survey: nadir images + a GPS track CSV")
+    p.add_argument("images", type=Path, help="the folder of JPEG images (EXIF times)")
+    p.add_argument("track", type=Path, help="the GPS track CSV (UTC time, lat, lon, alt)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="bundle folder to write")
+    p.add_argument("--frame-px", type=int, default=640, help="frame width in the bundle")
+    p.add_argument("--hfov-deg", type=float, help="field of view (default: measured)")
+    p.add_argument("--frame-offset-s", type=float, help="camera clock to GPS (default: estimated)")
+    p.add_argument("--frame-offset-sigma-s", type=float, help="its uncertainty")
+    p.add_argument("--licence", help="licence text (default: the LICENSE file by the images)")
+    p.add_argument(
+        "--simulate-imu",
+        action="store_true",
+        help="add an IMU simulated from the smoothed track (labelled in the manifest)",
+    )
+    p.set_defaults(func=run_import_survey)
 
 
 def load_spec(path: Path):
@@ -192,6 +207,24 @@ def run_import_rosbag(args: argparse.Namespace) -> int:
         time=args.time,
         distro=args.distro,
         hfov_deg=args.hfov_deg,
+    )
+    print(out)
+    return 0
+
+
+def run_import_survey(args: argparse.Namespace) -> int:
+    from harness.clip.survey import import_survey
+
+    out = import_survey(
+        args.images,
+        args.track,
+        args.out,
+        frame_px=args.frame_px,
+        hfov_deg=args.hfov_deg,
+        frame_offset_s=args.frame_offset_s,
+        frame_offset_sigma_s=args.frame_offset_sigma_s,
+        licence=args.licence,
+        simulate_imu=args.simulate_imu,
     )
     print(out)
     return 0

@@ -5,11 +5,15 @@ query's time; a query without finite truth is not judged, and too few judged is 
 queries judged are the frames the driver asked for (`vpr/expected`), each a miss when the
 stack left it unanswered, not the ones the stack chose to answer. A top-N tile whose centre
 or footprint is not finite cannot be judged a hit or a miss (a comparison with NaN is silently
-false): the gate is no-data naming the query lines.
+false): the gate is no-data naming the query lines. The hit radius is never smaller than
+the truth's own stated 95 % uncertainty (`truth/span` `horizontal_95_m`, e.g. a survey's GNSS,
+frame-time offset and camera pointing): a radius inside the truth's error would call right
+answers misses.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -32,6 +36,20 @@ class RetrievalQualitySpec(GateSpec):
     min_recall: float = Field(0.8, ge=0, le=1)
     min_queries: int = Field(30, ge=1)
     applies: bool = True
+
+
+def truth_floor_m(record: Record) -> float | None:
+    """The truth's stated 95 % horizontal uncertainty [m], None when the record states none."""
+    span = next(iter(record.select("truth", "span")), None)
+    if span is None or span.get("horizontal_95_m") is None:
+        return None
+    value = number(record, span, "horizontal_95_m")
+    if not math.isfinite(value) or value < 0:
+        raise Malformed(
+            f"{record.where(span)}: truth/span field 'horizontal_95_m' is {value}, not a "
+            "finite non-negative number of metres"
+        )
+    return value
 
 
 def is_hit(hit: dict, truth: np.ndarray, spec: RetrievalQualitySpec) -> bool:
@@ -79,12 +97,36 @@ def judged_queries(
     return out, unanswered, not_finite
 
 
+def _recall(judged: list[tuple[list, np.ndarray]], spec: RetrievalQualitySpec) -> float | None:
+    hits = sum(any(is_hit(h, p, spec) for h in top) for top, p in judged)
+    return hits / len(judged) if judged else None
+
+
+def _also(record: Record, spec: RetrievalQualitySpec) -> dict[int, float]:
+    """recall@1 and @5 beside the bar's N, where every query answered returned that many."""
+    tops = [q["topk"] for q in record.select("vpr", "query") if isinstance(q.get("topk"), list)]
+    out = {}
+    for n in (1, 5):
+        if n != spec.recall_at and tops and min(len(t) for t in tops) >= n:
+            other = spec.model_copy(update={"recall_at": n})
+            judged, _, not_finite = judged_queries(record, other)
+            recall = _recall(judged, other)
+            if recall is not None and not not_finite:
+                out[n] = recall
+    return out
+
+
 def check(record: Record) -> GateResult:
     spec = spec_of(record, "retrieval_quality", RetrievalQualitySpec)
+    floor = truth_floor_m(record) if spec.hit_rule == "radius" else None
+    raised = floor is not None and floor > spec.radius_m
+    if raised:
+        spec = spec.model_copy(update={"radius_m": floor})
     judged, unanswered, not_finite = judged_queries(record, spec)
-    hits = sum(any(is_hit(h, p, spec) for h in top) for top, p in judged)
-    recall = hits / len(judged) if judged else None
+    recall = _recall(judged, spec)
     rule = spec.hit_rule if spec.hit_rule == "footprint" else f"within {spec.radius_m:g} m"
+    if raised:
+        rule += " (the truth's 95 % uncertainty)"
     metrics = {
         "queries": len(judged),
         "unanswered": unanswered,
@@ -92,6 +134,8 @@ def check(record: Record) -> GateResult:
         "recall_at": spec.recall_at,
         "rule": rule,
     }
+    if floor is not None:
+        metrics["truth_uncertainty_95_m"] = floor
     if not spec.applies:
         return GateResult("n/a", "the scenario declares this gate does not apply", metrics)
     if not_finite:
@@ -111,9 +155,13 @@ def check(record: Record) -> GateResult:
             metrics,
         )
     missing = f" ({unanswered} unanswered)" if unanswered else ""
+    also = _also(record, spec)
+    metrics.update({f"recall_at_{n}": r for n, r in also.items()})
     reason = (
         f"recall@{spec.recall_at} ({rule}) {recall:.2f} "
         f"{'<' if recall < spec.min_recall else '>='} {spec.min_recall:.2f} "
         f"over {len(judged)} queries{missing}"
     )
+    if also:
+        reason += " (" + ", ".join(f"recall@{n} {r:.2f}" for n, r in also.items()) + ")"
     return GateResult("fail" if recall < spec.min_recall else "pass", reason, metrics)

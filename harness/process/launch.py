@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 LABEL = "org.harness.e2e=stack"
 TAIL_LINES = 12
+FEEDER_JOIN_S = 30.0  # a write to a stack that is gone fails at once; this is a backstop
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def _feed(proc: subprocess.Popen, clip: Clip, frames_dir: Path, clock: Clock) ->
     try:
         for release in schedule(clip):
             sample = feed.sample(clip, release)  # a frame is decoded before its time comes
-            clock.wait_for(release.t_s)
+            if not clock.wait_for(release.t_s):
+                return  # the stack is gone: nothing more is released, nor written
             if release.kind == "frame":
                 write_frame(frames_dir, release.index, sample.pixels)
                 clock.released[release.index] = time.monotonic()
@@ -164,7 +166,10 @@ def run_stack(
             timer.cancel()
             proc.stdout.close()
             never_ready = not clock.ready.is_set()
+            clock.stopped.set()
             clock.ready.set()  # lets the feeding thread end
+            # ... before the frames folder goes and the releases are counted
+            feeder.join(FEEDER_JOIN_S)
     tail = stderr_tail(stderr_path)
     if expired.is_set():
         waiting = ' (it never wrote its {"type": "ready"} line)' if never_ready else ""

@@ -5,7 +5,7 @@ Layout of `reports/failures/<scenario>--<run id>.tar.gz` (see docs/surprises.md)
     manifest.json                 what the run was: verdict, decision, hashes, provenance, command
     project/<scenario path>       the scenario file as written (overrides inside)
     project/<stack file path>     what the stack reads besides checkpoints (an operator
-                                  config, a program) as written
+                                  config, a program and its folder) as written
     project/<pipeline>.py         a `module:Class` stack under development, when it is one file
     project/<checkpoint path>     the checkpoint, when it fits the bound (or on request)
     project/<clip bundle path>/   a clip bundle, when it fits the bound (or on request)
@@ -13,6 +13,7 @@ Layout of `reports/failures/<scenario>--<run id>.tar.gz` (see docs/surprises.md)
     resolved/scenario.json, resolved/config.json   the scenario and the stack's settings as
                                   the run saw them
     run/record.jsonl, run/stderr.log, run/*.png    the run record, its log and its pictures
+    run/stack.stderr              a process stack's stderr
 
 Paths under `project/` mirror the paths relative to the project root, so unpacking the
 archive gives a project a replay can run as is. Parts go in by priority; one that would take
@@ -191,6 +192,11 @@ def collect(
     for f in facts.stack_files:  # the stack's config, program, ...: small, always carried
         if f.role != "checkpoint" and f.path.is_file():
             parts.add(f"project/{relative(f.path, root).as_posix()}", f.path, must=True)
+        if f.role == "program" and f.path.is_file():  # its folder: all the stack sees of ours
+            for path in sorted(p for p in f.path.parent.rglob("*") if p.is_file()):
+                rel = relative(path, root).as_posix()
+                if path != f.path:
+                    parts.add(f"project/{rel}", path, what=f"program folder file {rel}")
     resolved_scenario = record.scenario if record else {}
     for name, obj in (("scenario", resolved_scenario), ("config", record.config if record else {})):
         blob = json.dumps(obj, indent=2, sort_keys=True).encode()
@@ -198,8 +204,8 @@ def collect(
     record_path = facts.out_dir / RECORD_NAME
     if record_path.is_file():
         parts.add(f"run/{RECORD_NAME}", record_path, must=True)
-    for log in sorted(facts.out_dir.glob("*.log")):
-        parts.add(f"run/{log.name}", log, must=True)
+    for log in sorted([*facts.out_dir.glob("*.log"), *facts.out_dir.glob("*.stderr")]):
+        parts.add(f"run/{log.name}", log, must=True)  # the run's and a process stack's
     for png in sorted(facts.out_dir.rglob("*.png")):
         parts.add(f"run/{png.relative_to(facts.out_dir).as_posix()}", png, what="picture")
     if module := _pipeline_file(resolved_scenario, root):

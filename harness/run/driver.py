@@ -140,7 +140,16 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
             ctx.log("truth", "sample", **sample)
         # Where the clip's truth starts and ends (a real log's GNSS locks after boot): the
         # gates judge from its start, and a record missing samples inside it is not judged.
-        ctx.log("truth", "span", t_s=float(truth.t_s[0]), to_s=float(truth.t_s[-1]))
+        # and how far the truth itself may be off (a survey's GNSS and frame-time offset):
+        # the retrieval gate's hit radius is never smaller.
+        stated = (ctx.clip.manifest.get("truth_uncertainty") or {}).get("horizontal_95_m")
+        ctx.log(
+            "truth",
+            "span",
+            t_s=float(truth.t_s[0]),
+            to_s=float(truth.t_s[-1]),
+            horizontal_95_m=stated,
+        )
 
 
 def _expect_answers(ctx: RunContext, pipeline: object) -> None:
@@ -149,7 +158,7 @@ def _expect_answers(ctx: RunContext, pipeline: object) -> None:
     rate_of = getattr(pipeline, "query_rate_hz", None)
     rate_hz = rate_of(ctx.scenario) if rate_of is not None else None
     if rate_hz is not None and ctx.clip is not None and len(ctx.clip.frames.t_s):
-        ctx.record.event("vpr", "expected", **expected(ctx.clip.frames.t_s, rate_hz))
+        ctx.log("vpr", "expected", **expected(ctx.clip.frames.t_s, rate_hz))
 
 
 def truth_samples(truth: Truth) -> list[dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -72,11 +72,15 @@ def sample(clip: Clip, release: Release) -> Sample:
     return Sample(release, pixels=clip.frames.read(i))
 
 
-def released(clip: Clip) -> Iterator[Sample]:
+def released(clip: Clip, pixels_of: Container[int] | None = None) -> Iterator[Sample]:
     """The in-process stage's view of the clip: each sample in release order, a frame's pixels
-    only at its turn. A stage that keeps what it was given keeps only the past."""
+    only at its turn (decoded for the frames in `pixels_of`, every frame when None). A stage
+    that keeps what it was given keeps only the past."""
     for release in schedule(clip):
-        yield sample(clip, release)
+        if release.kind == "frame" and pixels_of is not None and release.index not in pixels_of:
+            yield Sample(release)
+        else:
+            yield sample(clip, release)
 
 
 class Clock:
@@ -89,6 +93,7 @@ class Clock:
         self.released: list[float | None] = [None] * frames
         self.started = 0.0
         self.ready = threading.Event()
+        self.stopped = threading.Event()  # the stack is gone: release nothing more
 
     def start(self) -> None:
         """The stack said it is ready: time 0 is now."""
@@ -96,11 +101,12 @@ class Clock:
             self.started = time.monotonic()
             self.ready.set()
 
-    def wait_for(self, t_s: float) -> None:
-        """Sleep until the release at `t_s` is due."""
+    def wait_for(self, t_s: float) -> bool:
+        """Sleep until the release at `t_s` is due; False when the clock was stopped."""
         delay = self.started + t_s / self.speed - time.monotonic()
         if delay > 0:
-            time.sleep(delay)
+            self.stopped.wait(delay)
+        return not self.stopped.is_set()
 
     def latency_ms(self, frame: int | None, arrived: float) -> tuple[bool, float | None]:
         """Whether `frame` (None: no frame named) was released when a line naming it arrived,

@@ -7,11 +7,13 @@ The reference pipeline implements it; an onboard stack plugs in its own through 
 from __future__ import annotations
 
 import os
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import DriverKindError, HarnessError
+from harness.run import feed
 from harness.scenario.stacks import pipeline_class
 
 if TYPE_CHECKING:
@@ -19,13 +21,17 @@ if TYPE_CHECKING:
     from harness.clip.corpus import TileCorpus
     from harness.clip.model import Truth
     from harness.record import RecordWriter
+    from harness.run.feed import Sample
     from harness.scenario.load import Loaded
     from harness.scenario.model import Scenario, StackSettings
 
 
-# The events only the run driver writes: the answers (`truth`) and the run's own errors
-# (`setup`). The record's condition, end and verdict lines are the driver's and the host's too.
+# The events only the run driver writes: the answers (`truth`), the run's own errors
+# (`setup`) and the frames a stack must answer (`vpr/expected`: a stage that wrote it would
+# choose its own denominator). The record's condition, end and verdict lines are the
+# driver's and the host's too.
 DRIVER_STAGES = ("truth", "setup")
+DRIVER_EVENTS = (("vpr", "expected"),)
 
 
 class StageStop(HarnessError):
@@ -110,6 +116,12 @@ class RunContext:
             }
         )
 
+    def released(self, pixels_of: Container[int] | None = None) -> Iterator[Sample]:
+        """The clip as the harness's clock releases it (harness.run.feed): IMU, telemetry and
+        frames in time order, a frame's pixels (those of `pixels_of`, all when None) only at
+        its turn; the same discipline a process stack gets on its stdin."""
+        return feed.released(self.clip, pixels_of)
+
     @property
     def record(self) -> StageRecord:
         """The run record as a stage sees it: events of its own, nothing of the driver's."""
@@ -119,7 +131,7 @@ class RunContext:
         """Record an event of the stack (held back until the condition line is written).
         The driver's kinds are refused: a stage that wrote truth or ended the record would
         choose what the gates compare it with."""
-        if stage in DRIVER_STAGES:
+        if stage in DRIVER_STAGES or (stage, type) in DRIVER_EVENTS:
             raise self.refuse(f"wrote a `{stage}/{type}` event")
         if "kind" in fields:  # it would make the line a condition, end or verdict line
             raise self.refuse(f"wrote a `{stage}/{type}` event with kind={fields['kind']!r}")
@@ -130,9 +142,9 @@ class RunContext:
         it still fails the run."""
         exc = DriverKindError(
             f"the stack's `{self.running or 'unknown'}` stage ({self.scenario.pipeline}) "
-            f"{what}: truth and setup events and the record's condition, end and verdict lines "
-            "are written by the run driver alone; record the stack's own events under its own "
-            "stage names (vpr, eskf, provisioning, ...)"
+            f"{what}: truth, setup and vpr/expected events and the record's condition, end and "
+            "verdict lines are written by the run driver alone; record the stack's own events "
+            "under its own stage names (vpr, eskf, provisioning, ...)"
         )
         if self.refused is None:
             self.refused = exc
@@ -176,7 +188,8 @@ class Pipeline(Protocol):
         it is handed to `fixes`."""
 
     def fixes(self, ctx: RunContext, engines: list[Any]) -> list[Fix]:
-        """The VPR strategy: frames -> retrieved tiles -> position fixes."""
+        """The VPR strategy: frames -> retrieved tiles -> position fixes. Frames come from
+        `ctx.released()`, in time order, as the clock releases them."""
 
     def navigate(self, ctx: RunContext, fixes: list[Fix]) -> None:
         """The filter: IMU + fixes -> state estimates."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.gates import classify, conclude
+from harness.gates import classify, conclude, retrieval
 from harness.record import read_record
 from tests.gates.mutate import edited, is_, lines_of
 
@@ -108,6 +108,37 @@ def test_retrieval_quality_pass_fail_and_no_data(real_records, tmp_path) -> None
     assert thin.gate == "no-data" and "retrieval-quality" in thin.reason
     untruthful = judge(src, tmp_path, lambda rows: [r for r in rows if not is_("truth")(r)])
     assert untruthful.gate == "no-data" and "queries with ground truth" in untruthful.reason
+
+
+def test_truth_uncertainty_floors_the_hit_radius(real_records, tmp_path) -> None:
+    """A radius inside the truth's own stated error would call right answers misses: the
+    driver's truth/span `horizontal_95_m` raises it; a broken figure is a located broken record."""
+    src = real_records["netvlad"]
+
+    def stated(value, **spec):
+        def edit(rows):
+            rows[0]["scenario"]["gates"]["retrieval_quality"].update(spec)
+            for r in rows:
+                if is_("truth", "span")(r):
+                    r["horizontal_95_m"] = value
+            return rows
+
+        return edit
+
+    def gate(edit):
+        return retrieval.check(read_record(edited(src, tmp_path / "record.jsonl", edit)))
+
+    radius = {"hit_rule": "radius", "radius_m": 1.0, "recall_at": 5, "min_recall": 0.0}
+    floored = gate(stated(5000.0, **radius))
+    assert "within 5000 m (the truth's 95 % uncertainty)" in floored.reason
+    assert floored.metrics["recall"] == 1.0  # every tile is inside 5 km
+    assert "(recall@1 1.00)" in floored.reason  # the other standard N beside the bar's
+    below = gate(stated(0.5, **radius))
+    assert "within 1 m" in below.reason and "uncertainty" not in below.reason
+    footprint = gate(stated(5000.0, min_recall=0.0))
+    assert "(footprint)" in footprint.reason  # the floor is a radius: footprints keep theirs
+    broken = judge(src, tmp_path, stated(-3.0, **radius))
+    assert broken.gate == "infra-error" and "'horizontal_95_m' is -3.0" in broken.reason
 
 
 def _eskf(src: Path, tmp_path: Path, edit):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
@@ -231,3 +233,56 @@ def test_a_config_outside_the_project_travels_and_the_copy_points_at_it(tmp_path
         text = tar.extractfile("project/s.scenario.yaml").read().decode()
         assert tar.extractfile("project/external/op.yaml").read() == config.read_bytes()
     assert "config: external/op.yaml" in text and "# kept" in text
+
+
+def test_a_process_stack_travels_in_its_bundle_and_replays_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The stack's program folder and its stderr go in the bundle; with the project's copy
+    gone, the replay runs the carried program and reproduces the verdict."""
+    from harness.gates import conclude
+    from harness.process.settings import ProcessSettings
+    from harness.record import read_record
+    from harness.run.driver import run
+
+    repo = Path(__file__).resolve().parents[2]
+    if shutil.which("bwrap") is None or shutil.which("cc") is None:
+        pytest.skip("needs bubblewrap and a C compiler")
+    subprocess.run(["make", "-s", "-C", str(repo / "examples" / "ring-stack")], check=True)
+    root = tmp_path / "project"
+    stack = root / "stacks" / "ring"
+    stack.mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    shutil.copy(repo / "examples" / "ring-stack" / "build" / "ring-stack", stack / "ring-stack")
+    (stack / "run").write_text('#!/bin/sh\nexec "$(dirname "$0")/ring-stack" "$@"\n')
+    (stack / "run").chmod(0o755)
+    scenario = root / "s.scenario.yaml"
+    scenario.write_text(
+        "format_version: 2\nname: s\n"
+        "clip: {synth: {preset: derkachi-10s, seed: 7, overrides: {frame_px: 240}}}\n"
+        "pipeline: process\nprocess: {command: [stacks/ring/run, --agl-m, '300', --fault, "
+        "crash@20], speed: 20, rate_hz: 2}\nexpect: pass\n"
+    )
+    out = root / "run"
+    record = read_record(run(scenario, out, root=root, cache_dir=repo / ".cache"))
+    facts = _facts(scenario, root, gate="infra-error", outcome="error", decision="failed")
+    verdict = conclude(out / "record.jsonl")
+    assert verdict.gate == "infra-error" and "injected crash" in verdict.reason
+    facts = dataclasses.replace(
+        facts,
+        stack_files=ProcessSettings(stack / "run").files(),
+        verdict={"gate": verdict.gate, "outcome": verdict.outcome, "reason": verdict.reason},
+    )
+    written = write_bundle(facts, record, tmp_path / "bundles")
+    names = {name for name, _ in written.members}
+    carried = {"project/stacks/ring/run", "project/stacks/ring/ring-stack", "run/stack.stderr"}
+    assert carried <= names
+    shutil.rmtree(stack)
+    elsewhere = tmp_path / "desk"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    code = main(["replay", str(written.path), "--workdir", str(elsewhere / "w"),
+                 "--cache-dir", str(repo / ".cache")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "\nreproduced\n" in out, out

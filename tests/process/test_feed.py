@@ -69,6 +69,8 @@ def test_an_in_process_stage_gets_pixels_only_at_their_turn(clip) -> None:
         else:
             assert sample.pixels is None
     assert seen == len(clip.frames)
+    decoded = [s.release.index for s in feed.released(clip, {3, 7}) if s.pixels is not None]
+    assert decoded == [3, 7]  # the others released, not decoded
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="no bubblewrap")

@@ -85,6 +85,8 @@ CHEATS = {
     "condition": lambda ctx: ctx.record.condition({}, {}, {}),
     "setup": lambda ctx: ctx.record.event("setup", "error", category="pass", message="ok"),
     "verdict": lambda ctx: ctx.emit("vpr", "query", kind="verdict", gate="pass"),
+    # its own denominator: no frame it must answer
+    "expected": lambda ctx: ctx.emit("vpr", "expected", rate_hz=1.0, frames=[], t_s=[]),
     "swallowed": _swallowed,
 }
 

@@ -171,6 +171,7 @@ class NetVladQueries:
         self.sigma = corpus.size_m / math.sqrt(12.0)  # a tile-centre fix is uniform over the tile
         self.frames = query_frames(clip.frames.t_s, vpr.rate_hz)
         self.times = [float(clip.frames.t_s[i]) for i in self.frames]
+        self._released = ctx.released(pixels_of=set(self.frames))  # pixels on the clock
         self.aligned = vpr.align == "north-up"
         self.queries: list[np.ndarray] = []
         self.thumbs = ThumbCollector(corpus)
@@ -185,7 +186,7 @@ class NetVladQueries:
             )
             return None
         start = time.perf_counter()
-        image = _query_image(self.clip, self.clip.frames.read(i), pose, corpus)
+        image = _query_image(self.clip, self._frame(i), pose, corpus)
         desc = self.strategy.embed_query(image)
         top, scores = self.strategy.retrieve_topk(desc, self.ctx.scenario.vpr.top_k)
         latency_ms = (time.perf_counter() - start) * 1e3
@@ -212,6 +213,13 @@ class NetVladQueries:
         best = corpus.centres_ne_m[top[0]]
         z = (float(best[0]), float(best[1]))
         return Fix(t_s, z, self.sigma, corpus.ids[top[0]], latency_ms / 1e3)
+
+    def _frame(self, i: int) -> np.ndarray:
+        """Frame i's pixels, the clock run on to its release (queries come in time order)."""
+        for sample in self._released:
+            if sample.release.kind == "frame" and sample.release.index == i:
+                return sample.pixels
+        raise IndexError(f"frame {i} was never released: queries must come in time order")
 
     def close(self) -> None:
         """The spread of the query descriptors and the report's thumbnails."""
