@@ -18,8 +18,14 @@ percent lets an engine with cosine 0.95 reorder most retrievals. So the query pa
 held-out tiles seen as a frame sees them (shifted by 1/QUERY_SHIFT of a tile), against every
 calibration tile, with both engines: int8's top-1 tile must agree with fp32's on at least
 PARITY_MIN_TOP1 of the queries and its recall@1 be within PARITY_MAX_RECALL_DIFF of fp32's, or
-provisioning fails naming the figures (the runtime check's detail: the record, Allure's
-provisioning step).
+provisioning fails naming the figures (the runtime check's detail and `figures`: the record's
+provisioning event, Allure's provisioning step).
+
+Shifted tiles stand in for the clip's frames because provisioning may not look at frames: the
+engine is built before the first query, when no frame's pixels have been released (a stage
+sees a frame only at its turn), a frame's right tile is ground truth (the stack never reads
+it) and its north-up alignment needs a pose nobody has yet. A held-out tile shifted off the
+corpus grid is what a frame becomes after alignment, with its answer known by construction.
 """
 
 from __future__ import annotations
@@ -69,7 +75,12 @@ RECIPE = hashlib.sha256(repr(_RECIPE_PARTS).encode()).hexdigest()[:6]
 
 
 class OpenVinoUnavailable(Exception):
-    """OpenVINO (or NNCF) cannot build or run the engine here; the message says why."""
+    """OpenVINO (or NNCF) cannot build or run the engine here; the message says why, and
+    `figures` holds a refused engine's parity."""
+
+    def __init__(self, message: str, figures: dict | None = None) -> None:
+        super().__init__(message)
+        self.figures = figures
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,8 @@ class Parity:
         )
 
     def failure(self) -> str | None:
+        if not all(np.isfinite(v) for v in self.__dict__.values()):
+            return "a parity figure is not finite"
         if self.min_cosine < PARITY_MIN_COSINE:
             return f"cosine below {PARITY_MIN_COSINE}"
         if self.max_norm_error > PARITY_MAX_NORM_ERROR:
@@ -235,9 +248,10 @@ def openvino_embed(
     input_px: int,
     engine_dir: Path,
     calibration: Callable[[], tuple[str, torch.Tensor]] | None,
-) -> tuple[Callable[[torch.Tensor], np.ndarray], str, str]:
-    """An embed function on the OpenVINO CPU plugin, the provisioning detail line and the
-    engine's name (what built it: checkpoint, input size, calibration set, recipe).
+) -> tuple[Callable[[torch.Tensor], np.ndarray], str, str, dict | None]:
+    """An embed function on the OpenVINO CPU plugin, the provisioning detail line, the
+    engine's name (what built it: checkpoint, input size, calibration set, recipe) and its
+    parity figures (int8; None for fp32).
 
     `calibration` (int8 only) returns the calibration set's digest and its preprocessed tiles.
     """
@@ -276,8 +290,11 @@ def openvino_embed(
 
     kind = "int8 (NNCF post-training, pool, PCA and normalisation fp32)" if parity else "fp32"
     detail = f"openvino {kind} on CPU ({int8_isa()}), {'cached' if built else 'built'} {xml.name}"
+    figures = None if parity is None else dict(parity.__dict__)
     if parity is not None:
         detail += f"; {parity.text()}"
         if failure := parity.failure():
-            raise OpenVinoUnavailable(f"{detail}: {failure}; run pytorch-fp32 or recalibrate")
-    return embed, detail, xml.stem
+            raise OpenVinoUnavailable(
+                f"{detail}: {failure}; run pytorch-fp32 or recalibrate", figures
+            )
+    return embed, detail, xml.stem, figures

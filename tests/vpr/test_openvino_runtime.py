@@ -64,6 +64,9 @@ def test_openvino_int8_records_parity_and_reuses_its_engine(tmp_path: Path) -> N
     assert check.ok, check.detail
     assert "int8" in check.detail and "parity: cosine to fp32 min" in check.detail
     assert "queries: top-1 agrees with fp32 on 1.00" in check.detail, check.detail
+    figures = check.figures  # the record's provisioning check carries them as numbers
+    assert figures["top1_agreement"] == 1.0 and figures["recall1_int8"] == figures["recall1_fp32"]
+    assert {"top5_overlap", "min_cosine", "max_norm_error"} <= set(figures)
     assert "built" in check.detail and len(list(tmp_path.rglob("*int8*.xml"))) == 1
     again, check2 = make_runtime(engine, 64, tmp_path, tiles=_tiles)
     assert "cached" in check2.detail and check2.detail.split("; ")[1] == check.detail.split("; ")[1]
@@ -182,6 +185,8 @@ def test_parity_refuses_an_engine_that_reorders_retrievals_naming_the_figures() 
     assert reordered.failure() == "top-1 agreement with fp32 0.88 < 0.95"
     fewer = Parity(0.97, 0.98, 8, 0.001, 1.0, 0.9, 0.625, 0.75)
     assert fewer.failure() == "recall@1 0.62 vs fp32 0.75: more than 0.02 apart"
+    unknown = Parity(float("nan"), 0.98, 8, 0.001, 1.0, 0.9, 0.75, 0.75)
+    assert unknown.failure() == "a parity figure is not finite"  # NaN < 0.9 is false
 
 
 def test_the_query_path_parity_sees_a_reordering_engine() -> None:
@@ -231,3 +236,20 @@ def test_an_int8_engine_that_reorders_retrievals_fails_provisioning_naming_the_f
     assert "cosine to fp32 min 0.99" in check.detail and "lengths within 0.000" in check.detail
     assert "top-1 agreement with fp32" in check.detail and "< 0.95" in check.detail, check.detail
     assert "top-5 overlap" in check.detail and "recall@1" in check.detail
+    assert check.figures["top1_agreement"] < 0.95 and check.figures["min_cosine"] > 0.99
+
+
+def test_a_checks_figures_land_in_the_records_provisioning_event() -> None:
+    """The parity figures reach the record as numbers (the Allure provisioning step attaches
+    its events), on a refused engine too, where the run stops at that check."""
+    from harness.reference.checkpoint_file import Check, record_check
+    from harness.run.stage import RunContext, StageStop
+
+    ctx = RunContext(None, None, Path("."), Path("."))
+    figures = {"top1_agreement": 0.75, "recall1_int8": 0.75, "recall1_fp32": 0.62}
+    with pytest.raises(StageStop, match="top-1 agreement"):
+        record_check(ctx, "b", Check("runtime", False, "top-1 agreement 0.75 < 0.95", figures))
+    record_check(ctx, "b", Check("exists", True, "x.pt"))
+    (_, _, refused), (_, _, plain) = ctx._pending
+    assert refused["figures"] == figures and refused["ok"] is False
+    assert "figures" not in plain
