@@ -175,12 +175,13 @@ def bound(root: Path, limit: int | None = None, now: float | None = None) -> lis
 
 
 def replace_older(folder: Path, prefix: str, current: str) -> list[Path]:
-    """Remove what `folder` holds for `prefix` under another key than `current` (an engine
-    built by an older recipe, once the new one is built); the removed paths."""
+    """Remove what `folder` holds under key `prefix` or `prefix-...` other than `current` (an
+    engine built by an older recipe, once the new one is built); the removed paths."""
     gone = []
     for child in sorted(Path(folder).iterdir()):
         key = _key(child.name)
-        if key.startswith(prefix) and key != current and not child.name.startswith("."):
+        ours = key == prefix or key.startswith(f"{prefix}-")
+        if ours and key != current and not child.name.startswith("."):
             _remove(child)
             gone.append(child)
     return gone

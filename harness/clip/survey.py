@@ -14,6 +14,7 @@ recorded for the retrieval gate's hit radius.
 from __future__ import annotations
 
 import logging
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,12 @@ import numpy as np
 from harness.clip.bundle import write_bundle
 from harness.clip.geo import geodetic_to_ned
 from harness.clip.manifest import nadir_camera, new_manifest
-from harness.clip.survey_motion import estimate_focal_px, estimate_offset, pair_motion
+from harness.clip.survey_motion import (
+    PairMotion,
+    estimate_focal_px,
+    estimate_offset,
+    pair_motion,
+)
 from harness.clip.survey_track import (
     camera_clock,
     exif_time,
@@ -154,12 +160,24 @@ def import_survey(
         offset, sigma = frame_offset_s, frame_offset_sigma_s or 0.0
         offset_note = {"offset_s": offset, "sigma_s": sigma, "method": "given"}
     t_img = clock.t_s + offset
+    on = (t_img >= track.utc_s[0]) & (t_img <= track.utc_s[-1])
+    for i in np.flatnonzero(~on):  # the track must hold each frame's position, not clamp it
+        dropped[paths[keep[i]].name] = f"outside the track once offset by {offset:+.2f} s"
+    frames, t_img = [f for f, ok in zip(frames, on, strict=True) if ok], t_img[on]
+    if len(frames) < 2:
+        raise ClipError(f"{images}: fewer than 2 frames lie inside the track ({track_csv})")
+    motion = PairMotion(*(x[on[:-1] & on[1:]] for x in astuple(motion)))
     pos = np.stack([np.interp(t_img, track.utc_s, p_ned[:, k]) for k in (0, 1)], axis=1)
     h_img = np.interp(t_img, track.utc_s, height)
     width, rows = frames[0].shape[1], frames[0].shape[0]
     level_step = np.linalg.norm(np.diff(pos, axis=0), axis=1)
-    focal, focal_pairs = estimate_focal_px(motion, level_step, (h_img[:-1] + h_img[1:]) / 2)
-    measured_hfov = float(np.degrees(2 * np.arctan(width / 2 / focal)))
+    try:
+        focal, focal_pairs = estimate_focal_px(motion, level_step, (h_img[:-1] + h_img[1:]) / 2)
+        measured_hfov = round(float(np.degrees(2 * np.arctan(width / 2 / focal))), 2)
+    except ClipError:
+        if hfov_deg is None:
+            raise
+        measured_hfov, focal_pairs = None, 0  # given: the measurement only checks it
     camera = nadir_camera(width, rows, hfov_deg if hfov_deg is not None else measured_hfov)
     t0 = float(track.utc_s[0])
     t = track.utc_s - t0
@@ -189,7 +207,7 @@ def import_survey(
             "images": images.name,
             "track": track_csv.name,
             "track_columns": track.columns,
-            "images_used": len(keep),
+            "images_used": len(frames),
             "images_dropped": dropped,
             "images_truncated": truncated,
             "camera_clock": {
@@ -200,7 +218,7 @@ def import_survey(
             "frame_offset": offset_note,
             "frames": f"{width} x {rows} px, downscaled from the originals (Lanczos)",
             "camera_scale": {
-                "measured_hfov_deg": round(measured_hfov, 2),
+                "measured_hfov_deg": measured_hfov,
                 "pairs": focal_pairs,
                 "used_hfov_deg": round(camera["fov_deg"], 2),
                 "method": "image shift of level consecutive pairs against the track's ground "

@@ -157,11 +157,10 @@ def check(record: Record) -> GateResult:
     missing = f" ({unanswered} unanswered)" if unanswered else ""
     also = _also(record, spec)
     metrics.update({f"recall_at_{n}": r for n, r in also.items()})
+    beside = "".join(f" (recall@{n} {r:.2f})" for n, r in also.items())
     reason = (
         f"recall@{spec.recall_at} ({rule}) {recall:.2f} "
-        f"{'<' if recall < spec.min_recall else '>='} {spec.min_recall:.2f} "
+        f"{'<' if recall < spec.min_recall else '>='} {spec.min_recall:.2f}{beside} "
         f"over {len(judged)} queries{missing}"
     )
-    if also:
-        reason += " (" + ", ".join(f"recall@{n} {r:.2f}" for n, r in also.items()) + ")"
     return GateResult("fail" if recall < spec.min_recall else "pass", reason, metrics)

@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from harness.run.stage import Fix, RunContext, StageStop
 
 log = logging.getLogger(__name__)
 STDERR_NAME = "stack.stderr"
+FRAMES_NAME = "stack-frames"  # in the run folder while the stack runs
 
 
 def _executable(ctx: RunContext, spec: ProcessSpec) -> tuple[bool, str]:
@@ -113,13 +113,18 @@ class ProcessPipeline:
         deadline = spec.timeout_s or 0.9 * ctx.scenario.timeout_s
         if not spec.image:
             sandbox.check()
-        # this run's frames, written at their release: out of the project, gone after the run
-        with tempfile.TemporaryDirectory(prefix="harness-frames-") as frames:
-            command = _command(ctx, spec)
-            launch = Launch(command, folder.resolve(), Path(frames), spec.image, engines)
+        # This run's frames, written at their release, in its own folder (a run killed from
+        # outside leaves them there, with its record, not in a shared temporary folder).
+        frames = ctx.out_dir / FRAMES_NAME
+        shutil.rmtree(frames, ignore_errors=True)
+        frames.mkdir(parents=True)
+        launch = Launch(_command(ctx, spec), folder.resolve(), frames, spec.image, engines)
+        try:
             run_stack(  # StackError: the driver records it as the run's infra-error
                 launch, clip, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
             )
+        finally:
+            shutil.rmtree(frames, ignore_errors=True)
         translator.close()
         return []
 

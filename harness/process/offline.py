@@ -15,8 +15,8 @@ from harness.errors import ScenarioError, StackError
 from harness.process.inputs import FRAMES_DIR, write_stack_input
 from harness.process.launch import release_line, write_frame
 from harness.process.protocol import SCHEMA_NAME, Query, decode_descriptor, problems
-from harness.run.answers import figures, query_frames
 from harness.run.feed import released
+from harness.run.measured import figures, query_frames
 
 ANSWERS = ("query", "fix", "state")
 TICKS = "ticks.jsonl"

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from harness.clip import Clip, TileCorpus
 from harness.errors import StackError
-from harness.run.answers import figures, spread
+from harness.run.measured import figures, spread
 
 OUTPUT_VERSION = 2
 SCHEMA_NAME = f"stack-output.v{OUTPUT_VERSION}.schema.json"

@@ -1,9 +1,7 @@
 """OpenVINO on the CPU: the PyTorch model converted to IR, fp32 or NNCF post-training int8.
 
 The engine holds the encoder and the NetVLAD pool; the PCA and the final normalisation run in
-torch fp32 from the checkpoint the run has loaded anyway (`_head`). The PCA is nine tenths of
-the model (4096 x 32768, 512 MiB in fp32) and is the same for every engine of a checkpoint:
-kept in each engine, it made every engine ~550 MB and its compiled blob as much again.
+torch fp32 from the loaded checkpoint (`engine_parts`: no engine carries a copy of the PCA).
 
 Int8 is calibrated on the scenario's own corpus tiles, preprocessed exactly as at inference,
 with the NetVLAD pool kept in fp32 (quantising the soft-assignment and the normalisations
@@ -43,7 +41,7 @@ import numpy as np
 import torch
 
 from harness import cache
-from harness.reference import extra
+from harness.reference import engine_parts, extra
 from harness.reference.cpu import int8_isa
 
 log = logging.getLogger(__name__)
@@ -146,26 +144,6 @@ def query_parity(
     }
 
 
-class _Body(torch.nn.Module):
-    """What the engine runs: the encoder and the NetVLAD pool, up to the unit VLAD vector."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.pool(self.model.encoder(x))
-
-
-def _head(model: torch.nn.Module, vlad: np.ndarray) -> np.ndarray:
-    """The rest of the forward, fp32 in torch: PCA, then the final L2 normalisation."""
-    pca = model.pca
-    with torch.inference_mode():
-        x = torch.from_numpy(np.ascontiguousarray(vlad, dtype=np.float32))
-        out = torch.nn.functional.linear(x, pca.weight.float(), pca.bias.float())
-        return torch.nn.functional.normalize(out, dim=1).numpy()
-
-
 def _import():
     try:
         import openvino as ov
@@ -186,7 +164,7 @@ def build(
     model = model.float().eval()
     example = torch.zeros(1, 3, input_px, input_px)
     converted = ov.convert_model(
-        _Body(model), example_input=example, input=[1, 3, input_px, input_px]
+        engine_parts.Body(model), example_input=example, input=[1, 3, input_px, input_px]
     )
     parity = None
     if calibration is not None:
@@ -225,7 +203,9 @@ def _parity(ov, converted, model: torch.nn.Module, images: torch.Tensor) -> Pari
     compiled = ov.Core().compile_model(converted, "CPU")
 
     def embed(x: torch.Tensor) -> np.ndarray:
-        return _head(model, np.concatenate([compiled(row[None].numpy())[0] for row in x]))
+        return engine_parts.head(
+            model, np.concatenate([compiled(row[None].numpy())[0] for row in x])
+        )
 
     held = images[-PARITY_TILES:]
     with torch.no_grad():
@@ -271,6 +251,7 @@ def openvino_embed(
         log.info("building the OpenVINO engine %s (minutes for int8)", xml.name)
         build(model, input_px, xml, images)
         cache.replace_older(folder, same, xml.stem)  # this engine of an older recipe
+        cache.replace_older(folder, "compiled", "")  # the blob folder all engines once shared
     parity = None
     if calibration is not None:
         parity = Parity(**json.loads(xml.with_suffix(".parity.json").read_text()))
@@ -284,7 +265,7 @@ def openvino_embed(
 
     def embed(x: torch.Tensor) -> np.ndarray:
         rows = np.ascontiguousarray(x.numpy(), dtype=np.float32)
-        return _head(
+        return engine_parts.head(
             model, np.concatenate([compiled(rows[i : i + 1])[0] for i in range(len(rows))])
         )
 

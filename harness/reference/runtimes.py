@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness import cache
 from harness.atomic import atomic_path, build_lock
+from harness.reference import engine_parts
 from harness.reference.model_checks import Check
 from harness.reference.provisioned import Engine
 
@@ -106,14 +108,15 @@ def _onnxruntime(engine: Engine, input_px: int, engine_dir: Path) -> Embed:
         import onnxruntime as ort
     except ImportError:
         raise RuntimeUnavailable("onnxruntime is not installed") from None
-    path = engine_dir / f"{engine.sha256[:16]}-{input_px}.onnx"
+    same = f"{engine.sha256[:16]}-{input_px}"
+    path = engine_dir / f"{same}-body.onnx"  # the PCA runs from the checkpoint (engine_parts)
+    model = engine.model.float().eval()
     with build_lock(path):  # two workers exporting the same engine: one does it
         if not path.exists():
             dummy = torch.rand(1, 3, input_px, input_px)
-            model = engine.model.float().eval()
             with atomic_path(path) as tmp:
                 torch.onnx.export(
-                    model,
+                    engine_parts.Body(model),
                     (dummy,),
                     str(tmp),
                     input_names=["image"],
@@ -121,10 +124,13 @@ def _onnxruntime(engine: Engine, input_px: int, engine_dir: Path) -> Embed:
                     dynamic_axes={"image": {0: "n"}, "vlad_descriptor": {0: "n"}},
                     dynamo=False,
                 )
+            cache.replace_older(engine_dir, same, path.stem)  # an older export
+    cache.touch(path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
     def embed(x: torch.Tensor) -> np.ndarray:
-        return session.run(None, {"image": x.numpy().astype(np.float32)})[0]
+        vlad = session.run(None, {"image": x.numpy().astype(np.float32)})[0]
+        return engine_parts.head(model, vlad)
 
     return embed
 

@@ -22,7 +22,7 @@ from harness import provenance
 from harness.clip.model import Truth
 from harness.errors import ClipError, ScenarioError, StackError
 from harness.record import RECORD_NAME, RecordWriter
-from harness.run.answers import expected
+from harness.run.measured import expected
 from harness.run.stage import RunContext, StageStop, find_pipeline
 from harness.scenario.load import load, project_root
 

@@ -104,6 +104,7 @@ def test_a_new_recipe_replaces_the_older_engine_only(tmp_path: Path) -> None:
     _engine(tmp_path, "aaaa-240-int8-c1-new", 10, 0)
     _engine(tmp_path, "aaaa-240-int8-c2-old", 10, 0)  # another calibration set: kept
     _engine(tmp_path, "aaaa-2400-int8-c1-old", 10, 0)  # another size: kept
+    _engine(tmp_path, "aaaa-240-int8-c10-old", 10, 0)  # a key the prefix only begins: kept
     folder = tmp_path / "engines" / "openvino"
     gone = cache.replace_older(folder, "aaaa-240-int8-c1", "aaaa-240-int8-c1-new")
     assert sorted(p.name for p in gone) == [
@@ -116,6 +117,7 @@ def test_a_new_recipe_replaces_the_older_engine_only(tmp_path: Path) -> None:
         "aaaa-240-int8-c1-new",
         "aaaa-240-int8-c2-old",
         "aaaa-2400-int8-c1-old",
+        "aaaa-240-int8-c10-old",
     }
 
 

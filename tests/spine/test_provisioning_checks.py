@@ -116,8 +116,13 @@ def test_out_of_memory_in_a_runtime_is_not_a_provisioning_verdict(tmp_path: Path
     from harness.reference.runtimes import make_runtime
 
     class Hungry(torch.nn.Module):
-        def forward(self, x):
+        """Runs out of memory in its encoder (what an engine export runs first)."""
+
+        def encoder(self, x):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        def forward(self, x):
+            return self.encoder(x)
 
     engine = Engine(_backbone(tmp_path / "x.pt", runtime="onnxruntime"), tmp_path, "0" * 64)
     engine.model = Hungry()

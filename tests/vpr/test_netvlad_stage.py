@@ -114,6 +114,9 @@ def test_onnxruntime_matches_fp32(engine: Engine, tmp_path: Path) -> None:
     cos = np.sum(a * b, axis=1)
     assert np.all(cos > 0.9999)
     assert np.array_equal(np.argsort(-a @ a.T, axis=1), np.argsort(-b @ a.T, axis=1))
+    # The export holds the encoder and pool; the PCA runs from the loaded checkpoint.
+    (export,) = tmp_path.glob("*.onnx")
+    assert export.stem.endswith("-body")
 
 
 def test_fp16_and_tensorrt_say_why_they_cannot_run(engine: Engine, tmp_path: Path) -> None:

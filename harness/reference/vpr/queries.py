@@ -23,7 +23,7 @@ from harness.reference.runtimes import Runtime, calibration_tiles, make_runtime
 from harness.reference.sources import hash_sources
 from harness.reference.vpr.align import align_north_up
 from harness.reference.vpr.preprocess import to_input
-from harness.run.answers import figures, query_frames, spread
+from harness.run.measured import figures, query_frames, spread
 from harness.run.stage import Fix, RunContext
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ DESCRIPTOR_SOURCES = (
     "reference/vpr/netvlad.py",
     "reference/runtimes.py",
     "reference/openvino_runtime.py",
+    "reference/engine_parts.py",
 )
 
 

@@ -1,4 +1,4 @@
-"""What the harness itself records of a stack's answers, so no verdict rests on the stack's
+"""What the harness itself measures of a stack's answers, so no verdict rests on the stack's
 word: which frames the scenario's query rate asks to be answered (`vpr/expected`, written by
 the driver before the stack runs), and the figures of a descriptor and the spread of all of
 them, computed from the descriptors the stack handed over."""
