@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.digest import file_digest
 from harness.reference.operator_config import Backbone
@@ -20,6 +21,7 @@ class Check:
     check: str  # exists | sha256 | weights_only | layout | strict_load | finite | forward
     ok: bool
     detail: str
+    figures: dict[str, Any] | None = None  # what it measured (int8 parity), for the record
 
 
 def record_check(ctx: RunContext, backbone: str, check: Check) -> None:
@@ -31,6 +33,7 @@ def record_check(ctx: RunContext, backbone: str, check: Check) -> None:
         check=check.check,
         ok=check.ok,
         detail=check.detail,
+        **({"figures": check.figures} if check.figures else {}),
     )
     if not check.ok:
         raise StageStop(check.detail)

@@ -10,6 +10,20 @@ IR is cached on disk by (checkpoint, input size, calibration set, recipe) with a
 sidecar (cosine to the eager fp32 forward on held tiles, measured once when it is built);
 compiled blobs go beside it, one folder per engine and OpenVINO version. Building an engine
 removes the same engine of an older recipe; the cache's bound evicts the least used.
+
+Parity protects retrieval, not only descriptors: a tile-similarity spread of a few tenths of a
+percent lets an engine with cosine 0.95 reorder most retrievals. So the query path runs on the
+held-out tiles seen as a frame sees them (shifted by 1/QUERY_SHIFT of a tile), against every
+calibration tile, with both engines: int8's top-1 tile must agree with fp32's on at least
+PARITY_MIN_TOP1 of the queries and its recall@1 be within PARITY_MAX_RECALL_DIFF of fp32's, or
+provisioning fails naming the figures (the runtime check's detail and `figures`: the record's
+provisioning event, Allure's provisioning step).
+
+Shifted tiles stand in for the clip's frames because provisioning may not look at frames: the
+engine is built before the first query, when no frame's pixels have been released (a stage
+sees a frame only at its turn), a frame's right tile is ground truth (the stack never reads
+it) and its north-up alignment needs a pose nobody has yet. A held-out tile shifted off the
+corpus grid is what a frame becomes after alignment, with its answer known by construction.
 """
 
 from __future__ import annotations
@@ -39,6 +53,9 @@ PARITY_MIN_COSINE = 0.9  # below this the int8 engine is a provisioning failure
 # cannot see lengths, and 3-7 % length errors once swamped the scaffold's 0.4 % similarity
 # spread (recall@1 0.40 -> 0.03) while its cosine read 1.000.
 PARITY_MAX_NORM_ERROR = 0.01
+PARITY_MIN_TOP1 = 0.95  # int8's top-1 tile is fp32's on at least this share of the queries
+PARITY_MAX_RECALL_DIFF = 0.02  # and its recall@1 within this of fp32's
+QUERY_SHIFT = 16  # a held-out tile seen as a frame: shifted by 1/QUERY_SHIFT of its side
 # NetVLAD aggregation stays fp32 (the PCA and the final L2 normalisation are not in the
 # engine): with the normalisation quantised, descriptors came out 3-7 % off unit length.
 _IGNORED = [".*pool.*"]
@@ -50,36 +67,81 @@ _RECIPE_PARTS = (
     PARITY_TILES,
     "parity: cosine, norm",
     "engine: encoder and pool; PCA and normalisation in torch",
+    f"parity: queries shifted 1/{QUERY_SHIFT}",
 )
 RECIPE = hashlib.sha256(repr(_RECIPE_PARTS).encode()).hexdigest()[:6]
 
 
 class OpenVinoUnavailable(Exception):
-    """OpenVINO (or NNCF) cannot build or run the engine here; the message says why."""
+    """OpenVINO (or NNCF) cannot build or run the engine here; the message says why, and
+    `figures` holds a refused engine's parity."""
+
+    def __init__(self, message: str, figures: dict | None = None) -> None:
+        super().__init__(message)
+        self.figures = figures
 
 
 @dataclass(frozen=True)
 class Parity:
-    """Int8 against eager fp32 descriptors of the same held-out tiles: cosine, and the largest
-    difference in length."""
+    """Int8 against eager fp32 on the same held-out tiles: descriptor cosine, the largest
+    difference in length, and the query path's agreement."""
 
     min_cosine: float
     mean_cosine: float
     tiles: int
     max_norm_error: float
+    top1_agreement: float
+    top5_overlap: float
+    recall1_int8: float
+    recall1_fp32: float
 
     def text(self) -> str:
         return (
             f"parity: cosine to fp32 min {self.min_cosine:.3f}, mean {self.mean_cosine:.3f}, "
-            f"lengths within {self.max_norm_error:.4f} over {self.tiles} held-out corpus tiles"
+            f"lengths within {self.max_norm_error:.4f} over {self.tiles} held-out corpus tiles; "
+            f"queries: top-1 agrees with fp32 on {self.top1_agreement:.2f}, top-5 overlap "
+            f"{self.top5_overlap:.2f}, recall@1 {self.recall1_int8:.2f} (fp32 "
+            f"{self.recall1_fp32:.2f})"
         )
 
     def failure(self) -> str | None:
+        if not all(np.isfinite(v) for v in self.__dict__.values()):
+            return "a parity figure is not finite"
         if self.min_cosine < PARITY_MIN_COSINE:
             return f"cosine below {PARITY_MIN_COSINE}"
         if self.max_norm_error > PARITY_MAX_NORM_ERROR:
             return f"descriptor lengths off fp32's by more than {PARITY_MAX_NORM_ERROR}"
+        if self.top1_agreement < PARITY_MIN_TOP1:
+            return f"top-1 agreement with fp32 {self.top1_agreement:.2f} < {PARITY_MIN_TOP1}"
+        if abs(self.recall1_int8 - self.recall1_fp32) > PARITY_MAX_RECALL_DIFF:
+            return (
+                f"recall@1 {self.recall1_int8:.2f} vs fp32 {self.recall1_fp32:.2f}: more than "
+                f"{PARITY_MAX_RECALL_DIFF} apart"
+            )
         return None
+
+
+def query_parity(
+    embed: Callable[[torch.Tensor], np.ndarray], model: torch.nn.Module, images: torch.Tensor
+) -> dict[str, float]:
+    """The query path with both engines: the last PARITY_TILES `images`, shifted as a frame
+    sees them, retrieved among all `images`; top-1 agreement, top-5 overlap and recall@1."""
+    held = len(images) - PARITY_TILES + np.arange(PARITY_TILES)
+    side = images.shape[-1] // QUERY_SHIFT
+    queries = torch.roll(images[held], shifts=(side, side), dims=(2, 3))
+    with torch.no_grad():
+        ref = [model(x)["vlad_descriptor"].numpy() for x in (images, queries)]
+    ranks = {}
+    for name, (gallery, asked) in (("fp32", ref), ("int8", (embed(images), embed(queries)))):
+        ranks[name] = np.argsort(-(asked @ gallery.T), axis=1)[:, :5]
+    top1 = ranks["int8"][:, 0] == ranks["fp32"][:, 0]
+    overlap = [len(set(a) & set(b)) / 5 for a, b in zip(ranks["int8"], ranks["fp32"], strict=True)]
+    return {
+        "top1_agreement": float(top1.mean()),
+        "top5_overlap": float(np.mean(overlap)),
+        "recall1_int8": float(np.mean(ranks["int8"][:, 0] == held)),
+        "recall1_fp32": float(np.mean(ranks["fp32"][:, 0] == held)),
+    }
 
 
 def _import():
@@ -110,7 +172,7 @@ def build(
             import nncf
         except ImportError:
             raise OpenVinoUnavailable(f"nncf is not installed; {extra.INSTALL}") from None
-        held, fit = calibration[-PARITY_TILES:], calibration[:-PARITY_TILES]
+        fit = calibration[:-PARITY_TILES]
         if len(fit) == 0:
             raise OpenVinoUnavailable(
                 f"{len(calibration)} corpus tiles: int8 calibration needs more than "
@@ -123,7 +185,7 @@ def build(
             subset_size=len(fit),
             ignored_scope=nncf.IgnoredScope(patterns=_IGNORED, validate=False),
         )
-        parity = _parity(ov, converted, model, held)
+        parity = _parity(ov, converted, model, calibration)
     staging = Path(tempfile.mkdtemp(dir=out_xml.parent, prefix=".build-"))
     try:
         ov.save_model(converted, staging / out_xml.name, compress_to_fp16=False)
@@ -137,15 +199,23 @@ def build(
     return parity
 
 
-def _parity(ov, converted, model: torch.nn.Module, held: torch.Tensor) -> Parity:
+def _parity(ov, converted, model: torch.nn.Module, images: torch.Tensor) -> Parity:
     compiled = ov.Core().compile_model(converted, "CPU")
+
+    def embed(x: torch.Tensor) -> np.ndarray:
+        return engine_parts.head(
+            model, np.concatenate([compiled(row[None].numpy())[0] for row in x])
+        )
+
+    held = images[-PARITY_TILES:]
     with torch.no_grad():
         ref = model(held)["vlad_descriptor"].numpy()
-    out = engine_parts.head(model, np.concatenate([compiled(x[None].numpy())[0] for x in held]))
+    out = embed(held)
     ref_norm, out_norm = np.linalg.norm(ref, axis=1), np.linalg.norm(out, axis=1)
     cos = (ref * out).sum(1) / np.maximum(ref_norm * out_norm, 1e-12)
     norm_error = float(np.abs(out_norm - ref_norm).max())
-    return Parity(float(cos.min()), float(cos.mean()), len(held), norm_error)
+    figures = query_parity(embed, model, images)
+    return Parity(float(cos.min()), float(cos.mean()), len(held), norm_error, **figures)
 
 
 def calibration_digest(images: np.ndarray) -> str:
@@ -158,9 +228,10 @@ def openvino_embed(
     input_px: int,
     engine_dir: Path,
     calibration: Callable[[], tuple[str, torch.Tensor]] | None,
-) -> tuple[Callable[[torch.Tensor], np.ndarray], str, str]:
-    """An embed function on the OpenVINO CPU plugin, the provisioning detail line and the
-    engine's name (what built it: checkpoint, input size, calibration set, recipe).
+) -> tuple[Callable[[torch.Tensor], np.ndarray], str, str, dict | None]:
+    """An embed function on the OpenVINO CPU plugin, the provisioning detail line, the
+    engine's name (what built it: checkpoint, input size, calibration set, recipe) and its
+    parity figures (int8; None for fp32).
 
     `calibration` (int8 only) returns the calibration set's digest and its preprocessed tiles.
     """
@@ -200,8 +271,11 @@ def openvino_embed(
 
     kind = "int8 (NNCF post-training, pool, PCA and normalisation fp32)" if parity else "fp32"
     detail = f"openvino {kind} on CPU ({int8_isa()}), {'cached' if built else 'built'} {xml.name}"
+    figures = None if parity is None else dict(parity.__dict__)
     if parity is not None:
         detail += f"; {parity.text()}"
         if failure := parity.failure():
-            raise OpenVinoUnavailable(f"{detail}: {failure}; run pytorch-fp32 or recalibrate")
-    return embed, detail, xml.stem
+            raise OpenVinoUnavailable(
+                f"{detail}: {failure}; run pytorch-fp32 or recalibrate", figures
+            )
+    return embed, detail, xml.stem, figures

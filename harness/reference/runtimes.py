@@ -37,7 +37,12 @@ class Runtime:
 
 
 class RuntimeUnavailable(Exception):
-    """The configured runtime cannot run here; the message says why and what to do."""
+    """The configured runtime cannot run here; the message says why and what to do, and
+    `figures` what it measured (a refused int8 engine's parity)."""
+
+    def __init__(self, message: str, figures: dict | None = None) -> None:
+        super().__init__(message)
+        self.figures = figures
 
 
 def _torch_embed(model: torch.nn.Module, dtype: torch.dtype, device: str) -> Embed:
@@ -138,7 +143,7 @@ def calibration_tiles(corpus, count: int = 24) -> np.ndarray:
 
 def _openvino(
     engine: Engine, input_px: int, engine_dir: Path, tiles: Tiles | None, int8: bool
-) -> tuple[Embed, str, str]:
+) -> tuple[Embed, str, str, dict | None]:
     from harness.reference import openvino_runtime as ovr
     from harness.reference.vpr.preprocess import to_input
 
@@ -154,7 +159,7 @@ def _openvino(
     try:
         return ovr.openvino_embed(engine.model, engine.sha256, input_px, engine_dir, calibration)
     except ovr.OpenVinoUnavailable as exc:
-        raise RuntimeUnavailable(str(exc)) from None
+        raise RuntimeUnavailable(str(exc), exc.figures) from None
     except Exception as exc:  # conversion, quantisation or compilation: a recorded failure
         if out_of_memory(exc):
             raise  # the host ran out: a resource failure, not the model's
@@ -186,22 +191,24 @@ def make_runtime(
     except (RuntimeUnavailable, RuntimeError) as exc:
         if out_of_memory(exc):
             raise  # a resource failure breaks the run (infra-error), it says nothing of the model
-        reason = f"{wanted}: {exc}"
+        reason, figures = f"{wanted}: {exc}", getattr(exc, "figures", None)
     if wanted != "pytorch-fp16" or fallback is None:
         hint = (
             "; set vpr.fallback_runtime (pytorch-fp32, openvino-int8, ...) to run on this host"
             if wanted == "pytorch-fp16"
             else ""
         )
-        return None, Check("runtime", False, reason + hint)  # type: ignore[return-value]
+        return None, Check("runtime", False, reason + hint, figures)  # type: ignore[return-value]
     try:
         runtime, check = _runtime(fallback, engine, input_px, engine_dir, tiles)
     except (RuntimeUnavailable, RuntimeError) as exc:
         if out_of_memory(exc):
             raise
         detail = f"{reason}; the fallback {fallback} cannot run either: {exc}"
-        return None, Check("runtime", False, detail)  # type: ignore[return-value]
-    return runtime, Check("runtime", True, f"{reason}; fell back to {check.detail} as allowed")
+        figures = getattr(exc, "figures", None)
+        return None, Check("runtime", False, detail, figures)  # type: ignore[return-value]
+    detail = f"{reason}; fell back to {check.detail} as allowed"
+    return runtime, Check("runtime", True, detail, check.figures)
 
 
 def _runtime(
@@ -211,9 +218,9 @@ def _runtime(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if name in ("openvino-fp32", "openvino-int8"):
         int8 = name == "openvino-int8"
-        embed, detail, build = _openvino(engine, input_px, engine_dir, tiles, int8)
+        embed, detail, build, figures = _openvino(engine, input_px, engine_dir, tiles, int8)
         runtime = Runtime(name, "int8" if int8 else "float32", embed, build)
-        return runtime, Check("runtime", True, detail)
+        return runtime, Check("runtime", True, detail, figures)
     if name == "pytorch-fp32":
         embed = _torch_embed(engine.model, torch.float32, device)
         return Runtime(name, "float32", embed), Check("runtime", True, f"{name} on {device}")

@@ -18,23 +18,37 @@ pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
 
-def _engine(runtime: str) -> Engine:
+def _engine(runtime: str, fitted: bool = True) -> Engine:
+    """A tiny NetVLAD; `fitted`: its centroids (k-means) and PCA fitted to `_tiles`, as
+    training initialises them, so the tiles' descriptors differ (random centroids and PCA give
+    every tile nearly the same descriptor, the default-init scaffold's ailment)."""
+    from harness.reference.models import train
+    from harness.reference.vpr.preprocess import to_input
+
     torch.manual_seed(0)
-    model = NetVladVgg16(width=4, clusters=4, descriptor_dim=16)
+    model = NetVladVgg16(width=8, clusters=8, descriptor_dim=16)
     init_like_torchvision(model)
+    if fitted:
+        with torch.no_grad():
+            conv = model.encoder(to_input(_tiles(), 64))
+            local = train.local_descriptors(conv, 4000, seed=0)
+            train.init_pool_from_centroids(model.pool, train.kmeans(local, 8, 25, seed=0), local)
+            train.fit_pca_whitening(model, model.pool(conv), eps=1e-3, whiten=False)
     backbone = Backbone(name="b", weights_path=Path("x.pt"), runtime=runtime)
     return Engine(backbone, Path("x.pt"), "ab" * 32, model.eval())
 
 
 def _tiles(n: int = 24) -> np.ndarray:
-    """Smooth textured tiles (random noise would calibrate nothing like a corpus)."""
+    """Smooth textured tiles (random noise would calibrate nothing like a corpus): 4 x 4
+    patches, so a query (a tile shifted by a sixteenth) is still nearest its own tile."""
     rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (n, 8, 8, 3)).astype(np.uint8)
-    return base.repeat(8, axis=1).repeat(8, axis=2)
+    base = rng.integers(0, 255, (n, 4, 4, 3)).astype(np.uint8)
+    return base.repeat(16, axis=1).repeat(16, axis=2)
 
 
 def test_openvino_fp32_matches_the_eager_forward(tmp_path: Path) -> None:
-    engine = _engine("openvino-fp32")
+    # unfitted: the fitted PCA subtracts the tiles' mean VLAD and magnifies float rounding
+    engine = _engine("openvino-fp32", fitted=False)
     rt, check = make_runtime(engine, 64, tmp_path, fallback=None)
     assert check.ok, check.detail
     assert rt.name == "openvino-fp32" and int8_isa() in check.detail
@@ -49,6 +63,10 @@ def test_openvino_int8_records_parity_and_reuses_its_engine(tmp_path: Path) -> N
     _, check = make_runtime(engine, 64, tmp_path, tiles=_tiles)
     assert check.ok, check.detail
     assert "int8" in check.detail and "parity: cosine to fp32 min" in check.detail
+    assert "queries: top-1 agrees with fp32 on 1.00" in check.detail, check.detail
+    figures = check.figures  # the record's provisioning check carries them as numbers
+    assert figures["top1_agreement"] == 1.0 and figures["recall1_int8"] == figures["recall1_fp32"]
+    assert {"top5_overlap", "min_cosine", "max_norm_error"} <= set(figures)
     assert "built" in check.detail and len(list(tmp_path.rglob("*int8*.xml"))) == 1
     again, check2 = make_runtime(engine, 64, tmp_path, tiles=_tiles)
     assert "cached" in check2.detail and check2.detail.split("; ")[1] == check.detail.split("; ")[1]
@@ -156,3 +174,84 @@ def test_building_an_engine_removes_its_older_recipes_build(tmp_path: Path) -> N
     assert not set(older) & set(left) and f"{same}-0ld0ld.compiled-2025.0" not in left
     assert "compiled-2025.0" not in left
     assert set(other) <= set(left) and f"{same}-{RECIPE}.xml" in left
+
+
+def test_parity_refuses_an_engine_that_reorders_retrievals_naming_the_figures() -> None:
+    """Cosine and lengths fine, yet the query path retrieves other tiles than fp32 (or fewer
+    of the right ones): the engine is refused, and the figures say by how much."""
+    from harness.reference.openvino_runtime import Parity
+
+    fine = Parity(0.97, 0.98, 8, 0.001, 1.0, 0.9, 0.75, 0.75)
+    assert fine.failure() is None and "top-1 agrees with fp32 on 1.00" in fine.text()
+    reordered = Parity(0.97, 0.98, 8, 0.001, 0.875, 0.9, 0.75, 0.75)
+    assert reordered.failure() == "top-1 agreement with fp32 0.88 < 0.95"
+    fewer = Parity(0.97, 0.98, 8, 0.001, 1.0, 0.9, 0.625, 0.75)
+    assert fewer.failure() == "recall@1 0.62 vs fp32 0.75: more than 0.02 apart"
+    unknown = Parity(float("nan"), 0.98, 8, 0.001, 1.0, 0.9, 0.75, 0.75)
+    assert unknown.failure() == "a parity figure is not finite"  # NaN < 0.9 is false
+
+
+def test_the_query_path_parity_sees_a_reordering_engine() -> None:
+    """`query_parity` against an engine that answers each query with another's descriptor."""
+    from harness.reference.openvino_runtime import PARITY_TILES, query_parity
+
+    torch.manual_seed(0)
+    images = torch.rand(16, 3, 32, 32)
+    codes = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+
+    class Lookup(torch.nn.Module):  # knows each tile, shifted as a query or not
+        def forward(self, x: torch.Tensor) -> dict:
+            flat, shifted = x.flatten(1), images.roll((2, 2), (2, 3)).flatten(1)
+            d = torch.minimum(torch.cdist(flat, images.flatten(1)), torch.cdist(flat, shifted))
+            return {"vlad_descriptor": codes[d.argmin(1)]}
+
+    model = Lookup()
+    same = query_parity(lambda x: model(x)["vlad_descriptor"].numpy(), model, images)
+    assert same["top1_agreement"] == 1.0 and same["recall1_fp32"] == 1.0
+    shuffled = query_parity(lambda x: model(x)["vlad_descriptor"].roll(1, 0).numpy(), model, images)
+    assert shuffled["top1_agreement"] < 0.95 and shuffled["recall1_int8"] < 1.0
+    assert PARITY_TILES == 8  # the queries: the last eight tiles
+
+
+def test_an_int8_engine_that_reorders_retrievals_fails_provisioning_naming_the_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's case: every tile's descriptor nearly the same (random centroids and PCA,
+    like the default-init scaffold), so an int8 error that leaves cosine at 0.999 and lengths
+    at 1 still changes which tile a query retrieves. Provisioning refuses it with the figures.
+
+    The engine's error is added on purpose (a fixed 2 % per descriptor, renormalised): the
+    honest int8 engine reorders this model too, but by how much depends on the CPU's int8
+    instructions, and the refusal must not."""
+    from harness.reference import engine_parts
+
+    head = engine_parts.head
+
+    def noisy(model: torch.nn.Module, vlad: np.ndarray) -> np.ndarray:
+        out = head(model, vlad)
+        out = out + 0.02 * np.random.default_rng(0).standard_normal(out.shape)
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+    monkeypatch.setattr(engine_parts, "head", noisy)
+    rt, check = make_runtime(_engine("openvino-int8", fitted=False), 64, tmp_path, tiles=_tiles)
+    assert rt is None and not check.ok
+    assert "cosine to fp32 min 0.99" in check.detail and "lengths within 0.000" in check.detail
+    assert "top-1 agreement with fp32" in check.detail and "< 0.95" in check.detail, check.detail
+    assert "top-5 overlap" in check.detail and "recall@1" in check.detail
+    assert check.figures["top1_agreement"] < 0.95 and check.figures["min_cosine"] > 0.99
+
+
+def test_a_checks_figures_land_in_the_records_provisioning_event() -> None:
+    """The parity figures reach the record as numbers (the Allure provisioning step attaches
+    its events), on a refused engine too, where the run stops at that check."""
+    from harness.reference.checkpoint_file import Check, record_check
+    from harness.run.stage import RunContext, StageStop
+
+    ctx = RunContext(None, None, Path("."), Path("."))
+    figures = {"top1_agreement": 0.75, "recall1_int8": 0.75, "recall1_fp32": 0.62}
+    with pytest.raises(StageStop, match="top-1 agreement"):
+        record_check(ctx, "b", Check("runtime", False, "top-1 agreement 0.75 < 0.95", figures))
+    record_check(ctx, "b", Check("exists", True, "x.pt"))
+    (_, _, refused), (_, _, plain) = ctx._pending
+    assert refused["figures"] == figures and refused["ok"] is False
+    assert "figures" not in plain
