@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.clip import Clip
+from harness.clip.model import Telemetry
 from harness.run.stage import StageStop
 
 
@@ -41,7 +42,11 @@ def require_telemetry(clip: Clip, needed_for: str, fix: str) -> None:
 def telemetry_pose(clip: Clip, t_s: float) -> Pose | None:
     """The telemetry sample last published at or before `t_s`; None before the stream starts
     or where the sample lacks attitude or height (NaN)."""
-    tel = clip.telemetry
+    return pose_at(clip.telemetry, t_s)
+
+
+def pose_at(tel: Telemetry, t_s: float) -> Pose | None:
+    """`telemetry_pose` over a telemetry stream (or the part of it released so far)."""
     k = tel.index_at(t_s)
     if k is None:
         return None

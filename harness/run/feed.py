@@ -4,9 +4,9 @@ order, as it would reach the stack in flight.
 `schedule` orders every IMU sample, telemetry sample and frame of a clip by its time (at equal
 times: IMU, then telemetry, then the frame, so a frame comes after the motion that led to it).
 A process stack gets each release on its stdin (and a frame's pixels as a file written at that
-moment) when the paced `Clock` reaches its time; an in-process stage iterates `released(clip)`,
-which hands out a frame's pixels only when its turn comes. Neither can reach a sample before
-its release: both are causal by construction.
+moment) when the paced `Clock` reaches its time; an in-process stage reads `released(clip)`,
+sample by sample (a frame's pixels only when its turn comes) or in runs up to a time. Neither
+can reach a sample before its release: both are causal by construction.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from harness.clip.model import ImuStream, Telemetry
+
 if TYPE_CHECKING:
     from harness.clip import Clip
 
 Kind = Literal["imu", "telemetry", "frame"]
 ORDER: dict[str, int] = {"imu": 0, "telemetry": 1, "frame": 2}
+_KINDS: dict[int, Kind] = {v: k for k, v in ORDER.items()}
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,26 @@ class Sample:
     pixels: np.ndarray | None = None
 
 
-def schedule(clip: Clip) -> list[Release]:
-    """Every sample of the clip's IMU, telemetry and frames, in release order."""
-    streams: list[tuple[Kind, np.ndarray]] = [("imu", clip.imu.t_s), ("frame", clip.frames.t_s)]
+def _order(clip: Clip) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every sample's stream (its ORDER), index and time, in release order."""
+    streams = [("imu", clip.imu.t_s), ("frame", clip.frames.t_s)]
     if clip.telemetry is not None:
         streams.append(("telemetry", clip.telemetry.t_s))
-    out = [
-        Release(kind, i, float(t))
-        for kind, times in streams
-        for i, t in enumerate(np.asarray(times, dtype=float))
+    times = [np.asarray(t, dtype=float) for _, t in streams]
+    kind = np.concatenate(
+        [np.full(len(t), ORDER[k]) for (k, _), t in zip(streams, times, strict=True)]
+    )
+    index = np.concatenate([np.arange(len(t)) for t in times])
+    t_s = np.concatenate(times)
+    order = np.lexsort((index, kind, t_s))
+    return kind[order], index[order], t_s[order]
+
+
+def schedule(clip: Clip) -> list[Release]:
+    """Every sample of the clip's IMU, telemetry and frames, in release order."""
+    return [
+        Release(_KINDS[int(k)], int(i), float(t)) for k, i, t in zip(*_order(clip), strict=True)
     ]
-    return sorted(out, key=lambda r: (r.t_s, ORDER[r.kind], r.index))
 
 
 def sample(clip: Clip, release: Release) -> Sample:
@@ -72,15 +84,63 @@ def sample(clip: Clip, release: Release) -> Sample:
     return Sample(release, pixels=clip.frames.read(i))
 
 
-def released(clip: Clip, pixels_of: Container[int] | None = None) -> Iterator[Sample]:
-    """The in-process stage's view of the clip: each sample in release order, a frame's pixels
-    only at its turn (decoded for the frames in `pixels_of`, every frame when None). A stage
-    that keeps what it was given keeps only the past."""
-    for release in schedule(clip):
+@dataclass(frozen=True)
+class Batch:
+    """What the clock released over a stretch of time, stream by stream, in time order: the
+    IMU and telemetry values (copies: nothing later is reachable through them) and the frames'
+    indices (no pixels)."""
+
+    imu: ImuStream
+    telemetry: Telemetry
+    frames: np.ndarray
+
+
+class Released:
+    """The in-process stage's view of the clip, one clock for both ways of reading it:
+    iterated, each sample in release order, a frame's pixels only at its turn (decoded for the
+    frames in `pixels_of`, every frame when None); or `until(t_s)`, everything released up to
+    `t_s` at once (runs of IMU samples for a batched filter). A stage that keeps what it was
+    given keeps only the past."""
+
+    def __init__(self, clip: Clip, pixels_of: Container[int] | None = None) -> None:
+        self._clip, self._pixels_of = clip, pixels_of
+        self._kind, self._index, self._t = _order(clip)
+        self._next = 0  # the first release not yet handed out
+
+    def __iter__(self) -> Iterator[Sample]:
+        return self
+
+    def __next__(self) -> Sample:
+        if self._next >= len(self._t):
+            raise StopIteration
+        n, self._next = self._next, self._next + 1
+        release = Release(_KINDS[int(self._kind[n])], int(self._index[n]), float(self._t[n]))
+        pixels_of = self._pixels_of
         if release.kind == "frame" and pixels_of is not None and release.index not in pixels_of:
-            yield Sample(release)
-        else:
-            yield sample(clip, release)
+            return Sample(release)
+        return sample(self._clip, release)
+
+    def until(self, t_s: float) -> Batch:
+        """Every sample not yet handed out whose time is at or before `t_s`."""
+        end = max(self._next, int(np.searchsorted(self._t, t_s, side="right")))
+        kind, index = self._kind[self._next : end], self._index[self._next : end]
+        self._next = end
+        imu, tel = self._clip.imu, self._clip.telemetry
+        i = index[kind == ORDER["imu"]]
+        j = index[kind == ORDER["telemetry"]]
+        empty = np.empty(0)
+        return Batch(
+            ImuStream(imu.t_s[i], imu.gyro_rad_s[i], imu.accel_m_s2[i]),
+            Telemetry(empty, np.empty((0, 4)), empty)
+            if tel is None
+            else Telemetry(tel.t_s[j], tel.q_wxyz[j], tel.baro_height_m[j]),
+            index[kind == ORDER["frame"]],
+        )
+
+
+def released(clip: Clip, pixels_of: Container[int] | None = None) -> Released:
+    """The clip as the clock releases it to an in-process stage (see `Released`)."""
+    return Released(clip, pixels_of)
 
 
 class Clock:

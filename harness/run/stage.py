@@ -7,7 +7,7 @@ The reference pipeline implements it; an onboard stack plugs in its own through 
 from __future__ import annotations
 
 import os
-from collections.abc import Container, Iterator
+from collections.abc import Container
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from harness.clip.corpus import TileCorpus
     from harness.clip.model import Truth
     from harness.record import RecordWriter
-    from harness.run.feed import Sample
+    from harness.run.feed import Released
     from harness.scenario.load import Loaded
     from harness.scenario.model import Scenario, StackSettings
 
@@ -116,10 +116,11 @@ class RunContext:
             }
         )
 
-    def released(self, pixels_of: Container[int] | None = None) -> Iterator[Sample]:
+    def released(self, pixels_of: Container[int] | None = None) -> Released:
         """The clip as the harness's clock releases it (harness.run.feed): IMU, telemetry and
         frames in time order, a frame's pixels (those of `pixels_of`, all when None) only at
-        its turn; the same discipline a process stack gets on its stdin."""
+        its turn, or in runs up to a time (`until`); the same discipline a process stack gets
+        on its stdin."""
         return feed.released(self.clip, pixels_of)
 
     @property

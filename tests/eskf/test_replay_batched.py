@@ -23,14 +23,15 @@ class PerSample(replay_module.Replay):
     """The reference: one `propagate` per IMU sample."""
 
     def advance(self, t_until: float) -> None:
-        filt, t, imu = self.filt, self.t, self.clip.imu
+        self._release(t_until)
+        filt, t = self.filt, self.t
         if filt is None:
             return
         baro_dt = 1.0 / self.spec.baro_rate_hz if self.spec.baro_rate_hz else math.inf
         while self.k + 1 < len(t) and t[self.k + 1] < t_until:
             k = self.k = self.k + 1
             tk = float(t[k])
-            filt.propagate(imu.gyro_rad_s[k], imu.accel_m_s2[k], tk - float(t[k - 1]))
+            filt.propagate(self.gyro[k], self.accel[k], tk - float(t[k - 1]))
             if tk >= self.next_baro:
                 self._baro(tk)
                 self.next_baro += baro_dt

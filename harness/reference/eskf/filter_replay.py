@@ -1,10 +1,12 @@
-"""The filter stepping through a clip's IMU: started at the first finite fix, advanced to each
-fix's time, fusing baro heights as they fall due and logging states at 10 Hz.
+"""The filter stepping through a clip's IMU as the harness's clock releases it: started at the
+first finite fix, advanced to each fix's time, fusing baro heights as they fall due and logging
+states at 10 Hz. It reads the IMU and telemetry released up to the time it has reached, never
+the clip's arrays.
 
 The start uses only what the vehicle knows: the fix's horizontal position (sigma = the fix's
-sigma), the baro height and AHRS attitude of the clip's telemetry, velocity zero; each with
-the sigma the scenario states, all recorded in one `eskf/init` event; the start fix is also
-recorded as a used `eskf/fix` (innovation zero, note "started the filter").
+sigma), the baro height and AHRS attitude of the telemetry released by then, velocity zero;
+each with the sigma the scenario states, all recorded in one `eskf/init` event; the start fix
+is also recorded as a used `eskf/fix` (innovation zero, note "started the filter").
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import astuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.clip import Clip
-from harness.reference.attitude import Pose, telemetry_pose
+from harness.clip.model import Telemetry
+from harness.reference.attitude import Pose, pose_at
 from harness.reference.eskf.filter import Eskf, ImuNoise, InitialSigma
 from harness.reference.settings import EskfSpec
 from harness.run.stage import Fix
+
+if TYPE_CHECKING:
+    from harness.run.feed import Released
 
 STATE_RATE_HZ = 10.0
 Emit = Callable[..., Any]  # (stage, type, **fields), as RunContext.emit
@@ -35,13 +41,21 @@ def _yawed(q: np.ndarray, yaw_deg: float) -> np.ndarray:
 
 
 class Replay:
-    """One filter run over `clip.imu`; `filt` is None until the first finite fix starts it."""
+    """One filter run over the IMU as the clock releases it; `filt` is None until the first
+    finite fix starts it.
 
-    def __init__(self, clip: Clip, spec: EskfSpec, noise: ImuNoise, emit: Emit) -> None:
-        self.clip, self.spec, self.noise, self.emit = clip, spec, noise, emit
-        self.t = clip.imu.t_s
+    It holds only what has been released and not yet used: the IMU samples from the one the
+    filter is at (`t`, `gyro`, `accel`; `k` indexes them) and the telemetry from the sample
+    last published at or before it. Each `advance` first runs the clock to its time.
+    """
+
+    def __init__(self, released: Released, spec: EskfSpec, noise: ImuNoise, emit: Emit) -> None:
+        self.released, self.spec, self.noise, self.emit = released, spec, noise, emit
+        self.t, self.gyro, self.accel = np.empty(0), np.empty((0, 3)), np.empty((0, 3))
+        self.tel = Telemetry(np.empty(0), np.empty((0, 4)), np.empty(0))
         self.filt: Eskf | None = None
-        self.k = self.k0 = 0  # the IMU sample the filter is at; the one it started at
+        self.k = 0  # the IMU sample the filter is at
+        self.t0 = math.nan  # the time of the sample it started at
         self.next_state = self.next_baro = 0.0
         self.last_accepted = 0.0
         self.baro = {"updates": 0, "rejected": 0, "missing": 0}
@@ -49,8 +63,27 @@ class Replay:
     def pose(self, t_s: float) -> Pose | None:
         """The filter's attitude and height; before it starts, the telemetry it starts from."""
         if self.filt is None:
-            return telemetry_pose(self.clip, t_s)
+            return pose_at(self.tel, t_s)
         return Pose(self.filt.q_wxyz, -float(self.filt.p[2]), "filter")
+
+    def _release(self, t_s: float) -> None:
+        """Run the clock to `t_s` and keep what is still of use: from the sample the filter is
+        at (before it starts: the last one before `t_s`, where it would start)."""
+        batch = self.released.until(t_s)
+        t = np.concatenate([self.t, batch.imu.t_s])
+        keep = self.k if self.filt is not None else max(0, int(np.searchsorted(t, t_s)) - 1)
+        self.t = t[keep:]
+        self.gyro = np.concatenate([self.gyro, batch.imu.gyro_rad_s])[keep:]
+        self.accel = np.concatenate([self.accel, batch.imu.accel_m_s2])[keep:]
+        self.k -= keep
+        tel = Telemetry(
+            *(
+                np.concatenate(pair)
+                for pair in zip(astuple(self.tel), astuple(batch.telemetry), strict=True)
+            )
+        )
+        first = tel.index_at(float(self.t[0])) if len(self.t) else None
+        self.tel = tel if first is None else Telemetry(*(a[first:] for a in astuple(tel)))
 
     def advance(self, t_until: float) -> None:
         """Propagate over the IMU samples before `t_until` (math.inf: to the end).
@@ -59,7 +92,8 @@ class Replay:
         one falls due. Between two baro updates the biases hold, so each such run of samples
         is one `propagate_many` with the state logs as its stops.
         """
-        filt, t, imu = self.filt, self.t, self.clip.imu
+        self._release(t_until)
+        filt, t = self.filt, self.t
         if filt is None:
             return
         baro_dt = 1.0 / self.spec.baro_rate_hz if self.spec.baro_rate_hz else math.inf
@@ -77,8 +111,8 @@ class Replay:
                 self.next_state += 1.0 / STATE_RATE_HZ
             rows = slice(first, last + 1)
             filt.propagate_many(
-                imu.gyro_rad_s[rows],
-                imu.accel_m_s2[rows],
+                self.gyro[rows],
+                self.accel[rows],
                 t[rows] - t[first - 1 : last],
                 stops,
                 lambda i, base=first: self._state(float(t[base + i])),
@@ -95,9 +129,15 @@ class Replay:
         """Start the filter from the fix, or fuse it (resetting after a long rejection)."""
         finite = bool(np.all(np.isfinite(fix.z_ne_m)))
         if self.filt is None:
-            pose = telemetry_pose(self.clip, fix.t_s) if finite else None
-            if pose is None:
-                why = "non-finite fix" if not finite else "no telemetry at this time"
+            pose = pose_at(self.tel, fix.t_s) if finite else None
+            if pose is None or not len(self.t):
+                why = (
+                    "non-finite fix"
+                    if not finite
+                    else "no telemetry at this time"
+                    if pose is None
+                    else "no IMU sample yet"
+                )
                 self._unused(fix, f"before the filter started: {why}")
                 return
             self._start(fix, pose)
@@ -119,7 +159,7 @@ class Replay:
 
     def _start(self, fix: Fix, pose: Pose) -> None:
         spec = self.spec
-        self.k = self.k0 = max(0, int(np.searchsorted(self.t, fix.t_s)) - 1)
+        self.k = max(0, int(np.searchsorted(self.t, fix.t_s)) - 1)
         p0 = np.array([fix.z_ne_m[0], fix.z_ne_m[1], -pose.height_m])
         v0 = np.zeros(3)
         q0 = _yawed(pose.q_wxyz, spec.init_yaw_error_deg)
@@ -160,7 +200,7 @@ class Replay:
         # the start fix is recorded as used (innovation zero: the filter is where it says)
         S = self.filt.P[0:2, 0:2] + np.eye(2) * fix.sigma_m**2
         self._fix_event(fix, np.zeros(2), S, 0.0, True, note="started the filter")
-        t0 = float(self.t[self.k0])
+        t0 = self.t0 = float(self.t[self.k])
         self.last_accepted = fix.t_s
         self.next_baro = t0 + (1.0 / spec.baro_rate_hz if spec.baro_rate_hz else math.inf)
         self._state(t0)
@@ -195,7 +235,7 @@ class Replay:
         )
 
     def _baro(self, t_s: float) -> None:
-        pose = telemetry_pose(self.clip, t_s)
+        pose = pose_at(self.tel, t_s)
         if pose is None:
             self.baro["missing"] += 1
         elif self.filt.height(pose.height_m, self.spec.baro_sigma_m):

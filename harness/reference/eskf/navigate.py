@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import astuple
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.clip import Clip
 from harness.clip.imu_rate import dropouts, median_rate
@@ -24,7 +24,11 @@ from harness.reference.attitude import Pose, require_telemetry
 from harness.reference.eskf.filter import MIN_IMU_HZ, ImuNoise
 from harness.reference.eskf.filter_replay import Emit, Replay
 from harness.reference.settings import EskfSpec
+from harness.run import feed
 from harness.run.stage import Fix, RunContext
+
+if TYPE_CHECKING:
+    from harness.run.feed import Released
 
 
 class FixSource(Protocol):
@@ -81,20 +85,30 @@ def navigate(ctx: RunContext, fixes: list[Fix] | FixSource) -> None:
     require_imu_rate(ctx.clip)
     for a, b in dropouts(ctx.clip.imu.t_s):  # named, so the verdict can say where
         ctx.emit("eskf", "imu-dropout", from_s=a, to_s=b)
-    replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit)
+    replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit, ctx.released())
 
 
-def replay(clip: Clip, fixes: list[Fix] | FixSource, spec: EskfSpec, emit: Emit) -> None:
+def replay(
+    clip: Clip,
+    fixes: list[Fix] | FixSource,
+    spec: EskfSpec,
+    emit: Emit,
+    released: Released | None = None,
+) -> None:
     """Run the filter over the clip's IMU and the fixes, emitting init, fix, state, baro and
-    latency events. A `FixSource` is asked for each fix with the filter's attitude and height
-    at its time (before the filter has started, the telemetry it starts from)."""
+    latency events. The IMU and telemetry come from `released` (the clip on the harness's
+    clock, `feed.released(clip)` when None), run up to each fix's time before it is asked for:
+    the clip itself gives only its manifest and which streams it has. A `FixSource` is asked
+    for each fix with the filter's attitude and height at its time (before the filter has
+    started, the telemetry it starts from)."""
     require_telemetry(
         clip,
         "the filter's start (height from the baro, attitude from the AHRS)",
         "use a bundle with a telemetry stream (docs/clip.md)",
     )
     source = Listed(fixes) if isinstance(fixes, list) else fixes
-    run = Replay(clip, spec, noise_from_manifest(clip.manifest, spec.imu_noise_scale), emit)
+    released = feed.released(clip) if released is None else released
+    run = Replay(released, spec, noise_from_manifest(clip.manifest, spec.imu_noise_scale), emit)
     started = time.perf_counter()
     for n, t_fix in enumerate(source.times):
         run.advance(t_fix)
@@ -106,5 +120,5 @@ def replay(clip: Clip, fixes: list[Fix] | FixSource, spec: EskfSpec, emit: Emit)
     if run.filt is None:
         emit("eskf", "no-start", reason="no finite fix with telemetry to start the filter from")
         return
-    span = float(clip.imu.t_s[-1] - clip.imu.t_s[run.k0])
+    span = float(run.t[-1] - run.t0)
     emit("eskf", "throughput", seconds=seconds, x_real_time=span / max(seconds, 1e-9))
