@@ -23,7 +23,21 @@ log = logging.getLogger(__name__)
 MIN_COVER = 1.0  # a tile is kept only when the raster covers every one of its pixels
 
 
+def _geotiff_extra(path: Path) -> None:
+    """GDAL's readers come with the `geotiff` extra: without it a map is a config-error that
+    says how to install it, never a traceback."""
+    import importlib.util
+
+    missing = [m for m in ("rasterio", "morecantile") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ClipError(
+            f"{path}: reading a GeoTIFF map needs {' and '.join(missing)}, which come with the "
+            "geotiff extra: pip install '.[geotiff]' (scripts/bootstrap installs it)"
+        )
+
+
 def _open(path: Path):
+    _geotiff_extra(path)
     import rasterio
     from rasterio.errors import RasterioIOError
 
@@ -68,6 +82,7 @@ def read_geotiff(
 ) -> TileCorpus:
     """Every WebMercatorQuad tile at `zoom` (default: the raster's native zoom) that the raster
     covers, warped to `tile_px` pixels, with footprints in the origin's NED frame."""
+    _geotiff_extra(Path(path))
     import morecantile
     from rasterio.enums import Resampling
     from rasterio.transform import from_bounds

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("morecantile", reason="the map is a GeoTIFF: pip install '.[geotiff]'")
+
 from harness.clip import ClipRef, Segment, load_clip
 from harness.clip.geotiff import cached_geotiff
 

@@ -132,3 +132,16 @@ def test_our_web_mercator_maths_equals_pyproj_and_morecantile():
             np.array([ll.top, ll.bottom]), np.array([ll.left, ll.right]), np.full(2, 290.0), ORIGIN
         )[:, :2]
         assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_without_the_geotiff_extra_a_map_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "morecantile" else real(name)
+    )
+    with pytest.raises(ClipError, match=r"needs morecantile.*pip install '\.\[geotiff\]'"):
+        read_geotiff(tmp_path / "map.tif", (50.0, 30.0, 100.0))
