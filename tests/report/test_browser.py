@@ -135,6 +135,9 @@ def test_report_from_a_real_run_shows_scenarios_gates_steps_and_images(
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url.replace("#suites", "#"))
             page.locator(".widget").first.wait_for(timeout=20_000)
+            page.wait_for_function(  # every widget drawn (each shows "Loading..." until then)
+                "() => !document.body.innerText.includes('Loading...')", timeout=30_000
+            )
             overview = page.inner_text("body")
             page.goto(url)
             for node in ("tier1", "suite", "figs"):
