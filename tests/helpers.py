@@ -39,6 +39,20 @@ overrides:
 """
 
 
+def tiny_project(root: Path) -> Path:
+    """A project at `root` for real runs: the pyproject marker, the real operator config and a
+    tiny scaffold checkpoint at models/tiny.pt (TINY_OVERRIDES points the config at it)."""
+    from harness.reference.models.scaffold import make_scaffold
+
+    repo = Path(__file__).resolve().parents[1]
+    (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (root / "configs").mkdir()
+    config = (repo / "configs" / "operator_replay.yaml").read_text()
+    (root / "configs" / "operator_replay.yaml").write_text(config)
+    make_scaffold(root / "models" / "tiny.pt", **TINY)
+    return root
+
+
 def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Every file under `root` -> (size, mtime in ns), every folder -> (-1, 0) (its presence);
     empty when `root` does not exist."""

@@ -13,9 +13,8 @@ from harness.clip import ulog_topics
 from harness.clip.imu_rate import MIN_IMU_HZ
 from harness.gates import conclude
 from harness.reference.eskf import filter as eskf_filter
-from harness.reference.models.scaffold import make_scaffold
 from harness.run.driver import run
-from tests.helpers import TINY, TINY_OVERRIDES
+from tests.helpers import TINY_OVERRIDES, tiny_project
 
 REPO = Path(__file__).resolve().parents[2]
 SITL = REPO / "fixtures" / "px4" / "sample_px4_events.ulg"
@@ -24,11 +23,7 @@ SITL = REPO / "fixtures" / "px4" / "sample_px4_events.ulg"
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
-    (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
-    (root / "configs").mkdir()
-    config = (REPO / "configs" / "operator_replay.yaml").read_text()
-    (root / "configs" / "operator_replay.yaml").write_text(config)
-    make_scaffold(root / "models" / "tiny.pt", **TINY)
+    tiny_project(root)
     return root
 
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.gates import conclude
-from harness.reference.models.scaffold import make_scaffold
 from harness.run.driver import run
-from tests.helpers import TINY, TINY_OVERRIDES
+from tests.helpers import TINY_OVERRIDES, tiny_project
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = {
@@ -47,11 +46,7 @@ def _text(name: str, body: str) -> str:
 def real_records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """name -> a record.jsonl the run driver wrote and the host concluded."""
     root = tmp_path_factory.mktemp("project")
-    (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
-    (root / "configs").mkdir()
-    config = (REPO / "configs" / "operator_replay.yaml").read_text()
-    (root / "configs" / "operator_replay.yaml").write_text(config)
-    make_scaffold(root / "models" / "tiny.pt", **TINY)
+    tiny_project(root)
     out = {}
     for name, body in SCENARIOS.items():
         scenario = root / f"{name}.scenario.yaml"
