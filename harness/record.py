@@ -110,7 +110,19 @@ class Record:
 
     @property
     def provenance(self) -> dict[str, Any]:
-        return self._block("provenance")
+        """The condition line's provenance, its `artifacts` followed by those the stack
+        declared after that line was written (`provenance/artifact` events: an engine built
+        at the first query, with its parity figures)."""
+        block = self._block("provenance")
+        late = [
+            ev["artifact"]
+            for ev in self.select("provenance", "artifact")
+            if isinstance(ev.get("artifact"), dict)
+        ]
+        if not late:
+            return block
+        listed = block.get("artifacts")
+        return {**block, "artifacts": [*(listed if isinstance(listed, list) else []), *late]}
 
     def select(self, stage: str, type: str | None = None) -> Iterator[dict[str, Any]]:
         """Events of one stage (and type), in record order."""

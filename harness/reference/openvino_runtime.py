@@ -228,10 +228,10 @@ def openvino_embed(
     input_px: int,
     engine_dir: Path,
     calibration: Callable[[], tuple[str, torch.Tensor]] | None,
-) -> tuple[Callable[[torch.Tensor], np.ndarray], str, str, dict | None]:
+) -> tuple[Callable[[torch.Tensor], np.ndarray], str, Path, dict | None]:
     """An embed function on the OpenVINO CPU plugin, the provisioning detail line, the
-    engine's name (what built it: checkpoint, input size, calibration set, recipe) and its
-    parity figures (int8; None for fp32).
+    engine's file (its name says what built it: checkpoint, input size, calibration set,
+    recipe) and its parity figures (int8; None for fp32).
 
     `calibration` (int8 only) returns the calibration set's digest and its preprocessed tiles.
     """
@@ -278,4 +278,4 @@ def openvino_embed(
             raise OpenVinoUnavailable(
                 f"{detail}: {failure}; run pytorch-fp32 or recalibrate", figures
             )
-    return embed, detail, xml.stem, figures
+    return embed, detail, xml, figures

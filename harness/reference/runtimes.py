@@ -34,6 +34,7 @@ class Runtime:
     dtype: str
     embed: Embed  # normalised input (N, 3, H, W) float32 -> descriptors (N, D)
     build: str = ""  # a built engine's name: descriptors cached from another build are stale
+    engine_file: Path | None = None  # the built engine (its provenance), where one was built
 
 
 class RuntimeUnavailable(Exception):
@@ -143,7 +144,7 @@ def calibration_tiles(corpus, count: int = 24) -> np.ndarray:
 
 def _openvino(
     engine: Engine, input_px: int, engine_dir: Path, tiles: Tiles | None, int8: bool
-) -> tuple[Embed, str, str, dict | None]:
+) -> tuple[Embed, str, Path, dict | None]:
     from harness.reference import openvino_runtime as ovr
     from harness.reference.vpr.preprocess import to_input
 
@@ -218,8 +219,8 @@ def _runtime(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if name in ("openvino-fp32", "openvino-int8"):
         int8 = name == "openvino-int8"
-        embed, detail, build, figures = _openvino(engine, input_px, engine_dir, tiles, int8)
-        runtime = Runtime(name, "int8" if int8 else "float32", embed, build)
+        embed, detail, built, figures = _openvino(engine, input_px, engine_dir, tiles, int8)
+        runtime = Runtime(name, "int8" if int8 else "float32", embed, built.stem, built)
         return runtime, Check("runtime", True, detail, figures)
     if name == "pytorch-fp32":
         embed = _torch_embed(engine.model, torch.float32, device)

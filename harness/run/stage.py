@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 # The events only the run driver writes: the answers (`truth`), the run's own errors
 # (`setup`) and the frames a stack must answer (`vpr/expected`: a stage that wrote it would
-# choose its own denominator). The record's condition, end and verdict lines are the
-# driver's and the host's too.
-DRIVER_STAGES = ("truth", "setup")
+# choose its own denominator), and late provenance (`provenance/artifact`: an artifact declared
+# after the condition line, written through `RunContext.artifact` alone). The record's
+# condition, end and verdict lines are the driver's and the host's too.
+DRIVER_STAGES = ("truth", "setup", "provenance")
 DRIVER_EVENTS = (("vpr", "expected"),)
 
 
@@ -96,25 +97,31 @@ class RunContext:
         sha256: str | None,
         pinned: bool,
         pin_hint: str = "",
+        figures: dict[str, Any] | None = None,
     ) -> None:
-        """Declare a file the stack provisions (a checkpoint, a program): it goes into the
-        run's provenance (its path relative to the project root when it is inside), and an
-        unpinned `checkpoint` is a warning on every verdict. `pin_hint` says how to pin it."""
+        """Declare a file the stack provisions (a checkpoint, a program, a built engine): it
+        goes into the run's provenance (its path relative to the project root when it is
+        inside), and an unpinned `checkpoint` is a warning on every verdict. `pin_hint` says
+        how to pin it; `figures` what the stack measured of it (an int8 engine's parity).
+        One declared after the condition line (an engine built by the first query) is
+        recorded as a `provenance/artifact` event, which the record's provenance includes."""
         try:  # as the project names it: the same on every machine
             shown = Path(os.path.abspath(path)).relative_to(os.path.abspath(self.loaded.root))
             shown = shown.as_posix()
         except ValueError:
             shown = str(path)
-        self.artifacts.append(
-            {
-                "kind": kind,
-                "name": name,
-                "path": shown,
-                "sha256": sha256,
-                "pinned": pinned,
-                "pin_hint": pin_hint,
-            }
-        )
+        entry = {
+            "kind": kind,
+            "name": name,
+            "path": shown,
+            "sha256": sha256,
+            "pinned": pinned,
+            "pin_hint": pin_hint,
+            **({"figures": figures} if figures else {}),
+        }
+        self.artifacts.append(entry)
+        if self._pending is None:  # the condition line is written: it cannot list this one
+            self.log("provenance", "artifact", artifact=entry)
 
     def released(self, pixels_of: Container[int] | None = None) -> Released:
         """The clip as the harness's clock releases it (harness.run.feed): IMU, telemetry and

@@ -87,6 +87,8 @@ CHEATS = {
     "verdict": lambda ctx: ctx.emit("vpr", "query", kind="verdict", gate="pass"),
     # its own denominator: no frame it must answer
     "expected": lambda ctx: ctx.emit("vpr", "expected", rate_hz=1.0, frames=[], t_s=[]),
+    # provenance it chose (an engine it did not run): late artifacts come via ctx.artifact
+    "provenance": lambda ctx: ctx.emit("provenance", "artifact", artifact={"kind": "engine"}),
     "swallowed": _swallowed,
 }
 

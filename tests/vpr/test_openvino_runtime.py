@@ -255,3 +255,38 @@ def test_a_checks_figures_land_in_the_records_provisioning_event() -> None:
     (_, _, refused), (_, _, plain) = ctx._pending
     assert refused["figures"] == figures and refused["ok"] is False
     assert "figures" not in plain
+
+
+def test_an_int8_engines_parity_lands_in_the_records_provenance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine is built at the first query, after the condition line: the stack's late
+    declaration is a `provenance/artifact` event and the record's provenance lists the engine
+    with its digest and parity figures beside the checkpoint. (The tiny scaffold's int8
+    reorders a few retrievals; the bar is tested above, the plumbing here.)"""
+    from harness.record import read_record
+    from harness.reference import openvino_runtime as ovr
+    from harness.run.driver import run
+    from tests.helpers import TINY_OVERRIDES, tiny_project
+
+    monkeypatch.setattr(ovr.Parity, "failure", lambda self: None)
+    (tmp_path / "project").mkdir()
+    root = tiny_project(tmp_path / "project")
+    overrides = TINY_OVERRIDES.replace("runtime: pytorch-fp32", "runtime: openvino-int8")
+    scenario = root / "int8.scenario.yaml"
+    scenario.write_text(
+        f"format_version: 1\nname: int8\nconfig: configs/operator_replay.yaml\n{overrides}"
+        "clip:\n  synth: {preset: derkachi-10s, seed: 3}\n"
+        "vpr: {strategy: netvlad, rate_hz: 1, input_px: 64}\nexpect: pass\n"
+    )
+    record = read_record(run(scenario, tmp_path / "run", root=root, cache_dir=tmp_path / "c"))
+    kinds = [a["kind"] for a in record.provenance["artifacts"]]
+    assert kinds == ["checkpoint", "engine"], record.provenance
+    engine = record.provenance["artifacts"][1]
+    assert engine["name"] == "openvino-int8" and len(engine["sha256"]) == 64
+    assert engine["path"].endswith(".xml") and "-int8-" in engine["path"]
+    check = next(e for e in record.select("provisioning", "check") if e["check"] == "runtime")
+    assert engine["figures"] == check["figures"]
+    assert {"top1_agreement", "recall1_int8", "recall1_fp32"} <= set(engine["figures"])
+    assert record.condition["provenance"]["artifacts"] == record.provenance["artifacts"][:1]
+

@@ -15,6 +15,7 @@ import numpy as np
 from harness import cache
 from harness.atomic import atomic_path, build_lock
 from harness.clip import Clip, TileCorpus
+from harness.digest import file_digest
 from harness.errors import ClipError
 from harness.reference.attitude import Pose, require_telemetry, telemetry_pose
 from harness.reference.checkpoint_file import record_check
@@ -124,6 +125,16 @@ def corpus_descriptors(ctx: RunContext, engine: Engine) -> tuple[Runtime, TileCo
         tiles=None if ctx.corpus is None else lambda: calibration_tiles(ctx.corpus),
     )
     record_check(ctx, engine.backbone.name, check)
+    if runtime.engine_file is not None:  # what ran is part of what was judged
+        weights = runtime.engine_file.with_suffix(".bin")
+        ctx.artifact(
+            "engine",
+            runtime.name,
+            runtime.engine_file,
+            file_digest(weights, ctx.cache_dir) if weights.is_file() else None,
+            pinned=False,  # no configured digest: its name says what built it
+            figures=check.figures,
+        )
     corpus = ctx.corpus
     if corpus is None:
         raise ClipError(
