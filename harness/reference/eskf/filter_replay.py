@@ -22,6 +22,7 @@ import numpy as np
 from harness.clip.model import Telemetry
 from harness.reference.attitude import Pose, pose_at
 from harness.reference.eskf.filter import Eskf, ImuNoise, InitialSigma
+from harness.reference.eskf.imu_watch import ImuWatch
 from harness.reference.settings import EskfSpec
 from harness.run.stage import Fix
 
@@ -46,11 +47,14 @@ class Replay:
 
     It holds only what has been released and not yet used: the IMU samples from the one the
     filter is at (`t`, `gyro`, `accel`; `k` indexes them) and the telemetry from the sample
-    last published at or before it. Each `advance` first runs the clock to its time.
+    last published at or before it. Each `advance` first runs the clock to its time; the IMU's
+    timing is judged as it arrives (`imu`: its dropouts named, its rate refused when too slow).
     """
 
-    def __init__(self, released: Released, spec: EskfSpec, noise: ImuNoise, emit: Emit) -> None:
-        self.released, self.spec, self.noise, self.emit = released, spec, noise, emit
+    def __init__(
+        self, released: Released, spec: EskfSpec, noise: ImuNoise, emit: Emit, imu: ImuWatch
+    ) -> None:
+        self.released, self.spec, self.noise, self.emit, self.imu = released, spec, noise, emit, imu
         self.t, self.gyro, self.accel = np.empty(0), np.empty((0, 3)), np.empty((0, 3))
         self.tel = Telemetry(np.empty(0), np.empty((0, 4)), np.empty(0))
         self.filt: Eskf | None = None
@@ -70,6 +74,8 @@ class Replay:
         """Run the clock to `t_s` and keep what is still of use: from the sample the filter is
         at (before it starts: the last one before `t_s`, where it would start)."""
         batch = self.released.until(t_s)
+        for a, b in self.imu.add(batch.imu.t_s):  # named, so the verdict can say where
+            self.emit("eskf", "imu-dropout", from_s=a, to_s=b)
         t = np.concatenate([self.t, batch.imu.t_s])
         keep = self.k if self.filt is not None else max(0, int(np.searchsorted(t, t_s)) - 1)
         self.t = t[keep:]
@@ -152,12 +158,14 @@ class Replay:
             self.last_accepted = fix.t_s
 
     def finish(self) -> None:
-        """Run to the end of the IMU and record the baro updates."""
+        """Run to the end of the IMU, judge its rate over all of it, record the baro updates."""
         self.advance(math.inf)
+        self.imu.require_rate()
         if self.filt is not None:
             self.emit("eskf", "baro", sigma_m=self.spec.baro_sigma_m, **self.baro)
 
     def _start(self, fix: Fix, pose: Pose) -> None:
+        self.imu.require_rate()
         spec = self.spec
         self.k = max(0, int(np.searchsorted(self.t, fix.t_s)) - 1)
         p0 = np.array([fix.z_ne_m[0], fix.z_ne_m[1], -pose.height_m])
