@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.reference.eskf.batch import plan
-from harness.reference.eskf.filter import Eskf
+from harness.reference.eskf.filter import Eskf, numerical_problems
 
 
 def _imu(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,3 +59,28 @@ def test_plan_folds_where_the_sample_loop_folds() -> None:
     assert plan(11, 2, 4, [4]) == [(0, 2, 1), (2, 5, 2), (5, 9, 1), (9, 11, 0)]
     assert plan(4, 0, 4, [3]) == [(0, 4, 2)]
     assert plan(3, 1, 4, []) == [(0, 3, 1)]
+
+
+def test_numerical_checks_on_a_stack_name_each_state_as_alone() -> None:
+    """One Cholesky for a healthy stack; otherwise every state judged alone, so the one that
+    is non-finite, asymmetric or not positive semi-definite is named where it is."""
+    good = _filter(4).P
+    nan = good.copy()
+    nan[3, 3] = np.nan
+    skewed = good.copy()
+    skewed[0, 5] += 1.0
+    negative = good.copy()
+    negative[4, 4] = -1.0
+    singular = np.zeros((15, 15))  # semi-definite: Cholesky fails, the eigenvalues pass it
+    P = np.array([good, nan, skewed, negative, singular, good])
+    p = np.zeros((6, 3))
+    p[5, 0] = np.inf
+    assert numerical_problems(P, p) == [
+        None,
+        "non-finite state or covariance",
+        "covariance not symmetric",
+        "covariance not positive semi-definite",
+        None,
+        "non-finite state or covariance",
+    ]
+    assert numerical_problems(P[[0, 4, 0]], p[[0, 0, 0]]) == [None, None, None]

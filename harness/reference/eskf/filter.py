@@ -88,7 +88,10 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
 
 
 def matrix_to_quat(r: np.ndarray) -> np.ndarray:
-    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = r.tolist()
+    rows = r.tolist()
+    if not math.isfinite(sum(rows[0] + rows[1] + rows[2])):  # a non-finite state (D0)
+        return np.full(4, math.nan)
+    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = rows
     w = math.sqrt(max(0.0, 1 + r00 + r11 + r22)) / 2
     x = math.copysign(math.sqrt(max(0.0, 1 + r00 - r11 - r22)) / 2, r21 - r12)
     y = math.copysign(math.sqrt(max(0.0, 1 - r00 + r11 - r22)) / 2, r02 - r20)
@@ -239,16 +242,13 @@ class Eskf:
             dt,
         )
         pending = Pending(self._phi, self._pending, self._pending_dt)
-        self._phi, self._pending, self._pending_dt = np.eye(15), 0, 0.0
-        steps = list(
-            covariances(self._P, run.F, dt, pending, self.cov_every, stops, self._q_density)
+        at_stops, self._P = covariances(
+            self._P, run, dt, pending, self.cov_every, stops, self._q_density
         )
-        self._P = steps[-1][1]
         self.p, self.v, self.R = run.p[n].copy(), run.v[n].copy(), run.R[n].copy()
         self._phi, self._pending, self._pending_dt = pending.phi, pending.count, pending.span_s
         at = np.asarray(stops, int) + 1  # the state after stop k is entry k + 1 of the run
-        P = np.array([P for _, P in steps[:-1]]).reshape(-1, 15, 15)
-        return Stops(run.p[at], run.v[at], run.R[at], P)
+        return Stops(run.p[at], run.v[at], run.R[at], np.array(at_stops).reshape(-1, 15, 15))
 
     def _propagate_each(
         self, gyro: np.ndarray, accel: np.ndarray, dt: np.ndarray, stops: Sequence[int]
