@@ -1,11 +1,13 @@
 """The ESKF's propagation over a run of IMU samples in a few numpy calls, as per-sample steps do.
 
-Between two fixes the biases are constant, so the per-sample rotations, accelerations and
-error transitions are whole-array expressions; the attitude is a running product of 3x3
-matrices (log2(n) batched products). The covariance keeps the per-sample filter's schedule:
-it folds the composed transition every `cov_every` samples and at every stop (a sample where
-the caller reads the filter), and the folds between two stops are summed in closed form,
-P <- A P A^T + sum_i B_i Q_i B_i^T, with B_i the product of the transitions after fold i.
+Between two fixes the biases are constant, so the per-sample rotations and accelerations are
+whole-array expressions; the attitude is a running product of 3x3 matrices (log2(n) batched
+products). The covariance keeps the per-sample filter's schedule: it folds the composed
+transition every `cov_every` samples and at every stop (a sample where the caller reads the
+filter), and the folds between two stops are summed in closed form,
+P <- A P A^T + sum_i B_i Q_i B_i^T, with B_i the transition after fold i. The transitions
+between any two samples come from prefix sums over the run (`Transitions`), so no 15x15
+product is formed per sample or per fold.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import numpy as np
 
 GRAVITY_NED = np.array([0.0, 0.0, 9.81])
 _EYE3, _EYE15 = np.eye(3), np.eye(15)
-_SKEW_AT, _SKEW_FROM = [1, 2, 3, 5, 6, 7], [2, 1, 2, 0, 1, 0]  # flat 3x3 slot <- vector index
+_SKEW_AT = np.array([1, 2, 3, 5, 6, 7])  # flat 3x3 slot
+_SKEW_FROM = np.array([2, 1, 2, 0, 1, 0])  # <- vector index
 _SKEW_SIGN = np.array([-1.0, 1.0, 1.0, -1.0, -1.0, 1.0])
 
 
@@ -87,18 +90,6 @@ def integrate(
     return Nominal(ps, vs, Rs, f)
 
 
-def _prefix(x: np.ndarray) -> np.ndarray:
-    """Sums of x[j] over j < k, for k in 0..n."""
-    out = np.zeros((len(x) + 1, *x.shape[1:]))
-    np.cumsum(x, axis=0, out=out[1:])
-    return out
-
-
-def _cross(u: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """[u_k]x m_k for (n, 3) u and (n, 3, 3) m."""
-    return skew_many(u) @ m
-
-
 class Transitions:
     """The error transition Phi(b -> e) = F_{e-1} ... F_b between any two sample indices of a
     run, in closed form from prefix sums (no product of 15x15 matrices).
@@ -106,44 +97,52 @@ class Transitions:
     With f_k = R_k a_k the sample's specific force in the world frame, the attitude error
     carried in the world frame (R dtheta) changes only through the gyro bias, so each block of
     the product is a sum over the samples between b and e of terms in R_k, f_k and dt_k:
-    prefix sums S1..S7 below, differenced at b and e."""
+    prefix sums (over samples j < k) S1..S7, differenced at b and e. They are kept side by
+    side, so a transition gathers them in two reads:
+    matrices [R_k | S1 = sum dt R_{j+1} | S2 = sum dt R_j | S4 = sum dt [f_j]x S1_j |
+    S6 = sum dt S2_j | S7 = sum dt S4_j], vectors [t_k | S3 = sum dt f_j | S5 = sum dt S3_j].
+    """
 
     def __init__(self, run: Nominal, dt: np.ndarray) -> None:
-        R, n = run.R, len(dt)
+        n = len(dt)
         w = dt[:, None, None]
-        self.R = R
-        self.tau = _prefix(dt)
-        self.s1 = _prefix(w * R[1:])  # sum dt_j R_{j+1}
-        self.s2 = _prefix(w * R[:n])  # sum dt_j R_j
-        self.s3 = _prefix(dt[:, None] * run.f)  # sum dt_j f_j
-        self.s4 = _prefix(_cross(dt[:, None] * run.f, self.s1[:n]))  # sum dt_j [f_j]x S1_j
-        self.s5 = _prefix(dt[:, None] * self.s3[:n])
-        self.s6 = _prefix(w * self.s2[:n])
-        self.s7 = _prefix(w * self.s4[:n])
+        m = self.m = np.zeros((n + 1, 3, 18))
+        m[:, :, 0:3] = run.R
+        np.cumsum(w * np.concatenate([run.R[1:], run.R[:n]], axis=2), axis=0, out=m[1:, :, 3:9])
+        x = self.x = np.zeros((n + 1, 7))
+        x[1:, 0] = np.cumsum(dt)
+        self.t = x[:, 0]  # time from the run's start to each sample
+        np.cumsum(dt[:, None] * run.f, axis=0, out=x[1:, 1:4])
+        np.cumsum(dt[:, None] * x[:n, 1:4], axis=0, out=x[1:, 4:7])
+        np.cumsum(skew_many(dt[:, None] * run.f) @ m[:n, :, 3:6], axis=0, out=m[1:, :, 9:12])
+        np.cumsum(w * m[:n, :, 6:12], axis=0, out=m[1:, :, 12:18])
 
     def between(self, b: np.ndarray, e: np.ndarray) -> np.ndarray:
         """Phi(b_i -> e_i) for index arrays b <= e, as (m, 15, 15)."""
-        T = self.tau[e] - self.tau[b]
+        mb, xb = self.m[b], self.x[b]
+        d, dx = self.m[e] - mb, self.x[e] - xb
+        T = dx[:, 0]
         Tm = T[:, None, None]
-        Rb, Rt_e = self.R[b], self.R[e].swapaxes(1, 2)
-        s1b, s3b, s4b = self.s1[b], self.s3[b], self.s4[b]
-        W = self.s3[e] - s3b
-        Y = self.s5[e] - self.s5[b] - T[:, None] * s3b
+        W, Y = dx[:, 1:4], dx[:, 4:7] - T[:, None] * xb[:, 1:4]
+        rs = mb[:, :, 0:6]  # [R_b | S1_b]
+        yx, wx = skew_many(Y) @ rs, skew_many(W) @ rs
+        rt_e = self.m[e, :, 0:3].swapaxes(1, 2)
         phi = np.zeros((len(b), 15, 15))
         phi[:, _DIAG, _DIAG] = 1.0
-        phi[:, [0, 1, 2], [3, 4, 5]] = T[:, None]
-        phi[:, 0:3, 6:9] = -_cross(Y, Rb)
-        phi[:, 0:3, 9:12] = Tm * self.s2[b] - (self.s6[e] - self.s6[b])
-        phi[:, 0:3, 12:15] = self.s7[e] - self.s7[b] - Tm * s4b - _cross(Y, s1b)
-        phi[:, 3:6, 6:9] = -_cross(W, Rb)
-        phi[:, 3:6, 9:12] = self.s2[b] - self.s2[e]
-        phi[:, 3:6, 12:15] = self.s4[e] - s4b - _cross(W, s1b)
-        phi[:, 6:9, 6:9] = Rt_e @ Rb
-        phi[:, 6:9, 12:15] = Rt_e @ (s1b - self.s1[e])
+        phi[:, _P_ROWS, _V_COLS] = T[:, None]
+        phi[:, 0:3, 6:9] = -yx[:, :, 0:3]
+        phi[:, 0:3, 9:12] = Tm * mb[:, :, 6:9] - d[:, :, 12:15]
+        phi[:, 0:3, 12:15] = d[:, :, 15:18] - Tm * mb[:, :, 9:12] - yx[:, :, 3:6]
+        phi[:, 3:6, 6:9] = -wx[:, :, 0:3]
+        phi[:, 3:6, 9:12] = -d[:, :, 6:9]
+        phi[:, 3:6, 12:15] = d[:, :, 9:12] - wx[:, :, 3:6]
+        phi[:, 6:9, 6:9] = rt_e @ mb[:, :, 0:3]
+        phi[:, 6:9, 12:15] = -(rt_e @ d[:, :, 3:6])
         return phi
 
 
-_DIAG = [0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14]  # the identity blocks (dtheta's is Phi_tt)
+_DIAG = np.array([0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14])  # identity blocks (not dtheta's)
+_P_ROWS, _V_COLS = np.arange(0, 3), np.arange(3, 6)
 
 
 @dataclass
@@ -192,7 +191,7 @@ def covariances(
     if not folds:  # the whole run stays pending
         pending.phi = phi.between(np.array([0]), np.array([n]))[0] @ pending.phi
         pending.count += n
-        pending.span_s += float(phi.tau[n])
+        pending.span_s += float(phi.t[n])
         return [], P
     ends = [g[1] for g in folds if g[2] == 2]
     if folds[-1][2] != 2:
@@ -207,7 +206,7 @@ def covariances(
     k, m = len(folds), len(ends)
     after, whole = all_phi[:k], all_phi[k : k + m]
     whole[0] = whole[0] @ pending.phi
-    spans = phi.tau[fold_end] - phi.tau[[g[0] for g in folds]]
+    spans = phi.t[fold_end] - phi.t[[g[0] for g in folds]]
     spans[0] += pending.span_s
     q = q_density * spans[:, None]
     firsts = np.searchsorted(segment, np.arange(m))  # each segment's first fold
@@ -219,7 +218,7 @@ def covariances(
         seen.append(P)
     if tail:
         pending.phi, pending.count = all_phi[-1], n - ends[-1]
-        pending.span_s = float(phi.tau[n] - phi.tau[ends[-1]])
+        pending.span_s = float(phi.t[n] - phi.t[ends[-1]])
     else:
         pending.phi, pending.count, pending.span_s = _EYE15, 0, 0.0
     return seen[: len(stops)], P
