@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.reference.eskf.batch import plan
-from harness.reference.eskf.filter import Eskf
+from harness.reference.eskf.filter import Eskf, numerical_problems
 
 
 def _imu(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -27,23 +27,22 @@ def _filter(every: int) -> Eskf:
 
 @pytest.mark.parametrize("every", [1, 3, 4])
 def test_runs_with_stops_match_sample_by_sample(every: int) -> None:
-    """Runs of odd lengths, stops that read the filter, and a fix between runs."""
+    """Runs of odd lengths (short ones go sample by sample), stops that read the filter, and a
+    fix between runs."""
     gyro, accel, dt = _imu(157, seed=every)
     one, many = _filter(every), _filter(every)
     seen_one: dict[int, tuple] = {}
     seen_many: dict[int, tuple] = {}
-    cuts, stops = [0, 1, 38, 97, 157], {5, 20, 37, 40, 60, 61, 96, 150, 156}
+    cuts, stops = [0, 1, 38, 42, 97, 157], {5, 20, 37, 40, 60, 61, 96, 150, 156}
     for begin, end in itertools.pairwise(cuts):
         for k in range(begin, end):
             one.propagate(gyro[k], accel[k], float(dt[k]))
             if k in stops:
                 seen_one[k] = (one.p.copy(), one.R.copy(), one.P.copy())
         local = sorted(s - begin for s in stops if begin <= s < end)
-
-        def keep(j: int, begin: int = begin) -> None:
-            seen_many[begin + j] = (many.p.copy(), many.R.copy(), many.P.copy())
-
-        many.propagate_many(gyro[begin:end], accel[begin:end], dt[begin:end], local, keep)
+        seen = many.propagate_many(gyro[begin:end], accel[begin:end], dt[begin:end], local)
+        for j, k in enumerate(local):
+            seen_many[begin + k] = (seen.p[j], seen.R[j], seen.P[j])
         for f in (one, many):
             f.fix(f.p[:2] + np.array([3.0, -2.0]), 5.0)
     assert seen_one.keys() == seen_many.keys() == stops
@@ -60,3 +59,28 @@ def test_plan_folds_where_the_sample_loop_folds() -> None:
     assert plan(11, 2, 4, [4]) == [(0, 2, 1), (2, 5, 2), (5, 9, 1), (9, 11, 0)]
     assert plan(4, 0, 4, [3]) == [(0, 4, 2)]
     assert plan(3, 1, 4, []) == [(0, 3, 1)]
+
+
+def test_numerical_checks_on_a_stack_name_each_state_as_alone() -> None:
+    """One Cholesky for a healthy stack; otherwise every state judged alone, so the one that
+    is non-finite, asymmetric or not positive semi-definite is named where it is."""
+    good = _filter(4).P
+    nan = good.copy()
+    nan[3, 3] = np.nan
+    skewed = good.copy()
+    skewed[0, 5] += 1.0
+    negative = good.copy()
+    negative[4, 4] = -1.0
+    singular = np.zeros((15, 15))  # semi-definite: Cholesky fails, the eigenvalues pass it
+    P = np.array([good, nan, skewed, negative, singular, good])
+    p = np.zeros((6, 3))
+    p[5, 0] = np.inf
+    assert numerical_problems(P, p) == [
+        None,
+        "non-finite state or covariance",
+        "covariance not symmetric",
+        "covariance not positive semi-definite",
+        None,
+        "non-finite state or covariance",
+    ]
+    assert numerical_problems(P[[0, 4, 0]], p[[0, 0, 0]]) == [None, None, None]

@@ -1,7 +1,10 @@
 """The ESKF stage reads the IMU and telemetry only as the harness's clock releases them
 (harness.run.feed): its events are those of the replay over the whole clip's arrays it
-replaced (kept in data/causal_replay_10s.json), and it runs with the clip's IMU values and
-telemetry out of its reach, never holding a sample later than the time it has asked for."""
+replaced (kept in data/causal_replay_10s.json), and it runs with the clip's IMU (times
+included) and telemetry out of its reach, never holding a sample later than the time it has
+asked for. The IMU's dropouts and rate are judged from the samples as they arrive: the same
+dropouts as over the whole stream, each named once its end has arrived, and a too-slow IMU
+refused."""
 
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ import numpy as np
 import pytest
 
 from harness.clip import ClipRef, Segment, load_clip
+from harness.clip.imu_rate import dropouts
+from harness.clip.model import ImuStream
+from harness.errors import ClipError
 from harness.record import json_ready
 from harness.reference.eskf.navigate import navigate, replay
 from harness.reference.settings import EskfSpec
@@ -103,6 +109,16 @@ class Unreachable:
         raise AssertionError("the stage read a clip array directly")
 
 
+class Counted(Unreachable):
+    """A stream's sample times the stage may count (which streams the clip has) but not read."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+
+    def __len__(self):
+        return self._n
+
+
 class Watched:
     """The clock's releases as the stage gets them, recording the latest time it asked for."""
 
@@ -117,23 +133,22 @@ class Watched:
         return batch
 
 
-def test_the_stage_reads_no_sample_before_its_release(clip) -> None:
-    """The clip the stage holds has its IMU values and telemetry out of reach; each event it
-    writes is about a time the clock had already reached; the events are the same."""
-    fixes = _fixes(clip)
-    clip = replace(clip, truth=None)
+def _hidden_run(clip, fixes: list[Fix]) -> tuple[list, list]:
+    """The stage over `clip` with its IMU (times included) and telemetry out of reach: its
+    events, and (time an event is about, the latest time the clock was asked for then)."""
     watched = Watched(clip)
     events: list = []
     times: list = []
 
     def emit(stage: str, type: str, **fields: object) -> None:
-        if "t_s" in fields:
-            times.append((fields["t_s"], watched.now))
+        about = fields.get("t_s", fields.get("to_s"))
+        if about is not None:
+            times.append((about, watched.now))
         _collect(events)(stage, type, **fields)
 
     hidden = replace(
         clip,
-        imu=replace(clip.imu, gyro_rad_s=Unreachable(), accel_m_s2=Unreachable()),
+        imu=ImuStream(Counted(len(clip.imu.t_s)), Unreachable(), Unreachable()),
         telemetry=replace(
             clip.telemetry, q_wxyz=Unreachable(), baro_height_m=Unreachable(), t_s=Unreachable()
         ),
@@ -145,9 +160,49 @@ def test_the_stage_reads_no_sample_before_its_release(clip) -> None:
         released=lambda pixels_of=None: watched,
     )
     navigate(ctx, fixes)
+    return json.loads(json.dumps(events)), times
+
+
+def test_the_stage_reads_no_sample_before_its_release(clip) -> None:
+    """The clip the stage holds has its IMU and telemetry out of reach; each event it writes
+    is about a time the clock had already reached; the events are the same."""
+    events, times = _hidden_run(replace(clip, truth=None), _fixes(clip))
     assert times and all(t <= now for t, now in times)
     golden = json.loads(GOLDEN.read_text())["default"]
-    events = json.loads(json.dumps(events))
     assert [k for k, _ in events] == [k for k, _ in golden]
     for n, ((kind, got), (_, want)) in enumerate(zip(events, golden, strict=True)):
         _close(got, want, f"event {n} {kind}")
+
+
+def _thinned(clip, keep) -> object:
+    imu = clip.imu
+    return replace(
+        clip, truth=None, imu=ImuStream(imu.t_s[keep], imu.gyro_rad_s[keep], imu.accel_m_s2[keep])
+    )
+
+
+def test_imu_dropouts_are_named_as_they_end_the_same_as_over_the_whole_stream(clip) -> None:
+    """Gaps before the first fix, between fixes and within one run: each named once, when the
+    sample ending it has arrived, as `dropouts` finds them over the whole stream."""
+    t = clip.imu.t_s
+    keep = np.ones(len(t), bool)
+    for a, b in [(0.2, 0.25), (3.0, 3.4), (6.61, 6.64), (8.0, 9.0)]:
+        keep &= ~((t > a) & (t < b))
+    thinned = _thinned(clip, keep)
+    want = dropouts(thinned.imu.t_s)
+    assert len(want) == 4
+    events, times = _hidden_run(thinned, _fixes(clip))
+    named = [(e["from_s"], e["to_s"]) for kind, e in events if kind == "eskf/imu-dropout"]
+    assert named == want
+    assert all(t <= now for t, now in times)
+
+
+@pytest.mark.parametrize("fixes", ["some", "none"])
+def test_an_imu_below_the_filters_minimum_is_refused_from_what_arrived(clip, fixes) -> None:
+    """A 50 Hz IMU: refused with its rate named when the filter would start on it, and at the
+    end where no fix ever starts it."""
+    slow = _thinned(clip, np.arange(len(clip.imu.t_s)) % 4 == 0)
+    events: list = []
+    with pytest.raises(ClipError, match=r"runs at 50\.0 Hz \(median\), below the 100 Hz"):
+        replay(slow, _fixes(clip) if fixes == "some" else [], EskfSpec(), _collect(events))
+    assert not any(kind == "eskf/init" for kind, _ in events)

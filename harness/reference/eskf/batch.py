@@ -1,26 +1,27 @@
 """The ESKF's propagation over a run of IMU samples in a few numpy calls, as per-sample steps do.
 
-Between two fixes the biases are constant, so the per-sample rotations, accelerations and
-error transitions are whole-array expressions; the attitude is a running product of 3x3
-matrices (log2(n) batched products). The covariance keeps the per-sample filter's schedule:
-it folds the composed transition every `cov_every` samples and at every stop (a sample where
-the caller reads the filter), and the folds between two stops are summed in closed form,
-P <- A P A^T + sum_i B_i Q_i B_i^T, with B_i the product of the transitions after fold i.
+Between two fixes the biases are constant, so the per-sample rotations and accelerations are
+whole-array expressions; the attitude is a running product of 3x3 matrices (log2(n) batched
+products). The covariance keeps the per-sample filter's schedule: it folds the composed
+transition every `cov_every` samples and at every stop (a sample where the caller reads the
+filter), and the folds between two stops are summed in closed form,
+P <- A P A^T + sum_i B_i Q_i B_i^T, with B_i the transition after fold i. The transitions
+between any two samples come from prefix sums over the run (`Transitions`), so no 15x15
+product is formed per sample or per fold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 GRAVITY_NED = np.array([0.0, 0.0, 9.81])
 _EYE3, _EYE15 = np.eye(3), np.eye(15)
-_SKEW_AT, _SKEW_FROM = [1, 2, 3, 5, 6, 7], [2, 1, 2, 0, 1, 0]  # flat 3x3 slot <- vector index
+_SKEW_AT = np.array([1, 2, 3, 5, 6, 7])  # flat 3x3 slot
+_SKEW_FROM = np.array([2, 1, 2, 0, 1, 0])  # <- vector index
 _SKEW_SIGN = np.array([-1.0, 1.0, 1.0, -1.0, -1.0, 1.0])
-_DT_ROWS, _DT_COLS = [0, 1, 2, 6, 7, 8], [3, 4, 5, 12, 13, 14]  # dp/dv and dtheta/dbg blocks
-_DT_SIGN = np.array([1.0, 1.0, 1.0, -1.0, -1.0, -1.0])
 
 
 def skew_many(v: np.ndarray) -> np.ndarray:
@@ -54,12 +55,13 @@ def running_product(m: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Nominal:
-    """The nominal state before each sample of a run and after its last: index k in 0..n."""
+    """The nominal state before each sample of a run and after its last (index k in 0..n),
+    and each sample's specific force in the world frame."""
 
     p: np.ndarray  # (n + 1, 3)
     v: np.ndarray  # (n + 1, 3)
     R: np.ndarray  # (n + 1, 3, 3)
-    F: np.ndarray  # (n, 15, 15): the error transition of each sample
+    f: np.ndarray  # (n, 3)
 
 
 def integrate(
@@ -70,13 +72,13 @@ def integrate(
     dtheta: np.ndarray,
     dt: np.ndarray,
 ) -> Nominal:
-    """The nominal recursion and the error transitions over bias-corrected samples."""
+    """The nominal recursion over bias-corrected samples."""
     n = len(dt)
-    dR = rodrigues_many(dtheta)
     Rs = np.empty((n + 1, 3, 3))
     Rs[0] = R
-    Rs[1:] = R @ running_product(dR)
-    acc = np.einsum("kij,kj->ki", Rs[:n], a_body) + GRAVITY_NED
+    Rs[1:] = R @ running_product(rodrigues_many(dtheta))
+    f = np.einsum("kij,kj->ki", Rs[:n], a_body)
+    acc = f + GRAVITY_NED
     vs = np.empty((n + 1, 3))
     vs[0] = 0.0
     np.cumsum(acc * dt[:, None], axis=0, out=vs[1:])
@@ -85,12 +87,62 @@ def integrate(
     ps[0] = 0.0
     np.cumsum(vs[:n] * dt[:, None] + (0.5 * dt * dt)[:, None] * acc, axis=0, out=ps[1:])
     ps += p
-    F = np.repeat(_EYE15[None], n, axis=0)
-    F[:, _DT_ROWS, _DT_COLS] = dt[:, None] * _DT_SIGN
-    F[:, 3:6, 6:9] = Rs[:n] @ skew_many(a_body * -dt[:, None])  # -R [a]x dt
-    F[:, 3:6, 9:12] = Rs[:n] * -dt[:, None, None]
-    F[:, 6:9, 6:9] = dR.transpose(0, 2, 1)
-    return Nominal(ps, vs, Rs, F)
+    return Nominal(ps, vs, Rs, f)
+
+
+class Transitions:
+    """The error transition Phi(b -> e) = F_{e-1} ... F_b between any two sample indices of a
+    run, in closed form from prefix sums (no product of 15x15 matrices).
+
+    With f_k = R_k a_k the sample's specific force in the world frame, the attitude error
+    carried in the world frame (R dtheta) changes only through the gyro bias, so each block of
+    the product is a sum over the samples between b and e of terms in R_k, f_k and dt_k:
+    prefix sums (over samples j < k) S1..S7, differenced at b and e. They are kept side by
+    side, so a transition gathers them in two reads:
+    matrices [R_k | S1 = sum dt R_{j+1} | S2 = sum dt R_j | S4 = sum dt [f_j]x S1_j |
+    S6 = sum dt S2_j | S7 = sum dt S4_j], vectors [t_k | S3 = sum dt f_j | S5 = sum dt S3_j].
+    """
+
+    def __init__(self, run: Nominal, dt: np.ndarray) -> None:
+        n = len(dt)
+        w = dt[:, None, None]
+        m = self.m = np.zeros((n + 1, 3, 18))
+        m[:, :, 0:3] = run.R
+        np.cumsum(w * np.concatenate([run.R[1:], run.R[:n]], axis=2), axis=0, out=m[1:, :, 3:9])
+        x = self.x = np.zeros((n + 1, 7))
+        x[1:, 0] = np.cumsum(dt)
+        self.t = x[:, 0]  # time from the run's start to each sample
+        np.cumsum(dt[:, None] * run.f, axis=0, out=x[1:, 1:4])
+        np.cumsum(dt[:, None] * x[:n, 1:4], axis=0, out=x[1:, 4:7])
+        np.cumsum(skew_many(dt[:, None] * run.f) @ m[:n, :, 3:6], axis=0, out=m[1:, :, 9:12])
+        np.cumsum(w * m[:n, :, 6:12], axis=0, out=m[1:, :, 12:18])
+
+    def between(self, b: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """Phi(b_i -> e_i) for index arrays b <= e, as (m, 15, 15)."""
+        mb, xb = self.m[b], self.x[b]
+        d, dx = self.m[e] - mb, self.x[e] - xb
+        T = dx[:, 0]
+        Tm = T[:, None, None]
+        W, Y = dx[:, 1:4], dx[:, 4:7] - T[:, None] * xb[:, 1:4]
+        rs = mb[:, :, 0:6]  # [R_b | S1_b]
+        yx, wx = skew_many(Y) @ rs, skew_many(W) @ rs
+        rt_e = self.m[e, :, 0:3].swapaxes(1, 2)
+        phi = np.zeros((len(b), 15, 15))
+        phi[:, _DIAG, _DIAG] = 1.0
+        phi[:, _P_ROWS, _V_COLS] = T[:, None]
+        phi[:, 0:3, 6:9] = -yx[:, :, 0:3]
+        phi[:, 0:3, 9:12] = Tm * mb[:, :, 6:9] - d[:, :, 12:15]
+        phi[:, 0:3, 12:15] = d[:, :, 15:18] - Tm * mb[:, :, 9:12] - yx[:, :, 3:6]
+        phi[:, 3:6, 6:9] = -wx[:, :, 0:3]
+        phi[:, 3:6, 9:12] = -d[:, :, 6:9]
+        phi[:, 3:6, 12:15] = d[:, :, 9:12] - wx[:, :, 3:6]
+        phi[:, 6:9, 6:9] = rt_e @ mb[:, :, 0:3]
+        phi[:, 6:9, 12:15] = -(rt_e @ d[:, :, 3:6])
+        return phi
+
+
+_DIAG = np.array([0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14])  # identity blocks (not dtheta's)
+_P_ROWS, _V_COLS = np.arange(0, 3), np.arange(3, 6)
 
 
 @dataclass
@@ -120,76 +172,53 @@ def plan(n: int, count: int, every: int, stops: Sequence[int]) -> list[tuple[int
 
 def covariances(
     P: np.ndarray,
-    F: np.ndarray,
+    run: Nominal,
     dt: np.ndarray,
     pending: Pending,
     every: int,
     stops: Sequence[int],
     q_density: np.ndarray,
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(stop, P there) for each stop, then (-1, P after the run's last fold); `pending`
-    becomes the unfolded tail."""
-    groups = plan(len(F), pending.count, every, stops)
-    phis, spans = _group_products(F, dt, groups, every, pending)
-    ends = [i for i, g in enumerate(groups) if g[2] == 2]
-    if groups[-1][2] != 2:
-        ends.append(len(groups) - 1)
-    segments, first = [], 0
-    for last in ends:
-        segments.append([i for i in range(first, last + 1) if groups[i][2]])
-        first = last + 1
-    wholes, noises = _segment_sums(phis, spans, segments, q_density)
-    for last, whole, noise in zip(ends, wholes, noises, strict=True):
-        P = whole @ P @ whole.T + noise
-        P = 0.5 * (P + P.T)
-        if groups[last][2] == 2:
-            yield groups[last][1] - 1, P
-    begin, end, kind = groups[-1]
-    if kind:
-        pending.phi, pending.count, pending.span_s = _EYE15, 0, 0.0
-    else:
-        before = pending.count if len(groups) == 1 else 0
-        pending.phi, pending.count = phis[-1], before + end - begin
-        pending.span_s = float(spans[-1])
-    yield -1, P
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """P at each stop and after the run's last fold; `pending` becomes the unfolded tail.
 
-
-def _group_products(
-    F: np.ndarray, dt: np.ndarray, groups: list, every: int, pending: Pending
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each group's composed transition (the first also over what was pending) and span."""
-    begins = np.array([g[0] for g in groups], int)
-    ends = np.array([g[1] for g in groups], int)
-    sizes = ends - begins
-    slots = np.repeat(_EYE15[None, None], len(groups), axis=0).repeat(every, axis=1)
-    owner = np.repeat(np.arange(len(groups)), sizes)
-    slot = np.arange(len(F)) - np.repeat(begins, sizes)  # groups tile the run from 0 to n
-    slots[owner, slot] = F
-    phis = slots[:, 0]
-    for j in range(1, every):
-        phis = slots[:, j] @ phis
-    phis[0] = phis[0] @ pending.phi
-    cum = np.concatenate([[0.0], np.cumsum(dt)])
-    spans = cum[ends] - cum[begins]
+    Each fold i adds Q_i = q dt_i (over its samples, the first also over what was pending);
+    between two reads P <- A P A^T + sum_i B_i Q_i B_i^T, with A the transition over the
+    segment (the first also over what was pending) and B_i the transition after fold i."""
+    n = len(dt)
+    groups = plan(n, pending.count, every, stops)
+    folds = [g for g in groups if g[2]]
+    phi = Transitions(run, dt)
+    if not folds:  # the whole run stays pending
+        pending.phi = phi.between(np.array([0]), np.array([n]))[0] @ pending.phi
+        pending.count += n
+        pending.span_s += float(phi.t[n])
+        return [], P
+    ends = [g[1] for g in folds if g[2] == 2]
+    if folds[-1][2] != 2:
+        ends.append(folds[-1][1])
+    begins = np.array([0, *ends[:-1]])
+    fold_end = np.array([g[1] for g in folds])
+    segment = np.searchsorted(ends, fold_end)  # the segment each fold belongs to
+    tail = n > ends[-1]
+    heads = np.concatenate([fold_end, begins, [ends[-1]] if tail else []]).astype(int)
+    tails = np.concatenate([np.asarray(ends)[segment], ends, [n] if tail else []]).astype(int)
+    all_phi = phi.between(heads, tails)
+    k, m = len(folds), len(ends)
+    after, whole = all_phi[:k], all_phi[k : k + m]
+    whole[0] = whole[0] @ pending.phi
+    spans = phi.t[fold_end] - phi.t[[g[0] for g in folds]]
     spans[0] += pending.span_s
-    return phis, spans
-
-
-def _segment_sums(
-    phis: np.ndarray, spans: np.ndarray, segments: list[list[int]], q_density: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per segment of folds (phi_i, Q_i = q dt_i): A = phi_m ... phi_1 and sum_i B_i Q_i B_i^T,
-    B_i the transitions after fold i; segments padded with identity folds of no time."""
-    depth = max(1, max(len(seg) for seg in segments))
-    stack = np.repeat(_EYE15[None, None], depth, axis=0).repeat(len(segments), axis=1)
-    times = np.zeros((depth, len(segments)))
-    for j, seg in enumerate(segments):
-        stack[: len(seg), j] = phis[seg]
-        times[: len(seg), j] = spans[seg]
-    suffix = running_product(stack[::-1])  # suffix[k] = phi_d ... phi_{d-k}, per segment
-    after = np.empty_like(stack)  # after[i]: the transitions that follow fold i
-    after[:-1] = suffix[::-1][1:]
-    after[-1] = _EYE15
-    q = q_density * times[..., None]
-    noise = ((after * q[..., None, :]) @ after.swapaxes(-1, -2)).sum(axis=0)
-    return suffix[-1], noise
+    q = q_density * spans[:, None]
+    firsts = np.searchsorted(segment, np.arange(m))  # each segment's first fold
+    noise = np.add.reduceat((after * q[:, None, :]) @ after.swapaxes(1, 2), firsts)
+    seen = []
+    for A, Q in zip(whole, noise, strict=True):
+        P = A @ P @ A.T + Q
+        P = 0.5 * (P + P.T)
+        seen.append(P)
+    if tail:
+        pending.phi, pending.count = all_phi[-1], n - ends[-1]
+        pending.span_s = float(phi.t[n] - phi.t[ends[-1]])
+    else:
+        pending.phi, pending.count, pending.span_s = _EYE15, 0, 0.0
+    return seen[: len(stops)], P

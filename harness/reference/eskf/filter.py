@@ -10,7 +10,7 @@ samples between fixes is propagated in a few numpy calls (`batch`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,7 @@ GATE_HEIGHT_NIS = 10.83  # chi2(1) at 0.999
 # below ~100 Hz the attitude and velocity increments of a flying vehicle are no longer small
 # (coning and sculling go unmodelled) and the covariance no longer bounds the error.
 MIN_IMU_HZ = 100.0
+SHORT_RUN = 8  # runs shorter than this propagate sample by sample (numpy's per-call cost)
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,34 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
 
 
 def matrix_to_quat(r: np.ndarray) -> np.ndarray:
-    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = r.tolist()
+    rows = r.tolist()
+    if not math.isfinite(sum(rows[0] + rows[1] + rows[2])):  # a non-finite state (D0)
+        return np.full(4, math.nan)
+    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = rows
     w = math.sqrt(max(0.0, 1 + r00 + r11 + r22)) / 2
     x = math.copysign(math.sqrt(max(0.0, 1 + r00 - r11 - r22)) / 2, r21 - r12)
     y = math.copysign(math.sqrt(max(0.0, 1 - r00 + r11 - r22)) / 2, r02 - r20)
     z = math.copysign(math.sqrt(max(0.0, 1 - r00 - r11 + r22)) / 2, r10 - r01)
     norm = math.sqrt(w * w + x * x + y * y + z * z)
     return np.array([w / norm, x / norm, y / norm, z / norm])
+
+
+@dataclass(frozen=True)
+class Stops:
+    """The filter at the stops of a run, stacked: nominal position, velocity, attitude, and
+    the error covariance (brought up to date there)."""
+
+    p: np.ndarray  # (m, 3)
+    v: np.ndarray  # (m, 3)
+    R: np.ndarray  # (m, 3, 3)
+    P: np.ndarray  # (m, 15, 15)
+
+    @staticmethod
+    def join(parts: Sequence[Stops]) -> Stops:
+        return Stops(*(np.concatenate([getattr(s, k) for s in parts]) for k in "pvRP"))
+
+
+NO_STOPS = Stops(np.empty((0, 3)), np.empty((0, 3)), np.empty((0, 3, 3)), np.empty((0, 15, 15)))
 
 
 @dataclass(frozen=True)
@@ -172,10 +194,9 @@ class Eskf:
         P.reshape(-1)[::16] += self._q_density * span_s
         self._P = 0.5 * (P + P.T)
 
-    def yaw_variance(self) -> float:
-        """Variance of the heading error: the world-down component of the attitude error."""
-        down = self.R[2]  # world down in body axes; the attitude error is local (body) frame
-        return float(down @ self.P[6:9, 6:9] @ down)
+    def now(self) -> Stops:
+        """The filter as it stands, as one stop."""
+        return Stops(self.p[None], self.v[None], self.R[None], self.P[None])
 
     def propagate(self, gyro: np.ndarray, accel: np.ndarray, dt: float) -> None:
         """One IMU sample: integrate the nominal state, compose the error transition."""
@@ -200,20 +221,17 @@ class Eskf:
             self._fold()
 
     def propagate_many(
-        self,
-        gyro: np.ndarray,
-        accel: np.ndarray,
-        dt: np.ndarray,
-        stops: Sequence[int] = (),
-        on_stop: Callable[[int], None] | None = None,
-    ) -> None:
+        self, gyro: np.ndarray, accel: np.ndarray, dt: np.ndarray, stops: Sequence[int] = ()
+    ) -> Stops:
         """Samples in a row, as `propagate` on each, vectorised (`batch`); the biases hold.
 
-        After each sample index in `stops` (ascending) `on_stop(index)` sees the filter as it
-        stands at that sample, its covariance brought up to date (read it; fuse no fix there).
+        Returns the filter as it stood after each sample index in `stops` (ascending), its
+        covariance brought up to date there. A run shorter than SHORT_RUN samples goes
+        sample by sample, where numpy's per-call cost outweighs what vectorising saves.
         """
-        if len(dt) == 0:
-            return
+        n = len(dt)
+        if n < SHORT_RUN:
+            return self._propagate_each(gyro, accel, dt, stops)
         dt = np.asarray(dt, float)
         run = integrate(
             self.p,
@@ -224,15 +242,28 @@ class Eskf:
             dt,
         )
         pending = Pending(self._phi, self._pending, self._pending_dt)
-        self._phi, self._pending, self._pending_dt = np.eye(15), 0, 0.0
-        steps = covariances(self._P, run.F, dt, pending, self.cov_every, stops, self._q_density)
-        for stop, P in steps:
-            self._P = P
-            end = len(dt) if stop < 0 else stop + 1
-            self.p, self.v, self.R = run.p[end].copy(), run.v[end].copy(), run.R[end].copy()
-            if stop >= 0 and on_stop is not None:
-                on_stop(stop)
+        at_stops, self._P = covariances(
+            self._P, run, dt, pending, self.cov_every, stops, self._q_density
+        )
+        self.p, self.v, self.R = run.p[n].copy(), run.v[n].copy(), run.R[n].copy()
         self._phi, self._pending, self._pending_dt = pending.phi, pending.count, pending.span_s
+        at = np.asarray(stops, int) + 1  # the state after stop k is entry k + 1 of the run
+        return Stops(run.p[at], run.v[at], run.R[at], np.array(at_stops).reshape(-1, 15, 15))
+
+    def _propagate_each(
+        self, gyro: np.ndarray, accel: np.ndarray, dt: np.ndarray, stops: Sequence[int]
+    ) -> Stops:
+        seen = []
+        stop = iter(stops)
+        at = next(stop, -1)
+        for k in range(len(dt)):
+            self.propagate(gyro[k], accel[k], float(dt[k]))
+            if k == at:
+                seen.append((self.p, self.v, self.R, self.P))
+                at = next(stop, -1)
+        if not seen:
+            return NO_STOPS
+        return Stops(*(np.array(column) for column in zip(*seen, strict=True)))
 
     def fix(self, z_ne_m: np.ndarray, sigma_m: float) -> FixResult:
         """A horizontal position fix, chi-square gated; accepted fixes update and inject."""
@@ -264,9 +295,10 @@ class Eskf:
         self._P = 0.5 * (P + P.T)
         self.p = self.p + dx[0:3]
         self.v = self.v + dx[3:6]
-        self.R = self.R @ _rodrigues(*dx[6:9].tolist())
-        u, _, vt = np.linalg.svd(self.R)  # keep R orthonormal
-        self.R = u @ vt
+        R = self.R @ _rodrigues(*dx[6:9].tolist())
+        # keep R orthonormal: it is so to rounding, so one Newton step of the polar
+        # decomposition reaches the nearest rotation (the SVD's U V^T) to rounding too
+        self.R = 1.5 * R - 0.5 * (R @ R.T @ R)
         self.ba = self.ba + dx[9:12]
         self.bg = self.bg + dx[12:15]
 
@@ -279,19 +311,33 @@ class Eskf:
         self._P = P
         self.p[:2] = z_ne_m
 
-    def numerical_problem(self) -> str | None:
-        """D0 checks: finite state and P, symmetric, positive semi-definite."""
-        P = self.P
-        if not (np.isfinite(P).all() and np.isfinite(self.p).all()):
-            return "non-finite state or covariance"
-        scale = float(np.abs(P).max())
-        if float(np.abs(P - P.T).max()) > 1e-6 * scale:
-            return "covariance not symmetric"
-        try:  # positive definite passes at Cholesky's cost; otherwise the eigenvalues judge
-            np.linalg.cholesky(P)
-            return None
+
+def numerical_problems(P: np.ndarray, p: np.ndarray) -> list[str | None]:
+    """D0 checks on a stack of filter states (covariances P (m, 15, 15), positions p (m, 3)):
+    finite, symmetric, positive semi-definite. One Cholesky for the whole stack when all are
+    positive definite; otherwise each state is judged alone."""
+    out: list[str | None] = [None] * len(P)
+    finite = np.isfinite(P).all(axis=(1, 2)) & np.isfinite(p).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        scale = np.abs(P).max(axis=(1, 2), initial=0.0)
+        skew = np.abs(P - P.swapaxes(1, 2)).max(axis=(1, 2), initial=0.0)
+    symmetric = skew <= 1e-6 * scale
+    for i in np.flatnonzero(~finite):
+        out[i] = "non-finite state or covariance"
+    for i in np.flatnonzero(finite & ~symmetric):
+        out[i] = "covariance not symmetric"
+    judged = np.flatnonzero(finite & symmetric)
+    try:  # positive definite passes at Cholesky's cost; otherwise the eigenvalues judge
+        np.linalg.cholesky(P[judged])
+        return out
+    except np.linalg.LinAlgError:
+        pass
+    for i in judged:
+        try:
+            np.linalg.cholesky(P[i])
+            continue
         except np.linalg.LinAlgError:
             pass
-        if float(np.linalg.eigvalsh(P).min()) < -1e-9 * float(P.diagonal().max()):
-            return "covariance not positive semi-definite"
-        return None
+        if float(np.linalg.eigvalsh(P[i]).min()) < -1e-9 * float(P[i].diagonal().max()):
+            out[i] = "covariance not positive semi-definite"
+    return out

@@ -14,14 +14,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.clip.model import Telemetry
 from harness.reference.attitude import Pose, pose_at
-from harness.reference.eskf.filter import Eskf, ImuNoise, InitialSigma
+from harness.reference.eskf.filter import (
+    Eskf,
+    ImuNoise,
+    InitialSigma,
+    Stops,
+    matrix_to_quat,
+    numerical_problems,
+)
+from harness.reference.eskf.imu_watch import ImuWatch
 from harness.reference.settings import EskfSpec
 from harness.run.stage import Fix
 
@@ -46,11 +53,14 @@ class Replay:
 
     It holds only what has been released and not yet used: the IMU samples from the one the
     filter is at (`t`, `gyro`, `accel`; `k` indexes them) and the telemetry from the sample
-    last published at or before it. Each `advance` first runs the clock to its time.
+    last published at or before it. Each `advance` first runs the clock to its time; the IMU's
+    timing is judged as it arrives (`imu`: its dropouts named, its rate refused when too slow).
     """
 
-    def __init__(self, released: Released, spec: EskfSpec, noise: ImuNoise, emit: Emit) -> None:
-        self.released, self.spec, self.noise, self.emit = released, spec, noise, emit
+    def __init__(
+        self, released: Released, spec: EskfSpec, noise: ImuNoise, emit: Emit, imu: ImuWatch
+    ) -> None:
+        self.released, self.spec, self.noise, self.emit, self.imu = released, spec, noise, emit, imu
         self.t, self.gyro, self.accel = np.empty(0), np.empty((0, 3)), np.empty((0, 3))
         self.tel = Telemetry(np.empty(0), np.empty((0, 4)), np.empty(0))
         self.filt: Eskf | None = None
@@ -70,27 +80,31 @@ class Replay:
         """Run the clock to `t_s` and keep what is still of use: from the sample the filter is
         at (before it starts: the last one before `t_s`, where it would start)."""
         batch = self.released.until(t_s)
+        for a, b in self.imu.add(batch.imu.t_s):  # named, so the verdict can say where
+            self.emit("eskf", "imu-dropout", from_s=a, to_s=b)
         t = np.concatenate([self.t, batch.imu.t_s])
         keep = self.k if self.filt is not None else max(0, int(np.searchsorted(t, t_s)) - 1)
         self.t = t[keep:]
         self.gyro = np.concatenate([self.gyro, batch.imu.gyro_rad_s])[keep:]
         self.accel = np.concatenate([self.accel, batch.imu.accel_m_s2])[keep:]
         self.k -= keep
+        tel, new = self.tel, batch.telemetry
         tel = Telemetry(
-            *(
-                np.concatenate(pair)
-                for pair in zip(astuple(self.tel), astuple(batch.telemetry), strict=True)
-            )
+            np.concatenate([tel.t_s, new.t_s]),
+            np.concatenate([tel.q_wxyz, new.q_wxyz]),
+            np.concatenate([tel.baro_height_m, new.baro_height_m]),
         )
         first = tel.index_at(float(self.t[0])) if len(self.t) else None
-        self.tel = tel if first is None else Telemetry(*(a[first:] for a in astuple(tel)))
+        if first:
+            tel = Telemetry(tel.t_s[first:], tel.q_wxyz[first:], tel.baro_height_m[first:])
+        self.tel = tel
 
     def advance(self, t_until: float) -> None:
         """Propagate over the IMU samples before `t_until` (math.inf: to the end).
 
         Per sample: propagate, then a baro update when one falls due, then a state log when
         one falls due. Between two baro updates the biases hold, so each such run of samples
-        is one `propagate_many` with the state logs as its stops.
+        is one `propagate_many` with the state logs as its stops, logged together.
         """
         self._release(t_until)
         filt, t = self.filt, self.t
@@ -98,6 +112,7 @@ class Replay:
             return
         baro_dt = 1.0 / self.spec.baro_rate_hz if self.spec.baro_rate_hz else math.inf
         end = int(np.searchsorted(t, t_until, side="left"))  # samples before t_until
+        logged: list[tuple[np.ndarray, Stops]] = []  # emitted together: nothing else is between
         while self.k + 1 < end:
             first = self.k + 1
             baro_at = max(first, int(np.searchsorted(t, self.next_baro, side="left")))
@@ -110,20 +125,19 @@ class Replay:
                 stops.append(k - first)
                 self.next_state += 1.0 / STATE_RATE_HZ
             rows = slice(first, last + 1)
-            filt.propagate_many(
-                self.gyro[rows],
-                self.accel[rows],
-                t[rows] - t[first - 1 : last],
-                stops,
-                lambda i, base=first: self._state(float(t[base + i])),
+            seen = filt.propagate_many(
+                self.gyro[rows], self.accel[rows], t[rows] - t[first - 1 : last], stops
             )
+            logged.append((t[first + np.asarray(stops, int)], seen))
             self.k = last
             if last == baro_at:
                 self._baro(float(t[last]))
                 self.next_baro += baro_dt
                 if t[last] >= self.next_state:
-                    self._state(float(t[last]))
+                    logged.append((t[last : last + 1], filt.now()))
                     self.next_state += 1.0 / STATE_RATE_HZ
+        if logged:
+            self._states(np.concatenate([t for t, _ in logged]), Stops.join([s for _, s in logged]))
 
     def take(self, fix: Fix) -> None:
         """Start the filter from the fix, or fuse it (resetting after a long rejection)."""
@@ -152,12 +166,14 @@ class Replay:
             self.last_accepted = fix.t_s
 
     def finish(self) -> None:
-        """Run to the end of the IMU and record the baro updates."""
+        """Run to the end of the IMU, judge its rate over all of it, record the baro updates."""
         self.advance(math.inf)
+        self.imu.require_rate()
         if self.filt is not None:
             self.emit("eskf", "baro", sigma_m=self.spec.baro_sigma_m, **self.baro)
 
     def _start(self, fix: Fix, pose: Pose) -> None:
+        self.imu.require_rate()
         spec = self.spec
         self.k = max(0, int(np.searchsorted(self.t, fix.t_s)) - 1)
         p0 = np.array([fix.z_ne_m[0], fix.z_ne_m[1], -pose.height_m])
@@ -244,18 +260,29 @@ class Replay:
             self.baro["rejected"] += 1
 
     def _state(self, t: float) -> None:
-        filt = self.filt
-        P = filt.P
-        p_hh = P[0:2, 0:2]
-        self.emit(
-            "eskf",
-            "state",
-            t_s=t,
-            p_ned_m=filt.p,
-            v_ned_m_s=filt.v,
-            q_wxyz=filt.q_wxyz,
-            P_hh=p_hh,
-            eph_m=float(math.sqrt(max(np.trace(p_hh), 0.0))),
-            sigma_yaw_deg=math.degrees(math.sqrt(max(filt.yaw_variance(), 0.0))),
-            numerical=filt.numerical_problem(),
-        )
+        self._states(np.array([t]), self.filt.now())
+
+    def _states(self, t: np.ndarray, seen: Stops) -> None:
+        """The `eskf/state` events for a run's stops, their figures and checks computed for
+        all of them at once."""
+        if not len(t):
+            return
+        p_hh = seen.P[:, 0:2, 0:2]
+        eph = np.sqrt(np.maximum(p_hh[:, 0, 0] + p_hh[:, 1, 1], 0.0))
+        down = seen.R[:, 2]  # world down in body axes; the attitude error is local (body) frame
+        yaw_var = np.einsum("ki,kij,kj->k", down, seen.P[:, 6:9, 6:9], down)
+        sigma_yaw = np.degrees(np.sqrt(np.maximum(yaw_var, 0.0)))
+        numerical = numerical_problems(seen.P, seen.p)
+        for i in range(len(t)):
+            self.emit(
+                "eskf",
+                "state",
+                t_s=float(t[i]),
+                p_ned_m=seen.p[i],
+                v_ned_m_s=seen.v[i],
+                q_wxyz=matrix_to_quat(seen.R[i]),
+                P_hh=p_hh[i],
+                eph_m=float(eph[i]),
+                sigma_yaw_deg=float(sigma_yaw[i]),
+                numerical=numerical[i],
+            )

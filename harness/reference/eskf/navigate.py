@@ -18,11 +18,10 @@ from dataclasses import astuple
 from typing import TYPE_CHECKING, Protocol
 
 from harness.clip import Clip
-from harness.clip.imu_rate import dropouts, median_rate
-from harness.errors import ClipError
 from harness.reference.attitude import Pose, require_telemetry
-from harness.reference.eskf.filter import MIN_IMU_HZ, ImuNoise
+from harness.reference.eskf.filter import ImuNoise
 from harness.reference.eskf.filter_replay import Emit, Replay
+from harness.reference.eskf.imu_watch import ImuWatch
 from harness.reference.settings import EskfSpec
 from harness.run import feed
 from harness.run.stage import Fix, RunContext
@@ -66,25 +65,8 @@ def noise_from_manifest(manifest: dict, scale: float = 1.0) -> ImuNoise:
     return ImuNoise(*(scale * x for x in astuple(noise)))
 
 
-def require_imu_rate(clip: Clip) -> None:
-    """Refuse a clip whose IMU is slower than the filter's stated minimum (a config-error:
-    a strapdown filter cannot run on it, so its verdict would say nothing of the product)."""
-    rate = median_rate(clip.imu.t_s)
-    if rate < MIN_IMU_HZ:
-        topic = (clip.manifest.get("provenance") or {}).get("imu_topic") or "imu"
-        name = clip.manifest.get("name", "the clip")
-        raise ClipError(
-            f"{name}: its IMU ({topic}) runs at {rate:.1f} Hz (median), below the "
-            f"{MIN_IMU_HZ:.0f} Hz the reference ESKF needs; give a clip with a faster IMU "
-            "(log the IMU at full rate), or a scenario without the filter"
-        )
-
-
 def navigate(ctx: RunContext, fixes: list[Fix] | FixSource) -> None:
     ctx.clip.need("imu", "the ESKF replay")
-    require_imu_rate(ctx.clip)
-    for a, b in dropouts(ctx.clip.imu.t_s):  # named, so the verdict can say where
-        ctx.emit("eskf", "imu-dropout", from_s=a, to_s=b)
     replay(ctx.clip, fixes, ctx.scenario.eskf, ctx.emit, ctx.released())
 
 
@@ -98,7 +80,8 @@ def replay(
     """Run the filter over the clip's IMU and the fixes, emitting init, fix, state, baro and
     latency events. The IMU and telemetry come from `released` (the clip on the harness's
     clock, `feed.released(clip)` when None), run up to each fix's time before it is asked for:
-    the clip itself gives only its manifest and which streams it has. A `FixSource` is asked
+    the clip itself gives only its manifest and which streams it has (the IMU's rate and
+    dropouts are judged from its samples as they arrive, `ImuWatch`). A `FixSource` is asked
     for each fix with the filter's attitude and height at its time (before the filter has
     started, the telemetry it starts from)."""
     require_telemetry(
@@ -108,7 +91,8 @@ def replay(
     )
     source = Listed(fixes) if isinstance(fixes, list) else fixes
     released = feed.released(clip) if released is None else released
-    run = Replay(released, spec, noise_from_manifest(clip.manifest, spec.imu_noise_scale), emit)
+    noise = noise_from_manifest(clip.manifest, spec.imu_noise_scale)
+    run = Replay(released, spec, noise, emit, ImuWatch(clip.manifest))
     started = time.perf_counter()
     for n, t_fix in enumerate(source.times):
         run.advance(t_fix)
