@@ -6,7 +6,7 @@ set -euo pipefail
 out="$1"
 mirror="${2:-http://deb.debian.org/debian}"
 suite=bookworm
-include=python3,python3-venv
+include=python3,python3-venv,bubblewrap
 if [ "$(id -u)" != 0 ]; then
   echo "mkrootfs: debootstrap needs root" >&2
   exit 1

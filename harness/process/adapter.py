@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.digest import file_digest
+from harness.errors import ScenarioError
 from harness.process import sandbox
 from harness.process.inputs import stack_input
 from harness.process.launch import Launch, run_stack
@@ -18,30 +19,41 @@ from harness.process.protocol import Translator, parse
 from harness.process.settings import ProcessScenario, ProcessSpec
 from harness.run.feed import Clock
 from harness.run.stage import Fix, RunContext, StageStop
+from harness.scenario.yamlsafe import read_tree
 
 log = logging.getLogger(__name__)
 STDERR_NAME = "stack.stderr"
 FRAMES_NAME = "stack-frames"  # in the run folder while the stack runs
+IN_CONTAINER = "docker"  # the `--runner` of a run inside the e2e-runner container (any engine)
+
+
+def _located(ctx: RunContext, loc: tuple[str | int, ...], message: str) -> ScenarioError:
+    """A config-error at the scenario's line of `loc` (process.image, process.mounts[i])."""
+    tree, source = read_tree(ctx.loaded.path)
+    return ScenarioError(str(source.at(tree, loc, message)))
+
+
+def _image_id(spec: ProcessSpec) -> tuple[str | None, str]:
+    """The image's id on this Docker engine, or why there is none."""
+    try:
+        done = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", spec.image],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"cannot ask the Docker engine for image {spec.image!r}: {exc}"
+    if done.returncode != 0:
+        return None, (
+            f"image {spec.image!r} is not on this Docker engine; build it "
+            "(docs/adapters.md) - nothing is pulled"
+        )
+    return done.stdout.strip(), f"image {spec.image} {done.stdout.strip()}"
 
 
 def _executable(ctx: RunContext, spec: ProcessSpec) -> tuple[bool, str]:
-    """Whether the stack's program (or image) is there, and what was found."""
-    if spec.image:
-        try:
-            done = subprocess.run(
-                ["docker", "image", "inspect", "--format", "{{.Id}}", spec.image],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return False, f"cannot ask the Docker engine for image {spec.image!r}: {exc}"
-        if done.returncode != 0:
-            return False, (
-                f"image {spec.image!r} is not on this Docker engine; build it "
-                "(docs/adapters.md) - nothing is pulled"
-            )
-        return True, f"image {spec.image} {done.stdout.strip()}"
+    """Whether the stack's program is there, and what was found."""
     program = spec.command[0]
     if "/" in program:
         path = ctx.loaded.resolve(Path(program))
@@ -79,6 +91,8 @@ class ProcessPipeline:
             what="process",
             source=str(ctx.loaded.path),
         )
+        if spec.image:
+            return self._image(ctx, spec)
         ok, detail = _executable(ctx, spec)
         program = ctx.settings.program
         if ok and program is not None:  # a program of the project: what ran, by content
@@ -86,14 +100,37 @@ class ProcessPipeline:
         ctx.emit("provisioning", "check", backbone=spec.name, check="exists", ok=ok, detail=detail)
         if not ok:
             raise StageStop(detail)
-        if spec.image:
-            return []
         hidden = [ctx.loaded.root, ctx.cache_dir, ctx.out_dir]
         folders = [] if program is None else [(program.parent, "process.command[0]")]
-        folders += [
-            (ctx.loaded.resolve(Path(m)), f"process.mounts[{i}]") for i, m in enumerate(spec.mounts)
-        ]
+        for i, mount in enumerate(spec.mounts):
+            folder = ctx.loaded.resolve(Path(mount))
+            if not folder.is_dir():
+                raise _located(ctx, ("process", "mounts", i), (
+                    f"{folder} is not a folder on this machine (runner {ctx.runner}); a mount "
+                    "outside the project must be where the run runs (the runner's image, the "
+                    "board)"
+                ))  # fmt: skip
+            folders.append((folder, f"process.mounts[{i}]"))
         return [sandbox.shown(f, where, hidden) for f, where in folders]  # all it sees of the host
+
+    def _image(self, ctx: RunContext, spec: ProcessSpec) -> list[Any]:
+        """An `image:` stack: refused inside a runner container (it has no engine), else
+        checked on this engine and declared by its id."""
+        if ctx.runner == IN_CONTAINER:
+            raise _located(ctx, ("process", "image"), (
+                "an `image:` stack needs a Docker engine where the run driver runs; the "
+                "docker, jetson and farm runners run it in a container that has none "
+                "(docker-in-docker is not supported): use the local runner, or give the stack "
+                "as a `command:` in the project (docs/runners.md)"
+            ))  # fmt: skip
+        image_id, detail = _image_id(spec)
+        if image_id:  # what ran, by content: the bundle carries the reference and the id
+            ctx.artifact("image", spec.name, Path(spec.image), image_id, pinned=False)
+        ok = image_id is not None
+        ctx.emit("provisioning", "check", backbone=spec.name, check="exists", ok=ok, detail=detail)
+        if not ok:
+            raise StageStop(detail)
+        return []
 
     def fixes(self, ctx: RunContext, engines: list[Any]) -> list[Fix]:
         spec, clip = ctx.scenario.process, ctx.clip

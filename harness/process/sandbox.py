@@ -71,7 +71,8 @@ def check() -> None:
         raise StackError(
             f"bubblewrap cannot make a sandbox here ({done.stderr.strip() or done.returncode}): "
             "a `command:` stack runs only in one; allow unprivileged user namespaces "
-            "(sysctl kernel.unprivileged_userns_clone=1) or run the stack as an `image:`"
+            "(sysctl kernel.unprivileged_userns_clone=1; in a container: seccomp and /proc "
+            "unconfined, as the e2e-runner service has them) or run the stack as an `image:`"
         )
 
 

@@ -47,19 +47,20 @@ class ProcessSpec(StrictModel):
 @dataclass(frozen=True)
 class ProcessSettings:
     """What a process stack's run reads from the project: its program, when the command names
-    one by path (a program on PATH or in an image is not a project file)."""
+    one by path (a program on PATH or in an image is not a project file), and the folders of
+    `mounts` given relative to the project (an absolute one is the machine's own)."""
 
     program: Path | None
+    mounts: tuple[Path, ...] = ()
 
     def dump(self) -> dict[str, Any]:
         return {}
 
     def files(self) -> list[StackFile]:
-        return (
-            []
-            if self.program is None
-            else [StackFile("program", self.program, ("process", "command", 0))]
-        )
+        found = [StackFile("mount", m, None) for m in self.mounts]
+        if self.program is not None:
+            found.insert(0, StackFile("program", self.program, ("process", "command", 0)))
+        return found
 
 
 class ProcessScenario(Scenario):
@@ -80,9 +81,13 @@ class ProcessScenario(Scenario):
                 "process: {command: [path/to/stack, --flag]} (docs/adapters.md)"
             )
             return None, [source.at(tree, ("pipeline",), msg)]
-        command = block.get("command") if isinstance(block, dict) else None
+        block = block if isinstance(block, dict) else {}
+        command, mounts = block.get("command"), block.get("mounts")
         program = command[0] if isinstance(command, list) and command else None
+        relative = [
+            root / m for m in mounts or () if isinstance(m, str) and not Path(m).is_absolute()
+        ]
         if not isinstance(program, str) or "/" not in program or block.get("image"):
-            return ProcessSettings(None), []
+            return ProcessSettings(None, tuple(relative)), []
         path = Path(program)
-        return ProcessSettings(path if path.is_absolute() else root / path), []
+        return ProcessSettings(path if path.is_absolute() else root / path, tuple(relative)), []

@@ -53,7 +53,7 @@ def run(
         except ScenarioError as exc:
             _broken(writer, scenario_path, prov, "config-error", str(exc))
         else:
-            ctx = RunContext(loaded, writer, cache_dir, out_dir)
+            ctx = RunContext(loaded, writer, cache_dir, out_dir, runner)
             compute: dict[str, float] = {}
             _stages(ctx, prov, compute)
             if compute:

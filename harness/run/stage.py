@@ -64,6 +64,7 @@ class RunContext:
     _writer: RecordWriter  # the driver's: a stage writes through `emit` (or `record.event`)
     cache_dir: Path
     out_dir: Path
+    runner: str = "local"  # where the driver runs (`--runner`): "docker" in a runner container
     # the oracle's only: no other stage may read it (declared before `clip`, whose assignment
     # fills it in)
     truth: Truth | None = field(default=None, init=False)

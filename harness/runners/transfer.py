@@ -2,11 +2,11 @@
 
 Nothing here assumes the host's paths exist where the engine runs (a board reached over the
 network): the inputs a scenario needs (the harness code, the project's marker and configs,
-the scenario, the checkpoints and clip bundle it names) are packed into one tar that
-`put_archive` unpacks into the created container, and `/results` comes back with
-`get_archive`. Paths keep their place relative to the project root (`/work/project`), so the
-run resolves them exactly as a local run does; an absolute path outside the project keeps its
-absolute path inside the container.
+the scenario, the checkpoints and clip bundle it names, a process stack's program folder and
+mounts in the project) are packed into one tar that `put_archive` unpacks into the created
+container, and `/results` comes back with `get_archive`. Paths keep their place relative to
+the project root (`/work/project`), so the run resolves them exactly as a local run does; an
+absolute path outside the project keeps its absolute path inside the container.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import harness
 from harness.errors import RunnerError
+
+if TYPE_CHECKING:
+    from harness.scenario.model import StackFile
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ CACHE = PurePosixPath("/cache")
 # user (the board's uid has nothing to do with the caller's), sticky like /tmp.
 WRITABLE = (RESULTS, CACHE)
 _SKIP = {"__pycache__", ".pytest_cache", ".mypy_cache"}
+FOLDERS = ("program", "mount")  # stack files that travel with their whole folder
 
 
 def _files_under(folder: Path) -> Iterator[Path]:
@@ -47,6 +51,16 @@ def _with_sidecars(path: Path) -> list[Path]:
         return []  # missing: the run itself reports it (provisioning), as it does locally
     stem = path.name.split(".", 1)[0]
     return sorted(p for p in path.parent.glob(f"{stem}.*") if p.is_file())
+
+
+def _folder(stack_file: StackFile, root: Path) -> list[Path]:
+    """A process stack's program folder (all it sees of the project) or a mounted folder of
+    the project, whole; one outside the project is the runner's own (the scenario names where
+    it lives there), never copied from this machine."""
+    folder = stack_file.path.parent if stack_file.role == "program" else stack_file.path
+    if not _absolute(folder).is_relative_to(_absolute(root)) or not folder.is_dir():
+        return []
+    return list(_files_under(folder))
 
 
 def _absolute(path: Path) -> Path:
@@ -85,6 +99,8 @@ def scenario_inputs(scenario: Path, root: Path) -> dict[PurePosixPath, Path]:
         for stack_file in loaded.settings.files():  # the stack's config, checkpoints, ...
             if stack_file.role == "checkpoint":
                 wanted.extend(_with_sidecars(stack_file.path))
+            elif stack_file.role in FOLDERS:
+                wanted.extend(_folder(stack_file, root))
             elif stack_file.path.is_file():
                 wanted.append(stack_file.path)
         if (bundle := loaded.scenario.clip.bundle) is not None:

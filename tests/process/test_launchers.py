@@ -1,7 +1,7 @@
 """A stack behind a launcher (a shell script, a Python wrapper) misbehaves the way the bare
 stack does and is reported the same way: the broken line named, the stack's stderr tail kept,
 the record ended, nothing left running; through the preloaded run process (how pytest runs a
-scenario), a fresh `python -m harness.run` and the driver in-process alike."""
+scenario), a fresh `python -m harness.run`, the driver in-process and `pytest -n 2` alike."""
 
 from __future__ import annotations
 
@@ -71,22 +71,33 @@ def built() -> Path:
     return RING / "build" / "ring-stack"
 
 
-def _project(tmp_path: Path, built: Path, launcher: str, fault: str) -> Path:
-    (tmp_path / "pyproject.toml").write_text("")
-    folder = tmp_path / "stack"
+def _stack(root: Path, built: Path) -> Path:
+    """stack/ under `root`: ring-stack and each launcher beside it."""
+    folder = root / "stack"
     folder.mkdir()
     shutil.copy(built, folder / "ring-stack")
-    program = folder / "launch"
-    program.write_text(textwrap.dedent(LAUNCHERS[launcher]))
-    program.chmod(0o755)
+    for launcher, text in LAUNCHERS.items():
+        program = folder / launcher
+        program.write_text(textwrap.dedent(text))
+        program.chmod(0o755)
+    return folder
+
+
+def _project(tmp_path: Path, built: Path, launcher: str, fault: str) -> Path:
+    (tmp_path / "pyproject.toml").write_text("")
+    _stack(tmp_path, built)
+    return _scenario(tmp_path, launcher, fault, "launched")
+
+
+def _scenario(root: Path, launcher: str, fault: str, name: str) -> Path:
     every, args = FAULTS[fault]
-    command = json.dumps(["stack/launch", every, "--agl-m", "300", "--rate-hz", "2", *args])
-    path = tmp_path / "launched.scenario.yaml"
+    command = json.dumps([f"stack/{launcher}", every, "--agl-m", "300", "--rate-hz", "2", *args])
+    path = root / f"{name}.scenario.yaml"
     path.write_text(
         textwrap.dedent(
             f"""\
             format_version: 2
-            name: launched
+            name: {name}
             clip:
               synth: {{preset: derkachi-10s, seed: 7, overrides: {{frame_px: 240}}}}
             pipeline: process
@@ -141,6 +152,19 @@ def _cmdline(pid: str) -> str:
         return ""
 
 
+def assert_reported(gate: str, reason: str, fault: str) -> None:
+    """The verdict a launched stack's fault must give: infra-error, located, with its stderr."""
+    assert gate == "infra-error", reason
+    if fault == "broken-line":
+        assert re.match(r"stack output line \d+: not JSON", reason), reason
+    elif fault == "crash":
+        assert "exit status 3" in reason
+        assert "segment table corrupt at frame 20 (injected crash)" in reason
+    else:
+        assert "exited with status 0 before the end of the clip" in reason
+        assert "stopping at frame 20 (injected exit)" in reason
+
+
 @needs_cc
 @pytest.mark.parametrize("how", sorted(HOW))
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -152,14 +176,34 @@ def test_a_launched_stack_fails_as_the_bare_one(
     record = read_record(record_path)
     assert record.ended, "the run lost its end line"
     verdict = conclude(record_path)
-    assert verdict.gate == "infra-error", verdict.reason
-    if fault == "broken-line":
-        assert re.match(r"stack output line \d+: not JSON", verdict.reason), verdict.reason
-    elif fault == "crash":
-        assert "exit status 3" in verdict.reason
-        assert "segment table corrupt at frame 20 (injected crash)" in verdict.reason
-    else:
-        assert "exited with status 0 before the end of the clip" in verdict.reason
-        assert "stopping at frame 20 (injected exit)" in verdict.reason
+    assert_reported(verdict.gate, verdict.reason, fault)
     assert (tmp_path / "out" / "stack.stderr").exists()
     assert not _left_running(tmp_path / "stack")
+
+
+@needs_cc
+def test_launched_stacks_under_xdist_are_each_reported(
+    project: pytest.Pytester, built: Path
+) -> None:
+    """`pytest -n 2` over every launcher and fault: each scenario is its own located
+    infra-error (a failed item, a verdicts.jsonl line, a record with its end line and the
+    stack's stderr), and no launcher or stack outlives its run."""
+    (project.path / ".cache").symlink_to(REPO / ".cache")  # the synth clip, made once
+    stack = _stack(project.path, built)
+    cases = {f"{launcher}-{fault}": fault for launcher in LAUNCHERS for fault in FAULTS}
+    for name in cases:
+        launcher, _, fault = name.partition("-")
+        _scenario(project.path, launcher, fault, name)
+    done = project.runpytest_subprocess(
+        "-n", "2", "-p", "no:cacheprovider", "--harness-runs", "runs"
+    )
+    done.assert_outcomes(failed=len(cases))
+    [session] = (project.path / "runs").iterdir()
+    lines = (session / "verdicts.jsonl").read_text().splitlines()
+    verdicts = {v["name"]: v for v in map(json.loads, lines)}
+    assert sorted(verdicts) == sorted(cases)
+    for name, fault in cases.items():
+        assert_reported(verdicts[name]["gate"], verdicts[name]["reason"], fault)
+        assert read_record(session / name / "record.jsonl").ended, name
+        assert (session / name / "stack.stderr").stat().st_size > 0, name
+    assert not _left_running(stack)

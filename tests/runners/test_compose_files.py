@@ -68,3 +68,13 @@ def test_no_host_path_is_bound_and_the_cache_volume_is_kept() -> None:
     )  # fmt: skip
     volume = json.loads(done.stdout)["volumes"]["cache"]
     assert volume == {"name": "board-cache", "external": True}
+
+
+def test_a_stacks_sandbox_can_be_made_inside_the_service_and_nothing_more() -> None:
+    """bubblewrap in the container needs user namespaces (seccomp) and a fresh /proc (Docker's
+    masked paths); the service asks for exactly those, no capability and no privilege."""
+    for files in ((JETSON_FILE,), (JETSON_FILE, CPU_FILE)):
+        s = resolved(*files)
+        assert sorted(s["security_opt"]) == ["seccomp=unconfined", "systempaths=unconfined"]
+        assert not s.get("privileged") and not s.get("cap_add")
+        assert s["user"] != "0" and not s["user"].startswith("0:")

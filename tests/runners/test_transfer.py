@@ -68,6 +68,45 @@ def test_an_invalid_scenario_still_ships_itself(tmp_path: Path) -> None:
     assert PurePosixPath("/work/project/s/a.scenario.yaml") in inputs
 
 
+def test_a_process_stacks_program_folder_and_project_mounts_travel(tmp_path: Path) -> None:
+    """A `command:` stack reaches the container as a clip bundle does: its program's folder
+    whole (all it sees of the project) and its mounts inside the project; a mount outside
+    the project is the runner machine's own and is not copied from here."""
+    (tmp_path / "pyproject.toml").write_text("")
+    stack = tmp_path / "stacks" / "ring"
+    (stack / "build").mkdir(parents=True)
+    (stack / "run").write_text("#!/bin/sh\n")
+    (stack / "build" / "ring-stack").write_bytes(b"\x7fELF")
+    (tmp_path / "stacks" / "venv" / "lib").mkdir(parents=True)
+    (tmp_path / "stacks" / "venv" / "lib" / "site.py").write_text("")
+    (tmp_path / "stacks" / "other").mkdir()
+    (tmp_path / "stacks" / "other" / "secret").write_text("")
+    scenario = tmp_path / "p.scenario.yaml"
+    scenario.write_text(
+        "format_version: 2\nname: p\nclip: {synth: {preset: derkachi-10s, seed: 7}}\n"
+        "pipeline: process\nprocess: {command: [stacks/ring/run, --x, '1'], "
+        "mounts: [stacks/venv, /usr/share]}\nexpect: pass\n"
+    )
+    inputs = transfer.scenario_inputs(scenario, tmp_path)
+    project = PurePosixPath("/work/project")
+    assert inputs[project / "stacks/ring/run"] == stack / "run"
+    assert inputs[project / "stacks/ring/build/ring-stack"] == stack / "build" / "ring-stack"
+    assert inputs[project / "stacks/venv/lib/site.py"] == tmp_path / "stacks/venv/lib/site.py"
+    assert project / "stacks/other/secret" not in inputs
+    assert not any(str(p).startswith("/usr") for p in inputs)
+
+
+def test_a_program_outside_the_project_is_the_runners_own(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    scenario = tmp_path / "p.scenario.yaml"
+    scenario.write_text(
+        "format_version: 2\nname: p\nclip: {synth: {preset: derkachi-10s, seed: 7}}\n"
+        "pipeline: process\nprocess: {command: [/usr/bin/env, x]}\nexpect: pass\n"
+    )
+    inputs = transfer.scenario_inputs(scenario, tmp_path)
+    assert not any(str(p).startswith("/usr") for p in inputs)  # never the system's folders
+
+
 def test_the_archive_is_world_readable_with_sticky_writable_folders(tmp_path: Path) -> None:
     scenario = _project(tmp_path, "models/net.pt")
     buf = io.BytesIO()
