@@ -189,19 +189,19 @@ def judge(sweeps: list[Sustained], spec: SweepSpec) -> GateResult:
     over, thin, said = [], [], []
     for s in sweeps:
         if not s.steps or all(step.status == "no-data" for step in s.steps):
-            why = "; ".join(f"x{st.speed:g}: {st.why}" for st in s.steps) or "no rate was run"
+            why = "; ".join(f"at {st.speed:g}x: {st.why}" for st in s.steps) or "no rate was run"
             thin.append(f"{s.stage}: no rate had evidence ({why})")
             continue
         top = s.held[-1] if s.held else None
         said.append(
-            f"{s.stage} sustains x{s.speed:g}"
+            f"{s.stage} sustains {s.speed:g}x"
             + (f" ({top.query_hz:g} queries/s)" if top else " (not the lowest rate)")
         )
         if spec.min_speed is None or s.speed >= spec.min_speed:
             continue
         broke = s.broke
-        where = f"at x{broke.speed:g}: {broke.why}" if broke else ""
-        line = f"{s.stage}: sustained x{s.speed:g} < min_speed x{spec.min_speed:g} ({where})"
+        where = f"at {broke.speed:g}x: {broke.why}" if broke else ""
+        line = f"{s.stage}: sustained {s.speed:g}x < min_speed {spec.min_speed:g}x ({where})"
         (thin if broke is not None and broke.status == "no-data" else over).append(line)
     if over:
         return GateResult("fail", "; ".join(over), metrics)

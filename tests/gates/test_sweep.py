@@ -66,7 +66,7 @@ def test_the_budget_fails_a_slower_stage_and_passes_a_faster_one() -> None:
     slow = Sustained("vpr", [step(1, fast()), step(2, fast()), step(4, [None] * 20)])
     result = judge([slow], spec)
     assert result.outcome == "fail"
-    assert result.reason.startswith("vpr: sustained x2 < min_speed x4 (at x4: 20 of 20")
+    assert result.reason.startswith("vpr: sustained 2x < min_speed 4x (at 4x: 20 of 20")
     quick = Sustained("fix", [step(1, fast()), step(2, fast()), step(4, fast())])
     assert judge([quick], spec).outcome == "pass"
     # the rate that broke the run below the budget had no evidence: no-data, not a fail
@@ -120,7 +120,7 @@ def test_the_gate_reads_the_record_and_the_ledger_keeps_the_sustained_rate(
     sweeps = sweeps_of(record, SweepSpec(**sweep))
     assert [s.speed for s in sweeps[0].steps] == [1, 2, 4]  # in rising rate, as recorded or not
     result = latency_check(record)
-    assert result.outcome == "fail" and result.reason.startswith("fix: sustained x1 < min_speed x2")
+    assert result.outcome == "fail" and result.reason.startswith("fix: sustained 1x < min_speed 2x")
     flat = key_metrics({"latency-budget": result.metrics})
     assert flat["latency-budget.sweep.vpr.sustained_speed"] == 2.0
     assert flat["latency-budget.sweep.fix.sustained_speed"] == 1.0

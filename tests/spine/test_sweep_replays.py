@@ -89,5 +89,5 @@ def test_a_sweep_finds_the_rate_a_slow_stack_sustains(tmp_path: Path) -> None:
     assert sweep["fix"]["sustained_speed"] == 0
     assert sweep["fix"]["steps"][0]["never"] == 5
     assert result.outcome == "fail"
-    assert "vpr: sustained x2 < min_speed x20" in result.reason
-    assert "fix: sustained x0 < min_speed x20" in result.reason
+    assert "vpr: sustained 2x < min_speed 20x" in result.reason
+    assert "fix: sustained 0x < min_speed 20x" in result.reason
