@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from harness.gates import sweep
 from harness.gates.result import GateResult, GateSpec, spec_of
 from harness.record import Record
 
@@ -157,6 +158,21 @@ def judge(
     return GateResult("pass", "", metrics)
 
 
+def both(budget: GateResult, swept: GateResult) -> GateResult:
+    """The per-sample budget's result and the sweep's as one: a failure of either fails, then
+    no-data, then a pass (n/a only when neither applies). The sweep's figures under `sweep`."""
+    if swept.outcome == "n/a":
+        return budget
+    metrics = {**budget.metrics, "sweep": swept.metrics}
+    if budget.outcome == "n/a":
+        return GateResult(swept.outcome, swept.reason, metrics)
+    for outcome in ("fail", "no-data"):
+        said = [r.reason for r in (budget, swept) if r.outcome == outcome]
+        if said:
+            return GateResult(outcome, "; ".join(said), metrics)
+    return GateResult("pass", "; ".join(r.reason for r in (budget, swept) if r.reason), metrics)
+
+
 def describe(device: dict[str, Any]) -> str:
     """What the device was doing, in a few words, for a verdict's reason."""
     parts = [
@@ -170,9 +186,11 @@ def describe(device: dict[str, Any]) -> str:
 
 
 def check(record: Record) -> GateResult:
+    """The budgets on the run's samples and, with a `sweep:`, on the sustained rate
+    (harness.gates.sweep): one verdict, the worse of the two."""
     spec = spec_of(record, "latency_budget", LatencyBudgetSpec)
     samples, where = samples_by_stage(record)
-    result = judge(samples, spec, where)
+    result = both(judge(samples, spec, where), sweep.check(record))
     if result.outcome == "n/a":
         return result
     telemetry = telemetry_summary(record)

@@ -55,12 +55,22 @@ def side(rows: Sequence[Row], run_id: str) -> str:
     return f"run {run_id} (git {', '.join(shas)}, worktree {', '.join(trees)})"
 
 
+# A throughput sweep's sustained rate per stage (harness.gates.sweep) is always a column: its
+# history is how a board getting slower shows, even while it holds still.
+SUSTAINED = ".sustained_speed"
+
+
 def informative_metrics(rows: Sequence[Row], limit: int = 4) -> list[str]:
-    """The metrics worth a column: those that change between the rows (a constant says
-    nothing), the ones of the gates the runs stopped at first, then by how much they vary."""
+    """The metrics worth a column: a sweep's sustained rates, then those that change between
+    the rows (a constant says nothing), the ones of the gates the runs stopped at first, then
+    by how much they vary."""
     stopped_at = {r.gate for r in rows}
+    names = sorted({k for r in rows for k in r.metrics})
+    sustained = [n for n in names if n.endswith(SUSTAINED)]
     scored = []
-    for name in sorted({k for r in rows for k in r.metrics}):
+    for name in names:
+        if name in sustained:
+            continue
         values = [r.metrics[name] for r in rows if name in r.metrics]
         finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
         if len(set(values)) < 2 or not finite:
@@ -68,7 +78,7 @@ def informative_metrics(rows: Sequence[Row], limit: int = 4) -> list[str]:
         spread = (max(finite) - min(finite)) / (abs(max(finite)) + abs(min(finite)) or 1.0)
         gate = name.split(".", 1)[0]
         scored.append((gate not in stopped_at, -spread, name))
-    return [name for *_, name in sorted(scored)[:limit]]
+    return [*sustained, *(name for *_, name in sorted(scored)[: max(0, limit - len(sustained))])]
 
 
 def _number(value: float | None) -> str:

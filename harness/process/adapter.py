@@ -158,7 +158,7 @@ class ProcessPipeline:
         launch = Launch(_command(ctx, spec), folder.resolve(), frames, spec.image, engines)
         try:
             run_stack(  # StackError: the driver records it as the run's infra-error
-                launch, clip, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line
+                launch, clip, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line, ctx.clock
             )
         finally:
             shutil.rmtree(frames, ignore_errors=True)

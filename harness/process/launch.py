@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -74,10 +75,18 @@ def frame_file(i: int) -> str:
     return f"{FRAMES_DIR}/{i:06d}.npy"
 
 
+_IMU_LINE = (
+    '{{"type":"imu","t_s":{!r},"gyro_rad_s":[{!r},{!r},{!r}],"accel_m_s2":[{!r},{!r},{!r}]}}\n'
+)
+
+
 def release_line(sample: Sample) -> bytes:
     """The stdin line of one release (stack input, docs/adapters.md section 3)."""
     r = sample.release
-    if r.kind == "imu":
+    if r.kind == "imu":  # the most frequent line, written directly (json_ready's walk is 10x)
+        values = (r.t_s, *sample.gyro_rad_s.tolist(), *sample.accel_m_s2.tolist())
+        if all(map(math.isfinite, values)):
+            return _IMU_LINE.format(*values).encode()
         obj = {"type": "imu", "t_s": r.t_s, "gyro_rad_s": sample.gyro_rad_s,
                "accel_m_s2": sample.accel_m_s2}  # fmt: skip
     elif r.kind == "telemetry":
@@ -130,9 +139,12 @@ def run_stack(
     deadline_s: float,
     stderr_path: Path,
     on_line: Callable[[int, bytes, Clock, float], None],
+    clock: Clock | None = None,
 ) -> None:
     """Run the stack to its end; StackError if it cannot start, crashes, hangs or `on_line`
-    refuses a line (the stack is stopped first). The message carries the stderr tail."""
+    refuses a line (the stack is stopped first). The message carries the stderr tail. The
+    clock is `clock` when given (a throughput sweep's, at its speed), else a new one at
+    `speed`."""
     name = f"harness-stack-{uuid.uuid4().hex[:12]}"
     stderr_path.parent.mkdir(parents=True, exist_ok=True)
     with stderr_path.open("wb") as err:
@@ -146,7 +158,7 @@ def run_stack(
             )
         except OSError as exc:
             raise StackError(f"the stack could not start: {exc}; check process.command") from None
-        clock = Clock(len(clip.frames), speed)
+        clock = clock or Clock(len(clip.frames), speed)
         expired = threading.Event()
         timer = threading.Timer(deadline_s, _expire, (proc, launch, name, expired))
         timer.start()

@@ -38,6 +38,7 @@ STAGES = (
     ("vpr", ("vpr", "retrieval", "descriptor", "recall")),
     ("eskf", ("eskf", "trajectory", "nees", "nis", "filter")),
     ("latency", ("latency", "telemetry")),
+    ("sweep", ("sweep",)),
 )
 ALWAYS_SHOWN = ("provisioning", "vpr", "eskf")
 MORE = "figures"  # the step of the PNGs no stage claims: "figures: N more"

@@ -3,7 +3,9 @@
 eskf.png: horizontal error with the 3-sigma envelope, NEES and NIS against chi-square bounds,
 heading error with its 3-sigma envelope, and the track with accepted and rejected fixes and
 position resets. vpr_mosaic.png: query frames beside their
-top-3 tiles (green hit, red miss). vpr_recall.png: recall@N.
+top-3 tiles (green hit, red miss). vpr_recall.png: recall@N. sweep.png (a throughput
+sweep): p50 and p95 latency and the fraction of frames answered late or never against the
+replay rate, per stage, with the deadline, the bound and the sustained rate.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from harness import atomic
 from harness.gates.eskf import heading_error_deg
 from harness.gates.result import spec_of
 from harness.gates.retrieval import RetrievalQualitySpec, is_hit
+from harness.gates.sweep import Sustained, SweepSpec, sweeps_of
+from harness.gates.sweep import spec_in as sweep_spec
 from harness.gates.truth import TruthTrack
 from harness.record import Record
 
@@ -43,7 +47,44 @@ def make_run_figures(record: Record, out_dir: Path) -> list[Path]:
         made.append(_recall(queries, spec, out_dir / "vpr_recall.png"))
         if (out_dir / THUMBS).exists():
             made.append(_mosaic(queries, spec, out_dir / THUMBS, out_dir / "vpr_mosaic.png"))
+    if (spec := sweep_spec(record)) is not None and list(record.select("sweep", "step")):
+        made.append(_sweep(sweeps_of(record, spec), spec, out_dir / "sweep.png"))
     return made
+
+
+def _sweep(sweeps: list[Sustained], spec: SweepSpec, path: Path) -> Path:
+    fig, (lat, miss) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for n, s in enumerate(sweeps):
+        color = f"C{n}"
+        speed = np.array([st.speed for st in s.steps], dtype=float)
+
+        def values(key: str, steps: list = s.steps) -> np.ndarray:
+            return np.array([np.nan if (v := getattr(st, key)) is None else v for st in steps])
+
+        lat.plot(speed, values("p50_ms"), "o-", color=color, label=f"{s.stage} p50")
+        lat.plot(speed, values("p95_ms"), "s--", color=color, label=f"{s.stage} p95")
+        miss.plot(speed, values("miss_fraction"), "o-", color=color, label=s.stage)
+        if s.held:
+            for ax in (lat, miss):
+                ax.axvline(s.speed, color=color, ls=":", lw=1)
+    deadline = [
+        1e3 / st.query_hz if spec.deadline_ms is None else spec.deadline_ms
+        for st in sweeps[0].steps
+    ] if sweeps else []  # fmt: skip
+    if deadline:
+        lat.plot([st.speed for st in sweeps[0].steps], deadline, "k:", label="deadline")
+    miss.axhline(spec.max_miss_fraction, color="r", ls="--", label="bound")
+    lat.set(xscale="log", yscale="log", xlabel="speed (x real time)", ylabel="ms",
+            title="latency from the frame's due time")  # fmt: skip
+    miss.set(xscale="log", xlabel="speed (x real time)", ylim=(-0.02, 1.02),
+             title="frames late or never (dotted: sustained)")  # fmt: skip
+    speeds = sorted({st.speed for s in sweeps for st in s.steps if np.isfinite(st.speed)})
+    for ax in (lat, miss):
+        ax.set_xticks(speeds, [f"x{v:g}" for v in speeds])
+        ax.minorticks_off()
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 def _eskf(record: Record, truth: TruthTrack | None, path: Path) -> Path:

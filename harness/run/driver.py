@@ -24,6 +24,7 @@ from harness.errors import ClipError, ScenarioError, StackError
 from harness.record import RECORD_NAME, RecordWriter
 from harness.run.measured import expected
 from harness.run.stage import RunContext, StageStop, find_pipeline
+from harness.run.sweep import run_sweep
 from harness.scenario.load import load, project_root
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,9 @@ def _stages(ctx: RunContext, prov: dict, compute: dict[str, float]) -> None:
             fixes = pipeline.fixes(ctx, engines)
         with _timed(ctx, compute, "navigate"):
             pipeline.navigate(ctx, fixes)
+        if ctx.scenario.sweep is not None and ctx.refused is None:
+            with _timed(ctx, compute, "sweep"):  # the same stack again, at each rate
+                run_sweep(ctx, pipeline, engines)
     except StageStop as exc:  # a product stop: recorded, so a verdict can say why
         log.info("stopped: %s", exc)
         ctx.log("run", "stop", reason=str(exc))

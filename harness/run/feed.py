@@ -102,10 +102,25 @@ class Released:
     `t_s` at once (runs of IMU samples for a batched filter). A stage that keeps what it was
     given keeps only the past."""
 
-    def __init__(self, clip: Clip, pixels_of: Container[int] | None = None) -> None:
-        self._clip, self._pixels_of = clip, pixels_of
+    def __init__(
+        self, clip: Clip, pixels_of: Container[int] | None = None, clock: Clock | None = None
+    ) -> None:
+        self._clip, self._pixels_of, self._clock = clip, pixels_of, clock
         self._kind, self._index, self._t = _order(clip)
         self._next = 0  # the first release not yet handed out
+
+    def _pace(self, t_s: float, frames: np.ndarray) -> None:
+        """On a paced clock (a throughput sweep): wait until `t_s` is due, and stamp each frame
+        released with its due time (a camera takes the frame then, however late the stage
+        asks for it). Unpaced (None): the stage reads as fast as it can."""
+        clock = self._clock
+        if clock is None:
+            return
+        clock.start()  # the first read of the clip: the stage is ready
+        clock.wait_for(t_s)
+        for i in frames:
+            if clock.released[i] is None:
+                clock.released[i] = clock.due(float(self._clip.frames.t_s[i]))
 
     def __iter__(self) -> Iterator[Sample]:
         return self
@@ -115,6 +130,7 @@ class Released:
             raise StopIteration
         n, self._next = self._next, self._next + 1
         release = Release(_KINDS[int(self._kind[n])], int(self._index[n]), float(self._t[n]))
+        self._pace(release.t_s, [release.index] if release.kind == "frame" else [])
         pixels_of = self._pixels_of
         if release.kind == "frame" and pixels_of is not None and release.index not in pixels_of:
             return Sample(release)
@@ -124,6 +140,8 @@ class Released:
         """Every sample not yet handed out whose time is at or before `t_s`."""
         end = max(self._next, int(np.searchsorted(self._t, t_s, side="right")))
         kind, index = self._kind[self._next : end], self._index[self._next : end]
+        if end > self._next:  # paced: until the last of them is out (`t_s` may be math.inf)
+            self._pace(float(self._t[end - 1]), index[kind == ORDER["frame"]])
         self._next = end
         imu, tel = self._clip.imu, self._clip.telemetry
         i = index[kind == ORDER["imu"]]
@@ -138,15 +156,19 @@ class Released:
         )
 
 
-def released(clip: Clip, pixels_of: Container[int] | None = None) -> Released:
-    """The clip as the clock releases it to an in-process stage (see `Released`)."""
-    return Released(clip, pixels_of)
+def released(
+    clip: Clip, pixels_of: Container[int] | None = None, clock: Clock | None = None
+) -> Released:
+    """The clip as the clock releases it to an in-process stage (see `Released`), paced by
+    `clock` when one is given."""
+    return Released(clip, pixels_of, clock)
 
 
 class Clock:
     """Real time for a process stack: started when the stack says it is ready, then a release
-    at `t_s` is due `t_s / speed` seconds later. Records when each frame went out (for the
-    latency and causality of the lines that answer it)."""
+    at `t_s` is due `t_s / speed` seconds later (an in-process stage on a throughput sweep's
+    clock: started at its first read of the clip, see `Released`). Records when each frame
+    went out (for the latency and causality of the lines that answer it)."""
 
     def __init__(self, frames: int, speed: float) -> None:
         self.speed = speed
@@ -161,9 +183,13 @@ class Clock:
             self.started = time.monotonic()
             self.ready.set()
 
+    def due(self, t_s: float) -> float:
+        """When the release at `t_s` is due (time.monotonic)."""
+        return self.started + t_s / self.speed
+
     def wait_for(self, t_s: float) -> bool:
         """Sleep until the release at `t_s` is due; False when the clock was stopped."""
-        delay = self.started + t_s / self.speed - time.monotonic()
+        delay = self.due(t_s) - time.monotonic()
         if delay > 0:
             self.stopped.wait(delay)
         return not self.stopped.is_set()

@@ -72,6 +72,9 @@ class RunContext:
     corpus: TileCorpus | None = None  # the scenario's `corpus:`, else the clip's; None if neither
     artifacts: list[dict[str, Any]] = field(default_factory=list)  # see `artifact`
     _pending: list[tuple[str, str, dict[str, Any]]] | None = field(default_factory=list)
+    # A throughput sweep's clock for this replay (None: the stack's own pace): an in-process
+    # stage's `released()` waits on it, the process adapter releases on it at its speed.
+    clock: feed.Clock | None = None
     running: str = field(default="", init=False)  # the stack's stage the driver is in now
     refused: DriverKindError | None = field(default=None, init=False)  # a stage's first try
 
@@ -129,7 +132,7 @@ class RunContext:
         frames in time order, a frame's pixels (those of `pixels_of`, all when None) only at
         its turn, or in runs up to a time (`until`); the same discipline a process stack gets
         on its stdin."""
-        return feed.released(self.clip, pixels_of)
+        return feed.released(self.clip, pixels_of, self.clock)
 
     @property
     def record(self) -> StageRecord:

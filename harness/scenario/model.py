@@ -21,6 +21,7 @@ from harness.gates import BROKEN, LADDER, NO_DATA
 from harness.gates.eskf import EskfDivergenceSpec
 from harness.gates.latency import LatencyBudgetSpec
 from harness.gates.retrieval import RetrievalQualitySpec
+from harness.gates.sweep import SweepSpec
 from harness.gates.vpr import VprContractSpec
 
 if TYPE_CHECKING:
@@ -97,6 +98,9 @@ class Scenario(StrictModel):
     corpus: CorpusSpec | None = None
     pipeline: str = Field(min_length=1)  # the stack under test: a `harness.pipelines` entry point
     gates: GatesSpec = GatesSpec()
+    # A throughput sweep: the clip replayed again at each of these rates, the highest one
+    # the stack sustains judged with the latency budget (harness.gates.sweep).
+    sweep: SweepSpec | None = None
     # A regular expression the reason must match when the run stops at `expect`, e.g. "^D1 "
     # for the divergence trigger a fault scenario is about (before `expect`: its check reads it).
     expect_reason: str | None = None

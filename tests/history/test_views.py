@@ -46,6 +46,19 @@ def test_history_says_what_each_run_meant_where_and_with_which_code() -> None:
     )  # a constant metric (provisioning.checks) says nothing: no column
 
 
+def test_history_shows_a_sweeps_sustained_rate_falling_and_holding() -> None:
+    key = "latency-budget.sweep.vpr.sustained_speed"
+    rows = [
+        _row(f"r{i}", "pass", "passed", metrics={key: speed, "latency-budget.vpr.p95_ms": p95})
+        for i, (speed, p95) in enumerate([(16.0, 30.0), (16.0, 31.0), (8.0, 70.0)])
+    ]
+    table = views.history(rows).splitlines()
+    assert table[0].split()[-2:] == [key, "latency-budget.vpr.p95_ms"]
+    assert [line.split()[-2] for line in table[1:]] == ["16", "16", "8"]
+    held = views.history(rows[:2]).splitlines()  # unchanged, yet shown: it is the history
+    assert key in held[0].split()
+
+
 def test_history_in_markdown_escapes_nothing_it_needs() -> None:
     lines = views.history(RUNS[:1], "md").splitlines()
     assert lines[0] == "| run | git | worktree | runner | device | gate | story |"

@@ -1,0 +1,35 @@
+"""The sweep's picture: drawn from the record's sweep/step events into `sweep.png` (the Allure
+report's `sweep` step), and absent for a run without a sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.record import read_record
+from harness.report.allure_report import stage_of
+from harness.report.run_plots import make_run_figures
+
+
+def _record(tmp_path: Path, steps: list[dict], sweep: dict | None) -> Path:
+    scenario = {"name": "s", **({"sweep": sweep} if sweep else {})}
+    lines = [{"kind": "condition", "scenario": scenario, "provenance": {}}]
+    lines += [{"kind": "event", "stage": "sweep", "type": "step", **s} for s in steps]
+    lines.append({"kind": "end"})
+    path = tmp_path / "record.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def test_the_sweep_is_drawn_into_its_own_step(tmp_path: Path) -> None:
+    steps = [
+        {"speed": s, "query_hz": s, "deadline_ms": 1e3 / s,
+         "stages": {"vpr": [5.0] * 20 if s < 4 else [None, float("nan"), *[900.0] * 18]}}
+        for s in (1, 2, 4)
+    ]  # fmt: skip
+    record = read_record(_record(tmp_path, steps, {"speed": [1, 2, 4], "stages": ["vpr"]}))
+    made = make_run_figures(record, tmp_path)
+    assert tmp_path / "sweep.png" in made and (tmp_path / "sweep.png").stat().st_size > 0
+    assert stage_of(tmp_path / "sweep.png") == "sweep"
+    plain = read_record(_record(tmp_path, [], None))
+    assert not [p for p in make_run_figures(plain, tmp_path / "x") if p.name == "sweep.png"]
