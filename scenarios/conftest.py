@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from harness.atomic import build_lock
+from harness.build_times import timed
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models" / "scenarios"
@@ -150,7 +151,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     named = _named(session.items)
     for path, build in BUILDERS.items():
         if os.path.abspath(path) in named and not path.exists():
-            with build_lock(path):
+            kind = "scaffold" if path == SCAFFOLD else "test checkpoints"
+            with build_lock(path), timed(kind, path.name):
                 if not path.exists():
                     build(path)
     wanted = str(TRAINED_DIR.relative_to(ROOT))

@@ -163,6 +163,9 @@ def cached_geotiff(
     folder = cache_dir / "corpora" / hashlib.sha256(key.encode()).hexdigest()[:24]
     if (folder / "corpus.json").exists():
         return read_corpus(folder)
-    corpus = read_geotiff(path, origin, zoom, tile_px)
-    write_corpus(folder, corpus)
+    from harness.build_times import timed
+
+    with timed("corpus", f"{path.name} zoom {zoom}"):
+        corpus = read_geotiff(path, origin, zoom, tile_px)
+        write_corpus(folder, corpus)
     return corpus

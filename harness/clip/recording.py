@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+from harness.build_times import timed
 from harness.clip.spec import RecordingSpec
 from harness.digest import file_digest
 from harness.errors import ClipError
@@ -58,7 +59,8 @@ def import_recording(spec: RecordingSpec, root: Path, cache_dir: Path) -> Path:
     part = folder.with_name(f"{folder.name}.part-{os.getpid()}")
     shutil.rmtree(part, ignore_errors=True)
     try:
-        _import(spec, path, video, track, part)
+        with timed("clip", f"{spec.kind} recording {path.name}"):
+            _import(spec, path, video, track, part)
         shutil.rmtree(folder, ignore_errors=True)
         part.rename(folder)
     finally:

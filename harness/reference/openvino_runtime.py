@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from harness import cache
+from harness.build_times import timed
 from harness.reference import engine_parts, extra
 from harness.reference.cpu import int8_isa
 
@@ -249,7 +250,8 @@ def openvino_embed(
         cache.touch(xml)  # recently used: the cache's bound evicts others first
     else:
         log.info("building the OpenVINO engine %s (minutes for int8)", xml.name)
-        build(model, input_px, xml, images)
+        with timed("engine", xml.name):
+            build(model, input_px, xml, images)
         cache.replace_older(folder, same, xml.stem)  # this engine of an older recipe
         cache.replace_older(folder, "compiled", "")  # the blob folder all engines once shared
     parity = None

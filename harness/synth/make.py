@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from harness.atomic import atomic_dir, atomic_path, build_lock
+from harness.build_times import timed
 from harness.clip.bundle import write_bundle
 from harness.clip.corpus import write_corpus
 from harness.clip.manifest import CANONICAL, FORMAT, FORMAT_VERSION
@@ -47,7 +48,7 @@ def make_synth(spec: SynthSpec, cache_dir: Path, progress: bool = False) -> Path
         if (folder / "manifest.json").exists():
             return folder
         started = time.perf_counter()
-        with atomic_dir(folder) as part:
+        with timed("clip", f"synth {spec.preset} seed {spec.seed}"), atomic_dir(folder) as part:
             _build(spec, part, progress, Path(cache_dir) / "synth" / "video")
     log.info("made synth clip %s in %.1f s", folder, time.perf_counter() - started)
     return folder

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness import atomic
 from harness.atomic import build_lock
+from harness.build_times import timed
 from harness.reference.models.recipe import CHECKPOINT_NAME, TrainJob
 from harness.reference.sources import PACKAGE, hash_sources
 
@@ -58,6 +59,7 @@ def ensure_trained(out_dir: Path, cache_dir: Path, job: TrainJob | None = None) 
         stamp.unlink(missing_ok=True)
         from harness.reference.models.trainjob import train_checkpoint  # torch: only to train
 
-        train_checkpoint(job, out_dir, cache_dir)
+        with timed("training", f"{out_dir.name}/{CHECKPOINT_NAME}"):
+            train_checkpoint(job, out_dir, cache_dir)
         atomic.write_text(stamp, key + "\n")
     return ckpt

@@ -14,6 +14,7 @@ import numpy as np
 
 from harness import cache
 from harness.atomic import atomic_path, build_lock
+from harness.build_times import timed
 from harness.clip import Clip, TileCorpus
 from harness.digest import file_digest
 from harness.errors import ClipError
@@ -74,7 +75,8 @@ def tile_descriptors(
     if path.exists():
         cache.touch(path)  # recently used: the cache's bound evicts others first
         return np.load(path), True
-    with build_lock(path):  # two workers on the same corpus: one computes, one waits
+    what = f"{len(corpus.ids)} tiles at {input_px} px, {runtime.name}"
+    with build_lock(path), timed("descriptors", what):  # two workers: one computes, one waits
         if path.exists():
             return np.load(path), True
         strategy = NetVladStrategy(runtime, input_px, np.empty(0), engine.normalisation)
