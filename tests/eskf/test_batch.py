@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
 
-from harness.reference.eskf.batch import plan
-from harness.reference.eskf.filter import Eskf, numerical_problems
+from harness.reference.eskf.batch import plan, rodrigues_many, running_product
+from harness.reference.eskf.filter import Eskf, matrix_to_quat, numerical_problems, quat_to_matrix
 
 
 def _imu(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,3 +85,22 @@ def test_numerical_checks_on_a_stack_name_each_state_as_alone() -> None:
         "non-finite state or covariance",
     ]
     assert numerical_problems(P[[0, 4, 0]], p[[0, 0, 0]]) == [None, None, None]
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 200])
+def test_running_product_is_the_product_step_by_step(n: int) -> None:
+    m = rodrigues_many(np.random.default_rng(n).normal(0.0, 0.01, (n, 3)))
+    want, acc = np.empty_like(m), np.eye(3)
+    for k in range(n):
+        acc = acc @ m[k]
+        want[k] = acc
+    np.testing.assert_allclose(running_product(m), want, rtol=0, atol=1e-13)
+
+
+def test_quaternions_near_zero_components_are_as_precise_as_the_rest() -> None:
+    """A rotation about one axis by 1e-9 rad: its small components to rounding, w >= 0."""
+    for axis in range(3):
+        q = np.zeros(4)
+        q[0], q[1 + axis] = math.cos(5e-10), -math.sin(5e-10)
+        got = matrix_to_quat(quat_to_matrix(-q))
+        np.testing.assert_allclose(got, q, rtol=1e-12, atol=1e-18)

@@ -1,10 +1,10 @@
 """The ESKF's propagation over a run of IMU samples in a few numpy calls, as per-sample steps do.
 
 Between two fixes the biases are constant, so the per-sample rotations and accelerations are
-whole-array expressions; the attitude is a running product of 3x3 matrices (log2(n) batched
-products). The covariance keeps the per-sample filter's schedule: it folds the composed
-transition every `cov_every` samples and at every stop (a sample where the caller reads the
-filter), and the folds between two stops are summed in closed form,
+whole-array expressions; the attitude is a running product of 3x3 matrices (a few batched
+products, `running_product`). The covariance keeps the per-sample filter's schedule: it folds
+the composed transition every `cov_every` samples and at every stop (a sample where the caller
+reads the filter), and the folds between two stops are summed in closed form,
 P <- A P A^T + sum_i B_i Q_i B_i^T, with B_i the transition after fold i. The transitions
 between any two samples come from prefix sums over the run (`Transitions`), so no 15x15
 product is formed per sample or per fold.
@@ -43,14 +43,23 @@ def rodrigues_many(theta: np.ndarray) -> np.ndarray:
     return _EYE3 + s[:, None, None] * K + c[:, None, None] * (K @ K)
 
 
-def running_product(m: np.ndarray) -> np.ndarray:
-    """Inclusive running products m[0] m[1] ... m[k] along axis 0, in log2(n) batched steps."""
-    out = m.copy()
+def running_product(m: np.ndarray, block: int = 8) -> np.ndarray:
+    """Inclusive running products m[0] m[1] ... m[k] of square matrices along axis 0: within
+    blocks of `block` step by step (across all blocks at once), the blocks' own products in
+    log2(n / block) batched steps, then each block times the product of those before it."""
+    n, d = len(m), m.shape[-1]
+    pad = -n % block
+    out = np.concatenate([m, np.broadcast_to(np.eye(d), (pad, d, d))]) if pad else m.copy()
+    out = out.reshape(-1, block, d, d)
+    for j in range(1, block):
+        out[:, j] = out[:, j - 1] @ out[:, j]
+    heads = out[:, -1].copy()
     step = 1
-    while step < len(out):
-        out[step:] = out[:-step] @ out[step:]
+    while step < len(heads):
+        heads[step:] = heads[:-step] @ heads[step:]
         step *= 2
-    return out
+    out[1:] = heads[:-1, None] @ out[1:]
+    return out.reshape(-1, d, d)[:n]
 
 
 @dataclass(frozen=True)

@@ -88,14 +88,26 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
 
 
 def matrix_to_quat(r: np.ndarray) -> np.ndarray:
+    """Shepperd's method (the square root of the largest component, the others by division, so
+    a component near zero is as precise as the rest), w >= 0; NaN for a non-finite matrix."""
     rows = r.tolist()
     if not math.isfinite(sum(rows[0] + rows[1] + rows[2])):  # a non-finite state (D0)
         return np.full(4, math.nan)
     (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = rows
-    w = math.sqrt(max(0.0, 1 + r00 + r11 + r22)) / 2
-    x = math.copysign(math.sqrt(max(0.0, 1 + r00 - r11 - r22)) / 2, r21 - r12)
-    y = math.copysign(math.sqrt(max(0.0, 1 - r00 + r11 - r22)) / 2, r02 - r20)
-    z = math.copysign(math.sqrt(max(0.0, 1 - r00 - r11 + r22)) / 2, r10 - r01)
+    trace = r00 + r11 + r22
+    if trace >= max(r00, r11, r22):
+        s = 2 * math.sqrt(max(0.0, 1 + trace))
+        q = (s / 4, (r21 - r12) / s, (r02 - r20) / s, (r10 - r01) / s)
+    elif r00 >= r11 and r00 >= r22:
+        s = 2 * math.sqrt(max(0.0, 1 + r00 - r11 - r22))
+        q = ((r21 - r12) / s, s / 4, (r01 + r10) / s, (r02 + r20) / s)
+    elif r11 >= r22:
+        s = 2 * math.sqrt(max(0.0, 1 - r00 + r11 - r22))
+        q = ((r02 - r20) / s, (r01 + r10) / s, s / 4, (r12 + r21) / s)
+    else:
+        s = 2 * math.sqrt(max(0.0, 1 - r00 - r11 + r22))
+        q = ((r10 - r01) / s, (r02 + r20) / s, (r12 + r21) / s, s / 4)
+    w, x, y, z = q if q[0] >= 0 else (-q[0], -q[1], -q[2], -q[3])
     norm = math.sqrt(w * w + x * x + y * y + z * z)
     return np.array([w / norm, x / norm, y / norm, z / norm])
 
