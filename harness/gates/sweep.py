@@ -195,7 +195,7 @@ def judge(sweeps: list[Sustained], spec: SweepSpec) -> GateResult:
         top = s.held[-1] if s.held else None
         said.append(
             f"{s.stage} sustains {s.speed:g}x"
-            + (f" ({top.query_hz:g} queries/s)" if top else " (not the lowest rate)")
+            + (f" ({top.query_hz:g} queries/s)" if top else " (no rate held)")
         )
         if spec.min_speed is None or s.speed >= spec.min_speed:
             continue
