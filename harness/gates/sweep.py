@@ -223,7 +223,8 @@ def sweeps_of(record: Record, spec: SweepSpec) -> list[Sustained]:
             latencies = (ev.get("stages") or {}).get(stage)
             speed, hz, deadline = ev.get("speed"), ev.get("query_hz"), ev.get("deadline_ms")
             if not isinstance(latencies, list):
-                why = f"no answers of stage {stage} recorded ({record.where(ev)})"
+                said = ev.get("error") or f"no answers of stage {stage} recorded"
+                why = f"{said} ({record.where(ev)})"
                 speed = speed if _finite(speed) else math.nan
                 steps.append(Step(speed, hz if _finite(hz) else math.nan, "no-data", why=why))
                 continue

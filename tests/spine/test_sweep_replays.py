@@ -55,6 +55,13 @@ class SlowStack:
 class Unasked(SlowStack):
     def query_rate_hz(self, scenario):
         return None
+
+
+class Unpaced(SlowStack):
+    def fixes(self, ctx, engines):  # reads the clip itself, never through the clock
+        for i in query_frames(ctx.clip.frames.t_s, 5.0):
+            ctx.emit("vpr", "query", frame=i, t_s=float(ctx.clip.frames.t_s[i]), topk=[])
+        return []
 """
 
 
@@ -111,3 +118,12 @@ def test_a_sweep_of_a_stack_that_makes_no_queries_is_a_config_error(tmp_path: Pa
     assert [e["category"] for e in errors] == ["config-error"]
     assert "sweep: the sweep counts the answers" in errors[0]["message"]
     assert not list(record.select("sweep", "step"))
+
+
+def test_a_stack_that_reads_around_the_clock_is_no_data(tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path, "Unpaced")
+    record = read_record(run(scenario, tmp_path / "out", root=tmp_path, cache_dir=REPO / ".cache"))
+    assert all(s["stages"]["vpr"] is None for s in record.select("sweep", "step"))
+    result = latency_check(record)
+    assert result.outcome == "no-data"
+    assert "vpr: no rate had evidence (at 1x: the stack read nothing through" in result.reason
