@@ -195,7 +195,7 @@ def judge(sweeps: list[Sustained], spec: SweepSpec) -> GateResult:
         top = s.held[-1] if s.held else None
         said.append(
             f"{s.stage} sustains {s.speed:g}x"
-            + (f" ({top.query_hz:g} queries/s)" if top else " (not the lowest rate)")
+            + (f" ({top.query_hz:g} queries/s)" if top else " (no rate held)")
         )
         if spec.min_speed is None or s.speed >= spec.min_speed:
             continue
@@ -223,7 +223,8 @@ def sweeps_of(record: Record, spec: SweepSpec) -> list[Sustained]:
             latencies = (ev.get("stages") or {}).get(stage)
             speed, hz, deadline = ev.get("speed"), ev.get("query_hz"), ev.get("deadline_ms")
             if not isinstance(latencies, list):
-                why = f"no answers of stage {stage} recorded ({record.where(ev)})"
+                said = ev.get("error") or f"no answers of stage {stage} recorded"
+                why = f"{said} ({record.where(ev)})"
                 speed = speed if _finite(speed) else math.nan
                 steps.append(Step(speed, hz if _finite(hz) else math.nan, "no-data", why=why))
                 continue

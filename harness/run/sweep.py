@@ -114,6 +114,12 @@ def run_sweep(ctx: RunContext, pipeline: Any, engines: list[Any]) -> None:
         deadline_ms = spec.deadline_ms or 1e3 / query_hz
         started = time.perf_counter()
         events, clock, error = replay_at(ctx, pipeline, engines, speed)
+        paced = clock.ready.is_set()  # the stack read the clip through the clock
+        if not paced and error is None:
+            error = (
+                "the stack read nothing through the harness's clock (ctx.released(), or a "
+                "ready line), so this rate was never applied to it"
+            )
         ctx.log(
             "sweep",
             "step",
@@ -121,7 +127,7 @@ def run_sweep(ctx: RunContext, pipeline: Any, engines: list[Any]) -> None:
             query_hz=query_hz,
             deadline_ms=deadline_ms,
             frames=len(asked.frames),
-            stages={s: latencies(events, clock, asked, s) for s in spec.stages},
+            stages={s: latencies(events, clock, asked, s) if paced else None for s in spec.stages},
             release_lag_ms=release_lag_ms(clock, asked),
             seconds=round(time.perf_counter() - started, 3),
             error=error,
