@@ -72,6 +72,11 @@ def test_the_container_runs_the_same_as_the_process(tmp_path: Path, stack_image:
         "provisioning", "check"
     )
     assert check["ok"] and check["detail"].startswith(f"image {stack_image} sha256:")
+    # what ran, for a failure bundle and a replay elsewhere: the reference and the image id
+    prov = read_record(tmp_path / "boxed" / "out" / "record.jsonl").provenance
+    (ran,) = prov["artifacts"]
+    assert (ran["kind"], ran["path"]) == ("image", stack_image)
+    assert check["detail"] == f"image {stack_image} {ran['sha256']}"
 
 
 # ring-stack's own faults, as tests/process/test_launchers.py's FAULTS make them
