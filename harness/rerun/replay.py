@@ -178,7 +178,22 @@ def compare(
         for k in sorted(set(va) | set(vb))
         if va.get(k) != vb.get(k)
     ]
+    aa, ab = _artifacts(before), _artifacts(provenance)
+    prov_notes += [
+        f"artifact {kind} {name}: {aa.get((kind, name))} -> {ab.get((kind, name))}"
+        for kind, name in sorted(set(aa) | set(ab))
+        if aa.get((kind, name)) != ab.get((kind, name))
+    ]
     return Comparison(original, replayed, differences, metric_notes + prov_notes)
+
+
+def _artifacts(provenance: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """What the stack ran (a program, an image, a checkpoint) -> "path sha256", so a replay
+    on a machine with another image or program says so."""
+    return {
+        (str(a.get("kind")), str(a.get("name"))): f"{a.get('path')} {a.get('sha256')}"
+        for a in provenance.get("artifacts") or []
+    }
 
 
 def replay(
@@ -193,13 +208,14 @@ def replay(
     """Unpack `bundle` into `workdir` (a new temporary folder by default), run it, compare."""
     from harness.record import RECORD_NAME, read_record
 
-    dest = workdir or Path(tempfile.mkdtemp(prefix="harness-replay-"))
+    # Absolute: the run process starts in the project's folder, not the caller's.
+    dest = (workdir or Path(tempfile.mkdtemp(prefix="harness-replay-"))).absolute()
     manifest = unpack(bundle, dest)
     project = dest / "project"
     (project / "pyproject.toml").touch()  # marks the project root for relative paths
     search = [*(roots or []), Path(manifest["root"])]
     notes = provide_inputs(manifest, project, search)
-    cache = cache_dir or dest / "cache"
+    cache = cache_dir.absolute() if cache_dir else dest / "cache"
     runner = _runner(runner_name, project, cache, jetson_host, search)
     runner.preflight()
     scenario = project / manifest["scenario_path"]

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.docker
 LOCAL = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 PROVISIONING = REPO / "scenarios" / "provisioning"
 EMPTY = PROVISIONING / "empty-backbones.scenario.yaml"
+RING = REPO / "scenarios" / "process" / "ring-stack.scenario.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,17 @@ def test_one_scenario_on_three_boards_is_three_results(lab: Lab, tmp_path: Path)
     assert len(set(devices.values())) == 3  # three histories, one per board
     rows = Ledger(tmp_path / "ledger.sqlite").rows(scenario="empty-backbones")
     assert sorted(r.device for r in rows) == [f"{d}/cpu" for d in sorted(devices)]
+
+
+def test_a_process_stack_runs_on_a_board_that_shares_nothing(lab: Lab, tmp_path: Path) -> None:
+    """The product's black-box scenario on board-3, whose engine sees nothing of the checkout:
+    the stack's program folder travels there with the scenario and runs in its sandbox in the
+    board's container, to the same PASS as on this machine."""
+    subprocess.run(["make", "-s", "-C", str(REPO / "examples" / "ring-stack")], check=True)
+    done = _pytest(lab, tmp_path, str(RING), "--farm-tags", "board=standin,name=board-3")
+    assert "1 passed" in done.stdout, done.stdout + done.stderr
+    (row,) = Ledger(tmp_path / "ledger.sqlite").rows(scenario="ring-stack")
+    assert (row.gate, row.device) == ("pass", "board-3/cpu")
 
 
 def test_each_place_runs_every_scenario_on_every_board(lab: Lab, tmp_path: Path) -> None:

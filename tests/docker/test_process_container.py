@@ -18,7 +18,7 @@ from harness.record import read_record
 from harness.run.driver import run
 from harness.runners import image
 from harness.runners.engine import Engine
-from tests.process.test_launchers import HOW, _cmdline, assert_reported
+from tests.process.test_launchers import HOW, assert_reported, cmdline
 from tests.process.test_process_stack import SHORT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +72,11 @@ def test_the_container_runs_the_same_as_the_process(tmp_path: Path, stack_image:
         "provisioning", "check"
     )
     assert check["ok"] and check["detail"].startswith(f"image {stack_image} sha256:")
+    # what ran, for a failure bundle and a replay elsewhere: the reference and the image id
+    prov = read_record(tmp_path / "boxed" / "out" / "record.jsonl").provenance
+    (ran,) = prov["artifacts"]
+    assert (ran["kind"], ran["path"]) == ("image", stack_image)
+    assert check["detail"] == f"image {stack_image} {ran['sha256']}"
 
 
 # ring-stack's own faults, as tests/process/test_launchers.py's FAULTS make them
@@ -94,7 +99,7 @@ def _clients_left(image_tag: str) -> list[str]:
     """`docker run` clients of the stack image still there (a few seconds' grace)."""
     deadline = time.monotonic() + 5
     while True:
-        found = [c for c in map(_cmdline, os.listdir("/proc")) if f" {image_tag} " in c]
+        found = [c for c in map(cmdline, os.listdir("/proc")) if f" {image_tag} " in c]
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)

@@ -20,7 +20,7 @@ from harness.rerun.replay import RUNNER_FILES, replay
 from harness.run.driver import run
 from harness.runners.docker import DockerRunner
 from tests.docker.conftest import REPO, leftovers
-from tests.process.test_launchers import LAUNCHERS, _stack, assert_reported
+from tests.process.test_launchers import LAUNCHERS, assert_reported, stack_folder
 from tests.process.test_process_stack import SHORT
 
 pytestmark = pytest.mark.docker
@@ -43,7 +43,7 @@ def _project(root: Path, built: Path) -> Path:
             shutil.copytree(src, root / rel)
         else:
             shutil.copy2(src, root / rel)
-    _stack(root, built)
+    stack_folder(root, built)
     return root
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -235,11 +236,9 @@ def test_a_config_outside_the_project_travels_and_the_copy_points_at_it(tmp_path
     assert "config: external/op.yaml" in text and "# kept" in text
 
 
-def test_a_process_stack_travels_in_its_bundle_and_replays_elsewhere(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    """The stack's program folder and its stderr go in the bundle; with the project's copy
-    gone, the replay runs the carried program and reproduces the verdict."""
+def test_a_process_stack_travels_in_its_bundle_and_replays_elsewhere(tmp_path: Path) -> None:
+    """The stack's program folder and its stderr go in the bundle; copied to another folder
+    with the project gone, the replay runs the carried program and reproduces the verdict."""
     from harness.gates import conclude
     from harness.process.settings import ProcessSettings
     from harness.record import read_record
@@ -277,12 +276,41 @@ def test_a_process_stack_travels_in_its_bundle_and_replays_elsewhere(
     names = {name for name, _ in written.members}
     carried = {"project/stacks/ring/run", "project/stacks/ring/ring-stack", "run/stack.stderr"}
     assert carried <= names
-    shutil.rmtree(stack)
-    elsewhere = tmp_path / "desk"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
-    capsys.readouterr()
-    code = main(["replay", str(written.path), "--workdir", str(elsewhere / "w"),
-                 "--cache-dir", str(repo / ".cache")])  # fmt: skip
-    out = capsys.readouterr().out
-    assert code == 0 and "\nreproduced\n" in out, out
+    # Another machine: the bundle copied to a folder outside any checkout, the project gone,
+    # no clip cache, `harness replay` a process of its own started there.
+    with tempfile.TemporaryDirectory(prefix="desk-") as desk:
+        elsewhere = Path(desk)
+        copy = shutil.copy(written.path, elsewhere / written.path.name)
+        shutil.rmtree(root)
+        harness = Path(sys.executable).with_name("harness")
+        done = subprocess.run([harness, "replay", copy, "--workdir", "w"], cwd=elsewhere,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        log = elsewhere / "w" / "replay" / "stderr.log"
+        assert done.returncode == 0 and "\nreproduced\n" in done.stdout, (
+            done.stdout + done.stderr + (log.read_text() if log.exists() else "")
+        )
+
+
+def test_a_replay_with_another_image_or_program_says_so() -> None:
+    """The stack's artifacts (an `image:` stack's reference and id, a program's sha256) are
+    compared: the same verdict from another image is reproduced, with a note naming both."""
+    from harness.gates import Verdict
+    from harness.rerun.replay import compare
+
+    def prov(image_id: str) -> dict:
+        ran = {"kind": "image", "name": "stack", "path": "ring:dev", "sha256": image_id}
+        return {"artifacts": [ran]}
+
+    manifest = {
+        "verdict": {"gate": "infra-error", "outcome": "error", "reason": "crash"},
+        "provenance": prov("sha256:aaa"),
+    }
+    same = compare(
+        manifest, Verdict("infra-error", "error", "crash"), prov("sha256:aaa"), Path("/p")
+    )
+    assert same.reproduced and not [n for n in same.notes if n.startswith("artifact")]
+    other = compare(
+        manifest, Verdict("infra-error", "error", "crash"), prov("sha256:bbb"), Path("/p")
+    )
+    assert other.reproduced
+    assert "artifact image stack: ring:dev sha256:aaa -> ring:dev sha256:bbb" in other.notes

@@ -71,7 +71,7 @@ def built() -> Path:
     return RING / "build" / "ring-stack"
 
 
-def _stack(root: Path, built: Path) -> Path:
+def stack_folder(root: Path, built: Path) -> Path:
     """stack/ under `root`: ring-stack and each launcher beside it."""
     folder = root / "stack"
     folder.mkdir()
@@ -85,7 +85,7 @@ def _stack(root: Path, built: Path) -> Path:
 
 def _project(tmp_path: Path, built: Path, launcher: str, fault: str) -> Path:
     (tmp_path / "pyproject.toml").write_text("")
-    _stack(tmp_path, built)
+    stack_folder(tmp_path, built)
     return _scenario(tmp_path, launcher, fault, "launched")
 
 
@@ -139,13 +139,13 @@ def _left_running(folder: Path) -> list[str]:
     at once: a few seconds' grace)."""
     deadline = time.monotonic() + 5
     while True:
-        found = [c for c in map(_cmdline, os.listdir("/proc")) if str(folder) in c]
+        found = [c for c in map(cmdline, os.listdir("/proc")) if str(folder) in c]
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
 
 
-def _cmdline(pid: str) -> str:
+def cmdline(pid: str) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:  # not a process, or gone
@@ -189,7 +189,7 @@ def test_launched_stacks_under_xdist_are_each_reported(
     infra-error (a failed item, a verdicts.jsonl line, a record with its end line and the
     stack's stderr), and no launcher or stack outlives its run."""
     (project.path / ".cache").symlink_to(REPO / ".cache")  # the synth clip, made once
-    stack = _stack(project.path, built)
+    stack = stack_folder(project.path, built)
     cases = {f"{launcher}-{fault}": fault for launcher in LAUNCHERS for fault in FAULTS}
     for name in cases:
         launcher, _, fault = name.partition("-")
