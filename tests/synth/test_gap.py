@@ -207,6 +207,6 @@ def test_a_gapped_clip_keeps_the_map_and_says_what_its_camera_did(tmp_path):
     plain, gapped = clip(), clip(gap=Gap(tilt_deg=8.0))
     assert plain.corpus().content_hash == gapped.corpus().content_hash
     assert plain.content_hash != gapped.content_hash
-    assert psnr(plain.frames.read(10), gapped.frames.read(10)) < 15
+    assert psnr(plain.frames.read(10), gapped.frames.read(10)) < 25  # same pose, other view
     assert np.allclose(gapped.camera.r_body_cam, mountings(Gap(tilt_deg=8.0))[1])
     assert gapped.manifest["gap"]["tilt_deg"] == 8.0 and "gap" not in plain.manifest
