@@ -50,7 +50,11 @@ def pick_level(pyramid: list[Ortho], gsd_m: float) -> Ortho:
 
 
 def render_frames(
-    pyramid: list[Ortho], cam: dict[str, float], p_ned_m: np.ndarray, q_wxyz: np.ndarray
+    pyramid: list[Ortho],
+    cam: dict[str, float],
+    p_ned_m: np.ndarray,
+    q_wxyz: np.ndarray,
+    r_body_cam: np.ndarray = R_BODY_CAM,
 ) -> Iterator[np.ndarray]:
     """One H x W x 3 frame per pose; ground is the plane down = 0."""
     w, h = int(cam["width"]), int(cam["height"])
@@ -58,11 +62,11 @@ def render_frames(
     rays_cam = np.stack(
         [(u - cam["cx"]) / cam["fx"], (v - cam["cy"]) / cam["fy"], np.ones_like(u)], -1
     )
-    rays_body = rays_cam.reshape(-1, 3) @ R_BODY_CAM.T
+    rays_body = rays_cam.reshape(-1, 3) @ np.asarray(r_body_cam).T
     r_wb = Rotation.from_quat(q_wxyz, scalar_first=True).as_matrix()
     for p, r in zip(p_ned_m, r_wb, strict=True):
         rays = rays_body @ r.T
         scale = -p[2] / np.maximum(rays[:, 2], 1e-6)  # altitude above the plane / ray's down part
         ne = p[:2] + rays[:, :2] * scale[:, None]
-        gsd = -p[2] / cam["fx"]
+        gsd = -p[2] / cam["fx"] / r_body_cam[2, 2]  # along the optical axis
         yield sample_bilinear(pick_level(pyramid, gsd), ne).reshape(h, w, 3)

@@ -55,4 +55,6 @@ def spec_hash(spec: SynthSpec) -> str:
         "seed": spec.seed,
         "faults": [f.model_dump() for f in spec.faults],
     }
+    if spec.gap is not None:  # absent otherwise, so a spec without one keeps its hash
+        doc["gap"] = spec.gap.model_dump()
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

@@ -73,6 +73,28 @@ class SynthOverrides(_Model):
     corpus: bool | None = None
 
 
+class Gap(_Model):
+    """What lies between a real map and a real flight: the map is the stand-in's orthophoto as
+    it is, the flight sees the same land on another date through a real camera. `gap: {}` is
+    the default gap (tuned so that an untuned NetVLAD lands where published zero-shot NetVLAD
+    does on real aerial imagery: docs/clip.md, "The gap"); 0 or null turns one effect off.
+    """
+
+    season: float = Field(0.5, ge=0, le=1)  # crops and trees this far toward the other season
+    changed_fields: float = Field(0.25, ge=0, le=1)  # fraction of fields sown or ploughed anew
+    changed_landmarks: float = Field(0.15, ge=0, le=1)  # copses, farmsteads, houses gone or new
+    sun_azimuth_deg: float | None = Field(135.0, ge=0, lt=360)  # flight's sun; null: no shadows
+    shadow_m: float = Field(6.0, ge=0, le=40)  # how far tall things cast their shadows
+    exposure_ev: float = Field(0.1, ge=-3, le=3)  # the camera's exposure against the map's
+    gamma: float = Field(1.1, ge=0.3, le=3)  # its tone curve: out = in ** gamma
+    noise: float = Field(0.01, ge=0, le=0.2)  # sensor noise, sigma as a fraction of full scale
+    motion_blur_px: float = Field(1.5, ge=0, le=30)  # along track, frame pixels
+    defocus_px: float = Field(0.7, ge=0, le=10)  # Gaussian sigma, frame pixels
+    tilt_deg: float = Field(8.0, ge=0, le=20)  # camera pitched forward; the manifest says so
+    pointing_error_deg: float = Field(2.0, ge=0, le=10)  # looks this far aft; unrecorded
+    jpeg_quality: int | None = Field(60, ge=1, le=100)  # frames JPEG-coded at this quality
+
+
 class SynthSpec(_Model):
     """`clip: {synth: {...}}` in a scenario: everything the stand-in is a pure function of."""
 
@@ -80,6 +102,11 @@ class SynthSpec(_Model):
     seed: int = Field(0, ge=0)
     overrides: SynthOverrides = SynthOverrides()
     faults: list[Fault] = []
+    gap: Gap | None = None  # None: the flight sees the map itself through a perfect camera
+
+    def doc(self) -> dict:
+        """The spec as stored and hashed; a spec without a gap reads as it did before gaps."""
+        return self.model_dump(exclude={"gap"} if self.gap is None else set())
 
     @field_validator("preset")
     @classmethod

@@ -153,6 +153,17 @@ def test_cli_has_provision_train_and_test() -> None:
     assert args.seed == 9 and args.func.__name__ == "run_test"
 
 
+def test_provision_test_gap_is_checked_before_any_work() -> None:
+    from harness.reference.commands.train import _gap
+
+    assert _gap(None) is None and _gap("default") == {}
+    assert _gap("{jpeg_quality: 30, tilt_deg: 5}") == {"jpeg_quality": 30, "tilt_deg": 5}
+    with pytest.raises(HarnessError, match=r"--gap .*jpeg_quality: Input should be less than"):
+        _gap("{jpeg_quality: 300}")
+    with pytest.raises(HarnessError, match=r"blur: Extra inputs are not permitted.*docs/clip.md"):
+        _gap("{blur: 2}")
+
+
 def test_identity_conv5_makes_the_encoder_output_conv4s_maps() -> None:
     torch.manual_seed(0)
     model = NetVladVgg16(width=2, clusters=4, descriptor_dim=16)

@@ -89,8 +89,9 @@ def run_test(args: argparse.Namespace) -> int:
         raise HarnessError(
             f"--seed {args.seed} is a training area seed; pick a held-out seed for the test"
         )
+    gap = _gap(args.gap)
     flights = {
-        a: clip_flight(args.preset, args.seed, args.cache_dir, alignment=a)
+        a: clip_flight(args.preset, args.seed, args.cache_dir, alignment=a, gap=gap)
         for a in ("none", "north-up")
     }
     tiles = corpus_images(flights["north-up"].corpus)
@@ -112,12 +113,35 @@ def run_test(args: argparse.Namespace) -> int:
             rows += recall_table(
                 f"{name}, queries {alignment}", q_desc, t_desc, geo, args.radius_m, ms
             )
-    print(f"held-out flight: {args.preset} seed {args.seed}; {len(tiles)} tiles")
+    shown = "" if gap is None else f" with the gap {gap or '(default)'}"
+    print(f"held-out flight: {args.preset} seed {args.seed}{shown}; {len(tiles)} tiles")
     table = format_table(rows)
     print(table)
     if args.table:
         args.table.write_text(table + "\n")
     return 0
+
+
+def _gap(text: str | None) -> dict | None:
+    """`--gap`: none, `default`, or a YAML mapping of the synth spec's gap fields, checked."""
+    if text is None:
+        return None
+    import yaml
+    from pydantic import ValidationError
+
+    from harness.synth.spec import Gap
+
+    try:
+        doc = {} if text == "default" else yaml.safe_load(text)
+        Gap.model_validate(doc)
+    except (yaml.YAMLError, ValidationError) as exc:
+        first = exc.errors()[0] if isinstance(exc, ValidationError) else {"msg": str(exc)}
+        where = ".".join(str(x) for x in first.get("loc", ())) or "the mapping"
+        raise HarnessError(
+            f"--gap {text!r}: {where}: {first['msg']}; give `default` or a mapping such as "
+            "'{jpeg_quality: 30, tilt_deg: 5}' (fields: docs/clip.md, \"The gap\")"
+        ) from None
+    return doc
 
 
 def register(groups) -> None:
@@ -167,6 +191,10 @@ def register(groups) -> None:
         nargs="*",
         default=[101, 102, 103],
         help="seeds used in training or validation: refused as test flights",
+    )
+    t.add_argument(
+        "--gap",
+        help="put the gap between map and flight: `default`, or a YAML mapping of its fields",
     )
     t.add_argument("--radius-m", type=float, default=75.0)
     t.add_argument("--input-px", type=int, default=160)

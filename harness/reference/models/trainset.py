@@ -115,11 +115,14 @@ def clip_flight(
     rate_hz: float = 1.0,
     alignment: QueryAlignment = "north-up",
     corpus_kind: str = "local-grid",
+    gap: dict | None = None,
 ) -> GeoSet:
-    """A stand-in flight's frames at `rate_hz` (aligned or not) against its tile corpus."""
+    """A stand-in flight's frames at `rate_hz` (aligned or not) against its tile corpus;
+    `gap` (the synth spec's, `{}` the default one) puts a real flight's gap between them."""
     from harness.clip import ClipRef, Segment, load_clip
 
-    ref = ClipRef.model_validate({"synth": {"preset": preset, "seed": seed}})
+    synth = {"preset": preset, "seed": seed, **({} if gap is None else {"gap": gap})}
+    ref = ClipRef.model_validate({"synth": synth})
     clip = load_clip(ref, Segment(start_s=0, duration_s=None), cache_dir)
     corpus = clip.corpus(corpus_kind)
     tile_px = corpus.image(0).shape[0]
@@ -150,5 +153,5 @@ def clip_flight(
             )
         images.append(frame)
     k = truth.index_at(t)  # the labels: where each query really was
-    name = f"{preset} seed {seed} ({alignment})"
+    name = f"{preset} seed {seed}{'' if gap is None else ' with the gap'} ({alignment})"
     return GeoSet(name, np.stack(images), truth.p_ned_m[k, :2], corpus)
