@@ -36,6 +36,8 @@ COLLAPSED = MODELS / "default-init-8x64.pt"
 COLLAPSED_LAYOUT = {"clusters": 8, "descriptor_dim": 64}
 # The default recipe's trained weights (scenarios/vpr/derkachi-trained.scenario.yaml).
 TRAINED_DIR = MODELS / "trained"
+# The trained checkpoint fine-tuned on real survey frames (real-imagery/zr10-finetuned).
+FINETUNED_DIR = MODELS / "real-finetuned"
 # A small NetVLAD in the full layout's shape family (see the `width` etc. overrides).
 TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
 
@@ -67,8 +69,9 @@ def tiny_state() -> dict:
     return model.state_dict()
 
 
-def make_trained(config: pytest.Config) -> Path:
-    """The trained checkpoint, training it first if needed with its log on the terminal."""
+def make_trained(config: pytest.Config, finetuned: bool = False) -> Path:
+    """The trained checkpoint (or the one fine-tuned on real frames), training it first if
+    needed with its log on the terminal."""
     capture = config.pluginmanager.getplugin("capturemanager")  # None under -p no:capture
     uncaptured = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
     handler = logging.StreamHandler(sys.stderr)
@@ -77,10 +80,12 @@ def make_trained(config: pytest.Config) -> Path:
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    from harness.reference.models.trained import ensure_trained
+    from harness.reference.models.trained import ensure_finetuned, ensure_trained
 
     try:
         with uncaptured:
+            if finetuned:
+                return ensure_finetuned(FINETUNED_DIR, TRAINED_DIR, ROOT, ROOT / ".cache")
             return ensure_trained(TRAINED_DIR, ROOT / ".cache")
     finally:
         logger.removeHandler(handler)
@@ -155,6 +160,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
             with build_lock(path), timed(kind, path.name):
                 if not path.exists():
                     build(path)
-    wanted = str(TRAINED_DIR.relative_to(ROOT))
-    if any(wanted in item.path.read_text() for item in session.items):
+    texts = [item.path.read_text() for item in session.items]
+    if any(str(TRAINED_DIR.relative_to(ROOT)) in text for text in texts):
         make_trained(config)
+    if any(str(FINETUNED_DIR.relative_to(ROOT)) in text for text in texts):
+        make_trained(config, finetuned=True)

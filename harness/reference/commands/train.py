@@ -144,6 +144,52 @@ def _gap(text: str | None) -> dict | None:
     return doc
 
 
+def run_finetune(args: argparse.Namespace) -> int:
+    extra.require()
+    from dataclasses import replace
+
+    import torch
+
+    from harness.reference.models.finetune import finetune_checkpoint
+    from harness.reference.models.realrecipe import RealTuneJob
+
+    torch.set_num_threads(max(1, args.threads))
+    job = RealTuneJob()
+    job = replace(job, train=replace(job.train, epochs=args.epochs))
+    result = finetune_checkpoint(job, args.base, args.out, Path.cwd(), args.cache_dir)
+    print(f"checkpoint {result.checkpoint} sha256 {result.sha256}")
+    print(f"provenance {result.checkpoint.with_suffix('.provenance.md')}")
+    print(f"fine-tuned in {result.seconds:.0f} s")
+    return 0
+
+
+def run_test_real(args: argparse.Namespace) -> int:
+    extra.require()
+    import torch
+
+    from harness.reference.models.evaluate import (
+        corpus_images,
+        descriptors,
+        format_table,
+        recall_table,
+    )
+    from harness.reference.models.realrecipe import RealSplit
+    from harness.reference.models.realset import heldout_queries
+
+    torch.set_num_threads(max(1, args.threads))
+    geo = heldout_queries(RealSplit(), Path.cwd(), args.cache_dir)
+    tiles = corpus_images(geo.corpus)
+    rows = recall_table("chance (random ranking)", None, None, geo, args.radius_m)
+    for path in args.weights:
+        model = load_weights(path)
+        t_desc = descriptors(model, tiles, args.input_px, args.cache_dir)
+        q_desc = descriptors(model, geo.queries, args.input_px, args.cache_dir)
+        rows += recall_table(str(path), q_desc, t_desc, geo, args.radius_m)
+    print(f"held-out real frames: {geo.name}; {len(geo.queries)} queries, {len(tiles)} tiles")
+    print(format_table(rows))
+    return 0
+
+
 def register(groups) -> None:
     provision = groups.group("provision", "checkpoints, engines and retrieval weights")
     p = provision.add_parser(
@@ -212,3 +258,30 @@ def register(groups) -> None:
     )
     t.add_argument("--threads", type=int, default=2)
     t.set_defaults(func=run_test)
+
+    f = provision.add_parser(
+        "finetune",
+        help="fine-tune a stand-in checkpoint's pool and whitening on real survey frames "
+        "(the ZR10 fixture's training lines; its held-out lines never train)",
+    )
+    f.add_argument(
+        "--base",
+        type=Path,
+        default=Path("models/scenarios/trained/netvlad_trained.pt"),
+        help="the checkpoint to start from (the default recipe's)",
+    )
+    f.add_argument("--out", type=Path, default=Path("models/netvlad-real"))
+    f.add_argument("--epochs", type=int, default=4, help="triplet epochs on the real crops")
+    f.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    f.add_argument("--threads", type=int, default=2)
+    f.set_defaults(func=run_finetune)
+
+    r = provision.add_parser(
+        "test-real", help="recall@1/5/10/20 on the ZR10 fixture's held-out lines (real frames)"
+    )
+    r.add_argument("--weights", type=Path, nargs="+", help="checkpoints to test")
+    r.add_argument("--radius-m", type=float, default=15.0)
+    r.add_argument("--input-px", type=int, default=160)
+    r.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    r.add_argument("--threads", type=int, default=2)
+    r.set_defaults(func=run_test_real)
