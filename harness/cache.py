@@ -23,7 +23,7 @@ from harness.errors import HarnessError
 
 # kind -> the folders (under the cache root, globs allowed) whose children are its entries.
 KINDS: dict[str, tuple[str, ...]] = {
-    "clips": ("synth", "synth/video", "bundles", "recordings"),
+    "clips": ("synth", "synth/video", "synth/scene", "bundles", "recordings"),
     "corpora": ("corpora",),
     "stack-inputs": ("stack-input",),
     "descriptors": ("descriptors",),

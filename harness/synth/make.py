@@ -1,4 +1,11 @@
-"""Makes the stand-in bundle for a spec, or finds it in the cache by the spec's hash."""
+"""Makes the stand-in bundle for a spec, or finds it in the cache by the spec's hash.
+
+What costs is made once and shared: the orthophoto and the corpus tiles once per flight
+whatever its faults (`scene_key`, under `synth/scene`), the video once per flight less its
+IMU faults (`video_key`, under `synth/video`), each hard-linked into the bundles that use it
+(the same bytes, so the same content hash); a bundle makes only its own IMU, truth and
+telemetry tables.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +32,10 @@ from harness.synth.faults import corrupt, fault_fraction, plan_frames
 from harness.synth.flight import kinematics, make_trajectory
 from harness.synth.gap import camera, mountings, other_date
 from harness.synth.imu import make_imu, noise_figures
-from harness.synth.presets import GENERATOR_VERSION, ORIGIN, resolve, spec_hash
+from harness.synth.presets import GENERATOR_VERSION, ORIGIN, SynthParams, resolve, spec_hash
 from harness.synth.spec import ImuBiasStep, SynthSpec
 from harness.synth.telemetry import make_telemetry, telemetry_figures
-from harness.synth.terrain import make_ortho
+from harness.synth.terrain import Ortho, make_ortho
 from harness.synth.tiles import local_grid, xyz_tiles
 
 log = logging.getLogger(__name__)
@@ -50,7 +57,7 @@ def make_synth(spec: SynthSpec, cache_dir: Path, progress: bool = False) -> Path
             return folder
         started = time.perf_counter()
         with timed("clip", f"synth {spec.preset} seed {spec.seed}"), atomic_dir(folder) as part:
-            _build(spec, part, progress, Path(cache_dir) / "synth" / "video")
+            _build(spec, part, progress, Path(cache_dir) / "synth")
     log.info("made synth clip %s in %.1f s", folder, time.perf_counter() - started)
     return folder
 
@@ -64,6 +71,25 @@ def video_key(spec: SynthSpec) -> str:
     return spec_hash(frames_only)[:24]
 
 
+def scene_key(spec: SynthSpec) -> str:
+    """What the orthophoto and the corpus tiles depend on: the spec less every fault and the
+    gap (the map is the same; the flight sees it on another date)."""
+    return spec_hash(spec.model_copy(update={"faults": [], "gap": None}))[:24]
+
+
+def _link(shared: Path, target: Path) -> None:
+    """`target` as a hard link to `shared` (a copy on another filesystem); folders file by file."""
+    if shared.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        for child in shared.iterdir():
+            _link(child, target / child.name)
+        return
+    try:
+        os.link(shared, target)
+    except OSError:  # another filesystem, or no hard links there
+        shutil.copyfile(shared, target)
+
+
 def _video(out: Path, videos: Path, key: str, render: Callable[[Path], None]) -> None:
     """The bundle's video.mp4: rendered once per key into `videos`, then linked (or copied)."""
     shared = videos / f"{key}.mp4"
@@ -73,20 +99,32 @@ def _video(out: Path, videos: Path, key: str, render: Callable[[Path], None]) ->
             if not shared.exists():
                 with atomic_path(shared) as tmp:
                     render(tmp)
-    try:
-        os.link(shared, out / "video.mp4")
-    except OSError:  # another filesystem, or no hard links there
-        shutil.copyfile(shared, out / "video.mp4")
+    _link(shared, out / "video.mp4")
 
 
-def _pyramid(ortho) -> list:
-    """The orthophoto and two halvings: the levels the renderer picks from by ground sample."""
+def _scene(folder: Path, make: Callable[[Path], None]) -> dict:
+    """The orthophoto and corpus tiles of a frames-only key: made once into `folder` (its
+    `scene.json` last), then read from there."""
+    if not (folder / "scene.json").exists():
+        with build_lock(folder):
+            if not (folder / "scene.json").exists():
+                with atomic_dir(folder) as part:
+                    make(part)
+    return json.loads((folder / "scene.json").read_text())
+
+
+def _load_ortho(folder: Path) -> Ortho:
+    meta = json.loads((folder / "ortho.json").read_text())
+    return Ortho(np.load(folder / "ortho.npy"), meta["n_max_m"], meta["e_min_m"], meta["gsd_m"])
+
+
+def _pyramid(ortho: Ortho) -> list[Ortho]:
     pyramid = [ortho, ortho.halved()]
     pyramid.append(pyramid[-1].halved())
     return pyramid
 
 
-def _build(spec: SynthSpec, out: Path, progress: bool, videos: Path) -> None:
+def _build(spec: SynthSpec, out: Path, progress: bool, shared: Path) -> None:
     p = resolve(spec)
     seed = spec.seed
     traj = make_trajectory(np.random.default_rng([seed, 1]), p.speed_m_s, p.altitude_agl_m)
@@ -96,8 +134,29 @@ def _build(spec: SynthSpec, out: Path, progress: bool, videos: Path) -> None:
     bbox = np.array([track.min(0), track.max(0)])
     n_range = (bbox[0, 0] - p.margin_m, bbox[1, 0] + p.margin_m)
     e_range = (bbox[0, 1] - p.margin_m, bbox[1, 1] + p.margin_m)
-    ortho = make_ortho(seed, n_range, e_range, p.gsd_m)
-    pyramid = _pyramid(ortho)
+    scene_dir = shared / "scene" / scene_key(spec)
+    made: list[Ortho] = []  # the pyramid, once made or loaded
+
+    def pyramid() -> list[Ortho]:
+        if not made:
+            made.extend(_pyramid(_load_ortho(scene_dir)))
+        return made
+
+    def make_scene(part: Path) -> None:
+        ortho = make_ortho(seed, n_range, e_range, p.gsd_m)
+        made[:] = _pyramid(ortho)
+        np.save(part / "ortho.npy", ortho.image)
+        meta = {
+            "n_max_m": float(ortho.n_max_m),
+            "e_min_m": float(ortho.e_min_m),
+            "gsd_m": ortho.gsd_m,
+        }
+        (part / "ortho.json").write_text(json.dumps(meta))
+        entries = _corpus(p, bbox, made, part) if p.corpus else {}
+        doc = {"corpus": entries, "ortho_shape": list(ortho.image.shape)}
+        (part / "scene.json").write_text(json.dumps(doc))
+
+    scene = _scene(scene_dir, make_scene)
     gap = spec.gap
     r_cam, r_recorded = mountings(gap)
 
@@ -110,7 +169,7 @@ def _build(spec: SynthSpec, out: Path, progress: bool, videos: Path) -> None:
     def render(path: Path) -> None:
         # the flight sees the map's land on its own date (the gap's), else the map itself
         seen = (
-            pyramid
+            pyramid()
             if gap is None
             else _pyramid(make_ortho(seed, n_range, e_range, p.gsd_m, other_date(gap, seed)))
         )
@@ -126,7 +185,7 @@ def _build(spec: SynthSpec, out: Path, progress: bool, videos: Path) -> None:
         shown = tqdm(frames, total=total, desc="render frames", unit="frame", disable=not progress)
         write_video(path, shown, p.fps)
 
-    _video(out, videos, video_key(spec), render)
+    _video(out, shared / "video", video_key(spec), render)
 
     steps = [f for f in spec.faults if isinstance(f, ImuBiasStep)]
     imu = make_imu(
@@ -139,25 +198,8 @@ def _build(spec: SynthSpec, out: Path, progress: bool, videos: Path) -> None:
         np.random.default_rng([seed, 2]),
     )
     telemetry = make_telemetry(traj, p.duration_s, np.random.default_rng([seed, 4]))
-    corpus_entries = {}
-    if p.corpus:
-        cover = bbox + np.array([[-250.0, -250.0], [250.0, 250.0]])
-        for kind, make in (
-            (
-                "local-grid",
-                lambda: local_grid(
-                    pyramid, cover, p.corpus_tile_m, p.corpus_stride_m, p.corpus_tile_px
-                ),
-            ),
-            ("xyz", lambda: xyz_tiles(pyramid, cover, p.xyz_zoom, ORIGIN)),
-        ):
-            corpus = make()
-            write_corpus(out / "corpus" / kind, corpus)
-            corpus_entries[kind] = {
-                "path": f"corpus/{kind}",
-                "content_hash": corpus.content_hash,
-                "tiles": len(corpus),
-            }
+    if scene["corpus"]:
+        _link(scene_dir / "corpus", out / "corpus")
 
     manifest = {
         "format": FORMAT,
@@ -179,7 +221,7 @@ def _build(spec: SynthSpec, out: Path, progress: bool, videos: Path) -> None:
             },
         },
         "streams": {"frames": {"video": "video.mp4", "codec": "h264", "nominal_fps": p.fps}},
-        "corpus": corpus_entries,
+        "corpus": scene["corpus"],
         "ground_truth": True,
         "imu_noise": {**noise_figures(p.imu_noise_scale), "jitter_s": p.imu_jitter_s},
         "telemetry": telemetry_figures(),
@@ -193,13 +235,35 @@ def _build(spec: SynthSpec, out: Path, progress: bool, videos: Path) -> None:
             "spec": spec.doc(),
             "params": asdict(p),
             "ortho_gsd_m": p.gsd_m,
-            "ortho_shape": list(ortho.image.shape),
+            "ortho_shape": scene["ortho_shape"],
         },
     }
     q = kin.q_wxyz
     truth = np.column_stack([t_truth, kin.p_ned_m, kin.v_ned_m_s, q])
     imu_tab = np.column_stack([imu.t_s, imu.gyro_rad_s, imu.accel_m_s2])
     write_bundle(out, manifest, imu_tab, truth, plan.t_stamp_s, telemetry)
-    np.save(out / "ortho.npy", ortho.image)
-    meta = {"n_max_m": float(ortho.n_max_m), "e_min_m": float(ortho.e_min_m), "gsd_m": ortho.gsd_m}
-    (out / "ortho.json").write_text(json.dumps(meta))
+    for name in ("ortho.npy", "ortho.json"):  # after the bundle's file list, as always
+        _link(scene_dir / name, out / name)
+
+
+def _corpus(p: SynthParams, bbox: np.ndarray, pyramid: list[Ortho], out: Path) -> dict:
+    """Both corpora of the flight's area written under `out/corpus`; their manifest entries."""
+    cover = bbox + np.array([[-250.0, -250.0], [250.0, 250.0]])
+    entries = {}
+    for kind, make in (
+        (
+            "local-grid",
+            lambda: local_grid(
+                pyramid, cover, p.corpus_tile_m, p.corpus_stride_m, p.corpus_tile_px
+            ),
+        ),
+        ("xyz", lambda: xyz_tiles(pyramid, cover, p.xyz_zoom, ORIGIN)),
+    ):
+        corpus = make()
+        write_corpus(out / "corpus" / kind, corpus)
+        entries[kind] = {
+            "path": f"corpus/{kind}",
+            "content_hash": corpus.content_hash,
+            "tiles": len(corpus),
+        }
+    return entries

@@ -1,4 +1,5 @@
-"""Flights that differ only in an IMU fault share one rendered video; a frame fault does not."""
+"""Flights that differ only in an IMU fault share one rendered video; a frame fault does not.
+Every fault of a flight shares one orthophoto and corpus."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def test_an_imu_fault_reuses_the_frames_a_frame_fault_renders_its_own(
     monkeypatch.setattr(
         make, "write_video", lambda path, *a, **k: renders.append(path) or write(path, *a, **k)
     )
+    orthos: list[int] = []
+    paint = make.make_ortho
+    monkeypatch.setattr(make, "make_ortho", lambda *a, **k: orthos.append(1) or paint(*a, **k))
     plain = make.make_synth(_spec(), tmp_path)
     bias = {"kind": "imu_bias_step", "at_s": 2.0, "gyro_rad_s": [0.02, 0.0, 0.0]}
     biased = make.make_synth(_spec(bias), tmp_path)
@@ -34,4 +38,7 @@ def test_an_imu_fault_reuses_the_frames_a_frame_fault_renders_its_own(
     )
     assert len(renders) == 2
     assert (dropped / "video.mp4").read_bytes() != (plain / "video.mp4").read_bytes()
+    assert len(orthos) == 1  # one area for all three: its tiles and orthophoto are the same
+    for name in ("ortho.npy", "corpus/local-grid/corpus.json"):
+        assert (dropped / name).read_bytes() == (plain / name).read_bytes()
     assert not [p for p in tmp_path.rglob("*") if ".part-" in p.name]  # no half-written file
