@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 pytest.importorskip("morecantile", reason="the map is a GeoTIFF: pip install '.[geotiff]'")
 
@@ -21,6 +20,7 @@ from harness.reference.models.realset import (
     real_training_set,
     survey_clip,
 )
+from harness.scenario.load import load
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = Path(__file__).with_name("zr10-finetuned.scenario.yaml")
@@ -33,9 +33,9 @@ def split_and_set():
 
 
 def test_the_scenario_replays_exactly_the_held_out_window() -> None:
-    seg = yaml.safe_load(SCENARIO.read_text())["segment"]
+    seg = load(SCENARIO, ROOT).scenario.segment
     split = RealSplit()
-    start, end = seg["start_s"], seg["start_s"] + seg["duration_s"]
+    start, end = seg.start_s, seg.start_s + seg.duration_s
     assert (start, end) == (split.heldout_from_s, split.heldout_to_s), (
         f"{SCENARIO.name} replays {start}-{end} s but the fine-tune holds out "
         f"{split.heldout_from_s}-{split.heldout_to_s} s: the scenario would query trained frames"
