@@ -289,4 +289,3 @@ def test_an_int8_engines_parity_lands_in_the_records_provenance(
     assert engine["figures"] == check["figures"]
     assert {"top1_agreement", "recall1_int8", "recall1_fp32"} <= set(engine["figures"])
     assert record.condition["provenance"]["artifacts"] == record.provenance["artifacts"][:1]
-
