@@ -57,11 +57,23 @@ class SocketLink:
                 conn.close()
 
 
+def _cut_once_running(link: SocketLink, engine: Engine, session: str) -> None:
+    """Cut the link once the run's container is running (a fixed delay cut a slow start on a
+    loaded host instead: "starting the container failed", not the loss under test)."""
+    client = engine.client()
+    label = {"label": f"org.harness.e2e.session={session}", "status": "running"}
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not client.containers.list(filters=label):
+        time.sleep(0.2)
+    time.sleep(1.0)  # inside the run, not at its first breath
+    link.cut()
+
+
 def test_engine_lost_during_the_run(second_engine: Engine, base_tag: str, tmp_path: Path) -> None:
     link = SocketLink(tmp_path / "link.sock", second_engine.url.removeprefix("unix://"))
     through = Engine(f"unix://{link.path}")
     r = DockerRunner(REPO, engine=through, image=base_tag, command=fake("sleep"), telemetry=False)
-    threading.Timer(4.0, link.cut).start()
+    threading.Thread(target=_cut_once_running, args=(link, second_engine, r.session)).start()
     start = time.monotonic()
     result = r.run(SCENARIO, tmp_path / "out", timeout_s=120)
     assert time.monotonic() - start < 60
