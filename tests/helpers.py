@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -79,3 +80,13 @@ def tree_changes(
         f"{p} (changed)" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]
     ]
     return added + gone + changed
+
+
+def sweep_record(path: Path, scenario: dict, steps: list[dict]) -> Path:
+    """A finished record at `path`: `scenario` in its condition line, one `sweep/step` event
+    per step (the fields a sweep writes), then the end line."""
+    lines = [{"kind": "condition", "scenario": scenario, "provenance": {}}]
+    lines += [{"kind": "event", "stage": "sweep", "type": "step", **s} for s in steps]
+    lines.append({"kind": "end"})
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path

@@ -3,7 +3,6 @@ rate (every lower rate holding too), the evidence minimum, non-finite figures, t
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from harness.gates.latency import check as latency_check
 from harness.gates.sweep import Sustained, SweepSpec, judge, judge_step, sweeps_of
 from harness.history.ledger import key_metrics
 from harness.record import read_record
+from tests.helpers import sweep_record
 
 SPEC = SweepSpec(speed=[1, 2, 4, 8], max_miss_fraction=0.1, min_answers=10)
 
@@ -98,12 +98,7 @@ def _record(tmp_path: Path, steps: list[dict], sweep: dict) -> Path:
         "sweep": sweep,
         "gates": {"retrieval_quality": {"applies": False}, "vpr_contract": {"applies": False}},
     }
-    lines = [{"kind": "condition", "scenario": scenario, "provenance": {}}]
-    lines += [{"kind": "event", "stage": "sweep", "type": "step", **s} for s in steps]
-    lines.append({"kind": "end"})
-    path = tmp_path / "record.jsonl"
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return path
+    return sweep_record(tmp_path / "record.jsonl", scenario, steps)
 
 
 def _step(speed: float, vpr: list, fix: list | None = None) -> dict:

@@ -3,22 +3,17 @@ report's `sweep` step), and absent for a run without a sweep."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.record import read_record
 from harness.report.allure_report import stage_of
 from harness.report.run_plots import make_run_figures
+from tests.helpers import sweep_record
 
 
 def _record(tmp_path: Path, steps: list[dict], sweep: dict | None) -> Path:
     scenario = {"name": "s", **({"sweep": sweep} if sweep else {})}
-    lines = [{"kind": "condition", "scenario": scenario, "provenance": {}}]
-    lines += [{"kind": "event", "stage": "sweep", "type": "step", **s} for s in steps]
-    lines.append({"kind": "end"})
-    path = tmp_path / "record.jsonl"
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return path
+    return sweep_record(tmp_path / "record.jsonl", scenario, steps)
 
 
 def test_the_sweep_is_drawn_into_its_own_step(tmp_path: Path) -> None:
