@@ -8,8 +8,9 @@ scenarios, in each process that runs them (not the xdist controller), each under
 with an atomic write (harness.atomic), so two workers never make the same file twice.
 The trained one is the default `harness provision train` recipe, kept under a
 content key (settings + recipe source): the first session that selects a scenario using it
-trains it (minutes, with progress on the terminal), later ones reuse it until the recipe
-changes.
+trains it (minutes) and later ones reuse it until the recipe changes. Training starts in a
+background process (niced, its log in .cache/) when the session starts, so the scenarios
+that do not need it run meanwhile; one that does waits for it at its setup.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,6 +40,8 @@ COLLAPSED_LAYOUT = {"clusters": 8, "descriptor_dim": 64}
 TRAINED_DIR = MODELS / "trained"
 # The trained checkpoint fine-tuned on real survey frames (real-imagery/zr10-finetuned).
 FINETUNED_DIR = MODELS / "real-finetuned"
+# The background training's log (its progress while the scenarios run).
+TRAINING_LOG = ROOT / ".cache" / "training-background.log"
 # A small NetVLAD in the full layout's shape family (see the `width` etc. overrides).
 TINY = {"width": 8, "clusters": 8, "descriptor_dim": 64}
 
@@ -145,10 +149,79 @@ def _named(items: list[pytest.Item]) -> set[str]:
     return named
 
 
+def _wants(item: pytest.Item) -> tuple[bool, bool]:
+    """(the trained checkpoint, the fine-tuned one): what this scenario's file names."""
+    text = item.path.read_text()
+    return (
+        str(TRAINED_DIR.relative_to(ROOT)) in text,
+        str(FINETUNED_DIR.relative_to(ROOT)) in text,
+    )
+
+
+def _untrained(finetuned: bool) -> bool:
+    """Whether the trained (or, with `finetuned`, the fine-tuned) checkpoint is missing or
+    stale (torch-free: keys and stamps only)."""
+    from harness.reference.models.realrecipe import RealTuneJob
+    from harness.reference.models.recipe import TrainJob
+    from harness.reference.models.trained import made_under, real_key, recipe_key
+
+    if finetuned:
+        return not made_under(FINETUNED_DIR, real_key(RealTuneJob(), ROOT, ROOT / ".cache"))
+    return not made_under(TRAINED_DIR, recipe_key(TrainJob()))
+
+
+# Run by the background process: the same calls a scenario's setup makes, so whichever
+# reaches the lock first trains and the other finds the checkpoint made.
+_TRAIN_IN_BACKGROUND = """
+import logging, signal, sys
+from pathlib import Path
+from harness.reference.models.trained import ensure_finetuned, ensure_trained
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # ended early: temp files cleaned up
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+trained, finetuned, root = (Path(arg) for arg in sys.argv[1:4])
+ensure_trained(trained, root / ".cache")
+if sys.argv[4] == "1":
+    ensure_finetuned(finetuned, trained, root, root / ".cache")
+"""
+
+
+def _start_training(config: pytest.Config, finetuned: bool) -> subprocess.Popen | None:
+    """Train in a niced background process while the scenarios that need no training run;
+    it dies with this one, and the session ends it (train_state.pt resumes it next time)."""
+    from harness.deathsig import die_with
+
+    TRAINING_LOG.parent.mkdir(parents=True, exist_ok=True)
+    parent = os.getpid()
+
+    def nice_and_tied() -> None:
+        os.nice(10)  # the scenarios first: their latency budgets are measured meanwhile
+        die_with(parent)
+
+    with open(TRAINING_LOG, "w") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _TRAIN_IN_BACKGROUND, str(TRAINED_DIR), str(FINETUNED_DIR),
+             str(ROOT), "1" if finetuned else "0"],
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=ROOT, preexec_fn=nice_and_tied,
+        )  # fmt: skip
+    what = "the default checkpoint" + (" and its fine-tune on real frames" if finetuned else "")
+    _say(config, f"training {what} in the background (log: {TRAINING_LOG.relative_to(ROOT)})")
+    return proc
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    writer = config.pluginmanager.getplugin("terminalreporter")
+    if writer is not None:
+        writer.write_line(f"[provision train] {line}")
+
+
+_background: list[subprocess.Popen] = []
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
-    """Make what the selected scenarios need, just before they run (never when collecting,
-    never on an xdist controller, which runs nothing)."""
+    """Make what the selected scenarios need before they run (never when collecting, never
+    on an xdist controller, which runs nothing); start training in the background."""
     config = session.config
     controller = config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")
     if config.option.collectonly or controller or not session.items:
@@ -160,8 +233,34 @@ def pytest_runtestloop(session: pytest.Session) -> None:
             with build_lock(path), timed(kind, path.name):
                 if not path.exists():
                     build(path)
-    texts = [item.path.read_text() for item in session.items]
-    if any(str(TRAINED_DIR.relative_to(ROOT)) in text for text in texts):
-        make_trained(config)
-    if any(str(FINETUNED_DIR.relative_to(ROOT)) in text for text in texts):
-        make_trained(config, finetuned=True)
+    wants = [_wants(item) for item in session.items]
+    finetuned = any(tuned for _, tuned in wants)
+    first = getattr(config, "workerinput", {}).get("workerid", "gw0") == "gw0"  # one trainer
+    if first and any(base or tuned for base, tuned in wants) and _untrained(finetuned):
+        _background.append(_start_training(config, finetuned))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A scenario that needs a trained checkpoint gets it here: waiting for the background
+    training, or training itself if that one is gone (its error then lands on this item)."""
+    base, tuned = _wants(item)
+    if not (base or tuned) or not _untrained(tuned):
+        return
+    running = [proc for proc in _background if proc.poll() is None]
+    if running:
+        _say(item.config, f"{item.name} waits for the background training ({TRAINING_LOG.name})")
+    make_trained(item.config, finetuned=tuned)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """No training outlives the session (a selection that stopped early, -x, Ctrl-C)."""
+    while _background:
+        proc = _background.pop()
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

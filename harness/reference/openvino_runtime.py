@@ -123,18 +123,25 @@ class Parity:
 
 
 def query_parity(
-    embed: Callable[[torch.Tensor], np.ndarray], model: torch.nn.Module, images: torch.Tensor
+    embed: Callable[[torch.Tensor], np.ndarray],
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    gallery: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """The query path with both engines: the last PARITY_TILES `images`, shifted as a frame
-    sees them, retrieved among all `images`; top-1 agreement, top-5 overlap and recall@1."""
+    sees them, retrieved among all `images`; top-1 agreement, top-5 overlap and recall@1.
+    `gallery`: the fp32 and int8 descriptors of `images`, when the caller has them already."""
     held = len(images) - PARITY_TILES + np.arange(PARITY_TILES)
     side = images.shape[-1] // QUERY_SHIFT
     queries = torch.roll(images[held], shifts=(side, side), dims=(2, 3))
+    if gallery is None:
+        with torch.no_grad():
+            gallery = (model(images)["vlad_descriptor"].numpy(), embed(images))
     with torch.no_grad():
-        ref = [model(x)["vlad_descriptor"].numpy() for x in (images, queries)]
+        asked = (model(queries)["vlad_descriptor"].numpy(), embed(queries))
     ranks = {}
-    for name, (gallery, asked) in (("fp32", ref), ("int8", (embed(images), embed(queries)))):
-        ranks[name] = np.argsort(-(asked @ gallery.T), axis=1)[:, :5]
+    for name, tiles, frames in zip(("fp32", "int8"), gallery, asked, strict=True):
+        ranks[name] = np.argsort(-(frames @ tiles.T), axis=1)[:, :5]
     top1 = ranks["int8"][:, 0] == ranks["fp32"][:, 0]
     overlap = [len(set(a) & set(b)) / 5 for a, b in zip(ranks["int8"], ranks["fp32"], strict=True)]
     return {
@@ -208,15 +215,14 @@ def _parity(ov, converted, model: torch.nn.Module, images: torch.Tensor) -> Pari
             model, np.concatenate([compiled(row[None].numpy())[0] for row in x])
         )
 
-    held = images[-PARITY_TILES:]
     with torch.no_grad():
-        ref = model(held)["vlad_descriptor"].numpy()
-    out = embed(held)
+        gallery = (model(images)["vlad_descriptor"].numpy(), embed(images))
+    ref, out = (descriptors[-PARITY_TILES:] for descriptors in gallery)  # held out of fitting
     ref_norm, out_norm = np.linalg.norm(ref, axis=1), np.linalg.norm(out, axis=1)
     cos = (ref * out).sum(1) / np.maximum(ref_norm * out_norm, 1e-12)
     norm_error = float(np.abs(out_norm - ref_norm).max())
-    figures = query_parity(embed, model, images)
-    return Parity(float(cos.min()), float(cos.mean()), len(held), norm_error, **figures)
+    figures = query_parity(embed, model, images, gallery)
+    return Parity(float(cos.min()), float(cos.mean()), len(ref), norm_error, **figures)
 
 
 def calibration_digest(images: np.ndarray) -> str:

@@ -54,6 +54,16 @@ def recipe_key(job: TrainJob, package: Path = PACKAGE) -> str:
     return h.hexdigest()
 
 
+def made_under(out_dir: Path, key: str) -> bool:
+    """Whether `out_dir` holds a checkpoint stamped with `key` (read without the lock: a
+    build in progress shows as not made)."""
+    ckpt, stamp = out_dir / CHECKPOINT_NAME, out_dir / KEY_NAME
+    try:
+        return ckpt.exists() and stamp.read_text().strip() == key
+    except OSError:
+        return False
+
+
 def ensure_trained(out_dir: Path, cache_dir: Path, job: TrainJob | None = None) -> Path:
     """The checkpoint in `out_dir` for `job` (default settings): reused if its key matches."""
     job = job or TrainJob()
@@ -61,7 +71,7 @@ def ensure_trained(out_dir: Path, cache_dir: Path, job: TrainJob | None = None) 
     key = recipe_key(job)
     ckpt, stamp = out_dir / CHECKPOINT_NAME, out_dir / KEY_NAME
     with build_lock(ckpt):  # another process training the same: wait for it
-        if ckpt.exists() and stamp.exists() and stamp.read_text().strip() == key:
+        if made_under(out_dir, key):
             return ckpt
         log.info("training the default NetVLAD checkpoint into %s (recipe %s)", out_dir, key[:12])
         stamp.unlink(missing_ok=True)
@@ -100,7 +110,7 @@ def ensure_finetuned(
     key = real_key(job, root, cache_dir)
     ckpt, stamp = out_dir / CHECKPOINT_NAME, out_dir / KEY_NAME
     with build_lock(ckpt):
-        if ckpt.exists() and stamp.exists() and stamp.read_text().strip() == key:
+        if made_under(out_dir, key):
             return ckpt
         log.info("fine-tuning %s on real frames into %s (key %s)", base, out_dir, key[:12])
         stamp.unlink(missing_ok=True)
