@@ -218,6 +218,13 @@ def _say(config: pytest.Config, line: str) -> None:
 _background: list[subprocess.Popen] = []
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Scenarios that need a trained checkpoint run last (in their order otherwise), the
+    fine-tuned one's after the trained one's: the background training then has every other
+    scenario's time to finish in."""
+    items.sort(key=lambda item: _wants(item)[::-1])
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     """Make what the selected scenarios need before they run (never when collecting, never
