@@ -137,10 +137,11 @@ def breakdown(
         print(f"  {w:7.1f} {c:7.1f} {len(mine):4d}  {kind}")
         for b in sorted(mine, key=lambda b: -b["cpu_s"])[:6]:
             print(f"          {b['wall_s']:7.1f} {b['cpu_s']:7.1f}  {b['what']}")
-    print(
-        f"  {wall - spent_wall:7.1f} {cpu - spent_cpu:7.1f}       the rest: the scenarios "
-        "themselves, start-up, collection"
-    )
+    rest = "the rest: the scenarios themselves, start-up, collection"
+    if spent_wall > wall:  # a build in the background (training) ran beside the scenarios
+        print(f"     (n/a) {cpu - spent_cpu:7.1f}       {rest} (builds overlapped them)")
+    else:
+        print(f"  {wall - spent_wall:7.1f} {cpu - spent_cpu:7.1f}       {rest}")
 
 
 def main() -> None:
