@@ -185,7 +185,7 @@ if sys.argv[4] == "1":
 """
 
 
-def _start_training(config: pytest.Config, finetuned: bool) -> subprocess.Popen | None:
+def _start_training(config: pytest.Config, finetuned: bool) -> subprocess.Popen:
     """Train in a niced background process while the scenarios that need no training run;
     it dies with this one, and the session ends it (train_state.pt resumes it next time)."""
     from harness.deathsig import die_with
@@ -243,7 +243,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     wants = [_wants(item) for item in session.items]
     finetuned = any(tuned for _, tuned in wants)
     first = getattr(config, "workerinput", {}).get("workerid", "gw0") == "gw0"  # one trainer
-    if first and any(base or tuned for base, tuned in wants) and _untrained(finetuned):
+    stale = _untrained(False) or (finetuned and _untrained(True))
+    if first and any(base or tuned for base, tuned in wants) and stale:
         _background.append(_start_training(config, finetuned))
 
 
