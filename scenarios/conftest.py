@@ -16,6 +16,7 @@ that do not need it run meanwhile; one that does waits for it at its setup.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import subprocess
@@ -151,7 +152,12 @@ def _named(items: list[pytest.Item]) -> set[str]:
 
 def _wants(item: pytest.Item) -> tuple[bool, bool]:
     """(the trained checkpoint, the fine-tuned one): what this scenario's file names."""
-    text = item.path.read_text()
+    return _named_in(item.path)
+
+
+@functools.cache  # asked when sorting, at the session's start and at each setup
+def _named_in(path: Path) -> tuple[bool, bool]:
+    text = path.read_text()
     return (
         str(TRAINED_DIR.relative_to(ROOT)) in text,
         str(FINETUNED_DIR.relative_to(ROOT)) in text,
@@ -255,8 +261,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     base, tuned = _wants(item)
     if not (base or tuned) or not _untrained(tuned):
         return
-    running = [proc for proc in _background if proc.poll() is None]
-    if running:
+    if any(proc.poll() is None for proc in _background):
         _say(item.config, f"{item.name} waits for the background training ({TRAINING_LOG.name})")
     make_trained(item.config, finetuned=tuned)
 
