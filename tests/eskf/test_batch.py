@@ -1,4 +1,4 @@
-"""Batched propagation is the per-sample filter: same states, same covariance, same schedule."""
+"""The compiled run propagation is the per-sample filter: same states, covariance and schedule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from harness.reference.eskf.batch import plan, rodrigues_many, running_product
 from harness.reference.eskf.filter import Eskf, matrix_to_quat, numerical_problems, quat_to_matrix
 
 
@@ -28,8 +27,8 @@ def _filter(every: int) -> Eskf:
 
 @pytest.mark.parametrize("every", [1, 3, 4])
 def test_runs_with_stops_match_sample_by_sample(every: int) -> None:
-    """Runs of odd lengths (short ones go sample by sample), stops that read the filter, and a
-    fix between runs."""
+    """Runs of odd lengths (one of a single sample), stops that read the filter, and a fix
+    between runs."""
     gyro, accel, dt = _imu(157, seed=every)
     one, many = _filter(every), _filter(every)
     seen_one: dict[int, tuple] = {}
@@ -55,11 +54,12 @@ def test_runs_with_stops_match_sample_by_sample(every: int) -> None:
     np.testing.assert_allclose(many.ba, one.ba, rtol=1e-9, atol=1e-12)
 
 
-def test_plan_folds_where_the_sample_loop_folds() -> None:
-    """2 pending of 4: the first fold after 2 samples, a stop folds early, a tail stays pending."""
-    assert plan(11, 2, 4, [4]) == [(0, 2, 1), (2, 5, 2), (5, 9, 1), (9, 11, 0)]
-    assert plan(4, 0, 4, [3]) == [(0, 4, 2)]
-    assert plan(3, 1, 4, []) == [(0, 3, 1)]
+def test_stops_outside_the_run_or_out_of_order_are_refused() -> None:
+    """A stop the loop never reaches would leave its row unwritten: refused, not returned."""
+    gyro, accel, dt = _imu(5, seed=1)
+    for stops in ([2, 7], [3, 1]):
+        with pytest.raises(ValueError, match="ascending sample indices"):
+            _filter(4).propagate_many(gyro, accel, dt, stops)
 
 
 def test_numerical_checks_on_a_stack_name_each_state_as_alone() -> None:
@@ -85,16 +85,6 @@ def test_numerical_checks_on_a_stack_name_each_state_as_alone() -> None:
         "non-finite state or covariance",
     ]
     assert numerical_problems(P[[0, 4, 0]], p[[0, 0, 0]]) == [None, None, None]
-
-
-@pytest.mark.parametrize("n", [1, 7, 8, 9, 200])
-def test_running_product_is_the_product_step_by_step(n: int) -> None:
-    m = rodrigues_many(np.random.default_rng(n).normal(0.0, 0.01, (n, 3)))
-    want, acc = np.empty_like(m), np.eye(3)
-    for k in range(n):
-        acc = acc @ m[k]
-        want[k] = acc
-    np.testing.assert_allclose(running_product(m), want, rtol=0, atol=1e-13)
 
 
 def test_quaternions_near_zero_components_are_as_precise_as_the_rest() -> None:

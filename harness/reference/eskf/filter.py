@@ -3,8 +3,9 @@ baro height.
 
 Conventions (docs/contracts.md): NED world, FRD body, Hamilton w-first quaternion body->world,
 local (right) attitude error. Error state [dp, dv, dtheta, dba, dbg]. The nominal state is
-plain numpy float64; the error covariance is updated with filterpy (Joseph form), and a run of
-samples between fixes is propagated in a few numpy calls (`batch`).
+plain numpy float64; the error covariance is updated with filterpy (Joseph form). `propagate`
+is the per-sample step in numpy; a run of samples between updates goes through the same step
+compiled (`propagate_many`, `propagation`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 from filterpy.kalman import update
 
-from harness.reference.eskf.batch import Pending, covariances, integrate
-
 GRAVITY_NED = np.array([0.0, 0.0, 9.81])
 H_HORIZONTAL = np.hstack([np.eye(2), np.zeros((2, 13))])
 H_DOWN = np.eye(15)[2:3]
@@ -26,7 +25,6 @@ GATE_HEIGHT_NIS = 10.83  # chi2(1) at 0.999
 # below ~100 Hz the attitude and velocity increments of a flying vehicle are no longer small
 # (coning and sculling go unmodelled) and the covariance no longer bounds the error.
 MIN_IMU_HZ = 100.0
-SHORT_RUN = 8  # runs shorter than this propagate sample by sample (numpy's per-call cost)
 
 
 @dataclass(frozen=True)
@@ -235,47 +233,24 @@ class Eskf:
     def propagate_many(
         self, gyro: np.ndarray, accel: np.ndarray, dt: np.ndarray, stops: Sequence[int] = ()
     ) -> Stops:
-        """Samples in a row, as `propagate` on each, vectorised (`batch`); the biases hold.
+        """Samples in a row, as `propagate` on each, in one compiled loop (`propagation`).
 
         Returns the filter as it stood after each sample index in `stops` (ascending), its
-        covariance brought up to date there. A run shorter than SHORT_RUN samples goes
-        sample by sample, where numpy's per-call cost outweighs what vectorising saves.
+        covariance brought up to date there.
         """
-        n = len(dt)
-        if n < SHORT_RUN:
-            return self._propagate_each(gyro, accel, dt, stops)
-        dt = np.asarray(dt, float)
-        run = integrate(
-            self.p,
-            self.v,
-            self.R,
-            np.asarray(accel, float) - self.ba,
-            (np.asarray(gyro, float) - self.bg) * dt[:, None],
-            dt,
-        )
-        pending = Pending(self._phi, self._pending, self._pending_dt)
-        at_stops, self._P = covariances(
-            self._P, run, dt, pending, self.cov_every, stops, self._q_density
-        )
-        self.p, self.v, self.R = run.p[n].copy(), run.v[n].copy(), run.R[n].copy()
-        self._phi, self._pending, self._pending_dt = pending.phi, pending.count, pending.span_s
-        at = np.asarray(stops, int) + 1  # the state after stop k is entry k + 1 of the run
-        return Stops(run.p[at], run.v[at], run.R[at], np.array(at_stops).reshape(-1, 15, 15))
+        from harness.reference.eskf.propagation import propagate_run  # numba: lazy
 
-    def _propagate_each(
-        self, gyro: np.ndarray, accel: np.ndarray, dt: np.ndarray, stops: Sequence[int]
-    ) -> Stops:
-        seen = []
-        stop = iter(stops)
-        at = next(stop, -1)
-        for k in range(len(dt)):
-            self.propagate(gyro[k], accel[k], float(dt[k]))
-            if k == at:
-                seen.append((self.p, self.v, self.R, self.P))
-                at = next(stop, -1)
-        if not seen:
-            return NO_STOPS
-        return Stops(*(np.array(column) for column in zip(*seen, strict=True)))
+        m = len(stops)
+        seen = Stops(np.empty((m, 3)), np.empty((m, 3)), np.empty((m, 3, 3)), np.empty((m, 15, 15)))
+        p, v, R, P, phi = (x.copy() for x in (self.p, self.v, self.R, self._P, self._phi))
+        self._pending, self._pending_dt = propagate_run(
+            p, v, R, self.ba, self.bg, P, phi,
+            self._pending, self._pending_dt, self._q_density, self.cov_every,
+            *(np.ascontiguousarray(x, np.float64) for x in (gyro, accel, dt)),
+            np.asarray(stops, np.int64), (seen.p, seen.v, seen.R, seen.P),
+        )  # fmt: skip
+        self.p, self.v, self.R, self._P, self._phi = p, v, R, P, phi
+        return seen
 
     def fix(self, z_ne_m: np.ndarray, sigma_m: float) -> FixResult:
         """A horizontal position fix, chi-square gated; accepted fixes update and inject."""
