@@ -11,8 +11,12 @@ one from the same preloaded state, so nothing a scenario changed reaches the nex
 
 What is preloaded is the framework's scenario-independent part (the driver, the scenario
 model, the clip readers: numpy, scipy, pydantic), never a stack: torch and the like are
-imported by the child whose stack needs them. This process starts no thread, so forking
-it is safe. It ends when its stdin closes (the runner went away).
+imported by the child whose stack needs them. An installed stack may name what every run of
+it loads again and again in the `harness.preload` entry-point group (a function: a library's
+import, compiled code; never a model): each is called once here, before the first fork; one
+that fails keeps this process from starting, and the runner then starts each run fresh. This
+process starts no thread, so forking it is safe. It ends when its stdin closes (the runner
+went away).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import os
 import signal
 import sys
+from importlib.metadata import entry_points
 from typing import Any
 
 # A library, not a stack: scipy.stats takes ~0.6 s to import and the reference filter's
@@ -34,6 +39,8 @@ import harness.clip.load
 import harness.synth.make  # noqa: F401
 from harness import deathsig
 from harness.run.__main__ import main
+
+PRELOAD_GROUP = "harness.preload"
 
 
 def _child(request: dict[str, Any], parent: int, control: tuple[int, int]) -> None:
@@ -100,4 +107,6 @@ if __name__ == "__main__":
     out = os.dup(1)
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner ends it (stdin closes)
+    for warm in entry_points(group=PRELOAD_GROUP):
+        warm.load()()
     serve(0, out)

@@ -1,6 +1,7 @@
 """The local runner's preloaded run process: reused across scenarios, each run in its own child;
 a crash or a timeout costs one scenario (infra-error), nothing one run changes reaches the
-next, and a dead preloaded process is started again. An oracle run never imports torch."""
+next, and a dead preloaded process is started again. What installed stacks ask to preload is
+loaded before the fork. An oracle run never imports torch."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.helpers import scenario_text
 REPO = Path(__file__).resolve().parents[2]
 
 STACKS = '''
-import os, signal, time
+import os, signal, sys, time
 
 SEEN = "pristine"  # a module global a run changes
 
@@ -46,7 +47,8 @@ class Whoami(Base):
         ctx.emit("test", "whoami", pid=os.getpid(), ppid=os.getppid(), pgid=os.getpgid(0),
                  env=os.environ.get("LEAKED"), seen=SEEN, cwd=os.getcwd(),
                  fds=sorted(int(f) for f in os.listdir("/proc/self/fd")),
-                 sigpipe=str(signal.getsignal(signal.SIGPIPE)))
+                 sigpipe=str(signal.getsignal(signal.SIGPIPE)),
+                 compiled="harness.reference.eskf.propagation" in sys.modules)
         SEEN = "changed by a run"
         os.environ["LEAKED"] = "yes"
         os.chdir("/")
@@ -106,6 +108,8 @@ def test_one_preloaded_process_forks_each_run(runner: SubprocessRunner) -> None:
     assert first["ppid"] == second["ppid"] == zygote
     assert first["pid"] != second["pid"] and zygote not in (first["pid"], second["pid"])
     assert first["pgid"] == first["pid"]  # its own process group: killed whole on timeout
+    # the `harness.preload` entry points ran before the fork: the filter's loop is loaded
+    assert first["compiled"] and second["compiled"]
 
 
 def test_nothing_one_run_changes_reaches_the_next(runner: SubprocessRunner) -> None:
@@ -164,7 +168,9 @@ def test_preloading_can_be_turned_off(project: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HARNESS_PRELOAD", "0")
     runner = SubprocessRunner(project, REPO / ".cache")
     assert runner.zygote is None
-    assert _whoami(runner, "a")["ppid"] == os.getpid()  # a fresh process, started here
+    fresh = _whoami(runner, "a")
+    assert fresh["ppid"] == os.getpid()  # a fresh process, started here
+    assert not fresh["compiled"]  # that loads only what its stack imports
 
 
 ORACLE_IMPORTS = """

@@ -106,8 +106,11 @@ def _compose(phi, B, R, d, h):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True, inline="always")
 def _fold(P, phi, M, q_density, span_s):  # pragma: no cover - compiled
-    """P <- phi P phi^T + diag(q) span_s, symmetric by construction; phi <- I."""
-    for i in range(15):
+    """P <- phi P phi^T + diag(q) span_s, symmetric by construction; phi <- I.
+
+    Rows 9..14 of phi are the identity's (F's are, and phi starts as I), so M = phi P is P
+    there, and (M phi^T)[i, j] is M[i, j] for j >= 9: only rows 0..8 are multiplied."""
+    for i in range(9):
         for j in range(15):
             acc = 0.0
             for k in range(15):
@@ -115,9 +118,12 @@ def _fold(P, phi, M, q_density, span_s):  # pragma: no cover - compiled
             M[i, j] = acc
     for i in range(15):
         for j in range(i, 15):
-            acc = 0.0
-            for k in range(15):
-                acc += M[i, k] * phi[j, k]
+            if j < 9:
+                acc = 0.0
+                for k in range(15):
+                    acc += M[i, k] * phi[j, k]
+            else:
+                acc = M[i, j] if i < 9 else P[i, j]
             P[i, j] = acc
         P[i, i] += q_density[i] * span_s
         for j in range(i):
