@@ -13,10 +13,11 @@ What is preloaded is the framework's scenario-independent part (the driver, the 
 model, the clip readers: numpy, scipy, pydantic), never a stack: torch and the like are
 imported by the child whose stack needs them. An installed stack may name what every run of
 it loads again and again in the `harness.preload` entry-point group (a function: a library's
-import, compiled code; never a model): each is called once here, before the first fork; one
-that fails keeps this process from starting, and the runner then starts each run fresh. This
-process starts no thread, so forking it is safe. It ends when its stdin closes (the runner
-went away).
+import, compiled code; never a model): each is called once here, before the first fork. One
+whose modules are not installed (a stack without its extra) is passed over: its runs say so
+themselves. Any other failure keeps this process from starting, and the runner then starts
+each run fresh. This process starts no thread, so forking it is safe. It ends when its stdin
+closes (the runner went away).
 """
 
 from __future__ import annotations
@@ -108,5 +109,8 @@ if __name__ == "__main__":
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner ends it (stdin closes)
     for warm in entry_points(group=PRELOAD_GROUP):
-        warm.load()()
+        try:
+            warm.load()()
+        except ModuleNotFoundError:
+            continue
     serve(0, out)
