@@ -8,8 +8,9 @@ P <- phi P phi^T + Q over the samples since the last fold, and symmetrised. The 
 order as `Eskf.propagate`, so the two agree to rounding (tests/eskf/test_batch.py).
 
 Numba compiles on first use and caches the machine code beside this file (or in
-NUMBA_CACHE_DIR), so a fresh checkout pays a few seconds once; the runners point the cache at
-their cache volume. Imported lazily: numba's import costs a few tenths of a second.
+NUMBA_CACHE_DIR: the containers' cache volume), so a machine pays the compile once (about 8 s
+on a busy 2-core host). Imported lazily: a process pays about half a second to import numba
+and load the code (the local runner's preloaded process pays it once, `load_compiled`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ GRAVITY_DOWN = 9.81  # m/s^2, as filter.GRAVITY_NED
 @njit(cache=True, nogil=True)
 def propagate_run(
     p, v, R, ba, bg, P, phi, count, span_s, q_density, every, gyro, accel, dt, stops, seen
-):  # pragma: no cover - compiled; held to Eskf.propagate by the tests
+):
     """Integrate the run in place (p, v, R, P, phi are the caller's copies); fill `seen`
     (p, v, R, P stacked per stop) at each index of `stops` (ascending). Returns the pending
     fold's sample count and span after the run."""
@@ -67,7 +68,7 @@ def propagate_run(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _rodrigues(x, y, z):  # pragma: no cover - compiled
+def _rodrigues(x, y, z):
     """exp([x y z]x), as filter._rodrigues."""
     a2 = x * x + y * y + z * z
     if a2 < 1e-18:
@@ -83,7 +84,7 @@ def _rodrigues(x, y, z):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _compose(phi, B, R, d, h):  # pragma: no cover - compiled
+def _compose(phi, B, R, d, h):
     """phi <- F phi, F = I plus: dp += h dv; dv += B dtheta - h R dba; dtheta <- dR^T dtheta
     - h dbg (rows 9..14 of F are the identity's)."""
     for j in range(15):
@@ -105,7 +106,7 @@ def _compose(phi, B, R, d, h):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fold(P, phi, M, q_density, span_s):  # pragma: no cover - compiled
+def _fold(P, phi, M, q_density, span_s):
     """P <- phi P phi^T + diag(q) span_s, symmetric by construction; phi <- I.
 
     Rows 9..14 of phi are the identity's (F's are, and phi starts as I), so M = phi P is P
