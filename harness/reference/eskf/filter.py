@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from filterpy.kalman import update
 
+from harness.reference.eskf.rotation import rodrigues
+
 GRAVITY_NED = np.array([0.0, 0.0, 9.81])
 H_HORIZONTAL = np.hstack([np.eye(2), np.zeros((2, 13))])
 H_DOWN = np.eye(15)[2:3]
@@ -54,24 +56,7 @@ def skew(v: np.ndarray) -> np.ndarray:
 
 def rotvec_to_matrix(theta: np.ndarray) -> np.ndarray:
     """Rodrigues: exp([theta]x)."""
-    return _rodrigues(*np.asarray(theta, float).tolist())
-
-
-def _rodrigues(x: float, y: float, z: float) -> np.ndarray:
-    """exp([x y z]x) on plain floats: the per-sample hot path, a few times cheaper than numpy."""
-    a2 = x * x + y * y + z * z
-    if a2 < 1e-18:
-        s, c = 1.0, 0.5
-    else:
-        a = math.sqrt(a2)
-        s, c = math.sin(a) / a, (1 - math.cos(a)) / a2
-    return np.array(
-        [
-            [1 - c * (y * y + z * z), c * x * y - s * z, c * x * z + s * y],
-            [c * x * y + s * z, 1 - c * (x * x + z * z), c * y * z - s * x],
-            [c * x * z - s * y, c * y * z + s * x, 1 - c * (x * x + y * y)],
-        ]
-    )
+    return rodrigues(*np.asarray(theta, float).tolist())
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -212,7 +197,7 @@ class Eskf:
         """One IMU sample: integrate the nominal state, compose the error transition."""
         a_body = accel - self.ba
         ax, ay, az = (a_body * dt).tolist()
-        dR = _rodrigues(*((gyro - self.bg) * dt).tolist())
+        dR = rodrigues(*((gyro - self.bg) * dt).tolist())
         R = self.R
         acc = R @ a_body + GRAVITY_NED
         F = self._F  # identity plus the blocks below, rewritten every sample
@@ -282,7 +267,7 @@ class Eskf:
         self._P = 0.5 * (P + P.T)
         self.p = self.p + dx[0:3]
         self.v = self.v + dx[3:6]
-        R = self.R @ _rodrigues(*dx[6:9].tolist())
+        R = self.R @ rodrigues(*dx[6:9].tolist())
         # keep R orthonormal: it is so to rounding, so one Newton step of the polar
         # decomposition reaches the nearest rotation (the SVD's U V^T) to rounding too
         self.R = 1.5 * R - 0.5 * (R @ R.T @ R)

@@ -15,12 +15,13 @@ and load the code (the local runner's preloaded process pays it once, `load_comp
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
+from harness.reference.eskf import rotation
+
 GRAVITY_DOWN = 9.81  # m/s^2, as filter.GRAVITY_NED
+_rodrigues = njit(cache=True, nogil=True, inline="always")(rotation.rodrigues)
 
 
 @njit(cache=True, nogil=True)
@@ -65,22 +66,6 @@ def propagate_run(
     if at != stops.shape[0]:
         raise ValueError("stops must be ascending sample indices within the run")
     return count, span_s
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _rodrigues(x, y, z):
-    """exp([x y z]x), as filter._rodrigues."""
-    a2 = x * x + y * y + z * z
-    if a2 < 1e-18:
-        s, c = 1.0, 0.5
-    else:
-        a = math.sqrt(a2)
-        s, c = math.sin(a) / a, (1 - math.cos(a)) / a2
-    d = np.empty((3, 3))
-    d[0, 0], d[0, 1], d[0, 2] = 1 - c * (y * y + z * z), c * x * y - s * z, c * x * z + s * y
-    d[1, 0], d[1, 1], d[1, 2] = c * x * y + s * z, 1 - c * (x * x + z * z), c * y * z - s * x
-    d[2, 0], d[2, 1], d[2, 2] = c * x * z - s * y, c * y * z + s * x, 1 - c * (x * x + y * y)
-    return d
 
 
 @njit(cache=True, nogil=True, inline="always")
