@@ -11,11 +11,8 @@ replay rate, per stage, with the deadline, the bound and the sustained rate.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from harness import atomic
@@ -27,8 +24,22 @@ from harness.gates.sweep import spec_in as sweep_spec
 from harness.gates.truth import TruthTrack
 from harness.record import Record
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 THUMBS = "vpr_thumbs.npz"
 CHI2_2 = (0.0506, 7.378)  # chi2(2) two-sided 95 %
+
+
+def _pyplot():
+    """pyplot on the Agg backend, imported with the first picture: a run with nothing to draw
+    (one that stopped at provisioning) costs its figure helper no matplotlib import (~2 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def make_run_figures(record: Record, out_dir: Path) -> list[Path]:
@@ -53,7 +64,7 @@ def make_run_figures(record: Record, out_dir: Path) -> list[Path]:
 
 
 def _sweep(sweeps: list[Sustained], spec: SweepSpec, path: Path) -> Path:
-    fig, (lat, miss) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (lat, miss) = _pyplot().subplots(1, 2, figsize=(10, 3.6))
     for n, s in enumerate(sweeps):
         color = f"C{n}"
         speed = np.array([st.speed for st in s.steps], dtype=float)
@@ -91,7 +102,7 @@ def _eskf(record: Record, truth: TruthTrack | None, path: Path) -> Path:
     states = list(record.select("eskf", "state")) if truth is not None else []
     fixes = list(record.select("eskf", "fix"))
     resets = list(record.select("eskf", "reset"))
-    fig, grid = plt.subplots(2, 2, figsize=(12, 8))
+    fig, grid = _pyplot().subplots(2, 2, figsize=(12, 8))
     ax = [grid[0, 0], grid[0, 1], grid[1, 1], grid[1, 0]]  # error, NEES/NIS, track, heading
     if states:
         t = np.array([s["t_s"] for s in states])
@@ -150,7 +161,7 @@ def _recall(queries: list[dict], spec: RetrievalQualitySpec, path: Path) -> Path
         )
         for n in ns
     ]
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    fig, ax = _pyplot().subplots(figsize=(4.5, 3.2))
     ax.plot(ns, recall, "o-")
     ax.axhline(spec.min_recall, color="r", ls="--", label=f"bar at N={spec.recall_at}")
     ax.set(xlabel="N", ylabel="recall@N", ylim=(0, 1.02), title=f"recall@N ({spec.hit_rule})")
@@ -164,7 +175,7 @@ def _mosaic(queries: list[dict], spec: RetrievalQualitySpec, thumbs: Path, path:
     frames, tiles = data["frames"], data["tiles"]  # (Q, h, w, 3), (Q, 3, h, w, 3)
     rows = min(len(frames), 8)
     pick = np.linspace(0, len(frames) - 1, rows).astype(int)
-    fig, ax = plt.subplots(rows, 4, figsize=(6, 1.6 * rows), squeeze=False)
+    fig, ax = _pyplot().subplots(rows, 4, figsize=(6, 1.6 * rows), squeeze=False)
     for r, qi in enumerate(pick):
         q = queries[qi]
         ax[r, 0].imshow(frames[qi])
@@ -181,9 +192,9 @@ def _mosaic(queries: list[dict], spec: RetrievalQualitySpec, thumbs: Path, path:
     return _save(fig, path)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     """Whole or absent: the Allure report may attach the run's PNGs while this one is drawn."""
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path

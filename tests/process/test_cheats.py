@@ -99,8 +99,15 @@ def judge(tmp_path: Path, script: str, args: tuple[str, ...]) -> Verdict:
     return conclude(run(path, tmp_path / "out", root=REPO))
 
 
-def test_the_honest_stack_behind_the_wrapper_passes(tmp_path: Path) -> None:
-    verdict = judge(tmp_path, "honest.py", tuple(RING))
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Verdict]:
+    """The control, run once: the honest stack behind the same wrapper, its folder and verdict."""
+    tmp = tmp_path_factory.mktemp("earlier")
+    return tmp, judge(tmp, "honest.py", tuple(RING))
+
+
+def test_the_honest_stack_behind_the_wrapper_passes(honest: tuple[Path, Verdict]) -> None:
+    _, verdict = honest
     assert verdict.gate == "pass", verdict.reason
 
 
@@ -113,11 +120,11 @@ def test_a_cheating_stack_does_not_pass(tmp_path: Path, cheat: Cheat) -> None:
 
 
 @pytest.fixture(scope="module")
-def earlier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def earlier(honest: tuple[Path, Verdict]) -> Path:
     """The folder of an earlier, honest run of the same clip: its record holds the truth."""
-    tmp = tmp_path_factory.mktemp("earlier")
-    assert judge(tmp, "honest.py", tuple(RING)).gate == "pass"
-    return tmp
+    folder, verdict = honest
+    assert verdict.gate == "pass", verdict.reason
+    return folder
 
 
 @pytest.mark.parametrize("cheat", REACH, ids=lambda c: c.script.removesuffix(".py"))
