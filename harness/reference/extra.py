@@ -15,6 +15,7 @@ from harness.errors import HarnessError
 MODULES = (
     "torch",
     "filterpy",
+    "numba",
     "h5py",
     "onnx",
     "onnxscript",
