@@ -110,9 +110,6 @@ class Stops:
         return Stops(*(np.concatenate([getattr(s, k) for s in parts]) for k in "pvRP"))
 
 
-NO_STOPS = Stops(np.empty((0, 3)), np.empty((0, 3)), np.empty((0, 3, 3)), np.empty((0, 15, 15)))
-
-
 @dataclass(frozen=True)
 class FixResult:
     innovation_m: np.ndarray
