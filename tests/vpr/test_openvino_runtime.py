@@ -74,6 +74,25 @@ def test_openvino_int8_records_parity_and_reuses_its_engine(tmp_path: Path) -> N
     assert out.shape == (2, 16) and np.all(np.isfinite(out))
 
 
+def test_building_an_engine_forks_no_telemetry_sender(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OpenVINO's converter sends each usage event from a forked copy of the process
+    import multiprocessing
+
+    started = []
+    start = multiprocessing.Process.start
+
+    def recording_start(self: multiprocessing.Process) -> None:
+        started.append(getattr(self, "_target", None))
+        start(self)
+
+    monkeypatch.setattr(multiprocessing.Process, "start", recording_start)
+    _, check = make_runtime(_engine("openvino-int8"), 64, tmp_path, tiles=_tiles)
+    assert check.ok, check.detail
+    assert started == []
+
+
 def test_openvino_int8_without_tiles_says_why(tmp_path: Path) -> None:
     rt, check = make_runtime(_engine("openvino-int8"), 64, tmp_path)
     assert rt is None and not check.ok and "calibration needs the corpus tiles" in check.detail
