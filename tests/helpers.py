@@ -82,11 +82,15 @@ def tree_changes(
     return added + gone + changed
 
 
-def sweep_record(path: Path, scenario: dict, steps: list[dict]) -> Path:
+def sweep_record(
+    path: Path, scenario: dict, steps: list[dict], skipped: list[float] | None = None
+) -> Path:
     """A finished record at `path`: `scenario` in its condition line, one `sweep/step` event
-    per step (the fields a sweep writes), then the end line."""
+    per step (the fields a sweep writes), the rates `skipped`, then the end line."""
     lines = [{"kind": "condition", "scenario": scenario, "provenance": {}}]
     lines += [{"kind": "event", "stage": "sweep", "type": "step", **s} for s in steps]
+    if skipped:
+        lines.append({"kind": "event", "stage": "sweep", "type": "skipped", "speeds": skipped})
     lines.append({"kind": "end"})
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path

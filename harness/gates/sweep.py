@@ -16,7 +16,8 @@ null: never answered). Rules, per stage and rate:
   it does not hide in no-data); anything else is no-data, as is a rate holding a latency or
   rate that is not a finite number (named by its record line);
 - the *sustained* rate is the highest rate that holds with every lower rate holding too (a
-  rate that holds above one that failed is luck, not throughput).
+  rate that holds above one that failed is luck, not throughput); so the driver replays no
+  rate above the one by which every judged stage had stopped holding (`sweep/skipped`).
 
 With `min_speed` set, a stage sustaining less fails the gate, unless the rate that broke its
 run of holding rates (at or below the budget) was no-data: then the gate is no-data. With no
@@ -248,8 +249,18 @@ def spec_in(record: Record) -> SweepSpec | None:
         raise Malformed(f"{record.path}:1: condition line: sweep.{field}: {err['msg']}") from None
 
 
+def not_replayed(record: Record) -> list[float]:
+    """The rates the driver left out once every judged stage had stopped holding."""
+    return [v for ev in record.select("sweep", "skipped") for v in ev.get("speeds") or []]
+
+
 def check(record: Record) -> GateResult:
     spec = spec_in(record)
     if spec is None:
         return GateResult("n/a", "the scenario asks for no sweep")
-    return judge(sweeps_of(record, spec), spec)
+    result = judge(sweeps_of(record, spec), spec)
+    if skipped := not_replayed(record):
+        rates = ", ".join(f"{v:g}x" for v in skipped)
+        reason = f"{result.reason}; not replayed: {rates} (settled below)"
+        result = replace(result, reason=reason, metrics={**result.metrics, "not_replayed": skipped})
+    return result

@@ -19,7 +19,7 @@ from harness import atomic
 from harness.gates.eskf import heading_error_deg
 from harness.gates.result import spec_of
 from harness.gates.retrieval import RetrievalQualitySpec, is_hit
-from harness.gates.sweep import Sustained, SweepSpec, sweeps_of
+from harness.gates.sweep import Sustained, SweepSpec, not_replayed, sweeps_of
 from harness.gates.sweep import spec_in as sweep_spec
 from harness.gates.truth import TruthTrack
 from harness.record import Record
@@ -59,11 +59,12 @@ def make_run_figures(record: Record, out_dir: Path) -> list[Path]:
         if (out_dir / THUMBS).exists():
             made.append(_mosaic(queries, spec, out_dir / THUMBS, out_dir / "vpr_mosaic.png"))
     if (spec := sweep_spec(record)) is not None and list(record.select("sweep", "step")):
-        made.append(_sweep(sweeps_of(record, spec), spec, out_dir / "sweep.png"))
+        skipped = not_replayed(record)
+        made.append(_sweep(sweeps_of(record, spec), spec, skipped, out_dir / "sweep.png"))
     return made
 
 
-def _sweep(sweeps: list[Sustained], spec: SweepSpec, path: Path) -> Path:
+def _sweep(sweeps: list[Sustained], spec: SweepSpec, skipped: list[float], path: Path) -> Path:
     fig, (lat, miss) = _pyplot().subplots(1, 2, figsize=(10, 3.6))
     for n, s in enumerate(sweeps):
         color = f"C{n}"
@@ -87,8 +88,10 @@ def _sweep(sweeps: list[Sustained], spec: SweepSpec, path: Path) -> Path:
     miss.axhline(spec.max_miss_fraction, color="r", ls="--", label="bound")
     lat.set(xscale="log", yscale="log", xlabel="speed (x real time)", ylabel="ms",
             title="latency from the frame's due time")  # fmt: skip
-    miss.set(xscale="log", xlabel="speed (x real time)", ylim=(-0.02, 1.02),
-             title="frames late or never (dotted: sustained)")  # fmt: skip
+    title = "frames late or never (dotted: sustained)"
+    if skipped:
+        title += f"\nnot replayed (settled below): {', '.join(f'x{v:g}' for v in skipped)}"
+    miss.set(xscale="log", xlabel="speed (x real time)", ylim=(-0.02, 1.02), title=title)
     speeds = sorted({st.speed for s in sweeps for st in s.steps if np.isfinite(st.speed)})
     for ax in (lat, miss):
         ax.set_xticks(speeds, [f"x{v:g}" for v in speeds])

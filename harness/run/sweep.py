@@ -7,6 +7,11 @@ pace): the driver keeps them apart and writes one `sweep/step` event per rate, h
 stage, the latency of the first answer to each frame the query rate asks for (`vpr/expected`),
 measured by the harness from the frame's release on the clock to the answer's arrival (null:
 never answered). harness.gates.sweep judges them.
+
+The sweep ends at the first rate by which every judged stage has stopped holding: a stage's
+sustained rate needs every lower rate to hold, so no higher rate can change it, and each of
+those replays would cost the stack's full work at a pace it has already shown it cannot keep.
+A `sweep/skipped` event names the rates left out.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from harness.errors import HarnessError, ScenarioError
 from harness.gates.answers import Expected
-from harness.gates.sweep import SweepSpec
+from harness.gates.sweep import SweepSpec, judge_step
 from harness.run.feed import Clock
 from harness.run.measured import expected
 from harness.run.stage import RunContext
@@ -109,7 +114,9 @@ def run_sweep(ctx: RunContext, pipeline: Any, engines: list[Any]) -> None:
         )
     asked_fields = expected(ctx.clip.frames.t_s, rate_hz)
     asked = Expected(asked_fields["frames"], asked_fields["t_s"])
-    for speed in spec.speeds(rate_hz):
+    speeds = spec.speeds(rate_hz)
+    broke: dict[str, float] = {}  # each judged stage's first rate that did not hold
+    for n, speed in enumerate(speeds):
         query_hz = rate_hz * speed
         deadline_ms = spec.deadline_ms or 1e3 / query_hz
         started = time.perf_counter()
@@ -120,6 +127,8 @@ def run_sweep(ctx: RunContext, pipeline: Any, engines: list[Any]) -> None:
                 "the stack read nothing through the harness's clock (ctx.released(), or a "
                 "ready line), so this rate was never applied to it"
             )
+        stages = {s: latencies(events, clock, asked, s) if paced else None for s in spec.stages}
+        lag_ms = release_lag_ms(clock, asked)
         ctx.log(
             "sweep",
             "step",
@@ -127,9 +136,26 @@ def run_sweep(ctx: RunContext, pipeline: Any, engines: list[Any]) -> None:
             query_hz=query_hz,
             deadline_ms=deadline_ms,
             frames=len(asked.frames),
-            stages={s: latencies(events, clock, asked, s) if paced else None for s in spec.stages},
-            release_lag_ms=release_lag_ms(clock, asked),
+            stages=stages,
+            release_lag_ms=lag_ms,
             seconds=round(time.perf_counter() - started, 3),
             error=error,
             out_dir=str(Path("sweep") / f"x{speed:g}"),
         )
+        for stage, lat in stages.items():
+            held = lat is not None and (
+                judge_step(speed, query_hz, deadline_ms, lat, spec, release_lag_ms=lag_ms).status
+                == "holds"
+            )
+            if not held:
+                broke.setdefault(stage, speed)
+        if len(broke) == len(spec.stages) and speeds[n + 1 :]:
+            said = ", ".join(f"{stage} at {at:g}x" for stage, at in broke.items())
+            ctx.log(
+                "sweep",
+                "skipped",
+                speeds=speeds[n + 1 :],
+                why=f"every judged stage had stopped holding ({said}): no higher rate can "
+                "change a sustained rate",
+            )
+            return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.gates.sweep import not_replayed
 from harness.record import read_record
 from harness.report.allure_report import stage_of
 from harness.report.run_plots import make_run_figures
@@ -28,3 +29,11 @@ def test_the_sweep_is_drawn_into_its_own_step(tmp_path: Path) -> None:
     assert stage_of(tmp_path / "sweep.png") == "sweep"
     plain = read_record(_record(tmp_path, [], None))
     assert not [p for p in make_run_figures(plain, tmp_path / "x") if p.name == "sweep.png"]
+
+
+def test_the_sweep_picture_is_drawn_with_rates_not_replayed(tmp_path: Path) -> None:
+    steps = [{"speed": 1, "query_hz": 1, "deadline_ms": 1e3, "stages": {"vpr": [None] * 20}}]
+    scenario = {"name": "s", "sweep": {"speed": [1, 2], "stages": ["vpr"]}}
+    record = read_record(sweep_record(tmp_path / "record.jsonl", scenario, steps, skipped=[2]))
+    assert not_replayed(record) == [2]
+    assert tmp_path / "sweep.png" in make_run_figures(record, tmp_path)

@@ -65,7 +65,7 @@ class Unpaced(SlowStack):
 """
 
 
-def _scenario(root: Path, stack: str) -> Path:
+def _scenario(root: Path, stack: str, speeds: str = "[1, 50]") -> Path:
     (root / "pyproject.toml").write_text("")
     (root / "slow_stack.py").write_text(SLOW_STACK)
     scenario = root / "sweep.scenario.yaml"
@@ -76,7 +76,7 @@ def _scenario(root: Path, stack: str) -> Path:
             name: slow-sweep
             pipeline: slow_stack:{stack}
             clip: {{synth: {{preset: derkachi-10s, seed: 7}}}}
-            sweep: {{speed: [1, 50], min_answers: 20, max_miss_fraction: 0.1, min_speed: 50}}
+            sweep: {{speed: {speeds}, min_answers: 20, max_miss_fraction: 0.1, min_speed: 50}}
             expect: pass
             """
         )
@@ -127,3 +127,19 @@ def test_a_stack_that_reads_around_the_clock_is_no_data(tmp_path: Path) -> None:
     result = latency_check(record)
     assert result.outcome == "no-data"
     assert "vpr: no rate had evidence (at 1x: the stack read nothing through" in result.reason
+
+
+def test_a_sweep_stops_once_no_judged_stage_holds(tmp_path: Path) -> None:
+    # fix fails at 1x (a fifth never written), vpr at 50x: no higher rate can change either
+    scenario = _scenario(tmp_path, "SlowStack", "[1, 50, 100, 200]")
+    out = tmp_path / "out"
+    record = read_record(run(scenario, out, root=tmp_path, cache_dir=REPO / ".cache"))
+    assert [s["speed"] for s in record.select("sweep", "step")] == [1, 50]
+    (skipped,) = record.select("sweep", "skipped")
+    assert skipped["speeds"] == [100, 200]
+    assert "vpr at 50x" in skipped["why"] and "fix at 1x" in skipped["why"]
+    assert not (out / "sweep" / "x100").exists()
+    result = latency_check(record)
+    assert result.metrics["sweep"]["vpr"]["sustained_speed"] == 1
+    assert result.metrics["sweep"]["not_replayed"] == [100, 200]
+    assert result.outcome == "fail" and "not replayed: 100x, 200x" in result.reason
