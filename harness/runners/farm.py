@@ -196,7 +196,8 @@ class FarmRunner(Runner):
         return f"health scenario {loaded.scenario.name}: {verdict.gate}: {verdict.reason}"
 
     def _share(self, left: list[Claim]) -> None:
-        """Use a sibling worker's healthy place (runs serialise on its device lock)."""
+        """Use a sibling worker's healthy place (runs serialise on its device lock), waiting
+        while a place with the tags may still pass a sibling's health check."""
         deadline = time.monotonic() + self.options.wait_s
         gone = {c.place for c in left}
         while time.monotonic() < deadline:
@@ -210,6 +211,8 @@ class FarmRunner(Runner):
                 self._board.preflight()
                 self.state.add("shared", place=pick["place"], worker=self.options.worker)
                 return
+            if {p.name for p in self._coordinator().matching(self.options.tags)} <= gone:
+                break  # every place has left: none can turn healthy, so waiting is idle
             time.sleep(1.0)
         raise FarmError(
             f"every place with {self.options.tags} failed its health check "

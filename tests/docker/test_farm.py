@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import RunnerError
 from harness.history.ledger import Ledger
 from harness.runners.farm import FarmOptions, FarmRunner, FarmState
 from harness.runners.places import Coordinator, FarmError, identity
@@ -45,6 +46,7 @@ def lab(tmp_path_factory, engine, runner_image, board_with_runner):
         lab.add_board("board-3", board_with_runner.url, {"board": "standin", **cpu})
         lab.add_board("hp-1", LOCAL, {"pool": "health", **cpu})
         lab.add_board("hp-2", "unix:///nonexistent/docker.sock", {"pool": "health", **cpu})
+        lab.add_board("dead-1", "unix:///nonexistent/docker.sock", {"pool": "dead", **cpu})
         lab.add_board("solo", LOCAL, {"pool": "solo", **cpu})
         yield lab
 
@@ -200,6 +202,22 @@ def test_a_place_failing_its_health_check_leaves_the_session(lab: Lab, tmp_path:
     assert "its scenarios ran on hp-1" in out, out
     assert " failed" not in out.splitlines()[-1], out
     assert held(lab)["hp-1"] is None and held(lab)["hp-2"] is None
+
+
+def test_every_place_failing_its_health_check_ends_at_once(lab: Lab, tmp_path: Path) -> None:
+    # no sibling can turn a place healthy: the session must not sit out --farm-wait
+    options = FarmOptions(address=lab.address, tags={"pool": "dead"}, wait_s=900, worker="gw0")
+    runner = FarmRunner(REPO, options=options, run_dir=tmp_path / "run")
+    start = time.monotonic()
+    try:
+        with pytest.raises(
+            RunnerError, match=r"every place with .* failed its health check \(dead-1\)"
+        ):
+            runner.preflight()
+    finally:
+        runner.close()
+    assert time.monotonic() - start < 300  # the wait was 900 s
+    assert held(lab)["dead-1"] is None
 
 
 def _solo(tmp_path: Path, **kw) -> FarmRunner:
