@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.deathsig import die_with_parent
 from harness.errors import RunnerError
 from harness.runners.places import Coordinator
 
@@ -58,6 +59,7 @@ class Lab:
         proc = subprocess.Popen(
             [sys.executable, "-m", *args], cwd=self.home, env=_ENV, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent(),  # a killed test session takes its lab with it
         )  # fmt: skip
         self._procs[name] = proc
         # The process keeps writing to the pipe after the match: drain it into the log.
