@@ -90,11 +90,15 @@ static void describe(const unsigned char *img, long h, long w, double cy, double
                      float *out) {
     double sum[DIM] = {0}, count[RINGS] = {0};
     long r_px = (long)ceil(RINGS * RING_M / mpp);
+    double px_per_ring = mpp / RING_M;
     for (long y = (long)cy - r_px; y <= (long)cy + r_px; y++) {
         if (y < 0 || y >= h) continue;
+        double dy2 = (y - cy) * (y - cy);
         for (long x = (long)cx - r_px; x <= (long)cx + r_px; x++) {
             if (x < 0 || x >= w) continue;
-            int k = (int)(hypot(y - cy, x - cx) * mpp / RING_M);
+            /* sqrt, not hypot: no overflow to guard against here, and the start-up's descriptor
+             * of every candidate spends most of its time on this line */
+            int k = (int)(sqrt(dy2 + (x - cx) * (x - cx)) * px_per_ring);
             if (k >= RINGS) continue;
             const unsigned char *p = img + (y * w + x) * 3;
             for (int c = 0; c < 3; c++) sum[k * 3 + c] += p[c];
