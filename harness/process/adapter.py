@@ -155,7 +155,9 @@ class ProcessPipeline:
         frames = ctx.out_dir / FRAMES_NAME
         shutil.rmtree(frames, ignore_errors=True)
         frames.mkdir(parents=True)
-        launch = Launch(_command(ctx, spec), folder.resolve(), frames, spec.image, engines)
+        launch = Launch(
+            _command(ctx, spec), folder.resolve(), frames, spec.image, engines, ctx.frame_store
+        )
         try:
             run_stack(  # StackError: the driver records it as the run's infra-error
                 launch, clip, spec.speed, deadline, ctx.out_dir / STDERR_NAME, on_line, ctx.clock

@@ -49,13 +49,15 @@ class Launch:
     its input) in the sandbox, or in a container of `image`. `input_dir` is the static input,
     `frames_dir` this run's own folder the frames are written to at release (seen at
     /input/frames); `shown` are the other host folders the sandbox shows (the program's, the
-    scenario's `mounts`)."""
+    scenario's `mounts`); `frame_store`, where a sweep keeps each frame's file once (never
+    shown): a frame found there is linked into `frames_dir` at its release, not decoded."""
 
     command: Sequence[str]
     input_dir: Path
     frames_dir: Path
     image: str | None = None
     shown: Sequence[Path] = ()
+    frame_store: Path | None = None
 
     def argv(self, container_name: str) -> list[str]:
         command = [part.replace("{input}", sandbox.INPUT) for part in self.command]
@@ -106,16 +108,38 @@ def write_frame(frames_dir: Path, i: int, pixels: np.ndarray) -> None:
     os.replace(part, final)
 
 
-def _feed(proc: subprocess.Popen, clip: Clip, frames_dir: Path, clock: Clock) -> None:
+def release_frame(launch: Launch, i: int, pixels: np.ndarray | None) -> None:
+    """Frame i's file into the stack's frames folder at its release: written (`pixels`), or
+    linked from the frame store when an earlier replay left it there (`pixels` None)."""
+    if launch.frame_store is None:
+        write_frame(launch.frames_dir, i, pixels)
+        return
+    if pixels is not None:
+        write_frame(launch.frame_store, i, pixels)
+    name = Path(frame_file(i)).name
+    try:
+        os.link(launch.frame_store / name, launch.frames_dir / name)  # whole, at once
+    except OSError:  # a file system without hard links
+        write_frame(launch.frames_dir, i, np.load(launch.frame_store / name))
+
+
+def _feed(proc: subprocess.Popen, clip: Clip, launch: Launch, clock: Clock) -> None:
     """Release the clip on the clock: each sample prepared ahead, then sent when due."""
+    store = launch.frame_store
     clock.ready.wait()
     try:
         for release in schedule(clip):
-            sample = feed.sample(clip, release)  # a frame is decoded before its time comes
+            kept = (
+                store is not None
+                and release.kind == "frame"
+                and (store / Path(frame_file(release.index)).name).is_file()
+            )
+            # a frame is decoded before its time comes, unless a replay before left its file
+            sample = Sample(release) if kept else feed.sample(clip, release)
             if not clock.wait_for(release.t_s):
                 return  # the stack is gone: nothing more is released, nor written
             if release.kind == "frame":
-                write_frame(frames_dir, release.index, sample.pixels)
+                release_frame(launch, release.index, sample.pixels)
                 clock.released[release.index] = time.monotonic()
             proc.stdin.write(release_line(sample))
             proc.stdin.flush()
@@ -162,9 +186,7 @@ def run_stack(
         expired = threading.Event()
         timer = threading.Timer(deadline_s, _expire, (proc, launch, name, expired))
         timer.start()
-        feeder = threading.Thread(
-            target=_feed, args=(proc, clip, launch.frames_dir, clock), daemon=True
-        )
+        feeder = threading.Thread(target=_feed, args=(proc, clip, launch, clock), daemon=True)
         feeder.start()
         try:
             for number, raw in enumerate(proc.stdout, start=1):

@@ -75,6 +75,10 @@ class RunContext:
     # A throughput sweep's clock for this replay (None: the stack's own pace): an in-process
     # stage's `released()` waits on it, the process adapter releases on it at its speed.
     clock: feed.Clock | None = None
+    # A sweep's folder of the frame files its replays released, out of the stack's sight: a
+    # process stack's later replays get each file linked from it at release, not decoded and
+    # written again (None: no replays share frames).
+    frame_store: Path | None = None
     running: str = field(default="", init=False)  # the stack's stage the driver is in now
     refused: DriverKindError | None = field(default=None, init=False)  # a stage's first try
 

@@ -17,6 +17,7 @@ A `sweep/skipped` event names the rates left out.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,15 +45,16 @@ class _Kept:
 
 
 def replay_at(
-    ctx: RunContext, pipeline: Any, engines: list[Any], speed: float
+    ctx: RunContext, pipeline: Any, engines: list[Any], speed: float, store: Path | None = None
 ) -> tuple[list[dict[str, Any]], Clock, str | None]:
     """Run the stack once more over the clip at `speed`: its events, the clock they were
-    released on, and why the replay broke (None: it finished)."""
+    released on, and why the replay broke (None: it finished). `store`: the replays' shared
+    frame files (RunContext.frame_store)."""
     clock = Clock(len(ctx.clip.frames), speed)
     kept = _Kept()
     out_dir = ctx.out_dir / "sweep" / f"x{speed:g}"  # the stack's files of this replay
     out_dir.mkdir(parents=True, exist_ok=True)
-    step = RunContext(ctx.loaded, kept, ctx.cache_dir, out_dir, clock=clock)
+    step = RunContext(ctx.loaded, kept, ctx.cache_dir, out_dir, clock=clock, frame_store=store)
     step.flush_pending()
     step.clip, step.corpus = ctx.clip, ctx.corpus
     object.__setattr__(step, "truth", ctx.truth)  # the oracle's, as in the run
@@ -114,13 +116,27 @@ def run_sweep(ctx: RunContext, pipeline: Any, engines: list[Any]) -> None:
         )
     asked_fields = expected(ctx.clip.frames.t_s, rate_hz)
     asked = Expected(asked_fields["frames"], asked_fields["t_s"])
+    (ctx.out_dir / "sweep").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ctx.out_dir / "sweep", prefix=".frames-") as store:
+        _replays(ctx, pipeline, engines, spec, rate_hz, asked, Path(store))
+
+
+def _replays(
+    ctx: RunContext,
+    pipeline: Any,
+    engines: list[Any],
+    spec: SweepSpec,
+    rate_hz: float,
+    asked: Expected,
+    store: Path,
+) -> None:
     speeds = spec.speeds(rate_hz)
     broke: dict[str, float] = {}  # each judged stage's first rate that did not hold
     for n, speed in enumerate(speeds):
         query_hz = rate_hz * speed
         deadline_ms = spec.deadline_ms or 1e3 / query_hz
         started = time.perf_counter()
-        events, clock, error = replay_at(ctx, pipeline, engines, speed)
+        events, clock, error = replay_at(ctx, pipeline, engines, speed, store)
         paced = clock.ready.is_set()  # the stack read the clip through the clock
         if not paced and error is None:
             error = (

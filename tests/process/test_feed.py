@@ -125,7 +125,7 @@ def test_a_frame_file_appears_at_its_release_and_not_before(clip, tmp_path: Path
     stdin = _Stdin(tmp_path)
     clock = feed.Clock(len(clip.frames), speed=1e6)
     clock.start()
-    launch._feed(SimpleNamespace(stdin=stdin), clip, tmp_path, clock)
+    launch._feed(SimpleNamespace(stdin=stdin), clip, _launch(tmp_path), clock)
     released = -1
     for line, files in stdin.seen:
         if line["type"] == "frame":
@@ -133,4 +133,38 @@ def test_a_frame_file_appears_at_its_release_and_not_before(clip, tmp_path: Path
             assert line["file"] == launch.frame_file(released)
         assert files == [f"{i:06d}.npy" for i in range(released + 1)], line
     assert released == len(clip.frames) - 1
+
+
+def _launch(frames_dir: Path, store: Path | None = None) -> launch.Launch:
+    return launch.Launch(["stack"], frames_dir, frames_dir, frame_store=store)
+
+
+def test_a_replay_links_what_an_earlier_one_left_in_the_store_at_release_only(
+    clip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    for n in (1, 2):  # the second replay decodes no frame: each comes from the store
+        frames = tmp_path / f"replay{n}"
+        frames.mkdir()
+        stdin = _Stdin(frames)
+        clock = feed.Clock(len(clip.frames), speed=1e6)
+        clock.start()
+        launch._feed(SimpleNamespace(stdin=stdin), clip, _launch(frames, store), clock)
+        released = -1
+        for line, files in stdin.seen:
+            released = line["frame"] if line["type"] == "frame" else released
+            assert files == [f"{i:06d}.npy" for i in range(released + 1)], (n, line)
+        assert released == len(clip.frames) - 1
+        decode = feed.sample
+
+        def no_frame_decoded(clip, release, decode=decode):
+            assert release.kind != "frame", f"frame {release.index} decoded again"
+            return decode(clip, release)
+
+        monkeypatch.setattr(feed, "sample", no_frame_decoded)
+    last = f"{len(clip.frames) - 1:06d}.npy"
+    assert np.array_equal(
+        np.load(tmp_path / "replay2" / last), clip.frames.read(len(clip.frames) - 1)
+    )
     assert all(t is not None for t in clock.released)
