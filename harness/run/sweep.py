@@ -3,7 +3,7 @@ the scenario's `sweep:`, on a clock that releases it that many times faster than
 
 Provisioning is not repeated: each replay reuses what the stack provisioned, the clip and the
 corpus. A replay's events are not the run's (the gates judge the run at the scenario's own
-pace): the driver keeps them apart and writes one `sweep/step` event per rate, holding, for each
+pace): the driver keeps them apart and writes one `sweep/step` event per replay, holding, for each
 stage, the latency of the first answer to each frame the query rate asks for (`vpr/expected`),
 measured by the harness from the frame's release on the clock to the answer's arrival (null:
 never answered). harness.gates.sweep judges them.
@@ -11,7 +11,8 @@ never answered). harness.gates.sweep judges them.
 The sweep ends at the first rate by which every judged stage has stopped holding: a stage's
 sustained rate needs every lower rate to hold, so no higher rate can change it, and each of
 those replays would cost the stack's full work at a pace it has already shown it cannot keep.
-A `sweep/skipped` event names the rates left out.
+A `sweep/skipped` event names the rates left out. A process stack's replays share one frame
+store (RunContext.frame_store): each frame is decoded once per sweep, not once per rate.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def release_lag_ms(clock: Clock, asked: Expected) -> float | None:
 
 
 def run_sweep(ctx: RunContext, pipeline: Any, engines: list[Any]) -> None:
-    """Every rate of the scenario's sweep, one `sweep/step` event each."""
+    """The scenario's sweep, rate by rate, one `sweep/step` event each, up to the rate that
+    settles every judged stage."""
     spec: SweepSpec = ctx.scenario.sweep
     rate_of = getattr(pipeline, "query_rate_hz", None)
     rate_hz = rate_of(ctx.scenario) if rate_of is not None else None
@@ -130,6 +132,7 @@ def _replays(
     asked: Expected,
     store: Path,
 ) -> None:
+    """Replay at each rate, rising, until no judged stage holds any more."""
     speeds = spec.speeds(rate_hz)
     broke: dict[str, float] = {}  # each judged stage's first rate that did not hold
     for n, speed in enumerate(speeds):
