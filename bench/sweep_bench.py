@@ -81,6 +81,8 @@ def one(path: Path, out: Path) -> None:
                 f"p95 {p95 or float('nan'):8.1f} ms  late {s['late']:3d}  never "
                 f"{s['never']:3d} of {s['asked']}  clock lag {lag or 0:7.1f} ms"
             )
+        if skipped := figures.get("not_replayed"):
+            print(f"    not replayed: {', '.join(f'x{v:g}' for v in skipped)} (settled below)")
     own = [q["latency_ms"] for q in record.select("vpr", "query") if q.get("latency_ms")]
     if own:
         p50 = float(np.median(own))

@@ -259,8 +259,9 @@ def check(record: Record) -> GateResult:
     if spec is None:
         return GateResult("n/a", "the scenario asks for no sweep")
     result = judge(sweeps_of(record, spec), spec)
-    if skipped := not_replayed(record):
+    if skipped := not_replayed(record):  # in each stage's figures, beside its steps
         rates = ", ".join(f"{v:g}x" for v in skipped)
         reason = f"{result.reason}; not replayed: {rates} (settled below)"
-        result = replace(result, reason=reason, metrics={**result.metrics, "not_replayed": skipped})
+        metrics = {stage: {**m, "not_replayed": skipped} for stage, m in result.metrics.items()}
+        result = replace(result, reason=reason, metrics=metrics)
     return result

@@ -141,5 +141,6 @@ def test_a_sweep_stops_once_no_judged_stage_holds(tmp_path: Path) -> None:
     assert not (out / "sweep" / "x100").exists()
     result = latency_check(record)
     assert result.metrics["sweep"]["vpr"]["sustained_speed"] == 1
-    assert result.metrics["sweep"]["not_replayed"] == [100, 200]
+    assert result.metrics["sweep"]["vpr"]["not_replayed"] == [100, 200]
+    assert result.metrics["sweep"]["fix"]["not_replayed"] == [100, 200]
     assert result.outcome == "fail" and "not replayed: 100x, 200x" in result.reason
