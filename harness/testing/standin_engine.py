@@ -6,11 +6,15 @@ given folders (the checkout, the temp dir) are empty tmpfs mounts, with its own 
 socket and no bridge; images are copied in with `docker save | docker load` (never pulled).
 A bind mount of a host path would see an empty folder there, so only runs that move their
 inputs through the engine's API get the host's verdicts. Needs root and the dockerd binary.
+
+Its dockerd dies with the process that started it, and starting one removes what stand-ins of
+dead sessions left (each home holds a copy of the runner image, about 2 GB).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import shutil
 import signal
@@ -20,10 +24,41 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness.deathsig import die_with_parent
 from harness.errors import RunnerError
 from harness.runners.engine import Engine
 
 HOMES = Path("/var/lib/harness-standin")  # outside every masked folder, short socket paths
+OWNER = "owner.pid"  # the process that started the stand-in
+STALE_AFTER_S = 60.0  # a home younger than this may be one starting now
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(homes: Path = HOMES) -> list[str]:
+    """Remove the homes whose starter and dockerd are both gone (a killed test session); the
+    names removed."""
+    removed = []
+    for home in sorted(homes.glob("*")) if homes.is_dir() else []:
+        if _alive(home / OWNER) or _alive(home / "docker.pid"):
+            continue
+        if time.time() - home.stat().st_mtime < STALE_AFTER_S:
+            continue
+        shutil.rmtree(home, ignore_errors=True)
+        removed.append(home.name)
+    return removed
 
 
 class StandinEngine:
@@ -39,7 +74,9 @@ class StandinEngine:
     def start(self, timeout_s: float = 60.0) -> Engine:
         if not shutil.which("dockerd") or not shutil.which("unshare"):
             raise RunnerError("a stand-in board needs the dockerd and unshare binaries")
+        remove_stale()
         self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / OWNER).write_text(f"{os.getpid()}\n")
         mounts = "".join(f"mount -t tmpfs standin {shlex.quote(str(p))} && " for p in self.masked)
         dockerd = shlex.join(
             ["dockerd", "--host", self.engine.url, "--data-root", str(self.home / "data"),
@@ -52,6 +89,7 @@ class StandinEngine:
             ["unshare", "--mount", "--propagation", "private", "sh", "-c",
              f"{mounts}exec {dockerd}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent(),  # no engine outlives a killed test session
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout_s
@@ -69,10 +107,12 @@ class StandinEngine:
         """Copy images from `source` (default: this machine's engine) with save | load."""
         src = ["docker", *(["-H", source.url] if source and source.url else [])]
         for image in images:
-            save = subprocess.Popen([*src, "save", image], stdout=subprocess.PIPE)
+            save = subprocess.Popen(
+                [*src, "save", image], stdout=subprocess.PIPE, preexec_fn=die_with_parent()
+            )
             done = subprocess.run(
                 ["docker", "-H", self.engine.url, "load", "-q"],
-                stdin=save.stdout, capture_output=True, text=True,
+                stdin=save.stdout, capture_output=True, text=True, preexec_fn=die_with_parent(),
             )  # fmt: skip
             save.wait()
             if done.returncode or save.returncode:
