@@ -26,6 +26,7 @@ from pathlib import Path
 
 from harness.deathsig import die_with_parent
 from harness.errors import RunnerError
+from harness.runners.base import pid_alive
 from harness.runners.engine import Engine
 
 HOMES = Path("/var/lib/harness-standin")  # outside every masked folder, short socket paths
@@ -35,16 +36,9 @@ STALE_AFTER_S = 60.0  # a home younger than this may be one starting now
 
 def _alive(pid_file: Path) -> bool:
     try:
-        pid = int(pid_file.read_text().strip())
+        return pid_alive(int(pid_file.read_text().strip()))
     except (OSError, ValueError):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale(homes: Path = HOMES) -> list[str]:
