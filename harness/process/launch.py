@@ -72,9 +72,14 @@ class Launch:
         ]  # fmt: skip
 
 
+def frame_name(i: int) -> str:
+    """Frame i's file name, in the frames folder and in a sweep's frame store alike."""
+    return f"{i:06d}.npy"
+
+
 def frame_file(i: int) -> str:
     """Where frame i's pixels appear at its release, relative to the input folder."""
-    return f"{FRAMES_DIR}/{i:06d}.npy"
+    return f"{FRAMES_DIR}/{frame_name(i)}"
 
 
 _IMU_LINE = (
@@ -101,7 +106,7 @@ def release_line(sample: Sample) -> bytes:
 
 def write_frame(frames_dir: Path, i: int, pixels: np.ndarray) -> None:
     """Frame i's file, whole or not at all (a stack never reads half a frame)."""
-    final = frames_dir / Path(frame_file(i)).name
+    final = frames_dir / frame_name(i)
     part = final.with_name(f".{final.name}.part")
     with part.open("wb") as fh:
         np.save(fh, np.ascontiguousarray(pixels, dtype=np.uint8))
@@ -116,7 +121,7 @@ def release_frame(launch: Launch, i: int, pixels: np.ndarray | None) -> None:
         return
     if pixels is not None:
         write_frame(launch.frame_store, i, pixels)
-    name = Path(frame_file(i)).name
+    name = frame_name(i)
     try:
         os.link(launch.frame_store / name, launch.frames_dir / name)  # whole, at once
     except OSError:  # a file system without hard links
@@ -132,7 +137,7 @@ def _feed(proc: subprocess.Popen, clip: Clip, launch: Launch, clock: Clock) -> N
             kept = (
                 store is not None
                 and release.kind == "frame"
-                and (store / Path(frame_file(release.index)).name).is_file()
+                and (store / frame_name(release.index)).is_file()
             )
             # a frame is decoded before its time comes, unless a replay before left its file
             sample = Sample(release) if kept else feed.sample(clip, release)
